@@ -1,0 +1,35 @@
+// PosixStorage: a repository in a local directory. Put writes a temp file, fsyncs it, renames
+// (or links, for if_absent) it into place and fsyncs the directory, so a crash at any moment
+// leaves either the old state or the complete new object, never a torn one.
+#pragma once
+
+#include <string>
+
+#include "storage/storage.h"
+
+namespace pgvault::storage {
+
+class PosixStorage : public Storage {
+ public:
+  explicit PosixStorage(std::string root) : root_(std::move(root)) {}
+  Features features() const override;
+  std::string Describe() const override { return root_; }
+  Status Put(std::string_view key, ByteView data, const PutOptions& options) override;
+  Result<Bytes> Get(std::string_view key, Range range) override;
+  Result<std::vector<ObjectInfo>> List(std::string_view prefix) override;
+  Result<ObjectInfo> Stat(std::string_view key) override;
+  Status Delete(std::string_view key) override;
+
+ private:
+  std::string Path(std::string_view key) const;
+  std::string root_;
+};
+
+// Creates dir and missing parents, fsyncing each parent that gained an entry.
+Status MakeDirs(const std::string& dir, int mode = 0750);
+// Opens, fsyncs and closes a directory.
+Status SyncDir(const std::string& dir);
+// Message for errno with the path, e.g. "cannot open '/x': Permission denied".
+Status ErrnoStatus(std::string_view what, const std::string& path, int err);
+
+}  // namespace pgvault::storage

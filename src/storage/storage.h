@@ -1,0 +1,73 @@
+// Storage: the seam between the repository format and where bytes live (posix dir, S3, memory).
+// Keys are '/'-separated names relative to the repository root, never starting with '/', never
+// containing "..". Every implementation must be safe to call from several threads at once.
+// Errors: kNotFound for a missing key, kUnavailable for retryable failures (network, throttling),
+// kConflict when PutOptions::if_absent finds the key taken, kIo for anything else.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/status.h"
+
+namespace pgvault::storage {
+
+struct Features {
+  bool atomic_if_absent = false;  // Put(if_absent) is atomic against concurrent writers
+  bool object_lock = false;       // honours PutOptions::lock_until_unix
+  bool local = false;             // a local directory (file locks work, paths are real)
+};
+
+struct PutOptions {
+  bool if_absent = false;         // fail with kConflict instead of replacing an existing key
+  int64_t lock_until_unix = 0;    // >0: write-once retention (object lock) until this time
+  std::string storage_class;      // driver-specific tier hint; ignored where unsupported
+};
+
+struct Range {
+  uint64_t offset = 0;
+  std::optional<uint64_t> length;  // nullopt = to the end
+};
+
+struct ObjectInfo {
+  std::string key;
+  uint64_t size = 0;
+  int64_t mtime_unix = 0;
+};
+
+class Storage {
+ public:
+  virtual ~Storage() = default;
+  virtual Features features() const = 0;
+  // Human-readable location for messages, e.g. "/var/lib/pgvault" or "s3://bucket/prefix".
+  virtual std::string Describe() const = 0;
+  // Atomic: readers see the whole object or nothing, also after a crash. Durable on return.
+  virtual Status Put(std::string_view key, ByteView data, const PutOptions& options) = 0;
+  Status Put(std::string_view key, ByteView data) { return Put(key, data, PutOptions{}); }
+  // kNotFound when missing; a range past the end returns the bytes that exist.
+  virtual Result<Bytes> Get(std::string_view key, Range range) = 0;
+  Result<Bytes> Get(std::string_view key) { return Get(key, Range{}); }
+  // All keys that start with prefix, sorted by key. Missing prefix = empty list.
+  virtual Result<std::vector<ObjectInfo>> List(std::string_view prefix) = 0;
+  virtual Result<ObjectInfo> Stat(std::string_view key) = 0;
+  // Missing key is OK.
+  virtual Status Delete(std::string_view key) = 0;
+};
+
+// Opens a repository location: a path (posix) or s3://bucket/prefix (S3, options from the caller).
+// Declared here, defined in storage/open.cc so callers need not know the drivers.
+struct OpenOptions {
+  std::string s3_endpoint;
+  std::string s3_region;
+  std::string s3_uri_style;  // "path" or "host"
+  std::string s3_ca_file;
+  std::string s3_storage_class;
+};
+Result<std::unique_ptr<Storage>> OpenStorage(std::string_view location, const OpenOptions& options);
+
+}  // namespace pgvault::storage
