@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds pgvault (warnings are errors) and runs every test:
+# unit tests and the integration tests against real PostgreSQL 15 clusters and a real
+# Ceph RADOS Gateway (started by the tests themselves). Run as root on Debian 12.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C build
+# Integration tests run as root and start PostgreSQL as the OS user postgres, who needs to
+# reach the binary under test.
+chmod o+rx build
+ctest --test-dir build --output-on-failure --timeout 900 "$@"

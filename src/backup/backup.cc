@@ -1,0 +1,372 @@
+#include "backup/backup.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "backup/file_worker.h"
+#include "backup/pgdata_walk.h"
+#include "common/log.h"
+#include "common/time.h"
+#include "pg/wal_names.h"
+#include "repo/layout.h"
+#include "repo/manifest.h"
+#include "storage/posix/posix_storage.h"
+
+namespace pgvault::backup {
+namespace {
+
+using nlohmann::json;
+
+Result<std::string> RealPath(const std::string& path) {
+  char* resolved = ::realpath(path.c_str(), nullptr);
+  if (!resolved) return storage::ErrnoStatus("cannot resolve", path, errno);
+  std::string out = resolved;
+  std::free(resolved);
+  return out;
+}
+
+Status CheckIsPgdata(const std::string& pgdata) {
+  struct stat st;
+  if (::stat(pgdata.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return std::move(Status::InvalidArgument(fmt::format("'{}' is not a directory", pgdata)))
+        .WithHint("pass the cluster's data directory with --pgdata");
+  for (const char* marker : {"PG_VERSION", "global/pg_control"}) {
+    if (::stat((pgdata + "/" + marker).c_str(), &st) != 0)
+      return std::move(Status::InvalidArgument(fmt::format(
+                 "'{}' is not a PostgreSQL data directory (no '{}')", pgdata, marker)))
+          .WithHint("pass the cluster's data directory with --pgdata");
+  }
+  return Status::Ok();
+}
+
+std::string NewBackupId(const std::vector<std::string>& existing) {
+  int64_t now = NowUnixMicros();
+  for (;;) {
+    std::string id = FormatCompact(now) + "F";
+    if (std::find(existing.begin(), existing.end(), id) == existing.end() &&
+        (existing.empty() || id > existing.back()))
+      return id;
+    now += 1000000;
+  }
+}
+
+// Hands out files in path order and pairs each with the parent backup's entry for the same
+// path by merging the two sorted streams, so the parent is never held in memory whole.
+class JobSource {
+ public:
+  JobSource(const std::vector<WalkEntry>& entries, repo::ManifestReader* parent)
+      : entries_(entries), parent_(parent) {}
+
+  // Returns false when there are no more entries. Thread-safe.
+  bool Next(size_t& index, FileJob& job, Status& status) {
+    std::lock_guard lock(mu_);
+    if (next_ >= entries_.size()) return false;
+    index = next_++;
+    job.entry = &entries_[index];
+    job.parent.reset();
+    if (parent_ && job.entry->type == repo::EntryType::kFile) {
+      while (have_parent_ || Advance(status)) {
+        if (parent_entry_.path < job.entry->path) {
+          have_parent_ = false;
+          continue;
+        }
+        if (parent_entry_.path == job.entry->path && parent_entry_.type == repo::EntryType::kFile) {
+          job.parent = std::move(parent_entry_);
+          have_parent_ = false;
+        }
+        break;
+      }
+    }
+    return true;
+  }
+
+ private:
+  bool Advance(Status& status) {
+    if (parent_done_) return false;
+    if (parent_->Next(parent_entry_)) {
+      have_parent_ = true;
+      return true;
+    }
+    parent_done_ = true;
+    if (!parent_->status().ok()) status = parent_->status().Context("reading the parent backup");
+    return false;
+  }
+
+  std::mutex mu_;
+  const std::vector<WalkEntry>& entries_;
+  repo::ManifestReader* parent_;
+  size_t next_ = 0;
+  repo::FileEntry parent_entry_;
+  bool have_parent_ = false;
+  bool parent_done_ = false;
+};
+
+// Collects finished entries from the workers and writes them to the manifest in path order.
+// Workers wait when they run too far ahead, which bounds the memory held here.
+class OrderedSink {
+ public:
+  OrderedSink(repo::ManifestWriter& writer, size_t window) : writer_(writer), window_(window) {}
+
+  Status Put(size_t index, std::optional<repo::FileEntry> entry) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return index < next_ + window_ || !status_.ok(); });
+    if (!status_.ok()) return status_;
+    pending_.emplace(index, std::move(entry));
+    while (!pending_.empty() && pending_.begin()->first == next_) {
+      auto node = pending_.extract(pending_.begin());
+      if (node.mapped()) {
+        Status s = writer_.Add(*node.mapped());
+        if (!s.ok()) status_ = s;
+      }
+      next_++;
+    }
+    cv_.notify_all();
+    return status_;
+  }
+  void Fail(const Status& s) {
+    std::lock_guard lock(mu_);
+    if (status_.ok()) status_ = s;
+    cv_.notify_all();
+  }
+  Status status() {
+    std::lock_guard lock(mu_);
+    return status_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  repo::ManifestWriter& writer_;
+  size_t window_;
+  size_t next_ = 0;
+  std::map<size_t, std::optional<repo::FileEntry>> pending_;
+  Status status_;
+};
+
+repo::FileEntry EntryFor(const WalkEntry& we) {
+  return repo::FileEntry{.type = we.type, .path = we.path, .mode = we.mode, .size = 0,
+                         .mtime = we.mtime, .link_target = we.link_target};
+}
+
+Status WaitForWal(repo::Repository& repo, const std::string& segment, int timeout_seconds) {
+  auto key = repo::WalKey(segment);
+  double deadline = MonotonicSeconds() + timeout_seconds;
+  for (;;) {
+    auto st = repo.storage().Stat(*key);
+    if (st.ok()) return Status::Ok();
+    if (!st.status().IsNotFound()) return st.status();
+    if (MonotonicSeconds() > deadline)
+      return std::move(Status::Pg(fmt::format(
+                 "WAL segment '{}' needed by this backup did not reach the repository within {} s",
+                 segment, timeout_seconds)))
+          .WithHint(fmt::format("set archive_command = 'pgvault --repo {} archive-push %p' and check "
+                                "pg_stat_archiver; or raise --archive-timeout",
+                                repo.Describe()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+}  // namespace
+
+Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& options,
+                               Progress& progress) {
+  if (options.pgdata.empty())
+    return std::move(Status::Config("no data directory given"))
+        .WithHint("pass --pgdata DIR or set PGVAULT_PGDATA");
+  PGV_RETURN_IF_ERROR(CheckIsPgdata(options.pgdata));
+  PGV_ASSIGN_OR_RETURN(std::string pgdata, RealPath(options.pgdata));
+  PGV_ASSIGN_OR_RETURN(auto session, pg::PgSession::Connect(options.conn));
+
+  PGV_ASSIGN_OR_RETURN(std::string version_num, session->Scalar("SHOW server_version_num"));
+  int version = std::atoi(version_num.c_str());
+  if (version < 150000)
+    return Status::Pg(fmt::format("PostgreSQL {} is not supported; pgvault needs 15 or later", version));
+  PGV_ASSIGN_OR_RETURN(std::string data_dir, session->Scalar("SHOW data_directory"));
+  auto server_dir = RealPath(data_dir);
+  if (!server_dir.ok() || *server_dir != pgdata)
+    return std::move(Status::InvalidArgument(fmt::format(
+               "the server at '{}' runs data directory '{}', not '{}'", options.conn.Describe(),
+               data_dir, pgdata)))
+        .WithHint("point --pgdata and --pg-port/--pg-host at the same cluster");
+  PGV_ASSIGN_OR_RETURN(std::string in_recovery, session->Scalar("SELECT pg_is_in_recovery()"));
+  if (in_recovery == "t")
+    return Status::Pg("backup from a standby is not supported yet; run it on the primary");
+  PGV_ASSIGN_OR_RETURN(std::string archive_mode, session->Scalar("SHOW archive_mode"));
+  if (archive_mode == "off")
+    return std::move(Status::Pg(fmt::format("archive_mode is off on '{}'", options.conn.Describe())))
+        .WithHint(fmt::format("set archive_mode = on and archive_command = 'pgvault --repo {} "
+                              "archive-push %p', then restart PostgreSQL",
+                              repo.Describe()));
+  PGV_ASSIGN_OR_RETURN(std::string sysid_text,
+                       session->Scalar("SELECT system_identifier FROM pg_control_system()"));
+  uint64_t sysid = std::strtoull(sysid_text.c_str(), nullptr, 10);
+  PGV_ASSIGN_OR_RETURN(std::string seg_size_text,
+                       session->Scalar("SELECT pg_size_bytes(current_setting('wal_segment_size'))"));
+  uint64_t segment_size = std::strtoull(seg_size_text.c_str(), nullptr, 10);
+  PGV_RETURN_IF_ERROR(repo.CheckCluster(sysid, version / 10000));
+
+  PGV_ASSIGN_OR_RETURN(auto backups, repo::ListBackups(repo.storage()));
+  std::string backup_id = NewBackupId(backups);
+  std::unique_ptr<repo::ManifestReader> parent;
+  if (!backups.empty()) {
+    PGV_ASSIGN_OR_RETURN(parent, repo::ManifestReader::Open(repo.storage(), repo.codec(), backups.back()));
+  }
+
+  int64_t start_time = NowUnixMicros();
+  double t_start = MonotonicSeconds();
+  PGV_ASSIGN_OR_RETURN(std::string start_lsn,
+                       session->Scalar("SELECT pg_backup_start($1, true)", {"pgvault " + backup_id}));
+  PGV_ASSIGN_OR_RETURN(std::string timeline_text,
+                       session->Scalar("SELECT timeline_id FROM pg_control_checkpoint()"));
+  uint32_t timeline = static_cast<uint32_t>(std::atoi(timeline_text.c_str()));
+  log::Info("backup {} started at {} on timeline {}", backup_id, start_lsn, timeline);
+
+  PGV_ASSIGN_OR_RETURN(WalkResult walk, WalkPgdata(pgdata));
+  uint32_t block_size = repo.config().params.block_size;
+  repo::ManifestWriter manifest(repo.storage(), repo.codec(), backup_id);
+  JobSource jobs(walk.entries, parent.get());
+  OrderedSink sink(manifest, 4096);
+  BlockCounters counters;
+  pipeline::StageTimes times;
+  std::atomic<uint64_t> done_bytes{0};
+  std::mutex stats_mu;
+  repo::PackStats pack_totals;
+
+  auto worker = [&] {
+    pipeline::Hmac hmac(repo.id_key());
+    repo::PackWriter packs(repo.storage(), repo.codec(), repo.config().params.pack_size, &times);
+    auto on_read = [&](uint64_t n) { progress.Update(done_bytes += n, walk.total_bytes); };
+    size_t index;
+    FileJob job;
+    Status status;
+    while (sink.status().ok() && jobs.Next(index, job, status)) {
+      if (!status.ok()) break;
+      std::optional<repo::FileEntry> entry;
+      if (job.entry->type == repo::EntryType::kFile) {
+        auto r = BackupFile(job, block_size, hmac, packs, counters, times, on_read);
+        if (!r.ok()) {
+          status = r.status().Context(fmt::format("backing up '{}'", job.entry->path));
+          break;
+        }
+        entry = std::move(r).value();
+      } else {
+        entry = EntryFor(*job.entry);
+      }
+      status = sink.Put(index, std::move(entry));
+      if (!status.ok()) break;
+    }
+    if (status.ok()) status = packs.Flush();
+    if (!status.ok()) sink.Fail(status);
+    std::lock_guard lock(stats_mu);
+    pack_totals.packs_written += packs.stats().packs_written;
+    pack_totals.bytes_written += packs.stats().bytes_written;
+    pack_totals.raw_bytes_written += packs.stats().raw_bytes_written;
+  };
+  int nworkers = std::max(1, options.jobs);
+  std::vector<std::thread> threads;
+  for (int worker_idx = 0; worker_idx < nworkers; ++worker_idx) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  progress.Finish();
+  PGV_RETURN_IF_ERROR(sink.status());
+
+  PGV_ASSIGN_OR_RETURN(auto stop_rows,
+                       session->Query("SELECT lsn, labelfile, spcmapfile FROM pg_backup_stop(false)"));
+  if (stop_rows.empty() || !stop_rows[0][0] || !stop_rows[0][1])
+    return Status::Pg("pg_backup_stop returned no result");
+  std::string stop_lsn = *stop_rows[0][0];
+  std::string label = *stop_rows[0][1];
+  std::string spcmap = stop_rows[0][2].value_or("");
+  int64_t stop_time = NowUnixMicros();
+  PGV_ASSIGN_OR_RETURN(std::string stop_wal,
+                       session->Scalar("SELECT pg_walfile_name($1::pg_lsn)", {stop_lsn}));
+  auto start_lsn_value = pg::ParseLsn(start_lsn);
+  std::string start_wal = pg::SegmentName(timeline, start_lsn_value.value_or(0), segment_size);
+  log::Info("backup {} stopped at {}; waiting for WAL segment {}", backup_id, stop_lsn, stop_wal);
+  PGV_RETURN_IF_ERROR(WaitForWal(repo, stop_wal, options.archive_timeout_seconds));
+
+  double elapsed = MonotonicSeconds() - t_start;
+  uint64_t stored_new = pack_totals.bytes_written;
+  json tablespaces = json::array();
+  for (const auto& ts : walk.tablespaces) tablespaces.push_back({{"oid", ts.oid}, {"location", ts.location}});
+  json stats{
+      {"files", 0},
+      {"bytes_read", counters.bytes_read.load()},
+      {"blocks", counters.blocks.load()},
+      {"zero_blocks", counters.zero_blocks.load()},
+      {"reused_blocks", counters.reused_blocks.load()},
+      {"new_blocks", counters.new_blocks.load()},
+      {"bytes_new_raw", pack_totals.raw_bytes_written},
+      {"bytes_new", stored_new},
+      {"packs_written", pack_totals.packs_written},
+      {"files_vanished", counters.files_vanished.load()},
+      {"duration_seconds", elapsed},
+      {"cpu_seconds",
+       {{"read", times.read_ns / 1e9},
+        {"hash", times.hash_ns / 1e9},
+        {"compress", times.compress_ns / 1e9},
+        {"encrypt", times.encrypt_ns / 1e9},
+        {"write", times.write_ns / 1e9}}},
+  };
+  size_t files = 0;
+  for (const auto& e : walk.entries) files += e.type == repo::EntryType::kFile;
+  stats["files"] = files - counters.files_vanished;
+  json header{
+      {"backup_id", backup_id},
+      {"type", "full"},
+      {"parent", backups.empty() ? json(nullptr) : json(backups.back())},
+      {"pgvault_version", PGVAULT_VERSION},
+      {"pg_version", version},
+      {"system_identifier", sysid_text},
+      {"timeline", timeline},
+      {"start_lsn", start_lsn},
+      {"stop_lsn", stop_lsn},
+      {"start_wal", start_wal},
+      {"stop_wal", stop_wal},
+      {"wal_segment_size", segment_size},
+      {"start_time", FormatIsoMicros(start_time)},
+      {"stop_time", FormatIsoMicros(stop_time)},
+      {"start_time_unix_micros", start_time},
+      {"stop_time_unix_micros", stop_time},
+      {"block_size", block_size},
+      {"compression", pipeline::CompressionName(repo.config().params.compression)},
+      {"cipher", repo.config().params.encrypted ? "aes-256-gcm" : "none"},
+      {"pgdata", pgdata},
+      {"tablespaces", tablespaces},
+      {"backup_label", label},
+      {"tablespace_map", spcmap},
+      {"stats", stats},
+  };
+  PGV_RETURN_IF_ERROR(manifest.Finish(header));
+  return BackupResult{backup_id, header};
+}
+
+namespace {
+std::string Mb(double bytes) { return fmt::format("{:.1f} MB", bytes / 1e6); }
+}  // namespace
+
+std::string SummaryLine(const BackupResult& r) {
+  const json& s = r.header["stats"];
+  double read = s.value("bytes_read", 0.0), raw_new = s.value("bytes_new_raw", 0.0),
+         stored = s.value("bytes_new", 0.0), secs = s.value("duration_seconds", 0.0);
+  return fmt::format(
+      "backup {} complete: {} files, {} read, {} stored, dedup {:.1f}x, compression {:.1f}x, "
+      "{:.1f} MB/s, {:.1f} s",
+      r.backup_id, s.value("files", 0), Mb(read), Mb(stored), raw_new > 0 ? read / raw_new : 0.0,
+      stored > 0 ? raw_new / stored : 0.0, secs > 0 ? read / 1e6 / secs : 0.0, secs);
+}
+
+std::string StatsLine(const BackupResult& r) {
+  const json& c = r.header["stats"]["cpu_seconds"];
+  return fmt::format("cpu seconds: read {:.2f}, hash {:.2f}, compress {:.2f}, encrypt {:.2f}, write {:.2f}",
+                     c.value("read", 0.0), c.value("hash", 0.0), c.value("compress", 0.0),
+                     c.value("encrypt", 0.0), c.value("write", 0.0));
+}
+
+}  // namespace pgvault::backup

@@ -1,0 +1,34 @@
+// The backup command: a logically full, physically incremental base backup of a running
+// PostgreSQL cluster, taken between pg_backup_start and pg_backup_stop on one held session.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/progress.h"
+#include "pg/session.h"
+#include "repo/repository.h"
+
+namespace pgvault::backup {
+
+struct BackupOptions {
+  std::string pgdata;
+  pg::ConnOptions conn;
+  int jobs = 2;
+  int archive_timeout_seconds = 60;  // wait for the stop segment to reach the repository
+};
+
+struct BackupResult {
+  std::string backup_id;
+  nlohmann::json header;  // the manifest header, including the "stats" object
+};
+
+Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& options,
+                               Progress& progress);
+
+// One line for humans: "backup <id> complete: ...".
+std::string SummaryLine(const BackupResult& result);
+// CPU seconds per stage, one line.
+std::string StatsLine(const BackupResult& result);
+
+}  // namespace pgvault::backup

@@ -1,0 +1,315 @@
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+
+#include "archive/archive.h"
+#include "backup/backup.h"
+#include "cli/commands.h"
+#include "cli/progress_bar.h"
+#include "common/log.h"
+#include "info/info.h"
+#include "repo/repository.h"
+#include "restore/restore.h"
+#include "storage/storage.h"
+
+namespace pgvault::cli {
+namespace {
+
+struct Command {
+  const char* name;
+  const char* help;
+  std::function<Status(Options&)> run;
+};
+
+// Adds an option once: the flag, its PGVAULT_* variable and its config-file key share one name.
+template <typename T>
+CLI::Option* Opt(CLI::App& app, const std::string& name, T& target, const std::string& help) {
+  std::string env = "PGVAULT_";
+  for (char c : name) env += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+  return app.add_option("--" + name, target, help)->envname(env);
+}
+
+void AddOptions(CLI::App& app, Options& o) {
+  Opt(app, "repo", o.repo, "repository: a directory or s3://BUCKET/PREFIX")->group("Repository");
+  Opt(app, "key-file", o.key_file,
+      "file whose contents unlock the repository (else PGVAULT_PASSPHRASE)")->group("Repository");
+  Opt(app, "new-key-file", o.new_key_file, "key-add: the new key file (else PGVAULT_NEW_PASSPHRASE)")
+      ->group("Repository");
+  Opt(app, "cipher", o.cipher, "repo-create: aes-256-gcm (default) or none")
+      ->check(CLI::IsMember({"aes-256-gcm", "none"}))->group("Repository");
+  Opt(app, "compress", o.compress, "repo-create: zstd (default), lz4 or none")
+      ->check(CLI::IsMember({"zstd", "lz4", "none"}))->group("Repository");
+  Opt(app, "compress-level", o.compress_level, "repo-create: compression level (zstd 1-19)")
+      ->check(CLI::Range(1, 19))->group("Repository");
+  Opt(app, "block-size", o.block_size_kib, "repo-create: block size in KiB (8-4096)")
+      ->check(CLI::Range(8, 4096))->group("Repository");
+  Opt(app, "pack-size", o.pack_size_mib, "repo-create: target pack size in MiB")
+      ->check(CLI::Range(1, 1024))->group("Repository");
+  Opt(app, "s3-endpoint", o.s3_endpoint, "S3 endpoint URL")->group("S3");
+  Opt(app, "s3-region", o.s3_region, "S3 region")->group("S3");
+  Opt(app, "s3-uri-style", o.s3_uri_style, "S3 addressing: path or host")
+      ->check(CLI::IsMember({"path", "host"}))->group("S3");
+  Opt(app, "s3-ca-file", o.s3_ca_file, "CA bundle for TLS verification")->group("S3");
+  Opt(app, "s3-storage-class", o.s3_storage_class, "S3 storage class for new objects")->group("S3");
+  Opt(app, "pgdata", o.pgdata, "PostgreSQL data directory (backup: source, restore: target)")
+      ->group("PostgreSQL");
+  Opt(app, "pg-host", o.pg_host, "host or unix socket directory")->group("PostgreSQL");
+  Opt(app, "pg-port", o.pg_port, "port")->check(CLI::Range(1, 65535))->group("PostgreSQL");
+  Opt(app, "pg-user", o.pg_user, "user (a superuser or one with backup privileges)")
+      ->group("PostgreSQL");
+  Opt(app, "jobs", o.jobs, "parallel workers for backup and restore")
+      ->check(CLI::Range(1, 256))->group("Performance");
+  Opt(app, "archive-timeout", o.archive_timeout,
+      "backup: seconds to wait for the last WAL segment to be archived")
+      ->check(CLI::Range(1, 86400))->group("PostgreSQL");
+  Opt(app, "backup", o.backup, "restore: backup id (default: the newest)")->group("Restore");
+  Opt(app, "tablespace-map", o.tablespace_map, "restore: OID=DIR, restore a tablespace elsewhere")
+      ->group("Restore");
+  Opt(app, "log-level", o.log_level, "debug, info, warn (default), error or off")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))->group("Output");
+  app.add_flag("--json", o.json, "info: machine-readable output")->group("Output");
+  app.add_flag("--stats", o.stats, "backup: print CPU seconds per pipeline stage")->group("Output");
+}
+
+std::string Getenv(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+repo::Secret SecretFrom(const Options& o) {
+  return repo::Secret{.passphrase = Getenv("PGVAULT_PASSPHRASE"), .key_file_path = o.key_file};
+}
+
+storage::OpenOptions StorageOptions(const Options& o) {
+  return storage::OpenOptions{.s3_endpoint = o.s3_endpoint, .s3_region = o.s3_region,
+                              .s3_uri_style = o.s3_uri_style, .s3_ca_file = o.s3_ca_file,
+                              .s3_storage_class = o.s3_storage_class};
+}
+
+Result<std::unique_ptr<repo::Repository>> OpenRepo(const Options& o) {
+  PGV_ASSIGN_OR_RETURN(auto storage, storage::OpenStorage(o.repo, StorageOptions(o)));
+  return repo::Repository::Open(std::move(storage), SecretFrom(o));
+}
+
+std::string AbsolutePath(const std::string& path) {
+  if (path.empty() || path.front() == '/' || path.starts_with("s3://")) return path;
+  char cwd[4096];
+  if (!::getcwd(cwd, sizeof cwd)) return path;
+  return std::string(cwd) + "/" + path;
+}
+
+// Quotes one shell word; restore_command is run by /bin/sh.
+std::string ShellQuote(const std::string& s) {
+  bool plain = !s.empty() && s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                 "0123456789/._-=:%+@,") == std::string::npos;
+  if (plain) return s;
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string SelfPath() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, n) : "pgvault";
+}
+
+std::unique_ptr<Progress> MakeProgress(const char* label) {
+  if (::isatty(STDERR_FILENO)) return std::make_unique<ProgressBar>(label);
+  return std::make_unique<NoProgress>();
+}
+
+Status NeedArgs(const Options& o, size_t n, const char* usage) {
+  if (o.positional.size() != n)
+    return std::move(Status::InvalidArgument(fmt::format("wrong number of arguments")))
+        .WithHint(fmt::format("usage: pgvault {}", usage));
+  return Status::Ok();
+}
+
+Status CmdRepoCreate(Options& o) {
+  PGV_ASSIGN_OR_RETURN(auto storage, storage::OpenStorage(o.repo, StorageOptions(o)));
+  repo::RepoParams params;
+  params.encrypted = o.cipher != "none";
+  pipeline::ParseCompression(o.compress, params.compression);
+  params.compression_level = o.compress_level;
+  params.block_size = o.block_size_kib * 1024;
+  params.pack_size = static_cast<uint64_t>(o.pack_size_mib) << 20;
+  PGV_RETURN_IF_ERROR(repo::Repository::Create(*storage, params, SecretFrom(o)));
+  std::cout << fmt::format("created repository '{}' (cipher {}, compression {}, block size {} KiB)\n",
+                           storage->Describe(), o.cipher, o.compress, o.block_size_kib);
+  return Status::Ok();
+}
+
+Status CmdKeyAdd(Options& o) {
+  PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
+  repo::Secret fresh{.passphrase = Getenv("PGVAULT_NEW_PASSPHRASE"), .key_file_path = o.new_key_file};
+  PGV_RETURN_IF_ERROR(repo::AddKey(*repo, fresh));
+  std::cout << "added a key to repository '" << repo->Describe() << "'\n";
+  return Status::Ok();
+}
+
+Status CmdBackup(Options& o) {
+  PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
+  backup::BackupOptions bo{.pgdata = o.pgdata,
+                           .conn = {.host = o.pg_host, .port = o.pg_port, .user = o.pg_user},
+                           .jobs = o.jobs,
+                           .archive_timeout_seconds = o.archive_timeout};
+  auto progress = MakeProgress("backup");
+  PGV_ASSIGN_OR_RETURN(auto result, backup::RunBackup(*repo, bo, *progress));
+  if (o.stats) std::cout << backup::StatsLine(result) << "\n";
+  std::cout << backup::SummaryLine(result) << "\n";
+  return Status::Ok();
+}
+
+Status CmdRestore(Options& o) {
+  PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
+  restore::RestoreOptions ro{.pgdata = o.pgdata, .backup_id = o.backup, .jobs = o.jobs};
+  for (const auto& m : o.tablespace_map) {
+    size_t eq = m.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == m.size())
+      return std::move(Status::InvalidArgument(fmt::format("bad --tablespace-map '{}'", m)))
+          .WithHint("use --tablespace-map OID=DIR");
+    ro.tablespace_map[m.substr(0, eq)] = AbsolutePath(m.substr(eq + 1));
+  }
+  // restore_command names the repository and how to unlock it, never the passphrase itself.
+  std::vector<std::string> words = {SelfPath(), "--repo", AbsolutePath(o.repo)};
+  if (!o.config.empty()) words.insert(words.end(), {"--config", AbsolutePath(o.config)});
+  if (!o.key_file.empty()) words.insert(words.end(), {"--key-file", AbsolutePath(o.key_file)});
+  if (!o.s3_endpoint.empty()) words.insert(words.end(), {"--s3-endpoint", o.s3_endpoint});
+  if (!o.s3_region.empty()) words.insert(words.end(), {"--s3-region", o.s3_region});
+  std::string cmd;
+  for (const auto& w : words) cmd += ShellQuote(w) + " ";
+  ro.restore_command = cmd + "archive-get %f \"%p\"";
+  if (repo->config().params.encrypted && o.key_file.empty() && o.config.empty())
+    log::Warn("restore_command relies on PGVAULT_PASSPHRASE in the server's environment; "
+              "a --key-file avoids that");
+  auto progress = MakeProgress("restore");
+  PGV_ASSIGN_OR_RETURN(auto result, restore::RunRestore(*repo, ro, *progress));
+  std::cout << restore::SummaryLine(result) << "\n";
+  return Status::Ok();
+}
+
+Status CmdArchivePush(Options& o) {
+  PGV_RETURN_IF_ERROR(NeedArgs(o, 1, "archive-push PATH"));
+  PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
+  PGV_ASSIGN_OR_RETURN(std::string what, archive::ArchivePush(*repo, o.positional[0]));
+  log::Info("{}", what);
+  return Status::Ok();
+}
+
+Status CmdArchiveGet(Options& o) {
+  PGV_RETURN_IF_ERROR(NeedArgs(o, 2, "archive-get NAME DEST"));
+  PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
+  return archive::ArchiveGet(*repo, o.positional[0], o.positional[1]);
+}
+
+Status CmdInfo(Options& o) {
+  PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
+  PGV_ASSIGN_OR_RETURN(auto info, info::CollectInfo(*repo));
+  std::cout << (o.json ? info.dump(2) + "\n" : info::FormatText(info));
+  return Status::Ok();
+}
+
+Status CmdVersion(Options&) {
+  std::cout << "pgvault " << PGVAULT_VERSION << "\n";
+  return Status::Ok();
+}
+
+const std::vector<Command>& Commands() {
+  static const std::vector<Command> kCommands = {
+      {"repo-create", "create a repository (encrypted unless --cipher none)", CmdRepoCreate},
+      {"backup", "back up a running cluster into the repository", CmdBackup},
+      {"restore", "restore a backup into an empty directory, ready to recover", CmdRestore},
+      {"archive-push", "archive_command: store one WAL file (PATH)", CmdArchivePush},
+      {"archive-get", "restore_command: fetch WAL file NAME into DEST", CmdArchiveGet},
+      {"info", "list backups and archived WAL", CmdInfo},
+      {"key-add", "add a passphrase or key file that unlocks the repository", CmdKeyAdd},
+      {"version", "print the version", CmdVersion},
+  };
+  return kCommands;
+}
+
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+int Fail(const Status& s) {
+  std::cerr << "error: " << s.message() << "\n";
+  if (!s.hint().empty()) std::cerr << "HINT: " << s.hint() << "\n";
+  return ExitCode(s);
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  CLI::App app{"pgvault: backup and point-in-time recovery for PostgreSQL", "pgvault"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  Options o;
+  AddOptions(app, o);
+  app.set_config("--config", "", "TOML config file: option = value, names as the flags")
+      ->envname("PGVAULT_CONFIG");
+  const Command* chosen = nullptr;
+  for (const auto& cmd : Commands()) {
+    CLI::App* sub = app.add_subcommand(cmd.name, cmd.help);
+    sub->fallthrough();
+    if (std::string(cmd.name).starts_with("archive-"))
+      sub->add_option("args", o.positional, "PATH, or NAME DEST");
+    sub->callback([&chosen, &cmd] { chosen = &cmd; });
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // Offer the nearest command name for a typo.
+    for (int arg_idx = 1; arg_idx < argc; ++arg_idx) {
+      std::string word = argv[arg_idx];
+      if (word.starts_with("-")) continue;
+      bool known = false;
+      const Command* best = nullptr;
+      size_t best_dist = 3;
+      for (const auto& cmd : Commands()) {
+        if (word == cmd.name) known = true;
+        size_t d = EditDistance(word, cmd.name);
+        if (d < best_dist) best_dist = d, best = &cmd;
+      }
+      if (!known && best) {
+        std::cerr << fmt::format("error: unknown command '{}', did you mean '{}'?\n", word, best->name);
+        return 2;
+      }
+      if (known) break;
+    }
+    std::string what = e.what();
+    for (char& c : what)
+      if (c == '\n') c = ' ';
+    std::cerr << "error: " << what << "\nHINT: see 'pgvault --help'\n";
+    return 2;
+  }
+  log::Level level;
+  log::ParseLevel(o.log_level, level);
+  log::SetLevel(level);
+  if (!chosen) return Fail(Status::InvalidArgument("no command given"));
+  try {
+    Status s = chosen->run(o);
+    return s.ok() ? 0 : Fail(s);
+  } catch (const std::exception& ex) {
+    return Fail(Status::Internal(fmt::format("internal error in {}: {}", chosen->name, ex.what())));
+  }
+}
+
+}  // namespace pgvault::cli

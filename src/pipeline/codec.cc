@@ -1,0 +1,79 @@
+#include "pipeline/codec.h"
+
+#include <time.h>
+#include <zlib.h>
+
+namespace pgvault::pipeline {
+namespace {
+
+constexpr size_t kInnerHeader = 5;
+
+uint32_t Crc(ByteView aad, ByteView data) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  crc = crc32_z(crc, aad.data(), aad.size());
+  return static_cast<uint32_t>(crc32_z(crc, data.data(), data.size()));
+}
+
+}  // namespace
+
+int64_t ThreadCpuNanos() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+Bytes Codec::Encode(ByteView plaintext, ByteView aad, StageTimes* times) const {
+  int64_t t0 = times ? ThreadCpuNanos() : 0;
+  Bytes inner;
+  inner.reserve(plaintext.size() + kInnerHeader + 64);
+  inner.resize(kInnerHeader);
+  bool compressed = Compress(compression_, level_, plaintext, inner);
+  if (!compressed) Append(inner, plaintext);
+  inner[0] = static_cast<uint8_t>(compressed ? compression_ : Compression::kNone);
+  uint32_t raw = static_cast<uint32_t>(plaintext.size());
+  for (int byte_idx = 0; byte_idx < 4; ++byte_idx) inner[1 + byte_idx] = (raw >> (8 * byte_idx)) & 0xff;
+  int64_t t1 = times ? ThreadCpuNanos() : 0;
+  Bytes out;
+  if (data_key_) {
+    out = Seal(*data_key_, inner, aad);
+  } else {
+    Encoder(inner).U32(Crc(aad, inner));
+    out = std::move(inner);
+  }
+  if (times) {
+    int64_t t2 = ThreadCpuNanos();
+    times->compress_ns += t1 - t0;
+    times->encrypt_ns += t2 - t1;
+  }
+  return out;
+}
+
+Result<Bytes> Codec::Decode(ByteView sealed, ByteView aad) const {
+  Bytes inner_buf;
+  ByteView inner;
+  if (data_key_) {
+    auto opened = Open(*data_key_, sealed, aad);
+    if (!opened.ok()) return opened.status();
+    inner_buf = std::move(opened).value();
+    inner = inner_buf;
+  } else {
+    if (sealed.size() < kInnerHeader + 4) return Status::Corruption("blob is truncated");
+    inner = sealed.first(sealed.size() - 4);
+    uint32_t stored;
+    Decoder(sealed.last(4)).U32(stored);
+    if (stored != Crc(aad, inner)) return Status::Corruption("crc32 mismatch");
+  }
+  if (inner.size() < kInnerHeader) return Status::Corruption("blob is truncated");
+  Decoder d(inner);
+  uint8_t type;
+  uint32_t raw;
+  d.U8(type);
+  d.U32(raw);
+  if (type > static_cast<uint8_t>(Compression::kLz4)) return Status::Corruption("unknown compression");
+  Bytes out;
+  PGV_RETURN_IF_ERROR(
+      Decompress(static_cast<Compression>(type), inner.subspan(kInnerHeader), raw, out));
+  return out;
+}
+
+}  // namespace pgvault::pipeline

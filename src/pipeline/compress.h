@@ -1,0 +1,23 @@
+// Block compression: zstd (default), lz4 or none. Stateless API; contexts are cached per thread.
+#pragma once
+
+#include <string_view>
+
+#include "common/bytes.h"
+#include "common/status.h"
+
+namespace pgvault::pipeline {
+
+// Values are stored on disk: never renumber.
+enum class Compression : uint8_t { kNone = 0, kZstd = 1, kLz4 = 2 };
+
+bool ParseCompression(std::string_view name, Compression& out);
+std::string_view CompressionName(Compression c);
+
+// Appends the compressed form of input to out. Returns false when the result would not be
+// smaller than the input (the caller then stores it uncompressed).
+bool Compress(Compression type, int level, ByteView input, Bytes& out);
+// raw_size is the exact expected output size; anything else is kCorruption.
+Status Decompress(Compression type, ByteView input, size_t raw_size, Bytes& out);
+
+}  // namespace pgvault::pipeline

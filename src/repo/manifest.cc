@@ -1,0 +1,179 @@
+#include "repo/manifest.h"
+
+#include <fmt/format.h>
+
+#include "repo/layout.h"
+
+namespace pgvault::repo {
+namespace {
+
+std::string PartAad(std::string_view backup_id, uint32_t part) {
+  return fmt::format("pgvault-manifest-part:{}:{}", backup_id, part);
+}
+std::string HeaderAad(std::string_view backup_id) {
+  return fmt::format("pgvault-manifest:{}", backup_id);
+}
+
+void EncodeEntry(const FileEntry& e, Encoder& enc) {
+  enc.U8(static_cast<uint8_t>(e.type));
+  enc.Str(e.path);
+  enc.U32(e.mode);
+  enc.U64(e.size);
+  enc.U64(static_cast<uint64_t>(e.mtime));
+  enc.Str(e.link_target);
+  enc.Raw(e.checksum);
+  enc.U32(static_cast<uint32_t>(e.blocks.size()));
+  for (const BlockRef& b : e.blocks) {
+    enc.U8(b.zero ? 0 : 1);
+    if (b.zero) continue;
+    enc.Raw(b.id);
+    enc.Raw(b.loc.pack);
+    enc.U32(b.loc.offset);
+    enc.U32(b.loc.size);
+  }
+}
+
+bool DecodeEntry(Decoder& dec, FileEntry& e) {
+  uint8_t type;
+  uint64_t mtime;
+  uint32_t nblocks;
+  ByteView raw;
+  if (!dec.U8(type) || type < 1 || type > 3 || !dec.Str(e.path) || !dec.U32(e.mode) ||
+      !dec.U64(e.size) || !dec.U64(mtime) || !dec.Str(e.link_target) || !dec.Raw(32, raw) ||
+      !dec.U32(nblocks))
+    return false;
+  e.type = static_cast<EntryType>(type);
+  e.mtime = static_cast<int64_t>(mtime);
+  std::copy(raw.begin(), raw.end(), e.checksum.begin());
+  if (nblocks > dec.remaining()) return false;  // each block takes at least one byte
+  e.blocks.assign(nblocks, BlockRef{});
+  for (BlockRef& b : e.blocks) {
+    uint8_t stored;
+    if (!dec.U8(stored)) return false;
+    b.zero = stored == 0;
+    if (b.zero) continue;
+    if (!dec.Raw(32, raw)) return false;
+    std::copy(raw.begin(), raw.end(), b.id.begin());
+    if (!dec.Raw(16, raw)) return false;
+    std::copy(raw.begin(), raw.end(), b.loc.pack.begin());
+    if (!dec.U32(b.loc.offset) || !dec.U32(b.loc.size)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+pipeline::Digest FileChecksum(const std::vector<BlockRef>& blocks) {
+  pipeline::Sha256Stream sha;
+  static const pipeline::Digest kZero{};
+  for (const BlockRef& b : blocks) sha.Update(b.zero ? kZero : b.id);
+  return sha.Finish();
+}
+
+Status ManifestWriter::Add(const FileEntry& entry) {
+  Encoder enc(buffer_);
+  EncodeEntry(entry, enc);
+  records_in_part_++;
+  if (buffer_.size() >= part_size_) return FlushPart();
+  return Status::Ok();
+}
+
+Status ManifestWriter::FlushPart() {
+  // A part is: u32 record count | records.
+  Bytes plain;
+  Encoder(plain).U32(records_in_part_);
+  Append(plain, buffer_);
+  Bytes sealed = codec_.Encode(plain, AsBytes(PartAad(backup_id_, parts_)));
+  Status s = storage_.Put(ManifestPartKey(backup_id_, parts_), sealed, {.if_absent = true});
+  if (!s.ok()) return s.Context("writing manifest part");
+  bytes_written_ += sealed.size();
+  parts_++;
+  buffer_.clear();
+  records_in_part_ = 0;
+  return Status::Ok();
+}
+
+Status ManifestWriter::Finish(ManifestHeader header) {
+  if (records_in_part_ > 0 || parts_ == 0) PGV_RETURN_IF_ERROR(FlushPart());
+  header["parts"] = parts_;
+  header["manifest_bytes"] = bytes_written_;
+  std::string text = header.dump();
+  Bytes sealed = codec_.Encode(AsBytes(text), AsBytes(HeaderAad(backup_id_)));
+  Status s = storage_.Put(ManifestKey(backup_id_), sealed, {.if_absent = true});
+  return s.Context("writing manifest");
+}
+
+Result<ManifestHeader> ReadManifestHeader(storage::Storage& storage, const pipeline::Codec& codec,
+                                          std::string_view backup_id) {
+  auto sealed = storage.Get(ManifestKey(backup_id));
+  if (!sealed.ok()) {
+    if (sealed.status().IsNotFound())
+      return std::move(Status::NotFound(fmt::format("backup '{}' does not exist in '{}'", backup_id,
+                                                    storage.Describe())))
+          .WithHint("list backups with: pgvault info");
+    return sealed.status();
+  }
+  auto plain = codec.Decode(*sealed, AsBytes(HeaderAad(backup_id)));
+  if (!plain.ok())
+    return Status::Corruption(fmt::format("manifest of backup '{}' is damaged: {}", backup_id,
+                                          plain.status().message()));
+  ManifestHeader h = nlohmann::json::parse(AsString(*plain), nullptr, false);
+  if (h.is_discarded() || !h.is_object())
+    return Status::Corruption(fmt::format("manifest of backup '{}' is not valid JSON", backup_id));
+  return h;
+}
+
+Result<std::unique_ptr<ManifestReader>> ManifestReader::Open(storage::Storage& storage,
+                                                             const pipeline::Codec& codec,
+                                                             std::string_view backup_id) {
+  PGV_ASSIGN_OR_RETURN(ManifestHeader header, ReadManifestHeader(storage, codec, backup_id));
+  std::unique_ptr<ManifestReader> r(new ManifestReader(storage, codec));
+  r->backup_id_ = backup_id;
+  r->header_ = std::move(header);
+  r->parts_ = r->header_.value("parts", 0u);
+  return r;
+}
+
+Status ManifestReader::LoadPart(uint32_t part) {
+  std::string key = ManifestPartKey(backup_id_, part);
+  auto sealed = storage_.Get(key);
+  if (!sealed.ok()) return sealed.status().Context(fmt::format("reading manifest part '{}'", key));
+  auto plain = codec_.Decode(*sealed, AsBytes(PartAad(backup_id_, part)));
+  if (!plain.ok())
+    return Status::Corruption(fmt::format("manifest part '{}' is damaged: {}", key, plain.status().message()));
+  part_ = std::move(plain).value();
+  decoder_ = std::make_unique<Decoder>(part_);
+  if (!decoder_->U32(remaining_in_part_))
+    return Status::Corruption(fmt::format("manifest part '{}' is truncated", key));
+  return Status::Ok();
+}
+
+bool ManifestReader::Next(FileEntry& entry) {
+  while (remaining_in_part_ == 0) {
+    if (decoder_ && !decoder_->done()) {
+      status_ = Status::Corruption(fmt::format("manifest part {} of backup '{}' has trailing bytes",
+                                               next_part_ - 1, backup_id_));
+      return false;
+    }
+    if (next_part_ >= parts_) return false;
+    status_ = LoadPart(next_part_++);
+    if (!status_.ok()) return false;
+  }
+  remaining_in_part_--;
+  if (!DecodeEntry(*decoder_, entry)) {
+    status_ = Status::Corruption(
+        fmt::format("manifest part {} of backup '{}' is malformed", next_part_ - 1, backup_id_));
+    return false;
+  }
+  return true;
+}
+
+Result<std::vector<std::string>> ListBackups(storage::Storage& storage) {
+  PGV_ASSIGN_OR_RETURN(auto objects, storage.List(kBackupsPrefix));
+  std::vector<std::string> ids;
+  for (const auto& obj : objects)
+    if (auto id = BackupIdFromManifestKey(obj.key)) ids.push_back(*id);
+  return ids;
+}
+
+}  // namespace pgvault::repo

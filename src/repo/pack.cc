@@ -1,0 +1,66 @@
+#include "repo/pack.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace pgvault::repo {
+
+constexpr std::string_view kPackMagic = "PGVPACK1";
+
+std::string PackTrailerAad(const PackId& id) { return "pgvault-pack-trailer:" + ToHex(id); }
+
+Result<BlockLocation> PackWriter::Add(const pipeline::Digest& id, ByteView plaintext) {
+  if (buffer_.empty()) {
+    Bytes fresh = pipeline::RandomBytes(current_.size());
+    std::copy(fresh.begin(), fresh.end(), current_.begin());
+  }
+  Bytes sealed = codec_.Encode(plaintext, id, times_);
+  BlockLocation loc{current_, static_cast<uint32_t>(buffer_.size()),
+                    static_cast<uint32_t>(sealed.size())};
+  Append(buffer_, sealed);
+  entries_.push_back({id, loc.offset, loc.size});
+  stats_.raw_bytes_written += plaintext.size();
+  stats_.bytes_written += sealed.size();
+  stats_.blocks_written++;
+  if (buffer_.size() >= target_size_) PGV_RETURN_IF_ERROR(Flush());
+  return loc;
+}
+
+Status PackWriter::Flush() {
+  if (buffer_.empty()) return Status::Ok();
+  Bytes index;
+  Encoder enc(index);
+  enc.U32(static_cast<uint32_t>(entries_.size()));
+  for (const Entry& e : entries_) {
+    enc.Raw(e.id);
+    enc.U32(e.offset);
+    enc.U32(e.size);
+  }
+  Bytes trailer = codec_.Encode(index, AsBytes(PackTrailerAad(current_)));
+  Append(buffer_, trailer);
+  Encoder(buffer_).U32(static_cast<uint32_t>(trailer.size()));
+  Append(buffer_, AsBytes(kPackMagic));
+  int64_t t0 = pipeline::ThreadCpuNanos();
+  Status s = storage_.Put(PackKey(current_), buffer_, {.if_absent = true});
+  if (times_) times_->write_ns += pipeline::ThreadCpuNanos() - t0;
+  if (!s.ok()) return s.Context("writing pack");
+  stats_.packs_written++;
+  buffer_.clear();
+  entries_.clear();
+  return Status::Ok();
+}
+
+Result<Bytes> DecodeBlock(const pipeline::Codec& codec, pipeline::Hmac& hmac,
+                          const pipeline::Digest& id, const BlockLocation& loc, ByteView sealed) {
+  auto where = [&] { return fmt::format("block at offset {} of pack '{}'", loc.offset, PackKey(loc.pack)); };
+  if (sealed.size() != loc.size)
+    return Status::Corruption(fmt::format("{} is truncated ({} of {} bytes)", where(), sealed.size(), loc.size));
+  auto plain = codec.Decode(sealed, id);
+  if (!plain.ok()) return Status::Corruption(fmt::format("{}: {}", where(), plain.status().message()));
+  if (hmac.Compute(*plain) != id)
+    return Status::Corruption(fmt::format("{}: content does not match its block id", where()));
+  return plain;
+}
+
+}  // namespace pgvault::repo

@@ -1,0 +1,62 @@
+// Packs: write-once objects holding many sealed blocks, followed by a sealed trailer index so a
+// pack can be checked or salvaged on its own (docs/repository-format.md, "Pack").
+//   blob_0 .. blob_n | sealed trailer | u32 trailer_size | "PGVPACK1"
+// Each blob is Codec::Encode(block, aad = block id); the trailer lists (id, offset, size).
+#pragma once
+
+#include <vector>
+
+#include "pipeline/codec.h"
+#include "repo/layout.h"
+#include "storage/storage.h"
+
+namespace pgvault::repo {
+
+// Where a block lives. A manifest stores one per stored block, so restore needs no index.
+struct BlockLocation {
+  PackId pack{};
+  uint32_t offset = 0;
+  uint32_t size = 0;  // sealed size
+};
+
+struct PackStats {
+  uint64_t packs_written = 0;
+  uint64_t bytes_written = 0;      // sealed bytes of new blocks (what the repository grew by)
+  uint64_t raw_bytes_written = 0;  // plaintext bytes of those blocks
+  uint64_t blocks_written = 0;
+};
+
+// Collects blocks and writes a pack when it reaches the target size. Not thread-safe: each
+// worker owns one. A location returned by Add is valid only after the next Flush succeeds.
+class PackWriter {
+ public:
+  PackWriter(storage::Storage& storage, const pipeline::Codec& codec, uint64_t target_size,
+             pipeline::StageTimes* times)
+      : storage_(storage), codec_(codec), target_size_(target_size), times_(times) {}
+  Result<BlockLocation> Add(const pipeline::Digest& id, ByteView plaintext);
+  Status Flush();
+  const PackStats& stats() const { return stats_; }
+
+ private:
+  struct Entry {
+    pipeline::Digest id;
+    uint32_t offset, size;
+  };
+  storage::Storage& storage_;
+  const pipeline::Codec& codec_;
+  uint64_t target_size_;
+  pipeline::StageTimes* times_;
+  PackId current_{};
+  Bytes buffer_;
+  std::vector<Entry> entries_;
+  PackStats stats_;
+};
+
+std::string PackTrailerAad(const PackId& id);
+
+// Decodes one blob read from a pack and checks that its plaintext hashes to id.
+// kCorruption names the pack and offset.
+Result<Bytes> DecodeBlock(const pipeline::Codec& codec, pipeline::Hmac& hmac,
+                          const pipeline::Digest& id, const BlockLocation& loc, ByteView sealed);
+
+}  // namespace pgvault::repo

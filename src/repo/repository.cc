@@ -1,0 +1,259 @@
+#include "repo/repository.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/time.h"
+#include "repo/layout.h"
+
+namespace pgvault::repo {
+namespace {
+
+using json = nlohmann::json;
+using pipeline::SecretKey;
+
+std::string WrapAad(const std::string& repo_id) { return "pgvault-master-key:" + repo_id; }
+
+Status NoRepository(const storage::Storage& storage) {
+  return std::move(Status::Config(fmt::format("no pgvault repository at '{}'", storage.Describe())))
+      .WithHint(fmt::format("create one with: pgvault --repo {} repo-create", storage.Describe()));
+}
+
+// Reads the key file, creating it with 32 random bytes (hex) when create_missing is set.
+Result<std::string> ReadKeyFile(const std::string& path, bool create_missing) {
+  std::ifstream in(path);
+  if (!in) {
+    if (!create_missing || access(path.c_str(), F_OK) == 0)
+      return std::move(Status::Config(fmt::format("cannot read key file '{}'", path)))
+          .WithHint("check the path and its permissions");
+    std::string secret = ToHex(pipeline::RandomBytes(32));
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return Status::Io(fmt::format("cannot create key file '{}'", path));
+    std::string line = secret + "\n";
+    bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+              ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok) return Status::Io(fmt::format("cannot write key file '{}'", path));
+    return secret;
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  std::string secret = buf.str();
+  while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) secret.pop_back();
+  if (secret.size() < 16)
+    return std::move(Status::Config(fmt::format("key file '{}' holds fewer than 16 characters", path)))
+        .WithHint("use a key file with at least 32 random bytes, or let repo-create make one");
+  return secret;
+}
+
+// The key-encryption key and the parameters that re-derive it.
+struct Kek {
+  SecretKey key;
+  json params;
+};
+
+Result<Kek> DeriveNewKek(const Secret& secret, bool create_key_file) {
+  Bytes salt = pipeline::RandomBytes(16);
+  if (!secret.key_file_path.empty()) {
+    PGV_ASSIGN_OR_RETURN(std::string content, ReadKeyFile(secret.key_file_path, create_key_file));
+    // A key file is high-entropy already: HKDF suffices and keeps archive-push fast.
+    return Kek{pipeline::Hkdf(AsBytes(content), salt, "pgvault key file v1"),
+               json{{"kdf", "hkdf-sha256"}, {"salt", ToHex(salt)}}};
+  }
+  pipeline::ScryptParams sp;
+  PGV_ASSIGN_OR_RETURN(SecretKey key, pipeline::Scrypt(secret.passphrase, salt, sp));
+  return Kek{key, json{{"kdf", "scrypt"}, {"n", sp.n}, {"r", sp.r}, {"p", sp.p}, {"salt", ToHex(salt)}}};
+}
+
+Result<SecretKey> DeriveKek(const Secret& secret, const json& params) {
+  Bytes salt;
+  if (!FromHex(params.value("salt", ""), salt)) return Status::Corruption("key object: bad salt");
+  std::string kdf = params.value("kdf", "");
+  if (kdf == "hkdf-sha256") {
+    if (secret.key_file_path.empty()) return Status::Crypto("key object needs a key file");
+    PGV_ASSIGN_OR_RETURN(std::string content, ReadKeyFile(secret.key_file_path, false));
+    return pipeline::Hkdf(AsBytes(content), salt, "pgvault key file v1");
+  }
+  if (kdf == "scrypt") {
+    if (secret.passphrase.empty()) return Status::Crypto("key object needs a passphrase");
+    pipeline::ScryptParams sp{params.value("n", 0ull), params.value("r", 0ull), params.value("p", 0ull)};
+    return pipeline::Scrypt(secret.passphrase, salt, sp);
+  }
+  return Status::Corruption(fmt::format("key object: unknown kdf '{}'", kdf));
+}
+
+Status WriteKeyObject(storage::Storage& storage, const std::string& repo_id, const SecretKey& master,
+                      const Secret& secret, bool create_key_file) {
+  PGV_ASSIGN_OR_RETURN(Kek kek, DeriveNewKek(secret, create_key_file));
+  json obj = kek.params;
+  obj["wrapped"] = ToHex(pipeline::Seal(kek.key, master.view(), AsBytes(WrapAad(repo_id))));
+  obj["created"] = FormatIsoMicros(NowUnixMicros());
+  std::string key_id = ToHex(pipeline::RandomBytes(8));
+  std::string text = obj.dump(2);
+  return storage.Put(KeyFileKey(key_id), AsBytes(text), {.if_absent = true});
+}
+
+json ConfigToJson(const RepoConfig& c, const std::optional<SecretKey>& plain_id_key) {
+  json j{{"format", c.format},
+         {"repo_id", c.repo_id},
+         {"cipher", c.params.encrypted ? "aes-256-gcm" : "none"},
+         {"compression", pipeline::CompressionName(c.params.compression)},
+         {"compression_level", c.params.compression_level},
+         {"block_size", c.params.block_size},
+         {"pack_size", c.params.pack_size},
+         {"created", FormatIsoMicros(c.created_unix_micros)},
+         {"created_unix_micros", c.created_unix_micros}};
+  // An unencrypted repository keeps its block-id key in the clear: ids then only deduplicate.
+  if (plain_id_key) j["id_key"] = ToHex(plain_id_key->view());
+  return j;
+}
+
+}  // namespace
+
+Status Repository::Create(storage::Storage& storage, const RepoParams& params, const Secret& secret) {
+  auto existing = storage.List("");
+  if (!existing.ok()) return existing.status();
+  for (const auto& obj : *existing) {
+    if (obj.key == kConfigKey)
+      return std::move(Status::Conflict(
+                 fmt::format("a pgvault repository already exists at '{}'", storage.Describe())))
+          .WithHint("choose another --repo location; repo-create never touches an existing one");
+  }
+  if (!existing->empty())
+    return std::move(Status::Conflict(fmt::format("'{}' is not empty", storage.Describe())))
+        .WithHint("create the repository in an empty or new directory");
+  if (params.encrypted && secret.empty())
+    return std::move(Status::Config("an encrypted repository needs a passphrase or a key file"))
+        .WithHint("set PGVAULT_PASSPHRASE or pass --key-file FILE (or --cipher none)");
+
+  RepoConfig config;
+  config.repo_id = ToHex(pipeline::RandomBytes(16));
+  config.params = params;
+  config.created_unix_micros = NowUnixMicros();
+  SecretKey master(pipeline::RandomBytes(pipeline::kKeySize));
+  std::optional<SecretKey> plain_id_key;
+  if (params.encrypted) {
+    PGV_RETURN_IF_ERROR(WriteKeyObject(storage, config.repo_id, master, secret, true));
+  } else {
+    plain_id_key = master;
+  }
+  std::string text = ConfigToJson(config, plain_id_key).dump(2);
+  Status s = storage.Put(kConfigKey, AsBytes(text), {.if_absent = true});
+  if (s.code() == Code::kConflict)
+    return Status::Conflict(fmt::format("a pgvault repository already exists at '{}'", storage.Describe()));
+  return s;
+}
+
+Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Storage> storage,
+                                                     const Secret& secret) {
+  auto raw = storage->Get(kConfigKey);
+  if (!raw.ok()) {
+    if (raw.status().IsNotFound()) return NoRepository(*storage);
+    return raw.status().Context("reading repository config");
+  }
+  json j = json::parse(AsString(*raw), nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return Status::Corruption(fmt::format("repository config in '{}' is not valid JSON", storage->Describe()));
+  std::unique_ptr<Repository> repo(new Repository());
+  RepoConfig& c = repo->config_;
+  c.format = j.value("format", 0);
+  if (c.format != kFormatVersion)
+    return std::move(Status::Config(fmt::format("repository '{}' has format {}, this pgvault reads {}",
+                                                 storage->Describe(), c.format, kFormatVersion)))
+        .WithHint("use the pgvault version that created it");
+  c.repo_id = j.value("repo_id", "");
+  c.params.encrypted = j.value("cipher", "") == "aes-256-gcm";
+  if (!pipeline::ParseCompression(j.value("compression", ""), c.params.compression))
+    return Status::Corruption("repository config: unknown compression");
+  c.params.compression_level = j.value("compression_level", 3);
+  c.params.block_size = j.value("block_size", 0u);
+  c.params.pack_size = j.value("pack_size", 0ull);
+  c.created_unix_micros = j.value("created_unix_micros", 0ll);
+  if (c.params.block_size < 4096 || c.params.block_size > (16u << 20) || c.params.pack_size == 0)
+    return Status::Corruption("repository config: block_size or pack_size out of range");
+
+  std::optional<SecretKey> master;
+  if (!c.params.encrypted) {
+    Bytes id_key;
+    if (!FromHex(j.value("id_key", ""), id_key) || id_key.size() != pipeline::kKeySize)
+      return Status::Corruption("repository config: bad id_key");
+    master = SecretKey(id_key);
+  } else {
+    if (secret.empty())
+      return std::move(Status::Config(fmt::format("repository '{}' is encrypted and no passphrase or key file was given",
+                                                  storage->Describe())))
+          .WithHint("set PGVAULT_PASSPHRASE or pass --key-file FILE");
+    PGV_ASSIGN_OR_RETURN(auto keys, storage->List(kKeysPrefix));
+    Status last;
+    for (const auto& obj : keys) {
+      PGV_ASSIGN_OR_RETURN(Bytes key_text, storage->Get(obj.key));
+      json kj = json::parse(AsString(key_text), nullptr, false);
+      if (kj.is_discarded()) continue;
+      // Skip key objects made for the other kind of secret without spending a KDF on them.
+      bool for_file = kj.value("kdf", "") == "hkdf-sha256";
+      if (for_file == secret.key_file_path.empty()) continue;
+      auto kek = DeriveKek(secret, kj);
+      if (!kek.ok()) {
+        last = kek.status();
+        if (last.code() == Code::kConfig) return last;
+        continue;
+      }
+      Bytes wrapped;
+      if (!FromHex(kj.value("wrapped", ""), wrapped)) continue;
+      auto opened = pipeline::Open(*kek, wrapped, AsBytes(WrapAad(c.repo_id)));
+      if (opened.ok()) {
+        master = SecretKey(*opened);
+        break;
+      }
+    }
+    if (!master)
+      return std::move(Status::Crypto(fmt::format("wrong passphrase or key file for repository '{}'",
+                                                  storage->Describe())))
+          .WithHint(secret.key_file_path.empty() ? "check PGVAULT_PASSPHRASE"
+                                                 : "check --key-file");
+  }
+  Bytes salt(c.repo_id.begin(), c.repo_id.end());
+  repo->master_key_ = *master;
+  repo->id_key_ = pipeline::Hkdf(master->view(), salt, "pgvault block id v1");
+  std::optional<SecretKey> data_key;
+  if (c.params.encrypted) data_key = pipeline::Hkdf(master->view(), salt, "pgvault data v1");
+  repo->codec_ = std::make_unique<pipeline::Codec>(std::move(data_key), c.params.compression,
+                                                   c.params.compression_level);
+  repo->storage_ = std::move(storage);
+  return repo;
+}
+
+Status Repository::CheckCluster(uint64_t system_identifier, int pg_version_major) {
+  json j{{"system_identifier", std::to_string(system_identifier)}, {"pg_version", pg_version_major}};
+  std::string text = j.dump(2);
+  Status s = storage_->Put(kClusterKey, AsBytes(text), {.if_absent = true});
+  if (s.ok()) return s;
+  if (s.code() != Code::kConflict) return s;
+  PGV_ASSIGN_OR_RETURN(Bytes existing, storage_->Get(kClusterKey));
+  json e = json::parse(AsString(existing), nullptr, false);
+  if (e.is_discarded()) return Status::Corruption("repository 'cluster' object is not valid JSON");
+  if (e.value("system_identifier", "") != std::to_string(system_identifier))
+    return std::move(Status::Conflict(fmt::format(
+               "repository '{}' belongs to PostgreSQL system {}, not {}", storage_->Describe(),
+               e.value("system_identifier", "?"), system_identifier)))
+        .WithHint("use a separate repository for each cluster");
+  return Status::Ok();
+}
+
+Status AddKey(Repository& repo, const Secret& new_secret) {
+  if (!repo.config().params.encrypted)
+    return Status::InvalidArgument(fmt::format("repository '{}' is not encrypted", repo.Describe()));
+  if (new_secret.empty())
+    return std::move(Status::Config("no new passphrase or key file given"))
+        .WithHint("set PGVAULT_NEW_PASSPHRASE or pass --new-key-file FILE");
+  return WriteKeyObject(repo.storage(), repo.config().repo_id, repo.master_key_, new_secret, true);
+}
+
+}  // namespace pgvault::repo

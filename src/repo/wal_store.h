@@ -1,0 +1,27 @@
+// WAL objects: one per segment, history or backup-history file (docs/repository-format.md, "WAL").
+//   "PGVWAL01" | Codec::Encode(sha256(original) | original, aad = "pgvault-wal:" + name)
+// Written once with if_absent; pushing identical bytes again is success, different bytes kConflict.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+#include "repo/repository.h"
+
+namespace pgvault::repo {
+
+enum class PushOutcome { kStored, kAlreadyArchived };
+
+Result<PushOutcome> PushWal(Repository& repo, std::string_view name, ByteView content,
+                            const storage::PutOptions& options = {});
+// kNotFound when the file is not in the repository; kCorruption when it does not verify.
+Result<Bytes> GetWal(Repository& repo, std::string_view name);
+
+struct WalFileInfo {
+  std::string name;
+  uint64_t stored_size = 0;
+};
+// All WAL objects, sorted by name (timeline first, then position).
+Result<std::vector<WalFileInfo>> ListWal(storage::Storage& storage);
+
+}  // namespace pgvault::repo
