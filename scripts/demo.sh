@@ -9,7 +9,7 @@ keep=${1:-}
 PGBIN=/usr/lib/postgresql/15/bin
 
 bash scripts/install-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build pgvault >/dev/null
 PGVAULT=$PWD/build/pgvault
 

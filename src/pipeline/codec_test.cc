@@ -14,7 +14,9 @@ TEST(CodecTest, RoundTripsEveryCompressionWithAndWithoutEncryption) {
     for (bool encrypted : {false, true}) {
       Codec codec(encrypted ? std::optional(TestKey()) : std::nullopt, comp, 3);
       Bytes sealed = codec.Encode(data, AsBytes("aad"));
-      if (comp != Compression::kNone) EXPECT_LT(sealed.size(), data.size() / 4);
+      if (comp != Compression::kNone) {
+        EXPECT_LT(sealed.size(), data.size() / 4);
+      }
       auto back = codec.Decode(sealed, AsBytes("aad"));
       ASSERT_TRUE(back.ok()) << back.status().ToString();
       EXPECT_EQ(*back, data);

@@ -11,6 +11,8 @@ namespace pgvault::storage {
 
 class MemStorage : public Storage {
  public:
+  using Storage::Get;
+  using Storage::Put;
   Features features() const override { return Features{.atomic_if_absent = true}; }
   std::string Describe() const override { return "mem:"; }
   Status Put(std::string_view key, ByteView data, const PutOptions& options) override;

@@ -12,6 +12,8 @@ namespace pgvault::storage {
 class PosixStorage : public Storage {
  public:
   explicit PosixStorage(std::string root) : root_(std::move(root)) {}
+  using Storage::Get;
+  using Storage::Put;
   Features features() const override;
   std::string Describe() const override { return root_; }
   Status Put(std::string_view key, ByteView data, const PutOptions& options) override;

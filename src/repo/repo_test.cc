@@ -1,0 +1,243 @@
+// Repository format tests on the in-memory storage: keys, packs, manifests, WAL objects.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "repo/layout.h"
+#include "repo/manifest.h"
+#include "repo/pack.h"
+#include "repo/repository.h"
+#include "repo/wal_store.h"
+#include "storage/mem/mem_storage.h"
+
+namespace pgvault::repo {
+namespace {
+
+// Forwards to storage it does not own, so a test can inspect it after Open() took ownership.
+class Borrowed : public storage::Storage {
+ public:
+  explicit Borrowed(storage::Storage& s) : s_(s) {}
+  storage::Features features() const override { return s_.features(); }
+  std::string Describe() const override { return s_.Describe(); }
+  Status Put(std::string_view k, ByteView d, const storage::PutOptions& o) override {
+    return s_.Put(k, d, o);
+  }
+  Result<Bytes> Get(std::string_view k, storage::Range r) override { return s_.Get(k, r); }
+  Result<std::vector<storage::ObjectInfo>> List(std::string_view p) override { return s_.List(p); }
+  Result<storage::ObjectInfo> Stat(std::string_view k) override { return s_.Stat(k); }
+  Status Delete(std::string_view k) override { return s_.Delete(k); }
+
+ private:
+  storage::Storage& s_;
+};
+
+struct Fixture {
+  storage::MemStorage* mem = nullptr;
+  std::unique_ptr<Repository> repo;
+};
+
+Fixture MakeRepo(bool encrypted, Secret secret = {.passphrase = "correct horse"}) {
+  auto storage = std::make_unique<storage::MemStorage>();
+  Fixture f;
+  f.mem = storage.get();
+  RepoParams params;
+  params.encrypted = encrypted;
+  params.pack_size = 1 << 20;
+  EXPECT_TRUE(Repository::Create(*storage, params, secret).ok());
+  auto repo = Repository::Open(std::move(storage), secret);
+  EXPECT_TRUE(repo.ok()) << repo.status().ToString();
+  f.repo = std::move(repo).value();
+  return f;
+}
+
+TEST(RepositoryTest, RefusesToCreateOverAnExistingRepository) {
+  storage::MemStorage mem;
+  Secret secret{.passphrase = "pw"};
+  ASSERT_TRUE(Repository::Create(mem, {}, secret).ok());
+  Status s = Repository::Create(mem, {}, secret);
+  EXPECT_EQ(s.code(), Code::kConflict);
+  EXPECT_EQ(s.message(), "a pgvault repository already exists at 'mem:'");
+}
+
+TEST(RepositoryTest, WrongPassphraseIsACryptoErrorAndChangesNothing) {
+  storage::MemStorage mem;
+  ASSERT_TRUE(Repository::Create(mem, {}, {.passphrase = "right"}).ok());
+  auto before = mem.List("");
+  auto r = Repository::Open(std::make_unique<Borrowed>(mem), {.passphrase = "wrong"});
+  EXPECT_EQ(r.status().code(), Code::kCrypto);
+  EXPECT_EQ(r.status().message(), "wrong passphrase or key file for repository 'mem:'");
+  auto after = mem.List("");
+  ASSERT_EQ(after->size(), before->size());
+  for (size_t obj_idx = 0; obj_idx < after->size(); ++obj_idx)
+    EXPECT_EQ(*mem.Get((*after)[obj_idx].key), *mem.Get((*before)[obj_idx].key));
+}
+
+TEST(RepositoryTest, MissingRepositoryIsAConfigErrorWithAHint) {
+  auto r = Repository::Open(std::make_unique<storage::MemStorage>(), {.passphrase = "x"});
+  EXPECT_EQ(r.status().code(), Code::kConfig);
+  EXPECT_EQ(r.status().message(), "no pgvault repository at 'mem:'");
+  EXPECT_NE(r.status().hint().find("repo-create"), std::string::npos);
+}
+
+TEST(RepositoryTest, AddedPassphraseUnlocksTheSameKeys) {
+  Fixture f = MakeRepo(true, {.passphrase = "old"});
+  ASSERT_TRUE(AddKey(*f.repo, {.passphrase = "new"}).ok());
+  Bytes sealed = f.repo->codec().Encode(AsBytes("data"), AsBytes("aad"));
+  auto reopened = Repository::Open(std::make_unique<Borrowed>(f.repo->storage()), {.passphrase = "new"});
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  auto plain = (*reopened)->codec().Decode(sealed, AsBytes("aad"));
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(AsString(*plain), "data");
+  EXPECT_EQ((*reopened)->id_key().view().size(), 32u);
+}
+
+TEST(RepositoryTest, ClusterIsRecordedOnceAndChecked) {
+  Fixture f = MakeRepo(false);
+  EXPECT_TRUE(f.repo->CheckCluster(42, 15).ok());
+  EXPECT_TRUE(f.repo->CheckCluster(42, 15).ok());
+  Status s = f.repo->CheckCluster(43, 15);
+  EXPECT_EQ(s.code(), Code::kConflict);
+  EXPECT_EQ(s.message(), "repository 'mem:' belongs to PostgreSQL system 42, not 43");
+}
+
+TEST(PackTest, BlocksRoundTripAndAFlippedByteIsCaught) {
+  for (bool encrypted : {false, true}) {
+    Fixture f = MakeRepo(encrypted);
+    pipeline::Hmac hmac(f.repo->id_key());
+    PackWriter writer(f.repo->storage(), f.repo->codec(), 1 << 20, nullptr);
+    std::vector<std::pair<pipeline::Digest, BlockLocation>> refs;
+    std::vector<Bytes> blocks;
+    for (int block_idx = 0; block_idx < 20; ++block_idx) {
+      Bytes b(8192, static_cast<uint8_t>(block_idx));
+      b[0] = 0xff;
+      auto id = hmac.Compute(b);
+      auto loc = writer.Add(id, b);
+      ASSERT_TRUE(loc.ok());
+      refs.emplace_back(id, *loc);
+      blocks.push_back(b);
+    }
+    ASSERT_TRUE(writer.Flush().ok());
+    EXPECT_EQ(writer.stats().packs_written, 1u);
+    for (size_t block_idx = 0; block_idx < refs.size(); ++block_idx) {
+      auto [id, loc] = refs[block_idx];
+      auto sealed = f.repo->storage().Get(PackKey(loc.pack), {loc.offset, loc.size});
+      ASSERT_TRUE(sealed.ok());
+      auto plain = DecodeBlock(f.repo->codec(), hmac, id, loc, *sealed);
+      ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+      EXPECT_EQ(*plain, blocks[block_idx]);
+    }
+    auto [id, loc] = refs[3];
+    Bytes* pack = f.mem->Mutable(PackKey(loc.pack));
+    (*pack)[loc.offset + loc.size / 2] ^= 0x40;
+    auto sealed = f.repo->storage().Get(PackKey(loc.pack), {loc.offset, loc.size});
+    auto bad = DecodeBlock(f.repo->codec(), hmac, id, loc, *sealed);
+    EXPECT_EQ(bad.status().code(), Code::kCorruption);
+    EXPECT_NE(bad.status().message().find(PackKey(loc.pack)), std::string::npos);
+  }
+}
+
+FileEntry MakeEntry(const std::string& path, int nblocks) {
+  FileEntry e{.type = EntryType::kFile, .path = path, .mode = 0600, .size = 8192ull * nblocks,
+              .mtime = 1700000000};
+  for (int block_idx = 0; block_idx < nblocks; ++block_idx) {
+    BlockRef b;
+    b.zero = block_idx % 3 == 0;
+    if (!b.zero) {
+      b.id.fill(static_cast<uint8_t>(block_idx));
+      b.loc.offset = block_idx * 100;
+      b.loc.size = 100;
+    }
+    e.blocks.push_back(b);
+  }
+  e.checksum = FileChecksum(e.blocks);
+  return e;
+}
+
+TEST(ManifestTest, StreamsManyPartsInOrder) {
+  Fixture f = MakeRepo(true);
+  ManifestWriter writer(f.repo->storage(), f.repo->codec(), "20261128-120000F", 4096);
+  for (int file_idx = 0; file_idx < 500; ++file_idx)
+    ASSERT_TRUE(writer.Add(MakeEntry(fmt::format("base/1/{:05}", file_idx), file_idx % 7)).ok());
+  ASSERT_TRUE(writer.Finish({{"backup_id", "20261128-120000F"}}).ok());
+  auto reader = ManifestReader::Open(f.repo->storage(), f.repo->codec(), "20261128-120000F");
+  ASSERT_TRUE(reader.ok());
+  EXPECT_GT((*reader)->header()["parts"].get<int>(), 5);
+  FileEntry e;
+  int n = 0;
+  while ((*reader)->Next(e)) {
+    FileEntry want = MakeEntry(fmt::format("base/1/{:05}", n), n % 7);
+    EXPECT_EQ(e.path, want.path);
+    EXPECT_EQ(e.blocks.size(), want.blocks.size());
+    EXPECT_EQ(e.checksum, want.checksum);
+    n++;
+  }
+  EXPECT_TRUE((*reader)->status().ok());
+  EXPECT_EQ(n, 500);
+  auto ids = ListBackups(f.repo->storage());
+  ASSERT_EQ(ids->size(), 1u);
+}
+
+TEST(ManifestTest, AMissingPartIsReportedNotSkipped) {
+  Fixture f = MakeRepo(false);
+  ManifestWriter writer(f.repo->storage(), f.repo->codec(), "20261128-120000F", 1024);
+  for (int file_idx = 0; file_idx < 100; ++file_idx)
+    ASSERT_TRUE(writer.Add(MakeEntry(fmt::format("f{:03}", file_idx), 4)).ok());
+  ASSERT_TRUE(writer.Finish({}).ok());
+  ASSERT_TRUE(f.repo->storage().Delete(ManifestPartKey("20261128-120000F", 2)).ok());
+  auto reader = ManifestReader::Open(f.repo->storage(), f.repo->codec(), "20261128-120000F");
+  FileEntry e;
+  while ((*reader)->Next(e)) {
+  }
+  EXPECT_EQ((*reader)->status().code(), Code::kNotFound);
+}
+
+TEST(ManifestTest, BackupWithoutManifestDoesNotExist) {
+  Fixture f = MakeRepo(false);
+  ManifestWriter writer(f.repo->storage(), f.repo->codec(), "20261128-120000F", 64);
+  ASSERT_TRUE(writer.Add(MakeEntry("a", 3)).ok());  // parts written, header never
+  EXPECT_TRUE(ListBackups(f.repo->storage())->empty());
+}
+
+Bytes FakeSegment(uint8_t fill) { return Bytes(16 << 20, fill); }
+
+TEST(WalStoreTest, SamePushTwiceIsFineDifferentContentIsAConflict) {
+  Fixture f = MakeRepo(true);
+  const std::string name = "000000010000000000000003";
+  EXPECT_EQ(*PushWal(*f.repo, name, FakeSegment(1)), PushOutcome::kStored);
+  EXPECT_EQ(*PushWal(*f.repo, name, FakeSegment(1)), PushOutcome::kAlreadyArchived);
+  auto conflict = PushWal(*f.repo, name, FakeSegment(2));
+  EXPECT_EQ(conflict.status().code(), Code::kConflict);
+  EXPECT_EQ(conflict.status().message(),
+            "WAL file '000000010000000000000003' is already archived with different content; the "
+            "repository was not changed");
+  auto back = GetWal(*f.repo, name);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, FakeSegment(1));
+  EXPECT_EQ(GetWal(*f.repo, "000000010000000000000004").status().code(), Code::kNotFound);
+  EXPECT_EQ(GetWal(*f.repo, "not-a-wal").status().code(), Code::kInvalidArgument);
+  auto list = ListWal(f.repo->storage());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].name, name);
+}
+
+TEST(WalStoreTest, DamagedObjectFailsVerification) {
+  Fixture f = MakeRepo(false);
+  const std::string name = "00000002.history";
+  ASSERT_TRUE(PushWal(*f.repo, name, AsBytes("1\t0/3000000\tno recovery target\n")).ok());
+  Bytes* obj = f.mem->Mutable(*WalKey(name));
+  obj->back() ^= 1;
+  EXPECT_EQ(GetWal(*f.repo, name).status().code(), Code::kCorruption);
+}
+
+TEST(LayoutTest, NamesAreStable) {
+  EXPECT_EQ(*WalKey("000000010000000000000003"), "wal/00000001/000000010000000000000003");
+  EXPECT_EQ(*WalKey("00000002.history"), "wal/00000002/00000002.history");
+  EXPECT_EQ(*WalKey("000000010000000000000003.00000028.backup"),
+            "wal/00000001/000000010000000000000003.00000028.backup");
+  EXPECT_FALSE(WalKey("../etc/passwd"));
+  EXPECT_FALSE(WalKey("00000001000000000000000g"));
+  EXPECT_EQ(*BackupIdFromManifestKey("backups/20261128-210423F/manifest"), "20261128-210423F");
+  EXPECT_FALSE(BackupIdFromManifestKey("backups/../manifest"));
+}
+
+}  // namespace
+}  // namespace pgvault::repo
