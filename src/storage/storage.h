@@ -67,6 +67,7 @@ struct OpenOptions {
   std::string s3_uri_style;  // "path" or "host"
   std::string s3_ca_file;
   std::string s3_storage_class;
+  bool s3_object_lock = false;  // the bucket has S3 Object Lock: honour PutOptions::lock_until_unix
 };
 Result<std::unique_ptr<Storage>> OpenStorage(std::string_view location, const OpenOptions& options);
 

@@ -1,0 +1,591 @@
+// The Storage contract against a real S3 server: Ceph's RADOS Gateway, started once for this
+// suite by scripts/s3/start-rgw.sh (memstore) in a temporary directory on loopback, and a small
+// fault-injecting HTTP proxy for the retry paths.
+#include "storage/s3/s3_storage.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/time.h"
+#include "storage/storage.h"
+
+namespace pgvault::storage::s3 {
+namespace {
+
+using std::chrono::steady_clock;
+
+std::string RunCapture(const std::string& command, int& exit_code) {
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    exit_code = -1;
+    return out;
+  }
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  int rc = pclose(pipe);
+  exit_code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  return out;
+}
+
+Bytes Pattern(size_t size, uint32_t seed) {
+  Bytes out(size);
+  uint32_t x = seed * 2654435761u + 1;
+  for (size_t byte_idx = 0; byte_idx < size; ++byte_idx) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    out[byte_idx] = static_cast<uint8_t>(x);
+  }
+  return out;
+}
+
+// What the proxy does with one request. Every forwarded request goes upstream on a connection of
+// its own with "Connection: close", so each client connection carries exactly one request and
+// every request passes through Decide.
+enum class Fault { kForward, kSlowDown503, kDelay, kReset, kForbidden403 };
+
+class FaultProxy {
+ public:
+  using Decide = std::function<Fault(const std::string& request_line, int request_idx)>;
+
+  FaultProxy(int upstream_port, Decide decide, int delay_ms = 0)
+      : upstream_port_(upstream_port), decide_(std::move(decide)), delay_ms_(delay_ms) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(listen_fd_, 64);
+    socklen_t len = sizeof addr;
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { AcceptLoop(); });
+  }
+
+  ~FaultProxy() {
+    stop_ = true;
+    acceptor_.join();
+    ::close(listen_fd_);
+    std::lock_guard lock(mu_);
+    for (auto& worker : workers_) worker.join();
+  }
+
+  int port() const { return port_; }
+  std::vector<std::string> requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+  int faults() const { return faults_.load(); }
+
+ private:
+  void AcceptLoop() {
+    while (!stop_) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      std::lock_guard lock(mu_);
+      workers_.emplace_back([this, fd] { Serve(fd); });
+    }
+  }
+
+  static bool SendAll(int fd, std::string_view data) {
+    while (!data.empty()) {
+      ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  // Reads one request: head up to the blank line, then Content-Length bytes of body.
+  static bool ReadRequest(int fd, std::string& head, std::string& body) {
+    std::string buf;
+    char chunk[65536];
+    size_t head_end;
+    while ((head_end = buf.find("\r\n\r\n")) == std::string::npos) {
+      ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+      if (n <= 0) return false;
+      buf.append(chunk, static_cast<size_t>(n));
+    }
+    head = buf.substr(0, head_end + 4);
+    body = buf.substr(head_end + 4);
+    size_t length = 0;
+    std::string lower = head;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (size_t at = lower.find("\r\ncontent-length:"); at != std::string::npos)
+      length = std::strtoull(lower.c_str() + at + 17, nullptr, 10);
+    while (body.size() < length) {
+      ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+      if (n <= 0) return false;
+      body.append(chunk, static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  void Serve(int fd) {
+    std::string head, body;
+    if (!ReadRequest(fd, head, body)) {
+      ::close(fd);
+      return;
+    }
+    std::string line = head.substr(0, head.find("\r\n"));
+    int request_idx;
+    {
+      std::lock_guard lock(mu_);
+      request_idx = static_cast<int>(requests_.size());
+      requests_.push_back(line);
+    }
+    Fault fault = decide_(line, request_idx);
+    if (fault != Fault::kForward) ++faults_;
+    switch (fault) {
+      case Fault::kSlowDown503: {
+        std::string xml =
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>"
+            "<Message>Please reduce your request rate.</Message></Error>";
+        SendAll(fd, fmt::format("HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\n"
+                                "Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+                                xml.size(), xml));
+        break;
+      }
+      case Fault::kForbidden403: {
+        std::string xml = "<Error><Code>AccessDenied</Code><Message>injected</Message></Error>";
+        SendAll(fd, fmt::format("HTTP/1.1 403 Forbidden\r\nContent-Length: {}\r\n"
+                                "Connection: close\r\n\r\n{}",
+                                xml.size(), xml));
+        break;
+      }
+      case Fault::kDelay:
+        // Say nothing for longer than the client waits.
+        for (int slept = 0; slept < delay_ms_ && !stop_; slept += 20)
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        break;
+      case Fault::kReset: {
+        linger hard{1, 0};  // close with RST instead of FIN
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+        break;
+      }
+      case Fault::kForward:
+        Forward(fd, head, body);
+        break;
+    }
+    ::close(fd);
+  }
+
+  void Forward(int client, std::string head, const std::string& body) {
+    // Ask the gateway to close after its answer, so reading to EOF frames the response.
+    head.insert(head.size() - 2, "Connection: close\r\n");
+    int up = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(upstream_port_));
+    if (::connect(up, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && SendAll(up, head) &&
+        SendAll(up, body)) {
+      char chunk[65536];
+      ssize_t n;
+      while ((n = ::recv(up, chunk, sizeof chunk, 0)) > 0)
+        if (!SendAll(client, std::string_view(chunk, static_cast<size_t>(n)))) break;
+    }
+    ::close(up);
+  }
+
+  int upstream_port_;
+  Decide decide_;
+  int delay_ms_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> faults_{0};
+  std::thread acceptor_;
+  std::mutex mu_;
+  std::vector<std::thread> workers_;   // guarded by mu_
+  std::vector<std::string> requests_;  // guarded by mu_
+};
+
+class S3StorageTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char tmpl[] = "/tmp/pgvault-s3-XXXXXX";  // short: Ceph's socket paths are limited
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = new std::string(tmpl);
+    env_ = new std::map<std::string, std::string>();
+    int rc = 0;
+    std::string out =
+        RunCapture(fmt::format("'{}/scripts/s3/start-rgw.sh' '{}' --memstore --size 2 2>'{}.log'",
+                               PGVAULT_SOURCE_DIR, *dir_, *dir_),
+                   rc);
+    ASSERT_EQ(rc, 0) << "start-rgw.sh failed; see " << *dir_ << ".log";
+    size_t pos = 0;
+    while ((pos = out.find("export ", pos)) != std::string::npos) {
+      size_t eq = out.find('=', pos);
+      size_t nl = out.find('\n', eq);
+      (*env_)[out.substr(pos + 7, eq - pos - 7)] = out.substr(eq + 1, nl - eq - 1);
+      pos = nl;
+    }
+    ASSERT_FALSE(Env("S3_ENDPOINT").empty());
+    ASSERT_FALSE(Env("S3_SECRET_KEY").empty());
+  }
+
+  static void TearDownTestSuite() {
+    if (dir_ == nullptr) return;
+    int rc = 0;
+    RunCapture(fmt::format("'{}/scripts/s3/stop-rgw.sh' '{}' --purge 2>/dev/null",
+                           PGVAULT_SOURCE_DIR, *dir_),
+               rc);
+    std::filesystem::remove_all(*dir_);
+    std::filesystem::remove(*dir_ + ".log");
+    delete dir_;
+    delete env_;
+    dir_ = nullptr;
+  }
+
+  static std::string Env(const std::string& name) {
+    auto it = env_->find(name);
+    return it == env_->end() ? "" : it->second;
+  }
+  static int GatewayPort() {
+    std::string endpoint = Env("S3_ENDPOINT");
+    return std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
+  }
+
+  static S3Options Options(const std::string& prefix, bool lock_bucket = false) {
+    S3Options o;
+    o.bucket = lock_bucket ? Env("S3_LOCK_BUCKET") : Env("S3_BUCKET");
+    o.prefix = prefix;
+    o.endpoint = Env("S3_ENDPOINT");
+    o.region = Env("S3_REGION");
+    o.credentials = {Env("S3_ACCESS_KEY"), Env("S3_SECRET_KEY"), ""};
+    o.object_lock = lock_bucket;
+    o.retry_base_ms = 10;
+    return o;
+  }
+  static std::unique_ptr<S3Storage> Make(S3Options o) {
+    Result<std::unique_ptr<S3Storage>> s = S3Storage::Open(std::move(o));
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+
+  static std::string* dir_;
+  static std::map<std::string, std::string>* env_;
+};
+
+std::string* S3StorageTest::dir_ = nullptr;
+std::map<std::string, std::string>* S3StorageTest::env_ = nullptr;
+
+TEST_F(S3StorageTest, PutGetRangeStatDelete) {
+  auto s = Make(Options("basic"));
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->Describe(), "s3://pgvault-test/basic");
+  Features f = s->features();
+  EXPECT_TRUE(f.atomic_if_absent);
+  EXPECT_FALSE(f.object_lock);
+  EXPECT_FALSE(f.local);
+
+  Bytes data = Pattern(1000, 1);
+  ASSERT_TRUE(s->Put("dir/sub/obj 1+", data).ok());
+  Result<Bytes> got = s->Get("dir/sub/obj 1+");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, data);
+
+  Result<Bytes> part = s->Get("dir/sub/obj 1+", Range{.offset = 10, .length = 20});
+  ASSERT_TRUE(part.ok()) << part.status().ToString();
+  EXPECT_EQ(*part, Bytes(data.begin() + 10, data.begin() + 30));
+  Result<Bytes> tail = s->Get("dir/sub/obj 1+", Range{.offset = 990});
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(*tail, Bytes(data.begin() + 990, data.end()));
+  Result<Bytes> beyond = s->Get("dir/sub/obj 1+", Range{.offset = 995, .length = 100});
+  ASSERT_TRUE(beyond.ok());
+  EXPECT_EQ(*beyond, Bytes(data.begin() + 995, data.end()));
+  Result<Bytes> past = s->Get("dir/sub/obj 1+", Range{.offset = 5000, .length = 10});
+  ASSERT_TRUE(past.ok()) << past.status().ToString();
+  EXPECT_TRUE(past->empty());
+
+  Result<ObjectInfo> info = s->Stat("dir/sub/obj 1+");
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->key, "dir/sub/obj 1+");
+  EXPECT_EQ(info->size, 1000u);
+  EXPECT_LE(std::abs(info->mtime_unix - NowUnixMicros() / 1000000), 120);
+
+  ASSERT_TRUE(s->Put("empty", Bytes()).ok());
+  Result<Bytes> empty = s->Get("empty");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
+
+  Result<Bytes> missing = s->Get("nope");
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+  EXPECT_EQ(missing.status().message(), "'s3://pgvault-test/basic/nope' not found");
+  EXPECT_EQ(s->Stat("nope").status().code(), Code::kNotFound);
+
+  ASSERT_TRUE(s->Delete("dir/sub/obj 1+").ok());
+  EXPECT_TRUE(s->Delete("dir/sub/obj 1+").ok()) << "deleting a missing key is OK";
+  EXPECT_EQ(s->Get("dir/sub/obj 1+").status().code(), Code::kNotFound);
+}
+
+TEST_F(S3StorageTest, IfAbsentConflicts) {
+  auto s = Make(Options("absent"));
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->Put("k", AsBytes("first"), PutOptions{.if_absent = true}).ok());
+  Status second = s->Put("k", AsBytes("second"), PutOptions{.if_absent = true});
+  EXPECT_EQ(second.code(), Code::kConflict);
+  EXPECT_EQ(second.message(), "'s3://pgvault-test/absent/k' already exists");
+  EXPECT_EQ(AsString(*s->Get("k")), "first");
+  ASSERT_TRUE(s->Put("k", AsBytes("third")).ok()) << "a plain Put replaces";
+  EXPECT_EQ(AsString(*s->Get("k")), "third");
+}
+
+TEST_F(S3StorageTest, ListPaginatesPastOneThousandAndDeleteManyBatches) {
+  auto s = Make(Options("list/repo"));
+  auto other = Make(Options("list/repo-other"));
+  ASSERT_TRUE(s && other);
+  ASSERT_TRUE(other->Put("many/0000", AsBytes("x")).ok());
+  constexpr int kKeys = 1100;
+  std::vector<std::string> keys;
+  for (int key_idx = kKeys - 1; key_idx >= 0; --key_idx)
+    keys.push_back(fmt::format("many/{:04}", key_idx));
+  std::atomic<int> next{0}, failures{0};
+  std::vector<std::thread> threads;
+  for (int thread_idx = 0; thread_idx < 8; ++thread_idx)
+    threads.emplace_back([&] {
+      for (int i; (i = next++) < kKeys;)
+        if (!s->Put(keys[i], AsBytes(keys[i])).ok()) ++failures;
+    });
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(failures, 0);
+  ASSERT_TRUE(s->Put("few/a", AsBytes("a")).ok());
+
+  Result<std::vector<ObjectInfo>> all = s->List("many/");
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), static_cast<size_t>(kKeys));
+  for (int key_idx = 0; key_idx < kKeys; ++key_idx) {
+    EXPECT_EQ((*all)[key_idx].key, fmt::format("many/{:04}", key_idx));
+    EXPECT_EQ((*all)[key_idx].size, 9u);
+  }
+  Result<std::vector<ObjectInfo>> whole = s->List("");
+  ASSERT_TRUE(whole.ok());
+  EXPECT_EQ(whole->size(), static_cast<size_t>(kKeys + 1)) << "repo-other must not show";
+  EXPECT_EQ(whole->back().key, "many/1099");
+  EXPECT_EQ(whole->front().key, "few/a");
+  Result<std::vector<ObjectInfo>> some = s->List("many/105");
+  ASSERT_TRUE(some.ok());
+  EXPECT_EQ(some->size(), 10u);
+  Result<std::vector<ObjectInfo>> none = s->List("nothing/");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+
+  keys.push_back("many/never-written");
+  ASSERT_TRUE(s->DeleteMany(keys).ok());
+  Result<std::vector<ObjectInfo>> left = s->List("");
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ(left->front().key, "few/a");
+  EXPECT_TRUE(other->Get("many/0000").ok());
+}
+
+TEST_F(S3StorageTest, MultipartUploadInParallelParts) {
+  S3Options o = Options("multipart");
+  o.multipart_threshold = 8 << 20;
+  o.part_size = 8 << 20;
+  auto s = Make(o);
+  ASSERT_TRUE(s);
+  Bytes data = Pattern(70 << 20, 7);  // 9 parts, the last one 6 MiB
+  auto start = steady_clock::now();
+  Status put = s->Put("big", data);
+  double put_s = std::chrono::duration<double>(steady_clock::now() - start).count();
+  ASSERT_TRUE(put.ok()) << put.ToString();
+  Result<ObjectInfo> info = s->Stat("big");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->size, data.size());
+  start = steady_clock::now();
+  Result<Bytes> got = s->Get("big");
+  double get_s = std::chrono::duration<double>(steady_clock::now() - start).count();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(*got == data);
+  std::printf("70 MiB: multipart PUT %.0f MB/s, GET %.0f MB/s\n", 70 * 1.048576 / put_s,
+              70 * 1.048576 / get_s);
+  // Across the boundary of parts 1 and 2.
+  Result<Bytes> across = s->Get("big", Range{.offset = (8 << 20) - 100, .length = 200});
+  ASSERT_TRUE(across.ok());
+  EXPECT_TRUE(*across == Bytes(data.begin() + (8 << 20) - 100, data.begin() + (8 << 20) + 100));
+
+  Status again = s->Put("big", data, PutOptions{.if_absent = true});
+  EXPECT_EQ(again.code(), Code::kConflict);
+  EXPECT_EQ(again.message(), "'s3://pgvault-test/multipart/big' already exists");
+  ASSERT_TRUE(s->Delete("big").ok());
+}
+
+TEST_F(S3StorageTest, MultipartFailureAbortsTheUpload) {
+  FaultProxy proxy(GatewayPort(), [](const std::string& line, int) {
+    return line.find("partNumber=2&") != std::string::npos ? Fault::kForbidden403 : Fault::kForward;
+  });
+  S3Options o = Options("multipart-abort");
+  o.endpoint = fmt::format("http://127.0.0.1:{}", proxy.port());
+  o.multipart_threshold = 5 << 20;
+  o.part_size = 5 << 20;
+  o.upload_threads = 1;
+  auto s = Make(o);
+  ASSERT_TRUE(s);
+  Status put = s->Put("obj", Pattern(12 << 20, 3));
+  EXPECT_EQ(put.code(), Code::kIo);
+  EXPECT_EQ(put.message(),
+            "part 2 of 3: s3 PUT 's3://pgvault-test/multipart-abort/obj' refused: "
+            "HTTP 403 AccessDenied: injected");
+  std::vector<std::string> lines = proxy.requests();
+  ASSERT_FALSE(lines.empty());
+  EXPECT_TRUE(lines.back().starts_with("DELETE /pgvault-test/multipart-abort/obj?uploadId="))
+      << lines.back();
+  EXPECT_EQ(s->Stat("obj").status().code(), Code::kNotFound);
+}
+
+TEST_F(S3StorageTest, ObjectLockRefusesDeletingALockedVersion) {
+  auto s = Make(Options("locked", /*lock_bucket=*/true));
+  ASSERT_TRUE(s);
+  EXPECT_TRUE(s->features().object_lock);
+  int64_t now = NowUnixMicros() / 1000000;
+  ASSERT_TRUE(s->Put("wal/1", AsBytes("precious"), PutOptions{.lock_until_unix = now + 3600}).ok());
+  Result<std::string> version = s->CurrentVersion("wal/1");
+  ASSERT_TRUE(version.ok()) << version.status().ToString();
+  ASSERT_NE(*version, "null");
+
+  Status refused = s->DeleteVersion("wal/1", *version);
+  EXPECT_EQ(refused.code(), Code::kIo);
+  EXPECT_EQ(refused.message(),
+            "s3 DELETE 's3://pgvault-lock/locked/wal/1' refused: HTTP 403 AccessDenied: "
+            "forbidden by object lock");
+  EXPECT_EQ(s->PutRetention("wal/1", now + 60).code(), Code::kIo) << "shortening is refused";
+  EXPECT_TRUE(s->PutRetention("wal/1", now + 7200).ok()) << "extending is allowed";
+
+  // A plain delete only hides the object behind a delete marker; the version survives.
+  ASSERT_TRUE(s->Delete("wal/1").ok());
+  EXPECT_EQ(s->Get("wal/1").status().code(), Code::kNotFound);
+  EXPECT_EQ(s->DeleteVersion("wal/1", *version).code(), Code::kIo);
+
+  // Legal hold: blocks deleting the version until released.
+  ASSERT_TRUE(s->Put("held", AsBytes("x")).ok());
+  Result<std::string> held = s->CurrentVersion("held");
+  ASSERT_TRUE(held.ok());
+  ASSERT_TRUE(s->PutLegalHold("held", true).ok());
+  EXPECT_EQ(s->DeleteVersion("held", *held).code(), Code::kIo);
+  ASSERT_TRUE(s->PutLegalHold("held", false).ok());
+  EXPECT_TRUE(s->DeleteVersion("held", *held).ok());
+  EXPECT_EQ(s->Stat("held").status().code(), Code::kNotFound);
+}
+
+TEST_F(S3StorageTest, RetriesSlowDownThenSucceeds) {
+  FaultProxy proxy(GatewayPort(), [](const std::string&, int request_idx) {
+    return request_idx < 2 ? Fault::kSlowDown503 : Fault::kForward;
+  });
+  S3Options o = Options("retry");
+  o.endpoint = fmt::format("http://127.0.0.1:{}", proxy.port());
+  auto s = Make(o);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->Put("k", AsBytes("after two 503s")).ok());
+  EXPECT_EQ(proxy.faults(), 2);
+  std::vector<std::string> lines = proxy.requests();
+  ASSERT_EQ(lines.size(), 3u);
+  for (const auto& line : lines) EXPECT_EQ(line, "PUT /pgvault-test/retry/k HTTP/1.1");
+  EXPECT_EQ(AsString(*s->Get("k")), "after two 503s");
+}
+
+TEST_F(S3StorageTest, RetriesTimeoutsAndResets) {
+  FaultProxy proxy(
+      GatewayPort(),
+      [](const std::string&, int request_idx) {
+        return request_idx == 0   ? Fault::kDelay
+               : request_idx == 1 ? Fault::kReset
+                                  : Fault::kForward;
+      },
+      /*delay_ms=*/5000);
+  S3Options o = Options("retry");
+  o.endpoint = fmt::format("http://127.0.0.1:{}", proxy.port());
+  o.http.request_timeout_ms = 1000;
+  auto s = Make(o);
+  ASSERT_TRUE(s);
+  auto start = steady_clock::now();
+  ASSERT_TRUE(s->Put("slow", AsBytes("late")).ok());
+  EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(4)) << "the 1 s timeout fired";
+  EXPECT_EQ(proxy.faults(), 2);
+  EXPECT_EQ(proxy.requests().size(), 3u);
+  EXPECT_EQ(AsString(*s->Get("slow")), "late");
+}
+
+TEST_F(S3StorageTest, GivesUpAfterMaxAttemptsNamingTheObject) {
+  FaultProxy proxy(GatewayPort(), [](const std::string&, int) { return Fault::kSlowDown503; });
+  S3Options o = Options("retry");
+  o.endpoint = fmt::format("http://127.0.0.1:{}", proxy.port());
+  o.max_attempts = 3;
+  auto s = Make(o);
+  ASSERT_TRUE(s);
+  Status put = s->Put("exhausted", AsBytes("never"));
+  EXPECT_EQ(put.code(), Code::kUnavailable);
+  EXPECT_TRUE(put.retryable());
+  EXPECT_EQ(put.message(),
+            "s3 PUT 's3://pgvault-test/retry/exhausted' failed after 3 attempts: "
+            "HTTP 503 SlowDown: Please reduce your request rate.");
+  EXPECT_EQ(proxy.requests().size(), 3u);
+}
+
+TEST_F(S3StorageTest, WrongSecretIsRefusedWithoutRetries) {
+  S3Options o = Options("auth");
+  o.credentials.secret_access_key = "not-the-secret";
+  auto s = Make(o);
+  ASSERT_TRUE(s);
+  Status put = s->Put("k", AsBytes("x"));
+  EXPECT_EQ(put.code(), Code::kIo);
+  EXPECT_EQ(put.message(),
+            "s3 PUT 's3://pgvault-test/auth/k' refused: HTTP 403 SignatureDoesNotMatch");
+  EXPECT_EQ(put.message().find("not-the-secret"), std::string::npos);
+}
+
+TEST_F(S3StorageTest, OpenStorageRoutesS3Urls) {
+  setenv("AWS_ACCESS_KEY_ID", Env("S3_ACCESS_KEY").c_str(), 1);
+  setenv("AWS_SECRET_ACCESS_KEY", Env("S3_SECRET_KEY").c_str(), 1);
+  OpenOptions options{.s3_endpoint = Env("S3_ENDPOINT"), .s3_region = Env("S3_REGION")};
+  Result<std::unique_ptr<Storage>> repo = OpenStorage("s3://pgvault-test/open/repo/", options);
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  EXPECT_EQ((*repo)->Describe(), "s3://pgvault-test/open/repo");
+  ASSERT_TRUE((*repo)->Put("a", AsBytes("via OpenStorage")).ok());
+  auto direct = Make(Options("open"));
+  EXPECT_EQ(AsString(*direct->Get("repo/a")), "via OpenStorage");
+
+  Result<std::unique_ptr<Storage>> no_bucket = OpenStorage("s3:///x", options);
+  EXPECT_EQ(no_bucket.status().code(), Code::kConfig);
+  options.s3_endpoint = "http://s3.example.com";
+  Result<std::unique_ptr<Storage>> plain = OpenStorage("s3://b/p", options);
+  EXPECT_EQ(plain.status().code(), Code::kConfig);
+  EXPECT_EQ(plain.status().message(),
+            "S3 endpoint 'http://s3.example.com' is plain http and not on this machine");
+  unsetenv("AWS_ACCESS_KEY_ID");
+  unsetenv("AWS_SECRET_ACCESS_KEY");
+  unsetenv("PGVAULT_S3_KEY");
+  options.s3_endpoint = Env("S3_ENDPOINT");
+  Result<std::unique_ptr<Storage>> no_keys = OpenStorage("s3://b/p", options);
+  EXPECT_EQ(no_keys.status().code(), Code::kConfig);
+  EXPECT_EQ(no_keys.status().message(),
+            "no S3 credentials: an access key and its secret are needed");
+}
+
+}  // namespace
+}  // namespace pgvault::storage::s3
