@@ -344,6 +344,22 @@ TEST_F(S3StorageTest, PutGetRangeStatDelete) {
   EXPECT_EQ(s->Get("dir/sub/obj 1+").status().code(), Code::kNotFound);
 }
 
+TEST_F(S3StorageTest, VirtualHostedStyleAddressing) {
+  // curl resolves *.localhost to loopback itself; the gateway's "rgw dns name" is localhost.
+  S3Options o = Options("host-style");
+  o.endpoint = fmt::format("http://localhost:{}", GatewayPort());
+  o.uri_style = "host";
+  auto s = Make(o);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->Put("a b/c", AsBytes("hosted")).ok());
+  Result<std::vector<ObjectInfo>> listed = s->List("");
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().key, "a b/c");
+  auto path_style = Make(Options("host-style"));
+  EXPECT_EQ(AsString(*path_style->Get("a b/c")), "hosted");
+}
+
 TEST_F(S3StorageTest, IfAbsentConflicts) {
   auto s = Make(Options("absent"));
   ASSERT_TRUE(s);
