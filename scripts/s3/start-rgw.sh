@@ -196,7 +196,9 @@ osd data = $dir/osd
 $osd_store
 
 [$GW]
-rgw frontends = beast endpoint=127.0.0.1:$port
+# tcp_nodelay: without it every request after the first on a kept-alive connection waits
+# ~40 ms (Nagle on the gateway against delayed ACKs on the client).
+rgw frontends = beast endpoint=127.0.0.1:$port tcp_nodelay=1
 rgw data = $dir/rgw
 rgw dns name = localhost
 rgw thread pool size = 64
