@@ -13,7 +13,9 @@
 #include "common/log.h"
 #include "info/info.h"
 #include "repo/repository.h"
+#include "repo/sync.h"
 #include "restore/restore.h"
+#include "storage/replicated/replicated_storage.h"
 #include "storage/storage.h"
 
 namespace pgvault::cli {
@@ -49,6 +51,19 @@ void AddOptions(CLI::App& app, Options& o) {
       ->check(CLI::Range(8, 4096))->group("Repository");
   Opt(app, "pack-size", o.pack_size_mib, "repo-create: target pack size in MiB")
       ->check(CLI::Range(1, 1024))->group("Repository");
+  Opt(app, "repo2", o.repo2, "a replica of the repository (another region or provider)")
+      ->group("Repository");
+  Opt(app, "repo2-s3-endpoint", o.repo2_s3_endpoint, "S3 endpoint of repo2 (default: --s3-endpoint)")
+      ->group("S3");
+  Opt(app, "repo2-s3-region", o.repo2_s3_region, "S3 region of repo2 (default: --s3-region)")
+      ->group("S3");
+  Opt(app, "write-policy", o.write_policy,
+      "with repo2: backup/archive-push succeed when 'all' (default) or 'any' replica stored the data")
+      ->check(CLI::IsMember({"all", "any"}))->group("Repository");
+  Opt(app, "from", o.sync_from, "repo-sync: source replica number (1 or 2)")
+      ->check(CLI::Range(1, 2))->group("Repository");
+  Opt(app, "to", o.sync_to, "repo-sync: target replica number (1 or 2)")
+      ->check(CLI::Range(1, 2))->group("Repository");
   Opt(app, "s3-endpoint", o.s3_endpoint, "S3 endpoint URL")->group("S3");
   Opt(app, "s3-region", o.s3_region, "S3 region")->group("S3");
   Opt(app, "s3-uri-style", o.s3_uri_style, "S3 addressing: path or host")
@@ -90,8 +105,35 @@ storage::OpenOptions StorageOptions(const Options& o) {
                               .s3_storage_class = o.s3_storage_class};
 }
 
+// Replica 1 is --repo, replica 2 is --repo2 (with its own S3 endpoint and region if given).
+// create: the location may be made (repo-create, repo-sync into a new replica).
+Result<std::unique_ptr<storage::Storage>> OpenReplica(const Options& o, int number,
+                                                      bool create = false) {
+  storage::OpenOptions options = StorageOptions(o);
+  options.create = create;
+  if (number == 1) return storage::OpenStorage(o.repo, options);
+  if (o.repo2.empty())
+    return std::move(Status::Config("no second repository given"))
+        .WithHint("pass --repo2 LOCATION or set 'repo2' in the config file");
+  if (!o.repo2_s3_endpoint.empty()) options.s3_endpoint = o.repo2_s3_endpoint;
+  if (!o.repo2_s3_region.empty()) options.s3_region = o.repo2_s3_region;
+  return storage::OpenStorage(o.repo2, options);
+}
+
+// The repository as commands see it: one location, or both replicas behind one Storage.
+Result<std::unique_ptr<storage::Storage>> OpenRepoStorage(const Options& o) {
+  PGV_ASSIGN_OR_RETURN(auto first, OpenReplica(o, 1));
+  if (o.repo2.empty()) return first;
+  PGV_ASSIGN_OR_RETURN(auto second, OpenReplica(o, 2));
+  std::vector<std::unique_ptr<storage::Storage>> replicas;
+  replicas.push_back(std::move(first));
+  replicas.push_back(std::move(second));
+  auto policy = o.write_policy == "any" ? storage::WritePolicy::kAny : storage::WritePolicy::kAll;
+  return std::unique_ptr<storage::Storage>(new storage::ReplicatedStorage(std::move(replicas), policy));
+}
+
 Result<std::unique_ptr<repo::Repository>> OpenRepo(const Options& o) {
-  PGV_ASSIGN_OR_RETURN(auto storage, storage::OpenStorage(o.repo, StorageOptions(o)));
+  PGV_ASSIGN_OR_RETURN(auto storage, OpenRepoStorage(o));
   return repo::Repository::Open(std::move(storage), SecretFrom(o));
 }
 
@@ -131,7 +173,7 @@ Status NeedArgs(const Options& o, size_t n, const char* usage) {
 }
 
 Status CmdRepoCreate(Options& o) {
-  PGV_ASSIGN_OR_RETURN(auto storage, storage::OpenStorage(o.repo, StorageOptions(o)));
+  PGV_ASSIGN_OR_RETURN(auto storage, OpenReplica(o, 1, true));
   repo::RepoParams params;
   params.encrypted = o.cipher != "none";
   pipeline::ParseCompression(o.compress, params.compression);
@@ -141,6 +183,31 @@ Status CmdRepoCreate(Options& o) {
   PGV_RETURN_IF_ERROR(repo::Repository::Create(*storage, params, SecretFrom(o)));
   std::cout << fmt::format("created repository '{}' (cipher {}, compression {}, block size {} KiB)\n",
                            storage->Describe(), o.cipher, o.compress, o.block_size_kib);
+  if (!o.repo2.empty()) {
+    // The replica gets the same identity and keys, copied by repo-sync.
+    PGV_ASSIGN_OR_RETURN(auto second, OpenReplica(o, 2, true));
+    PGV_ASSIGN_OR_RETURN(auto second_list, second->List(""));
+    if (!second_list.empty())
+      return std::move(Status::Conflict(fmt::format("'{}' is not empty", second->Describe())))
+          .WithHint("create the replica in an empty location, or add it later with repo-sync");
+    PGV_ASSIGN_OR_RETURN(auto repo, repo::Repository::Open(std::move(storage), SecretFrom(o)));
+    PGV_ASSIGN_OR_RETURN(auto stats, repo::SyncRepository(*repo, *second, o.jobs));
+    std::cout << fmt::format("created replica '{}' ({} objects)\n", second->Describe(),
+                             stats.objects_copied);
+  }
+  return Status::Ok();
+}
+
+Status CmdRepoSync(Options& o) {
+  if (o.sync_from == o.sync_to)
+    return Status::InvalidArgument("--from and --to name the same repository");
+  PGV_ASSIGN_OR_RETURN(auto source, OpenReplica(o, o.sync_from));
+  PGV_ASSIGN_OR_RETURN(auto target, OpenReplica(o, o.sync_to, true));
+  PGV_ASSIGN_OR_RETURN(auto repo, repo::Repository::Open(std::move(source), SecretFrom(o)));
+  PGV_ASSIGN_OR_RETURN(auto stats, repo::SyncRepository(*repo, *target, o.jobs));
+  std::cout << fmt::format("repo-sync '{}' -> '{}': {} objects copied ({:.1f} MB), {} already there\n",
+                           repo->Describe(), target->Describe(), stats.objects_copied,
+                           stats.bytes_copied / 1e6, stats.objects_present);
   return Status::Ok();
 }
 
@@ -181,6 +248,10 @@ Status CmdRestore(Options& o) {
   if (!o.key_file.empty()) words.insert(words.end(), {"--key-file", AbsolutePath(o.key_file)});
   if (!o.s3_endpoint.empty()) words.insert(words.end(), {"--s3-endpoint", o.s3_endpoint});
   if (!o.s3_region.empty()) words.insert(words.end(), {"--s3-region", o.s3_region});
+  if (!o.repo2.empty()) words.insert(words.end(), {"--repo2", AbsolutePath(o.repo2)});
+  if (!o.repo2_s3_endpoint.empty())
+    words.insert(words.end(), {"--repo2-s3-endpoint", o.repo2_s3_endpoint});
+  if (!o.repo2_s3_region.empty()) words.insert(words.end(), {"--repo2-s3-region", o.repo2_s3_region});
   std::string cmd;
   for (const auto& w : words) cmd += ShellQuote(w) + " ";
   ro.restore_command = cmd + "archive-get %f \"%p\"";
@@ -228,6 +299,7 @@ const std::vector<Command>& Commands() {
       {"archive-get", "restore_command: fetch WAL file NAME into DEST", CmdArchiveGet},
       {"info", "list backups and archived WAL", CmdInfo},
       {"key-add", "add a passphrase or key file that unlocks the repository", CmdKeyAdd},
+      {"repo-sync", "copy what replica --to lacks from replica --from, verifying it", CmdRepoSync},
       {"version", "print the version", CmdVersion},
   };
   return kCommands;

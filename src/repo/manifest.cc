@@ -115,8 +115,8 @@ Result<ManifestHeader> ReadManifestHeader(storage::Storage& storage, const pipel
   }
   auto plain = codec.Decode(*sealed, AsBytes(HeaderAad(backup_id)));
   if (!plain.ok())
-    return Status::Corruption(fmt::format("manifest of backup '{}' is damaged: {}", backup_id,
-                                          plain.status().message()));
+    return Status::Corruption(
+        fmt::format("manifest of backup '{}' is damaged: {}", backup_id, plain.status().message()));
   ManifestHeader h = nlohmann::json::parse(AsString(*plain), nullptr, false);
   if (h.is_discarded() || !h.is_object())
     return Status::Corruption(fmt::format("manifest of backup '{}' is not valid JSON", backup_id));
@@ -140,7 +140,8 @@ Status ManifestReader::LoadPart(uint32_t part) {
   if (!sealed.ok()) return sealed.status().Context(fmt::format("reading manifest part '{}'", key));
   auto plain = codec_.Decode(*sealed, AsBytes(PartAad(backup_id_, part)));
   if (!plain.ok())
-    return Status::Corruption(fmt::format("manifest part '{}' is damaged: {}", key, plain.status().message()));
+    return Status::Corruption(
+        fmt::format("manifest part '{}' is damaged: {}", key, plain.status().message()));
   part_ = std::move(plain).value();
   decoder_ = std::make_unique<Decoder>(part_);
   if (!decoder_->U32(remaining_in_part_))
@@ -166,6 +167,28 @@ bool ManifestReader::Next(FileEntry& entry) {
     return false;
   }
   return true;
+}
+
+Status VerifyManifestObject(const pipeline::Codec& codec, std::string_view key, ByteView object) {
+  // backups/<id>/manifest or backups/<id>/files.<n>
+  std::string_view rest = key.substr(kBackupsPrefix.size());
+  size_t slash = rest.find('/');
+  if (!key.starts_with(kBackupsPrefix) || slash == std::string_view::npos)
+    return Status::Corruption(fmt::format("'{}' is not a manifest object", key));
+  std::string_view id = rest.substr(0, slash), leaf = rest.substr(slash + 1);
+  std::string aad;
+  if (leaf == "manifest") {
+    aad = HeaderAad(id);
+  } else if (leaf.starts_with("files.")) {
+    aad = PartAad(
+        id, static_cast<uint32_t>(std::strtoul(std::string(leaf.substr(6)).c_str(), nullptr, 10)));
+  } else {
+    return Status::Corruption(fmt::format("'{}' is not a manifest object", key));
+  }
+  auto plain = codec.Decode(object, AsBytes(aad));
+  if (!plain.ok())
+    return Status::Corruption(fmt::format("'{}' is damaged: {}", key, plain.status().message()));
+  return Status::Ok();
 }
 
 Result<std::vector<std::string>> ListBackups(storage::Storage& storage) {

@@ -96,6 +96,9 @@ class ManifestReader {
   Status status_;
 };
 
+// Decodes a manifest or manifest-part object as a check (repo-sync verifies before copying).
+Status VerifyManifestObject(const pipeline::Codec& codec, std::string_view key, ByteView object);
+
 // Backup ids present in the repository (those with a manifest object), oldest first.
 Result<std::vector<std::string>> ListBackups(storage::Storage& storage);
 

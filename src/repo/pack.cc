@@ -53,14 +53,61 @@ Status PackWriter::Flush() {
 
 Result<Bytes> DecodeBlock(const pipeline::Codec& codec, pipeline::Hmac& hmac,
                           const pipeline::Digest& id, const BlockLocation& loc, ByteView sealed) {
-  auto where = [&] { return fmt::format("block at offset {} of pack '{}'", loc.offset, PackKey(loc.pack)); };
+  auto where = [&] {
+    return fmt::format("block at offset {} of pack '{}'", loc.offset, PackKey(loc.pack));
+  };
   if (sealed.size() != loc.size)
-    return Status::Corruption(fmt::format("{} is truncated ({} of {} bytes)", where(), sealed.size(), loc.size));
+    return Status::Corruption(
+        fmt::format("{} is truncated ({} of {} bytes)", where(), sealed.size(), loc.size));
   auto plain = codec.Decode(sealed, id);
-  if (!plain.ok()) return Status::Corruption(fmt::format("{}: {}", where(), plain.status().message()));
+  if (!plain.ok())
+    return Status::Corruption(fmt::format("{}: {}", where(), plain.status().message()));
   if (hmac.Compute(*plain) != id)
     return Status::Corruption(fmt::format("{}: content does not match its block id", where()));
   return plain;
+}
+
+Status VerifyPack(const pipeline::Codec& codec, pipeline::Hmac& hmac, const PackId& id,
+                  ByteView pack) {
+  std::string key = PackKey(id);
+  if (pack.size() < kPackMagic.size() + 4 || AsString(pack.last(kPackMagic.size())) != kPackMagic)
+    return Status::Corruption(fmt::format("pack '{}' has no pack trailer", key));
+  uint32_t trailer_size;
+  Decoder(pack.subspan(pack.size() - kPackMagic.size() - 4, 4)).U32(trailer_size);
+  if (trailer_size > pack.size() - kPackMagic.size() - 4)
+    return Status::Corruption(fmt::format("pack '{}' has a bad trailer size", key));
+  size_t trailer_at = pack.size() - kPackMagic.size() - 4 - trailer_size;
+  auto index = codec.Decode(pack.subspan(trailer_at, trailer_size), AsBytes(PackTrailerAad(id)));
+  if (!index.ok())
+    return Status::Corruption(fmt::format("pack '{}' trailer: {}", key, index.status().message()));
+  Decoder dec(*index);
+  uint32_t count;
+  if (!dec.U32(count))
+    return Status::Corruption(fmt::format("pack '{}' trailer is truncated", key));
+  for (uint32_t entry_idx = 0; entry_idx < count; ++entry_idx) {
+    ByteView raw_id;
+    BlockLocation loc{.pack = id};
+    if (!dec.Raw(32, raw_id) || !dec.U32(loc.offset) || !dec.U32(loc.size))
+      return Status::Corruption(fmt::format("pack '{}' trailer is truncated", key));
+    if (static_cast<uint64_t>(loc.offset) + loc.size > trailer_at)
+      return Status::Corruption(fmt::format("pack '{}' trailer points past its blocks", key));
+    pipeline::Digest block_id;
+    std::copy(raw_id.begin(), raw_id.end(), block_id.begin());
+    auto plain = DecodeBlock(codec, hmac, block_id, loc, pack.subspan(loc.offset, loc.size));
+    if (!plain.ok()) return plain.status();
+  }
+  return Status::Ok();
+}
+
+std::optional<PackId> PackIdFromKey(std::string_view key) {
+  if (!key.starts_with(kPacksPrefix) || key.size() != kPacksPrefix.size() + 3 + 32)
+    return std::nullopt;
+  Bytes raw;
+  if (!FromHex(key.substr(kPacksPrefix.size() + 3), raw) || raw.size() != 16) return std::nullopt;
+  PackId id;
+  std::copy(raw.begin(), raw.end(), id.begin());
+  if (PackKey(id) != key) return std::nullopt;
+  return id;
 }
 
 }  // namespace pgvault::repo

@@ -4,6 +4,7 @@
 // Each blob is Codec::Encode(block, aad = block id); the trailer lists (id, offset, size).
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "pipeline/codec.h"
@@ -58,5 +59,11 @@ std::string PackTrailerAad(const PackId& id);
 // kCorruption names the pack and offset.
 Result<Bytes> DecodeBlock(const pipeline::Codec& codec, pipeline::Hmac& hmac,
                           const pipeline::Digest& id, const BlockLocation& loc, ByteView sealed);
+
+// Checks a whole pack object: magic, trailer, and every block against its id.
+Status VerifyPack(const pipeline::Codec& codec, pipeline::Hmac& hmac, const PackId& id,
+                  ByteView pack);
+// "packs/ab/ab12..." -> pack id; nullopt for any other key.
+std::optional<PackId> PackIdFromKey(std::string_view key);
 
 }  // namespace pgvault::repo

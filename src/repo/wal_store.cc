@@ -17,7 +17,8 @@ Result<std::string> KeyFor(std::string_view name) {
   auto key = WalKey(name);
   if (!key)
     return std::move(Status::InvalidArgument(fmt::format("'{}' is not a WAL file name", name)))
-        .WithHint("archive-push/archive-get take PostgreSQL's %p/%f, e.g. 000000010000000000000001");
+        .WithHint(
+            "archive-push/archive-get take PostgreSQL's %p/%f, e.g. 000000010000000000000001");
   return *key;
 }
 
@@ -27,9 +28,11 @@ Result<Bytes> Unseal(Repository& repo, std::string_view name, const std::string&
     return Status::Corruption(fmt::format("WAL object '{}' has no pgvault header", key));
   auto plain = repo.codec().Decode(obj.subspan(kWalMagic.size()), AsBytes(WalAad(name)));
   if (!plain.ok())
-    return Status::Corruption(fmt::format("WAL object '{}' is damaged: {}", key, plain.status().message()));
+    return Status::Corruption(
+        fmt::format("WAL object '{}' is damaged: {}", key, plain.status().message()));
   Bytes& p = *plain;
-  if (p.size() < sha.size()) return Status::Corruption(fmt::format("WAL object '{}' is truncated", key));
+  if (p.size() < sha.size())
+    return Status::Corruption(fmt::format("WAL object '{}' is truncated", key));
   std::copy(p.begin(), p.begin() + sha.size(), sha.begin());
   Bytes content(p.begin() + sha.size(), p.end());
   if (pipeline::Sha256(content) != sha)
@@ -60,11 +63,12 @@ Result<PushOutcome> PushWal(Repository& repo, std::string_view name, ByteView co
   auto old = Unseal(repo, name, key, existing, existing_sha);
   if (!old.ok()) return old.status();
   if (existing_sha == sha) return PushOutcome::kAlreadyArchived;
-  return std::move(Status::Conflict(fmt::format(
-             "WAL file '{}' is already archived with different content; the repository was not changed",
-             name)))
-      .WithHint("two clusters may be archiving into one repository, or a restored cluster was "
-                "promoted without a new timeline; check archive_command on each server");
+  return std::move(Status::Conflict(fmt::format("WAL file '{}' is already archived with different "
+                                                "content; the repository was not changed",
+                                                name)))
+      .WithHint(
+          "two clusters may be archiving into one repository, or a restored cluster was "
+          "promoted without a new timeline; check archive_command on each server");
 }
 
 Result<Bytes> GetWal(Repository& repo, std::string_view name) {
@@ -77,6 +81,15 @@ Result<Bytes> GetWal(Repository& repo, std::string_view name) {
   }
   pipeline::Digest sha;
   return Unseal(repo, name, key, *obj, sha);
+}
+
+Status VerifyWalObject(Repository& repo, std::string_view key, ByteView object) {
+  std::string_view name = key.substr(key.rfind('/') + 1);
+  if (WalKey(name).value_or("") != key)
+    return Status::Corruption(fmt::format("'{}' is not a WAL object name", key));
+  pipeline::Digest sha;
+  auto content = Unseal(repo, name, std::string(key), object, sha);
+  return content.ok() ? Status::Ok() : content.status();
 }
 
 Result<std::vector<WalFileInfo>> ListWal(storage::Storage& storage) {

@@ -17,6 +17,9 @@ Result<PushOutcome> PushWal(Repository& repo, std::string_view name, ByteView co
 // kNotFound when the file is not in the repository; kCorruption when it does not verify.
 Result<Bytes> GetWal(Repository& repo, std::string_view name);
 
+// Opens a stored WAL object and checks its SHA-256 (repo-sync verifies before copying).
+Status VerifyWalObject(Repository& repo, std::string_view key, ByteView object);
+
 struct WalFileInfo {
   std::string name;
   uint64_t stored_size = 0;

@@ -47,7 +47,7 @@ Result<std::unique_ptr<Storage>> OpenStorage(std::string_view location,
   if (location.starts_with("s3://")) return OpenS3(location, options);
   std::string root(location);
   while (root.size() > 1 && root.back() == '/') root.pop_back();
-  return std::unique_ptr<Storage>(new PosixStorage(root));
+  return std::unique_ptr<Storage>(new PosixStorage(root, options.create));
 }
 
 }  // namespace pgvault::storage

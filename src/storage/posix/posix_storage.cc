@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,7 +10,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <fmt/format.h>
 #include <random>
 
 namespace pgvault::storage {
@@ -122,7 +122,15 @@ Status PosixStorage::Put(std::string_view key, ByteView data, const PutOptions& 
   PGV_RETURN_IF_ERROR(ValidateKey(key));
   std::string path = Path(key);
   std::string dir = Parent(path);
-  PGV_RETURN_IF_ERROR(MakeDirs(dir));
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (!create_root_ && ::stat(root_.c_str(), &st) != 0)
+      return std::move(Status::Unavailable(
+                           fmt::format("repository directory '{}' does not exist", root_)))
+          .WithHint(
+              "is the repository's file system mounted? create new repositories with repo-create");
+    PGV_RETURN_IF_ERROR(MakeDirs(dir));
+  }
   std::string tmp = TempName(path);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
   if (fd < 0) return ErrnoStatus("cannot create", tmp, errno);
@@ -200,7 +208,8 @@ Result<ObjectInfo> PosixStorage::Stat(std::string_view key) {
 Status PosixStorage::Delete(std::string_view key) {
   PGV_RETURN_IF_ERROR(ValidateKey(key));
   std::string path = Path(key);
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("cannot delete", path, errno);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    return ErrnoStatus("cannot delete", path, errno);
   return Status::Ok();
 }
 

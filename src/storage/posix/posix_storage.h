@@ -11,7 +11,10 @@ namespace pgvault::storage {
 
 class PosixStorage : public Storage {
  public:
-  explicit PosixStorage(std::string root) : root_(std::move(root)) {}
+  // create_root: make the repository directory if it is missing (repo-create only). Otherwise
+  // a missing root is kUnavailable: an unmounted disk must not silently become an empty repository.
+  explicit PosixStorage(std::string root, bool create_root = false)
+      : root_(std::move(root)), create_root_(create_root) {}
   using Storage::Get;
   using Storage::Put;
   Features features() const override;
@@ -25,6 +28,7 @@ class PosixStorage : public Storage {
  private:
   std::string Path(std::string_view key) const;
   std::string root_;
+  bool create_root_;
 };
 
 // Creates dir and missing parents, fsyncing each parent that gained an entry.

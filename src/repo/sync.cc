@@ -1,0 +1,118 @@
+#include "repo/sync.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "repo/layout.h"
+#include "repo/manifest.h"
+#include "repo/pack.h"
+#include "repo/wal_store.h"
+
+namespace pgvault::repo {
+namespace {
+
+// Lower phases are copied first; see the header for why.
+int Phase(std::string_view key) {
+  if (key.starts_with(kKeysPrefix)) return 0;
+  if (key == kClusterKey) return 1;
+  if (key.starts_with(kPacksPrefix)) return 2;
+  if (key.starts_with(kWalPrefix)) return 3;
+  if (key.starts_with(kBackupsPrefix)) return key.ends_with("/manifest") ? 5 : 4;
+  if (key == kConfigKey) return 6;
+  return -1;  // not part of the format: left alone
+}
+
+Status Verify(Repository& from, pipeline::Hmac& hmac, const std::string& key, ByteView data) {
+  switch (Phase(key)) {
+    case 2: {
+      auto id = PackIdFromKey(key);
+      if (!id) return Status::Corruption(fmt::format("'{}' is not a pack name", key));
+      return VerifyPack(from.codec(), hmac, *id, data);
+    }
+    case 3:
+      return VerifyWalObject(from, key, data);
+    case 4:
+    case 5:
+      return VerifyManifestObject(from.codec(), key, data);
+    default: {
+      auto j = nlohmann::json::parse(AsString(data), nullptr, false);
+      if (j.is_discarded()) return Status::Corruption(fmt::format("'{}' is not valid JSON", key));
+      return Status::Ok();
+    }
+  }
+}
+
+}  // namespace
+
+Result<SyncStats> SyncRepository(Repository& from, storage::Storage& to, int jobs) {
+  auto target_config = to.Get(kConfigKey);
+  if (target_config.ok()) {
+    auto j = nlohmann::json::parse(AsString(*target_config), nullptr, false);
+    if (j.is_discarded() || j.value("repo_id", "") != from.config().repo_id)
+      return std::move(Status::Conflict(
+                           fmt::format("'{}' holds another repository, not a replica of '{}'",
+                                       to.Describe(), from.Describe())))
+          .WithHint("sync into an empty location or an existing replica of the same repository");
+  } else if (!target_config.status().IsNotFound()) {
+    return target_config.status().Context(fmt::format("reading '{}'", to.Describe()));
+  }
+  PGV_ASSIGN_OR_RETURN(auto source_objects, from.storage().List(""));
+  PGV_ASSIGN_OR_RETURN(auto target_objects, to.List(""));
+  std::set<std::string> present;
+  for (const auto& obj : target_objects) present.insert(obj.key);
+
+  SyncStats stats;
+  std::vector<std::vector<std::string>> phases(7);
+  for (const auto& obj : source_objects) {
+    int phase = Phase(obj.key);
+    if (phase < 0) continue;
+    if (present.count(obj.key)) {
+      stats.objects_present++;
+      continue;
+    }
+    phases[phase].push_back(obj.key);
+  }
+  std::atomic<uint64_t> copied{0}, bytes{0};
+  for (const auto& keys : phases) {
+    std::atomic<size_t> next{0};
+    std::mutex mu;
+    Status failure;
+    auto worker = [&] {
+      pipeline::Hmac hmac(from.id_key());
+      for (size_t idx = next++; idx < keys.size(); idx = next++) {
+        const std::string& key = keys[idx];
+        Status s;
+        auto data = from.storage().Get(key);
+        if (!data.ok()) s = data.status().Context(fmt::format("reading '{}'", key));
+        if (s.ok()) s = Verify(from, hmac, key, *data);
+        if (s.ok()) {
+          s = to.Put(key, *data, {.if_absent = true});
+          if (s.code() == Code::kConflict)
+            s = Status::Ok();  // written by an earlier, interrupted sync
+          else if (s.ok())
+            copied++, bytes += data->size();
+        }
+        if (!s.ok()) {
+          std::lock_guard lock(mu);
+          if (failure.ok()) failure = s;
+          next = keys.size();
+        }
+      }
+    };
+    std::vector<std::thread> threads;
+    for (int thread_idx = 0; thread_idx < std::max(1, jobs); ++thread_idx)
+      threads.emplace_back(worker);
+    for (auto& t : threads) t.join();
+    if (!failure.ok()) return failure.Context(fmt::format("syncing into '{}'", to.Describe()));
+  }
+  stats.objects_copied = copied;
+  stats.bytes_copied = bytes;
+  return stats;
+}
+
+}  // namespace pgvault::repo
