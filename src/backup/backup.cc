@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "backup/file_worker.h"
@@ -15,6 +16,7 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "pg/wal_names.h"
+#include "repo/backup_objects.h"
 #include "repo/layout.h"
 #include "repo/manifest.h"
 #include "storage/posix/posix_storage.h"
@@ -40,7 +42,7 @@ Status CheckIsPgdata(const std::string& pgdata) {
   for (const char* marker : {"PG_VERSION", "global/pg_control"}) {
     if (::stat((pgdata + "/" + marker).c_str(), &st) != 0)
       return std::move(Status::InvalidArgument(fmt::format(
-                 "'{}' is not a PostgreSQL data directory (no '{}')", pgdata, marker)))
+                           "'{}' is not a PostgreSQL data directory (no '{}')", pgdata, marker)))
           .WithHint("pass the cluster's data directory with --pgdata");
   }
   return Status::Ok();
@@ -113,6 +115,8 @@ class JobSource {
 class OrderedSink {
  public:
   OrderedSink(repo::ManifestWriter& writer, size_t window) : writer_(writer), window_(window) {}
+  // Packs the written entries refer to (collected only for retention).
+  void CollectPacks(std::set<repo::PackId>* packs) { packs_ = packs; }
 
   Status Put(size_t index, std::optional<repo::FileEntry> entry) {
     std::unique_lock lock(mu_);
@@ -122,6 +126,9 @@ class OrderedSink {
     while (!pending_.empty() && pending_.begin()->first == next_) {
       auto node = pending_.extract(pending_.begin());
       if (node.mapped()) {
+        if (packs_)
+          for (const auto& b : node.mapped()->blocks)
+            if (!b.zero) packs_->insert(b.loc.pack);
         Status s = writer_.Add(*node.mapped());
         if (!s.ok()) status_ = s;
       }
@@ -148,11 +155,16 @@ class OrderedSink {
   size_t next_ = 0;
   std::map<size_t, std::optional<repo::FileEntry>> pending_;
   Status status_;
+  std::set<repo::PackId>* packs_ = nullptr;
 };
 
 repo::FileEntry EntryFor(const WalkEntry& we) {
-  return repo::FileEntry{.type = we.type, .path = we.path, .mode = we.mode, .size = 0,
-                         .mtime = we.mtime, .link_target = we.link_target};
+  return repo::FileEntry{.type = we.type,
+                         .path = we.path,
+                         .mode = we.mode,
+                         .size = 0,
+                         .mtime = we.mtime,
+                         .link_target = we.link_target};
 }
 
 Status WaitForWal(repo::Repository& repo, const std::string& segment, int timeout_seconds) {
@@ -163,12 +175,13 @@ Status WaitForWal(repo::Repository& repo, const std::string& segment, int timeou
     if (st.ok()) return Status::Ok();
     if (!st.status().IsNotFound()) return st.status();
     if (MonotonicSeconds() > deadline)
-      return std::move(Status::Pg(fmt::format(
-                 "WAL segment '{}' needed by this backup did not reach the repository within {} s",
-                 segment, timeout_seconds)))
-          .WithHint(fmt::format("set archive_command = 'pgvault --repo {} archive-push %p' and check "
-                                "pg_stat_archiver; or raise --archive-timeout",
-                                repo.Describe()));
+      return std::move(Status::Pg(fmt::format("WAL segment '{}' needed by this backup did not "
+                                              "reach the repository within {} s",
+                                              segment, timeout_seconds)))
+          .WithHint(
+              fmt::format("set archive_command = 'pgvault --repo {} archive-push %p' and check "
+                          "pg_stat_archiver; or raise --archive-timeout",
+                          repo.Describe()));
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
@@ -181,34 +194,44 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
     return std::move(Status::Config("no data directory given"))
         .WithHint("pass --pgdata DIR or set PGVAULT_PGDATA");
   PGV_RETURN_IF_ERROR(CheckIsPgdata(options.pgdata));
+  if (options.retain_until_unix > 0 && !repo.config().params.object_lock)
+    return std::
+        move(Status::Config(fmt::format(
+                 "repository '{}' was not created with object lock, so backups cannot be retained",
+                 repo.Describe())))
+            .WithHint(
+                "create the repository with repo-create --object-lock on an Object Lock bucket");
   PGV_ASSIGN_OR_RETURN(std::string pgdata, RealPath(options.pgdata));
   PGV_ASSIGN_OR_RETURN(auto session, pg::PgSession::Connect(options.conn));
 
   PGV_ASSIGN_OR_RETURN(std::string version_num, session->Scalar("SHOW server_version_num"));
   int version = std::atoi(version_num.c_str());
   if (version < 150000)
-    return Status::Pg(fmt::format("PostgreSQL {} is not supported; pgvault needs 15 or later", version));
+    return Status::Pg(
+        fmt::format("PostgreSQL {} is not supported; pgvault needs 15 or later", version));
   PGV_ASSIGN_OR_RETURN(std::string data_dir, session->Scalar("SHOW data_directory"));
   auto server_dir = RealPath(data_dir);
   if (!server_dir.ok() || *server_dir != pgdata)
-    return std::move(Status::InvalidArgument(fmt::format(
-               "the server at '{}' runs data directory '{}', not '{}'", options.conn.Describe(),
-               data_dir, pgdata)))
+    return std::move(Status::InvalidArgument(
+                         fmt::format("the server at '{}' runs data directory '{}', not '{}'",
+                                     options.conn.Describe(), data_dir, pgdata)))
         .WithHint("point --pgdata and --pg-port/--pg-host at the same cluster");
   PGV_ASSIGN_OR_RETURN(std::string in_recovery, session->Scalar("SELECT pg_is_in_recovery()"));
   if (in_recovery == "t")
     return Status::Pg("backup from a standby is not supported yet; run it on the primary");
   PGV_ASSIGN_OR_RETURN(std::string archive_mode, session->Scalar("SHOW archive_mode"));
   if (archive_mode == "off")
-    return std::move(Status::Pg(fmt::format("archive_mode is off on '{}'", options.conn.Describe())))
+    return std::move(
+               Status::Pg(fmt::format("archive_mode is off on '{}'", options.conn.Describe())))
         .WithHint(fmt::format("set archive_mode = on and archive_command = 'pgvault --repo {} "
                               "archive-push %p', then restart PostgreSQL",
                               repo.Describe()));
   PGV_ASSIGN_OR_RETURN(std::string sysid_text,
                        session->Scalar("SELECT system_identifier FROM pg_control_system()"));
   uint64_t sysid = std::strtoull(sysid_text.c_str(), nullptr, 10);
-  PGV_ASSIGN_OR_RETURN(std::string seg_size_text,
-                       session->Scalar("SELECT pg_size_bytes(current_setting('wal_segment_size'))"));
+  PGV_ASSIGN_OR_RETURN(
+      std::string seg_size_text,
+      session->Scalar("SELECT pg_size_bytes(current_setting('wal_segment_size'))"));
   uint64_t segment_size = std::strtoull(seg_size_text.c_str(), nullptr, 10);
   PGV_RETURN_IF_ERROR(repo.CheckCluster(sysid, version / 10000));
 
@@ -216,13 +239,25 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
   std::string backup_id = NewBackupId(backups);
   std::unique_ptr<repo::ManifestReader> parent;
   if (!backups.empty()) {
-    PGV_ASSIGN_OR_RETURN(parent, repo::ManifestReader::Open(repo.storage(), repo.codec(), backups.back()));
+    PGV_ASSIGN_OR_RETURN(parent,
+                         repo::ManifestReader::Open(repo.storage(), repo.codec(), backups.back()));
   }
+
+  // Marks the backup as running so that expire keeps its hands off the packs it reuses.
+  std::string lock_key = repo::BackupLockKey(backup_id);
+  PGV_RETURN_IF_ERROR(repo.storage().Put(lock_key, AsBytes(backup_id)));
+  struct LockRelease {
+    storage::Storage& st;
+    std::string key;
+    ~LockRelease() {
+      if (Status s = st.Delete(key); !s.ok()) log::Warn("cannot remove '{}': {}", key, s.message());
+    }
+  } lock_release{repo.storage(), lock_key};
 
   int64_t start_time = NowUnixMicros();
   double t_start = MonotonicSeconds();
-  PGV_ASSIGN_OR_RETURN(std::string start_lsn,
-                       session->Scalar("SELECT pg_backup_start($1, true)", {"pgvault " + backup_id}));
+  PGV_ASSIGN_OR_RETURN(std::string start_lsn, session->Scalar("SELECT pg_backup_start($1, true)",
+                                                              {"pgvault " + backup_id}));
   PGV_ASSIGN_OR_RETURN(std::string timeline_text,
                        session->Scalar("SELECT timeline_id FROM pg_control_checkpoint()"));
   uint32_t timeline = static_cast<uint32_t>(std::atoi(timeline_text.c_str()));
@@ -233,6 +268,12 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
   repo::ManifestWriter manifest(repo.storage(), repo.codec(), backup_id);
   JobSource jobs(walk.entries, parent.get());
   OrderedSink sink(manifest, 4096);
+  storage::PutOptions lock_options{.lock_until_unix = options.retain_until_unix};
+  std::set<repo::PackId> referenced_packs;
+  if (options.retain_until_unix > 0) {
+    manifest.set_put_options(lock_options);
+    sink.CollectPacks(&referenced_packs);
+  }
   BlockCounters counters;
   pipeline::StageTimes times;
   std::atomic<uint64_t> done_bytes{0};
@@ -242,6 +283,7 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
   auto worker = [&] {
     pipeline::Hmac hmac(repo.id_key());
     repo::PackWriter packs(repo.storage(), repo.codec(), repo.config().params.pack_size, &times);
+    packs.set_put_options(lock_options);
     auto on_read = [&](uint64_t n) { progress.Update(done_bytes += n, walk.total_bytes); };
     size_t index;
     FileJob job;
@@ -276,8 +318,9 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
   progress.Finish();
   PGV_RETURN_IF_ERROR(sink.status());
 
-  PGV_ASSIGN_OR_RETURN(auto stop_rows,
-                       session->Query("SELECT lsn, labelfile, spcmapfile FROM pg_backup_stop(false)"));
+  PGV_ASSIGN_OR_RETURN(
+      auto stop_rows,
+      session->Query("SELECT lsn, labelfile, spcmapfile FROM pg_backup_stop(false)"));
   if (stop_rows.empty() || !stop_rows[0][0] || !stop_rows[0][1])
     return Status::Pg("pg_backup_stop returned no result");
   std::string stop_lsn = *stop_rows[0][0];
@@ -291,10 +334,26 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
   log::Info("backup {} stopped at {}; waiting for WAL segment {}", backup_id, stop_lsn, stop_wal);
   PGV_RETURN_IF_ERROR(WaitForWal(repo, stop_wal, options.archive_timeout_seconds));
 
+  if (options.retain_until_unix > 0) {
+    // Reused packs and the WAL this backup needs get the same retention before the manifest
+    // makes the backup visible; retention only ever grows.
+    for (const auto& pack : referenced_packs)
+      PGV_RETURN_IF_ERROR(
+          repo.storage().ExtendRetention(repo::PackKey(pack), options.retain_until_unix));
+    uint32_t tl;
+    uint64_t seg_first, seg_last;
+    if (pg::ParseSegmentName(start_wal, tl, seg_first, segment_size) &&
+        pg::ParseSegmentName(stop_wal, tl, seg_last, segment_size))
+      for (uint64_t segno = seg_first; segno <= seg_last; ++segno)
+        PGV_RETURN_IF_ERROR(repo.storage().ExtendRetention(
+            *repo::WalKey(pg::SegmentName(tl, segno * segment_size, segment_size)),
+            options.retain_until_unix));
+  }
   double elapsed = MonotonicSeconds() - t_start;
   uint64_t stored_new = pack_totals.bytes_written;
   json tablespaces = json::array();
-  for (const auto& ts : walk.tablespaces) tablespaces.push_back({{"oid", ts.oid}, {"location", ts.location}});
+  for (const auto& ts : walk.tablespaces)
+    tablespaces.push_back({{"oid", ts.oid}, {"location", ts.location}});
   json stats{
       {"files", 0},
       {"bytes_read", counters.bytes_read.load()},
@@ -343,6 +402,10 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
       {"tablespace_map", spcmap},
       {"stats", stats},
   };
+  if (options.retain_until_unix > 0) {
+    header["retain_until"] = FormatIsoMicros(options.retain_until_unix * 1000000);
+    header["retain_until_unix"] = options.retain_until_unix;
+  }
   PGV_RETURN_IF_ERROR(manifest.Finish(header));
   return BackupResult{backup_id, header};
 }
@@ -364,9 +427,10 @@ std::string SummaryLine(const BackupResult& r) {
 
 std::string StatsLine(const BackupResult& r) {
   const json& c = r.header["stats"]["cpu_seconds"];
-  return fmt::format("cpu seconds: read {:.2f}, hash {:.2f}, compress {:.2f}, encrypt {:.2f}, write {:.2f}",
-                     c.value("read", 0.0), c.value("hash", 0.0), c.value("compress", 0.0),
-                     c.value("encrypt", 0.0), c.value("write", 0.0));
+  return fmt::format(
+      "cpu seconds: read {:.2f}, hash {:.2f}, compress {:.2f}, encrypt {:.2f}, write {:.2f}",
+      c.value("read", 0.0), c.value("hash", 0.0), c.value("compress", 0.0), c.value("encrypt", 0.0),
+      c.value("write", 0.0));
 }
 
 }  // namespace pgvault::backup

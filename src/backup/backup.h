@@ -16,6 +16,8 @@ struct BackupOptions {
   pg::ConnOptions conn;
   int jobs = 2;
   int archive_timeout_seconds = 60;  // wait for the stop segment to reach the repository
+  // >0: every object the backup needs is locked (S3 Object Lock, COMPLIANCE) until this time.
+  int64_t retain_until_unix = 0;
 };
 
 struct BackupResult {

@@ -8,6 +8,10 @@ namespace pgvault::repo {
 
 std::string KeyFileKey(std::string_view key_id) { return fmt::format("keys/{}", key_id); }
 
+std::string BackupLockKey(std::string_view backup_id) {
+  return fmt::format("locks/backup-{}", backup_id);
+}
+
 std::string PackKey(const PackId& id) {
   std::string hex = ToHex(id);
   return fmt::format("packs/{}/{}", hex.substr(0, 2), hex);

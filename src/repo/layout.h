@@ -8,6 +8,7 @@
 //   backups/<backup-id>/files.<n>  manifest parts: file records, sorted by path
 //   backups/<backup-id>/manifest   the backup's header and summary; written last
 //   wal/<timeline>/<wal-file-name> one WAL segment, history or backup-history file
+//   locks/backup-<backup-id>       present while a backup runs (the only deletable marker)
 #pragma once
 
 #include <array>
@@ -26,10 +27,12 @@ constexpr std::string_view kKeysPrefix = "keys/";
 constexpr std::string_view kPacksPrefix = "packs/";
 constexpr std::string_view kBackupsPrefix = "backups/";
 constexpr std::string_view kWalPrefix = "wal/";
+constexpr std::string_view kLocksPrefix = "locks/";
 
 using PackId = std::array<uint8_t, 16>;
 
 std::string KeyFileKey(std::string_view key_id);
+std::string BackupLockKey(std::string_view backup_id);
 std::string PackKey(const PackId& id);
 std::string ManifestKey(std::string_view backup_id);
 std::string ManifestPartKey(std::string_view backup_id, uint32_t part);

@@ -84,7 +84,9 @@ Status ManifestWriter::FlushPart() {
   Encoder(plain).U32(records_in_part_);
   Append(plain, buffer_);
   Bytes sealed = codec_.Encode(plain, AsBytes(PartAad(backup_id_, parts_)));
-  Status s = storage_.Put(ManifestPartKey(backup_id_, parts_), sealed, {.if_absent = true});
+  storage::PutOptions options = put_options_;
+  options.if_absent = true;
+  Status s = storage_.Put(ManifestPartKey(backup_id_, parts_), sealed, options);
   if (!s.ok()) return s.Context("writing manifest part");
   bytes_written_ += sealed.size();
   parts_++;
@@ -99,7 +101,9 @@ Status ManifestWriter::Finish(ManifestHeader header) {
   header["manifest_bytes"] = bytes_written_;
   std::string text = header.dump();
   Bytes sealed = codec_.Encode(AsBytes(text), AsBytes(HeaderAad(backup_id_)));
-  Status s = storage_.Put(ManifestKey(backup_id_), sealed, {.if_absent = true});
+  storage::PutOptions options = put_options_;
+  options.if_absent = true;
+  Status s = storage_.Put(ManifestKey(backup_id_), sealed, options);
   return s.Context("writing manifest");
 }
 

@@ -50,6 +50,7 @@ class ManifestWriter {
   ManifestWriter(storage::Storage& storage, const pipeline::Codec& codec, std::string backup_id,
                  size_t part_size = 8 << 20)
       : storage_(storage), codec_(codec), backup_id_(std::move(backup_id)), part_size_(part_size) {}
+  void set_put_options(const storage::PutOptions& options) { put_options_ = options; }
   // Entries must arrive sorted by path.
   Status Add(const FileEntry& entry);
   // Writes the last part, then the manifest object (write-once). header gets "parts" added.
@@ -65,6 +66,7 @@ class ManifestWriter {
   uint32_t records_in_part_ = 0;
   uint32_t parts_ = 0;
   uint64_t bytes_written_ = 0;
+  storage::PutOptions put_options_;
 };
 
 Result<ManifestHeader> ReadManifestHeader(storage::Storage& storage, const pipeline::Codec& codec,

@@ -42,7 +42,9 @@ Status PackWriter::Flush() {
   Encoder(buffer_).U32(static_cast<uint32_t>(trailer.size()));
   Append(buffer_, AsBytes(kPackMagic));
   int64_t t0 = pipeline::ThreadCpuNanos();
-  Status s = storage_.Put(PackKey(current_), buffer_, {.if_absent = true});
+  storage::PutOptions options = put_options_;
+  options.if_absent = true;
+  Status s = storage_.Put(PackKey(current_), buffer_, options);
   if (times_) times_->write_ns += pipeline::ThreadCpuNanos() - t0;
   if (!s.ok()) return s.Context("writing pack");
   stats_.packs_written++;

@@ -37,6 +37,8 @@ class PackWriter {
   Result<BlockLocation> Add(const pipeline::Digest& id, ByteView plaintext);
   Status Flush();
   const PackStats& stats() const { return stats_; }
+  // Options for every pack written from now on (e.g. an object-lock retention).
+  void set_put_options(const storage::PutOptions& options) { put_options_ = options; }
 
  private:
   struct Entry {
@@ -51,6 +53,7 @@ class PackWriter {
   Bytes buffer_;
   std::vector<Entry> entries_;
   PackStats stats_;
+  storage::PutOptions put_options_;
 };
 
 std::string PackTrailerAad(const PackId& id);

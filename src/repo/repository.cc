@@ -1,10 +1,9 @@
 #include "repo/repository.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -46,9 +45,11 @@ Result<std::string> ReadKeyFile(const std::string& path, bool create_missing) {
   std::stringstream buf;
   buf << in.rdbuf();
   std::string secret = buf.str();
-  while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) secret.pop_back();
+  while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back())))
+    secret.pop_back();
   if (secret.size() < 16)
-    return std::move(Status::Config(fmt::format("key file '{}' holds fewer than 16 characters", path)))
+    return std::move(
+               Status::Config(fmt::format("key file '{}' holds fewer than 16 characters", path)))
         .WithHint("use a key file with at least 32 random bytes, or let repo-create make one");
   return secret;
 }
@@ -69,7 +70,8 @@ Result<Kek> DeriveNewKek(const Secret& secret, bool create_key_file) {
   }
   pipeline::ScryptParams sp;
   PGV_ASSIGN_OR_RETURN(SecretKey key, pipeline::Scrypt(secret.passphrase, salt, sp));
-  return Kek{key, json{{"kdf", "scrypt"}, {"n", sp.n}, {"r", sp.r}, {"p", sp.p}, {"salt", ToHex(salt)}}};
+  return Kek{key,
+             json{{"kdf", "scrypt"}, {"n", sp.n}, {"r", sp.r}, {"p", sp.p}, {"salt", ToHex(salt)}}};
 }
 
 Result<SecretKey> DeriveKek(const Secret& secret, const json& params) {
@@ -83,14 +85,15 @@ Result<SecretKey> DeriveKek(const Secret& secret, const json& params) {
   }
   if (kdf == "scrypt") {
     if (secret.passphrase.empty()) return Status::Crypto("key object needs a passphrase");
-    pipeline::ScryptParams sp{params.value("n", 0ull), params.value("r", 0ull), params.value("p", 0ull)};
+    pipeline::ScryptParams sp{params.value("n", 0ull), params.value("r", 0ull),
+                              params.value("p", 0ull)};
     return pipeline::Scrypt(secret.passphrase, salt, sp);
   }
   return Status::Corruption(fmt::format("key object: unknown kdf '{}'", kdf));
 }
 
-Status WriteKeyObject(storage::Storage& storage, const std::string& repo_id, const SecretKey& master,
-                      const Secret& secret, bool create_key_file) {
+Status WriteKeyObject(storage::Storage& storage, const std::string& repo_id,
+                      const SecretKey& master, const Secret& secret, bool create_key_file) {
   PGV_ASSIGN_OR_RETURN(Kek kek, DeriveNewKek(secret, create_key_file));
   json obj = kek.params;
   obj["wrapped"] = ToHex(pipeline::Seal(kek.key, master.view(), AsBytes(WrapAad(repo_id))));
@@ -108,6 +111,7 @@ json ConfigToJson(const RepoConfig& c, const std::optional<SecretKey>& plain_id_
          {"compression_level", c.params.compression_level},
          {"block_size", c.params.block_size},
          {"pack_size", c.params.pack_size},
+         {"object_lock", c.params.object_lock},
          {"created", FormatIsoMicros(c.created_unix_micros)},
          {"created_unix_micros", c.created_unix_micros}};
   // An unencrypted repository keeps its block-id key in the clear: ids then only deduplicate.
@@ -117,18 +121,23 @@ json ConfigToJson(const RepoConfig& c, const std::optional<SecretKey>& plain_id_
 
 }  // namespace
 
-Status Repository::Create(storage::Storage& storage, const RepoParams& params, const Secret& secret) {
+Status Repository::Create(storage::Storage& storage, const RepoParams& params,
+                          const Secret& secret) {
   auto existing = storage.List("");
   if (!existing.ok()) return existing.status();
   for (const auto& obj : *existing) {
     if (obj.key == kConfigKey)
-      return std::move(Status::Conflict(
-                 fmt::format("a pgvault repository already exists at '{}'", storage.Describe())))
+      return std::move(Status::Conflict(fmt::format("a pgvault repository already exists at '{}'",
+                                                    storage.Describe())))
           .WithHint("choose another --repo location; repo-create never touches an existing one");
   }
   if (!existing->empty())
     return std::move(Status::Conflict(fmt::format("'{}' is not empty", storage.Describe())))
         .WithHint("create the repository in an empty or new directory");
+  if (params.object_lock && !storage.features().object_lock)
+    return std::move(
+               Status::Config(fmt::format("'{}' does not support object lock", storage.Describe())))
+        .WithHint("use an S3 bucket created with Object Lock enabled");
   if (params.encrypted && secret.empty())
     return std::move(Status::Config("an encrypted repository needs a passphrase or a key file"))
         .WithHint("set PGVAULT_PASSPHRASE or pass --key-file FILE (or --cipher none)");
@@ -147,7 +156,8 @@ Status Repository::Create(storage::Storage& storage, const RepoParams& params, c
   std::string text = ConfigToJson(config, plain_id_key).dump(2);
   Status s = storage.Put(kConfigKey, AsBytes(text), {.if_absent = true});
   if (s.code() == Code::kConflict)
-    return Status::Conflict(fmt::format("a pgvault repository already exists at '{}'", storage.Describe()));
+    return Status::Conflict(
+        fmt::format("a pgvault repository already exists at '{}'", storage.Describe()));
   return s;
 }
 
@@ -160,13 +170,15 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::St
   }
   json j = json::parse(AsString(*raw), nullptr, false);
   if (j.is_discarded() || !j.is_object())
-    return Status::Corruption(fmt::format("repository config in '{}' is not valid JSON", storage->Describe()));
+    return Status::Corruption(
+        fmt::format("repository config in '{}' is not valid JSON", storage->Describe()));
   std::unique_ptr<Repository> repo(new Repository());
   RepoConfig& c = repo->config_;
   c.format = j.value("format", 0);
   if (c.format != kFormatVersion)
-    return std::move(Status::Config(fmt::format("repository '{}' has format {}, this pgvault reads {}",
-                                                 storage->Describe(), c.format, kFormatVersion)))
+    return std::move(
+               Status::Config(fmt::format("repository '{}' has format {}, this pgvault reads {}",
+                                          storage->Describe(), c.format, kFormatVersion)))
         .WithHint("use the pgvault version that created it");
   c.repo_id = j.value("repo_id", "");
   c.params.encrypted = j.value("cipher", "") == "aes-256-gcm";
@@ -175,6 +187,7 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::St
   c.params.compression_level = j.value("compression_level", 3);
   c.params.block_size = j.value("block_size", 0u);
   c.params.pack_size = j.value("pack_size", 0ull);
+  c.params.object_lock = j.value("object_lock", false);
   c.created_unix_micros = j.value("created_unix_micros", 0ll);
   if (c.params.block_size < 4096 || c.params.block_size > (16u << 20) || c.params.pack_size == 0)
     return Status::Corruption("repository config: block_size or pack_size out of range");
@@ -187,8 +200,9 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::St
     master = SecretKey(id_key);
   } else {
     if (secret.empty())
-      return std::move(Status::Config(fmt::format("repository '{}' is encrypted and no passphrase or key file was given",
-                                                  storage->Describe())))
+      return std::move(Status::Config(fmt::format(
+                           "repository '{}' is encrypted and no passphrase or key file was given",
+                           storage->Describe())))
           .WithHint("set PGVAULT_PASSPHRASE or pass --key-file FILE");
     PGV_ASSIGN_OR_RETURN(auto keys, storage->List(kKeysPrefix));
     Status last;
@@ -214,10 +228,10 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::St
       }
     }
     if (!master)
-      return std::move(Status::Crypto(fmt::format("wrong passphrase or key file for repository '{}'",
-                                                  storage->Describe())))
-          .WithHint(secret.key_file_path.empty() ? "check PGVAULT_PASSPHRASE"
-                                                 : "check --key-file");
+      return std::move(
+                 Status::Crypto(fmt::format("wrong passphrase or key file for repository '{}'",
+                                            storage->Describe())))
+          .WithHint(secret.key_file_path.empty() ? "check PGVAULT_PASSPHRASE" : "check --key-file");
   }
   Bytes salt(c.repo_id.begin(), c.repo_id.end());
   repo->master_key_ = *master;
@@ -231,7 +245,8 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::St
 }
 
 Status Repository::CheckCluster(uint64_t system_identifier, int pg_version_major) {
-  json j{{"system_identifier", std::to_string(system_identifier)}, {"pg_version", pg_version_major}};
+  json j{{"system_identifier", std::to_string(system_identifier)},
+         {"pg_version", pg_version_major}};
   std::string text = j.dump(2);
   Status s = storage_->Put(kClusterKey, AsBytes(text), {.if_absent = true});
   if (s.ok()) return s;
@@ -240,16 +255,18 @@ Status Repository::CheckCluster(uint64_t system_identifier, int pg_version_major
   json e = json::parse(AsString(existing), nullptr, false);
   if (e.is_discarded()) return Status::Corruption("repository 'cluster' object is not valid JSON");
   if (e.value("system_identifier", "") != std::to_string(system_identifier))
-    return std::move(Status::Conflict(fmt::format(
-               "repository '{}' belongs to PostgreSQL system {}, not {}", storage_->Describe(),
-               e.value("system_identifier", "?"), system_identifier)))
+    return std::move(
+               Status::Conflict(fmt::format(
+                   "repository '{}' belongs to PostgreSQL system {}, not {}", storage_->Describe(),
+                   e.value("system_identifier", "?"), system_identifier)))
         .WithHint("use a separate repository for each cluster");
   return Status::Ok();
 }
 
 Status AddKey(Repository& repo, const Secret& new_secret) {
   if (!repo.config().params.encrypted)
-    return Status::InvalidArgument(fmt::format("repository '{}' is not encrypted", repo.Describe()));
+    return Status::InvalidArgument(
+        fmt::format("repository '{}' is not encrypted", repo.Describe()));
   if (new_secret.empty())
     return std::move(Status::Config("no new passphrase or key file given"))
         .WithHint("set PGVAULT_NEW_PASSPHRASE or pass --new-key-file FILE");

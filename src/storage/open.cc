@@ -39,6 +39,15 @@ Result<std::unique_ptr<Storage>> OpenS3(std::string_view location, const OpenOpt
 
 }  // namespace
 
+Status Storage::ExtendRetention(std::string_view key, int64_t) {
+  return std::move(
+             Status::InvalidArgument(fmt::format(
+                 "'{}' in '{}' cannot be locked: the storage has no object lock", key, Describe())))
+      .WithHint("use an S3 bucket created with Object Lock enabled and repo-create --object-lock");
+}
+
+Status Storage::SetLegalHold(std::string_view key, bool) { return ExtendRetention(key, 0); }
+
 Result<std::unique_ptr<Storage>> OpenStorage(std::string_view location,
                                              const OpenOptions& options) {
   if (location.empty())

@@ -24,9 +24,9 @@ struct Features {
 };
 
 struct PutOptions {
-  bool if_absent = false;         // fail with kConflict instead of replacing an existing key
-  int64_t lock_until_unix = 0;    // >0: write-once retention (object lock) until this time
-  std::string storage_class;      // driver-specific tier hint; ignored where unsupported
+  bool if_absent = false;       // fail with kConflict instead of replacing an existing key
+  int64_t lock_until_unix = 0;  // >0: write-once retention (object lock) until this time
+  std::string storage_class;    // driver-specific tier hint; ignored where unsupported
 };
 
 struct Range {
@@ -38,6 +38,9 @@ struct ObjectInfo {
   std::string key;
   uint64_t size = 0;
   int64_t mtime_unix = 0;
+  // Object lock state, filled by Stat on drivers with features().object_lock (0/false otherwise).
+  int64_t retain_until_unix = 0;
+  bool legal_hold = false;
 };
 
 class Storage {
@@ -57,6 +60,12 @@ class Storage {
   virtual Result<ObjectInfo> Stat(std::string_view key) = 0;
   // Missing key is OK.
   virtual Status Delete(std::string_view key) = 0;
+
+  // Object lock (features().object_lock only; others answer kInvalidArgument).
+  // Raises the COMPLIANCE retention of an existing object to until_unix; a later existing date
+  // is kept (retention is never shortened).
+  virtual Status ExtendRetention(std::string_view key, int64_t until_unix);
+  virtual Status SetLegalHold(std::string_view key, bool on);
 };
 
 // Opens a repository location: a path (posix) or s3://bucket/prefix (S3, options from the caller).
@@ -68,7 +77,8 @@ struct OpenOptions {
   std::string s3_ca_file;
   std::string s3_storage_class;
   bool s3_object_lock = false;
-  bool create = false;  // repo-create: a local repository directory may be created  // the bucket has S3 Object Lock: honour PutOptions::lock_until_unix
+  bool create = false;  // repo-create: a local repository directory may be created  // the bucket
+                        // has S3 Object Lock: honour PutOptions::lock_until_unix
 };
 Result<std::unique_ptr<Storage>> OpenStorage(std::string_view location, const OpenOptions& options);
 

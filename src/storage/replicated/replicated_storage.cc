@@ -112,4 +112,14 @@ Status ReplicatedStorage::Delete(std::string_view key) {
   return first_error;
 }
 
+Status ReplicatedStorage::ExtendRetention(std::string_view key, int64_t until_unix) {
+  for (auto& r : replicas_) PGV_RETURN_IF_ERROR(r->ExtendRetention(key, until_unix));
+  return Status::Ok();
+}
+
+Status ReplicatedStorage::SetLegalHold(std::string_view key, bool on) {
+  for (auto& r : replicas_) PGV_RETURN_IF_ERROR(r->SetLegalHold(key, on));
+  return Status::Ok();
+}
+
 }  // namespace pgvault::storage

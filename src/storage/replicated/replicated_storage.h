@@ -30,6 +30,8 @@ class ReplicatedStorage : public Storage {
   Result<std::vector<ObjectInfo>> List(std::string_view prefix) override;
   Result<ObjectInfo> Stat(std::string_view key) override;
   Status Delete(std::string_view key) override;
+  Status ExtendRetention(std::string_view key, int64_t until_unix) override;
+  Status SetLegalHold(std::string_view key, bool on) override;
 
   size_t size() const { return replicas_.size(); }
   Storage& replica(size_t index) { return *replicas_[index]; }

@@ -543,9 +543,19 @@ Result<ObjectInfo> S3Storage::Stat(std::string_view key) {
   Call call{.method = "HEAD", .object = ObjectName(key)};
   PGV_ASSIGN_OR_RETURN(Reply reply, Execute(call));
   if (!reply.ok()) return ReplyError(call, reply);
+  std::string until = reply.http.Header("x-amz-object-lock-retain-until-date");
   return ObjectInfo{.key = std::string(key),
                     .size = std::strtoull(reply.http.Header("content-length").c_str(), nullptr, 10),
-                    .mtime_unix = ParseHttpDate(reply.http.Header("last-modified"))};
+                    .mtime_unix = ParseHttpDate(reply.http.Header("last-modified")),
+                    .retain_until_unix = until.empty() ? 0 : ParseIso8601(until),
+                    .legal_hold = reply.http.Header("x-amz-object-lock-legal-hold") == "ON"};
+}
+
+Status S3Storage::ExtendRetention(std::string_view key, int64_t until_unix) {
+  // COMPLIANCE retention can only grow: look first, so a later date already set is not an error.
+  PGV_ASSIGN_OR_RETURN(ObjectInfo info, Stat(key));
+  if (info.retain_until_unix >= until_unix) return Status::Ok();
+  return PutRetention(key, until_unix);
 }
 
 Status S3Storage::Delete(std::string_view key) {

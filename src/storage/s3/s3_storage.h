@@ -67,6 +67,8 @@ class S3Storage : public Storage {
   Result<std::vector<ObjectInfo>> List(std::string_view prefix) override;
   Result<ObjectInfo> Stat(std::string_view key) override;
   Status Delete(std::string_view key) override;
+  Status ExtendRetention(std::string_view key, int64_t until_unix) override;
+  Status SetLegalHold(std::string_view key, bool on) override { return PutLegalHold(key, on); }
 
   // Deletes keys in batches of 1000 (DeleteObjects); missing keys are OK. On a versioned
   // bucket this adds delete markers, like Delete.

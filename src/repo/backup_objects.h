@@ -1,0 +1,27 @@
+// Which objects a backup depends on: used to lock (object lock, legal hold) and to collect garbage.
+#pragma once
+
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "repo/layout.h"
+#include "repo/repository.h"
+
+namespace pgvault::repo {
+
+struct BackupObjects {
+  std::vector<std::string> manifest_keys;  // parts, then the manifest itself
+  std::set<PackId> packs;
+  std::vector<std::string> wal_keys;  // start_wal .. stop_wal on the backup's timeline
+};
+
+// Streams the backup's manifest once. kNotFound when the backup does not exist.
+Result<BackupObjects> ObjectsOfBackup(Repository& repo, const std::string& backup_id);
+
+// Applies fn to every object key of objects: packs, WAL, manifest parts, manifest (last).
+Status ForEachKey(const BackupObjects& objects,
+                  const std::function<Status(const std::string& key)>& fn);
+
+}  // namespace pgvault::repo

@@ -1,0 +1,33 @@
+// expire and hold: removing a backup and the data only it used, and legal holds.
+// Deletion removes the reference (the manifest) before the objects, and never touches an object
+// that is still locked (retention or legal hold): it is kept and reported.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "repo/repository.h"
+
+namespace pgvault::retention {
+
+struct ExpireResult {
+  std::string backup_id;
+  uint64_t packs_deleted = 0;
+  uint64_t bytes_deleted = 0;
+  uint64_t packs_locked = 0;  // unreferenced but locked: kept
+  uint64_t packs_recent = 0;  // unreferenced but younger than the grace period: kept
+  std::vector<std::string> locked_examples;
+};
+
+// kConflict when the backup is retained or on legal hold, or a backup is running.
+Result<ExpireResult> ExpireBackup(repo::Repository& repo, const std::string& backup_id,
+                                  int64_t grace_seconds = 3600);
+
+struct HoldResult {
+  uint64_t objects = 0;
+};
+Result<HoldResult> SetHold(repo::Repository& repo, const std::string& backup_id, bool on);
+
+std::string SummaryLine(const ExpireResult& r);
+
+}  // namespace pgvault::retention
