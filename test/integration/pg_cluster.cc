@@ -83,7 +83,11 @@ pid_t SpawnAsPostgres(const std::vector<std::string>& argv, const Env& extra_env
       "LOGNAME=postgres",
       "LANG=C.UTF-8",
   };
-  env.insert(env.end(), extra_env.begin(), extra_env.end());
+  for (const auto& entry : extra_env) {  // a later entry replaces an earlier one of that name
+    std::string name = entry.substr(0, entry.find('=') + 1);
+    std::erase_if(env, [&](const std::string& e) { return e.starts_with(name); });
+    env.push_back(entry);
+  }
   std::vector<char*> c_argv, c_env;
   for (const auto& a : argv) c_argv.push_back(const_cast<char*>(a.c_str()));
   c_argv.push_back(nullptr);
@@ -475,7 +479,16 @@ std::string PgCluster::Scalar(const std::string& sql) {
   return rows[0][0];
 }
 
+bool PgCluster::ArchiveReadyFiles() const {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(pgdata_ + "/pg_wal/archive_status", ec))
+    if (entry.path().extension() == ".ready") return true;
+  return false;
+}
+
 std::string PgCluster::SwitchWalAndWaitArchived(std::chrono::seconds timeout) {
+  // Waits for the archiver to have nothing left (no .ready file), too: a backup history file or
+  // a segment finished by a shutdown is archived in the background after the segment named here.
   // pg_walfile_name() of the switch position names the segment the switch finished. When there
   // was nothing to switch it names the previous segment, which is then archived or on its way.
   std::string segment = Scalar("SELECT pg_walfile_name(pg_switch_wal())");
@@ -485,13 +498,33 @@ std::string PgCluster::SwitchWalAndWaitArchived(std::chrono::seconds timeout) {
     archiver = Query(
         "SELECT coalesce(last_archived_wal, ''), coalesce(last_failed_wal, ''), failed_count "
         "FROM pg_stat_archiver")[0];
-    if (archiver[0] >= segment) return segment;
+    if (archiver[0] >= segment && !ArchiveReadyFiles()) return segment;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   throw HarnessError(fmt::format(
       "WAL segment {} was not archived within {} s (last archived '{}', last failed '{}', {} "
       "failures)\nserver log:\n{}",
       segment, timeout.count(), archiver[0], archiver[1], archiver[2], ServerLogTail()));
+}
+
+void PgCluster::WaitForNoOtherSessions(std::chrono::seconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  std::string others;
+  while (Clock::now() < deadline) {
+    others = Scalar(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
+    if (others == "0") return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  throw HarnessError(
+      fmt::format("{} other sessions still connected after {} s", others, timeout.count()));
+}
+
+void PgCluster::SetArchiveCommand(const std::string& archive_command) {
+  Exec(fmt::format("ALTER SYSTEM SET archive_command = {}", QuoteConf(archive_command)));
+  Exec("SELECT pg_reload_conf()");
+  options_.archive_command = archive_command;
 }
 
 ProcessResult PgCluster::RunPgbench(const std::vector<std::string>& args) {
@@ -609,6 +642,73 @@ std::unique_ptr<BackgroundProcess> StartPgvault(const std::vector<std::string>& 
   std::vector<std::string> argv = {PGVAULT_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
   return std::make_unique<BackgroundProcess>(argv, env);
+}
+
+TestRepo::TestRepo(RepoCipher cipher, const std::vector<std::string>& create_args)
+    : cipher_(cipher), path_(dir_.Sub("repo")) {
+  std::vector<std::string> args = {"repo-create"};
+  switch (cipher) {
+    case RepoCipher::kPassphrase:
+      env_ = {std::string("PGVAULT_PASSPHRASE=") + kTestPassphrase};
+      break;
+    case RepoCipher::kKeyFile:
+      key_file_ = dir_.Sub("repo.key");
+      WriteFile(key_file_, "9f1c2e4b7a0d3f6e8b5c1a2d4e6f8091a3b5c7d9e1f2a4b6\n");
+      ::chmod(key_file_.c_str(), 0600);
+      break;
+    case RepoCipher::kNone:
+      args.insert(args.end(), {"--cipher", "none"});
+      break;
+  }
+  args.insert(args.end(), create_args.begin(), create_args.end());
+  ProcessResult r = Run(args);
+  if (r.exit_code != 0)
+    throw HarnessError(fmt::format("repo-create failed ({}): {}{}", r.exit_code, r.out, r.err));
+}
+
+std::vector<std::string> TestRepo::Flags() const {
+  std::vector<std::string> flags = {"--repo", path_};
+  if (!key_file_.empty()) flags.insert(flags.end(), {"--key-file", key_file_});
+  return flags;
+}
+
+std::string TestRepo::ArchiveCommand() const { return ArchivePushCommand(path_, key_file_); }
+
+ProcessResult TestRepo::Run(const std::vector<std::string>& args, const Env& extra) const {
+  std::vector<std::string> argv = Flags();
+  argv.insert(argv.end(), args.begin(), args.end());
+  Env env = env_;
+  env.insert(env.end(), extra.begin(), extra.end());
+  return RunPgvault(argv, env);
+}
+
+ProcessResult TestRepo::Backup(const PgCluster& cluster,
+                               const std::vector<std::string>& extra) const {
+  std::vector<std::string> args = {"backup",
+                                   "--pgdata",
+                                   cluster.pgdata(),
+                                   "--pg-host",
+                                   "127.0.0.1",
+                                   "--pg-port",
+                                   std::to_string(cluster.port())};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return Run(args);
+}
+
+nlohmann::json TestRepo::Info() const {
+  ProcessResult r = Run({"info", "--json"});
+  if (r.exit_code != 0)
+    throw HarnessError(fmt::format("info --json failed ({}): {}", r.exit_code, r.err));
+  auto parsed = nlohmann::json::parse(r.out, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) throw HarnessError("info --json printed no JSON: " + r.out);
+  return parsed;
+}
+
+std::string BackupIdFromSummary(const std::string& stdout_text) {
+  std::string line = LastLine(stdout_text);
+  size_t end = line.find(" complete:");
+  if (!line.starts_with("backup ") || end == std::string::npos) return "";
+  return line.substr(7, end - 7);
 }
 
 std::string LastLine(const std::string& text) {

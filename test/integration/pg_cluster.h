@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -133,10 +134,17 @@ class PgCluster {
   void Exec(const std::string& sql);
   std::string Scalar(const std::string& sql);
 
-  // pg_switch_wal(), then waits until pg_stat_archiver reports the finished segment archived.
-  // Returns that segment's name. Throws with the archiver's last failure when it does not get
-  // there.
+  // pg_switch_wal(), then waits until pg_stat_archiver reports the finished segment archived and
+  // the archiver has nothing left to do. Returns that segment's name. Throws with the archiver's
+  // last failure when it does not get there.
   std::string SwitchWalAndWaitArchived(std::chrono::seconds timeout = std::chrono::seconds(120));
+
+  // Waits until no session other than the caller's is connected (e.g. after killing pgbench or
+  // a backup), so that everything they committed is in WAL written before the next step.
+  void WaitForNoOtherSessions(std::chrono::seconds timeout = std::chrono::seconds(60));
+
+  // ALTER SYSTEM SET archive_command and reload; the next completed segment goes there.
+  void SetArchiveCommand(const std::string& archive_command);
 
   // pgbench -h 127.0.0.1 -p PORT ARGS... postgres, as postgres; throws when it fails.
   ProcessResult RunPgbench(const std::vector<std::string>& args);
@@ -156,6 +164,8 @@ class PgCluster {
   PgCluster(std::string pgdata, const ClusterOptions& options);
   void WriteSettings(const std::string& conf_file);
   pid_t PostmasterPid() const;
+  // True while pg_wal/archive_status holds a .ready file: WAL waiting for archive_command.
+  bool ArchiveReadyFiles() const;
 
   TempDir work_{"cluster"};
   std::string pgdata_;
@@ -191,6 +201,46 @@ std::unique_ptr<BackgroundProcess> StartPgvault(const std::vector<std::string>& 
 
 // The last line of text, without its newline.
 std::string LastLine(const std::string& text);
+
+// How a test repository is locked.
+enum class RepoCipher { kPassphrase, kKeyFile, kNone };
+inline constexpr char kTestPassphrase[] = "correct horse battery staple";
+
+// A pgvault repository made with repo-create in a scratch directory of its own, and the flags
+// and environment every pgvault command on it needs. The constructor throws when repo-create
+// fails.
+class TestRepo {
+ public:
+  explicit TestRepo(RepoCipher cipher, const std::vector<std::string>& create_args = {});
+
+  // The repository directory (inside the scratch directory, created by pgvault).
+  const std::string& path() const { return path_; }
+  // The scratch directory around it, for key files and other inputs.
+  const TempDir& dir() const { return dir_; }
+  // {"--repo", path} plus {"--key-file", F} for kKeyFile.
+  std::vector<std::string> Flags() const;
+  // {"PGVAULT_PASSPHRASE=..."} for kPassphrase, else empty. Servers archiving into or restoring
+  // from this repository need it too.
+  const Env& env() const { return env_; }
+  std::string ArchiveCommand() const;
+
+  // pgvault FLAGS ARGS... with env() plus extra (later entries win).
+  ProcessResult Run(const std::vector<std::string>& args, const Env& extra = {}) const;
+  // pgvault backup of a running cluster over TCP; extra args are appended.
+  ProcessResult Backup(const PgCluster& cluster, const std::vector<std::string>& extra = {}) const;
+  // info --json, parsed; throws when it fails.
+  nlohmann::json Info() const;
+
+ private:
+  TempDir dir_{"repo"};
+  RepoCipher cipher_;
+  std::string path_;
+  std::string key_file_;
+  Env env_;
+};
+
+// The id in a backup's summary line "backup <ID> complete: ...", or "" when there is none.
+std::string BackupIdFromSummary(const std::string& stdout_text);
 
 // Reports a figure in the test log and as a GoogleTest property (shown in XML output).
 void ReportFigure(const std::string& name, const std::string& value);

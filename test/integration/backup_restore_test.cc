@@ -1,0 +1,235 @@
+// End to end against a real PostgreSQL 15: a pgbench cluster (scale 10) with a tablespace is
+// backed up into encrypted, key-file and unencrypted repositories, restored into empty
+// directories, started (replaying the archived WAL) and compared row for row with the source.
+//
+// One source cluster serves the suite; each test points archive_command at its own repository.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "pg_cluster.h"
+
+namespace pgvault::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::vector<std::string> kTables = {"pgbench_accounts", "pgbench_branches", "pgbench_tellers",
+                                          "pgbench_history",  "in_tablespace",    "marker"};
+
+class BackupRestoreTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    tablespace_dir_ = new TempDir("tablespace");
+    // The server's environment unlocks passphrase repositories for archive_command.
+    // Each test points archive_command at its own repository; until then WAL goes nowhere.
+    source_ = PgCluster::Create({.archive_command = "/bin/true",
+                                 .env = {std::string("PGVAULT_PASSPHRASE=") + kTestPassphrase}})
+                  .release();
+    source_->RunPgbench({"-i", "-s", "10", "-q"});
+    source_->Exec(
+        fmt::format("CREATE TABLESPACE ts_elsewhere LOCATION '{}'", tablespace_dir_->path()));
+    source_->Exec(
+        "CREATE TABLE in_tablespace(id int PRIMARY KEY, payload text) TABLESPACE ts_elsewhere;"
+        "INSERT INTO in_tablespace SELECT g, repeat(md5(g::text), 20) FROM generate_series(1, "
+        "20000) g");
+    source_->Exec("CREATE TABLE marker(id serial PRIMARY KEY, note text NOT NULL)");
+    tablespace_oid_ =
+        source_->Scalar("SELECT oid FROM pg_tablespace WHERE spcname = 'ts_elsewhere'");
+  }
+
+  static void TearDownTestSuite() {
+    delete source_;
+    delete tablespace_dir_;
+  }
+
+  void TearDown() override {
+    // Whatever a test did, the source still answers and its data is intact.
+    EXPECT_EQ(source_->Scalar("SELECT count(*) FROM pgbench_branches"), "10");
+  }
+
+  // Points the source's archive_command at repo and makes sure the switch has taken effect:
+  // the segment finished after the change is found in repo.
+  static void ArchiveInto(const TestRepo& repo) {
+    source_->SetArchiveCommand(repo.ArchiveCommand());
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      source_->Exec("SELECT txid_current()");  // some WAL, so that there is a segment to switch
+      std::string segment = source_->SwitchWalAndWaitArchived();
+      if (fs::exists(fmt::format("{}/wal/{}/{}", repo.path(), segment.substr(0, 8), segment)))
+        return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    FAIL() << "archive_command did not switch to " << repo.path();
+  }
+
+  // Adds a marker row, makes sure its WAL is archived and returns the source's table checksums.
+  static std::map<std::string, std::string> MarkAndChecksum(const std::string& note) {
+    source_->Exec(fmt::format("INSERT INTO marker(note) VALUES ('{}')", note));
+    source_->SwitchWalAndWaitArchived();
+    return TableChecksums(*source_, kTables);
+  }
+
+  // Restores a backup into a new directory with the tablespace mapped elsewhere, starts it with
+  // server_env, waits for recovery to end and expects every table to equal expected. Then stops
+  // the copy cleanly and expects pg_checksums to find no bad page.
+  static void RestoreAndCompare(const TestRepo& repo, const std::string& backup_id,
+                                const std::map<std::string, std::string>& expected,
+                                const Env& server_env) {
+    TempDir target("restore");
+    std::string pgdata = target.Sub("pgdata");
+    std::string mapped_tablespace = target.Sub("tablespace");
+    ProcessResult restore =
+        repo.Run({"restore", "--pgdata", pgdata, "--backup", backup_id, "--jobs", "2",
+                  "--tablespace-map", tablespace_oid_ + "=" + mapped_tablespace});
+    ASSERT_EQ(restore.exit_code, 0) << restore.err;
+    EXPECT_TRUE(LastLine(restore.out).starts_with("restore of backup " + backup_id)) << restore.out;
+    EXPECT_NE(LastLine(restore.out).find(" complete: "), std::string::npos) << restore.out;
+    ReportFigure("restore", LastLine(restore.out));
+    EXPECT_EQ(fs::read_symlink(pgdata + "/pg_tblspc/" + tablespace_oid_).string(),
+              mapped_tablespace);
+    EXPECT_TRUE(fs::exists(pgdata + "/recovery.signal"));
+
+    auto restored = PgCluster::Adopt(pgdata, {.env = server_env});
+    restored->WaitForRecoveryEnd();
+    EXPECT_EQ(TableChecksums(*restored, kTables), expected);
+    EXPECT_EQ(restored->Scalar("SELECT pg_tablespace_location(" + tablespace_oid_ + ")"),
+              mapped_tablespace);
+    EXPECT_EQ(restored->Scalar("SELECT count(*) FROM in_tablespace"), "20000");
+    restored->Stop();
+
+    ProcessResult check =
+        RunAsPostgres({std::string(kPgBin) + "/pg_checksums", "--check", "-D", pgdata});
+    EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+    EXPECT_NE(check.out.find("Bad checksums:  0\n"), std::string::npos) << check.out;
+    size_t scanned = check.out.find("Blocks scanned:");
+    if (scanned != std::string::npos)
+      ReportFigure("pg_checksums",
+                   check.out.substr(scanned, check.out.find('\n', scanned) - scanned));
+  }
+
+  static uint64_t BytesNew(const TestRepo& repo, const std::string& backup_id) {
+    nlohmann::json info = repo.Info();
+    for (const auto& b : info["backups"])
+      if (b["id"] == backup_id) return b["bytes_new"].get<uint64_t>();
+    ADD_FAILURE() << "info does not list backup " << backup_id;
+    return 0;
+  }
+
+  static TempDir* tablespace_dir_;
+  static PgCluster* source_;
+  static std::string tablespace_oid_;
+};
+
+TempDir* BackupRestoreTest::tablespace_dir_ = nullptr;
+PgCluster* BackupRestoreTest::source_ = nullptr;
+std::string BackupRestoreTest::tablespace_oid_;
+
+TEST_F(BackupRestoreTest, BackupWhilePgbenchWritesRestoresEveryRow) {
+  TestRepo repo(RepoCipher::kPassphrase);
+  ArchiveInto(repo);
+
+  // pgbench writes before, during and after the backup.
+  auto bench = source_->StartPgbench({"-c", "2", "-T", "600"});
+  while (source_->Scalar("SELECT count(*) FROM pgbench_history") == "0")
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  int64_t history_before = std::stoll(source_->Scalar("SELECT count(*) FROM pgbench_history"));
+  ProcessResult backup = repo.Backup(*source_, {"--jobs", "2"});
+  ASSERT_EQ(backup.exit_code, 0) << backup.err;
+  std::string backup_id = BackupIdFromSummary(backup.out);
+  ASSERT_FALSE(backup_id.empty()) << backup.out;
+  ReportFigure("backup while pgbench writes", LastLine(backup.out));
+  int64_t history_after = std::stoll(source_->Scalar("SELECT count(*) FROM pgbench_history"));
+  EXPECT_TRUE(bench->Running()) << bench->StderrSoFar();
+  EXPECT_GT(history_after, history_before) << "pgbench did not write during the backup";
+  ReportFigure("pgbench transactions during the backup",
+               std::to_string(history_after - history_before));
+
+  // After the backup: a marker row, archived; then pgbench stops and the source's content is
+  // recorded once everything it committed is archived too.
+  source_->Exec("INSERT INTO marker(note) VALUES ('written after backup " + backup_id + "')");
+  source_->SwitchWalAndWaitArchived();
+  bench->Signal(SIGINT);
+  bench->Wait();
+  source_->WaitForNoOtherSessions();
+  auto expected = MarkAndChecksum("final state");
+  ReportFigure("pgbench_history rows at the end",
+               source_->Scalar("SELECT count(*) FROM pgbench_history"));
+
+  nlohmann::json info = repo.Info();
+  EXPECT_EQ(info["cipher"], "aes-256-gcm");
+  ASSERT_EQ(info["backups"].size(), 1u);
+  EXPECT_EQ(info["backups"][0]["id"], backup_id);
+  EXPECT_EQ(info["backups"][0]["timeline"], 1);
+  ReportFigure("backup bytes_read", info["backups"][0]["bytes_read"].dump());
+  ReportFigure("backup bytes_new (stored)", info["backups"][0]["bytes_new"].dump());
+
+  RestoreAndCompare(repo, backup_id, expected, repo.env());
+}
+
+TEST_F(BackupRestoreTest, SecondBackupAfterASmallChangeStoresFarFewerBytes) {
+  TestRepo repo(RepoCipher::kPassphrase);
+  ArchiveInto(repo);
+  ProcessResult first = repo.Backup(*source_);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  std::string first_id = BackupIdFromSummary(first.out);
+
+  source_->Exec("UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = 4242");
+  source_->Exec("INSERT INTO marker(note) VALUES ('the small change')");
+  ProcessResult second = repo.Backup(*source_);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  std::string second_id = BackupIdFromSummary(second.out);
+  ASSERT_NE(first_id, second_id);
+  ReportFigure("first backup", LastLine(first.out));
+  ReportFigure("second backup", LastLine(second.out));
+
+  uint64_t first_new = BytesNew(repo, first_id);
+  uint64_t second_new = BytesNew(repo, second_id);
+  ReportFigure("first backup bytes_new", std::to_string(first_new));
+  ReportFigure("second backup bytes_new", std::to_string(second_new));
+  EXPECT_GT(first_new, 0u);
+  EXPECT_LT(second_new * 10, first_new) << "the second backup stored more than a tenth";
+
+  // The second backup restores on its own, including the change.
+  auto expected = MarkAndChecksum("after the second backup");
+  RestoreAndCompare(repo, second_id, expected, repo.env());
+}
+
+TEST_F(BackupRestoreTest, KeyFileRepositoryRestoresWithoutAPassphrase) {
+  TestRepo repo(RepoCipher::kKeyFile);
+  ArchiveInto(repo);
+  ProcessResult backup = repo.Backup(*source_);
+  ASSERT_EQ(backup.exit_code, 0) << backup.err;
+  std::string backup_id = BackupIdFromSummary(backup.out);
+  EXPECT_EQ(repo.Info()["cipher"], "aes-256-gcm");
+
+  // Without the key file the repository stays shut.
+  ProcessResult no_key = RunPgvault({"--repo", repo.path(), "info"});
+  EXPECT_EQ(no_key.exit_code, 3) << no_key.err;
+  EXPECT_TRUE(no_key.err.starts_with("error: ")) << no_key.err;
+
+  // restore_command names the key file, so the restored server needs no secret in its
+  // environment.
+  auto expected = MarkAndChecksum("key-file repository");
+  RestoreAndCompare(repo, backup_id, expected, /*server_env=*/{});
+}
+
+TEST_F(BackupRestoreTest, UnencryptedRepositoryRestoresExactly) {
+  TestRepo repo(RepoCipher::kNone);
+  ArchiveInto(repo);
+  ProcessResult backup = repo.Backup(*source_);
+  ASSERT_EQ(backup.exit_code, 0) << backup.err;
+  std::string backup_id = BackupIdFromSummary(backup.out);
+  nlohmann::json info = repo.Info();
+  EXPECT_EQ(info["cipher"], "none");
+  ASSERT_EQ(info["backups"].size(), 1u);
+  EXPECT_EQ(info["backups"][0]["tablespaces"].size(), 1u) << info["backups"][0].dump();
+
+  auto expected = MarkAndChecksum("unencrypted repository");
+  RestoreAndCompare(repo, backup_id, expected, /*server_env=*/{});
+}
+
+}  // namespace
+}  // namespace pgvault::test
