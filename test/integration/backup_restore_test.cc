@@ -208,7 +208,15 @@ TEST_F(BackupRestoreTest, KeyFileRepositoryRestoresWithoutAPassphrase) {
   // Without the key file the repository stays shut.
   ProcessResult no_key = RunPgvault({"--repo", repo.path(), "info"});
   EXPECT_EQ(no_key.exit_code, 3) << no_key.err;
-  EXPECT_TRUE(no_key.err.starts_with("error: ")) << no_key.err;
+  EXPECT_TRUE(no_key.err.starts_with(fmt::format(
+      "error: repository '{}' is encrypted and no passphrase or key file was given", repo.path())))
+      << no_key.err;
+
+  // Global flags may follow the command.
+  ProcessResult flags_after =
+      RunPgvault({"info", "--json", "--repo", repo.path(), "--key-file", repo.key_file()});
+  EXPECT_EQ(flags_after.exit_code, 0) << flags_after.err;
+  EXPECT_NE(flags_after.out.find(backup_id), std::string::npos) << flags_after.out;
 
   // restore_command names the key file, so the restored server needs no secret in its
   // environment.
@@ -219,7 +227,11 @@ TEST_F(BackupRestoreTest, KeyFileRepositoryRestoresWithoutAPassphrase) {
 TEST_F(BackupRestoreTest, UnencryptedRepositoryRestoresExactly) {
   TestRepo repo(RepoCipher::kNone);
   ArchiveInto(repo);
-  ProcessResult backup = repo.Backup(*source_);
+  // This time over the unix socket, with the repository named by PGVAULT_REPO.
+  ProcessResult backup =
+      RunPgvault({"backup", "--pgdata", source_->pgdata(), "--pg-host", source_->socket_dir(),
+                  "--pg-port", std::to_string(source_->port())},
+                 {"PGVAULT_REPO=" + repo.path()});
   ASSERT_EQ(backup.exit_code, 0) << backup.err;
   std::string backup_id = BackupIdFromSummary(backup.out);
   nlohmann::json info = repo.Info();

@@ -40,6 +40,8 @@ TEST(CrashTest, KilledBackupLeavesAValidRepositoryAndTheNextBackupRestores) {
   ProcessResult killed = backup->Wait();
   ASSERT_EQ(killed.exit_code, -SIGKILL)
       << "the backup ended before it could be killed: " << killed.out << killed.err;
+  EXPECT_NE(killed.err.find(" started at "), std::string::npos)
+      << "killed before pg_backup_start: " << killed.err;
   ReportFigure("packs stored when the backup was killed", std::to_string(packs_at_kill));
   EXPECT_GT(packs_at_kill, 0u);
 

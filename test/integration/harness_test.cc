@@ -27,7 +27,8 @@ TEST(HarnessTest, TempDirBelongsToPostgresAndIsRemoved) {
     EXPECT_EQ(touch.exit_code, 0) << touch.err;
     ASSERT_TRUE(fs::exists(dir.Sub("written-by-postgres")));
   }
-  if (!std::getenv("PGVAULT_KEEP_TMP")) {
+  const char* keep = std::getenv("PGVAULT_KEEP_TMP");
+  if (!keep || std::string(keep) != "1") {
     EXPECT_FALSE(fs::exists(path));
   }
 }

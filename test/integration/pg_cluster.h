@@ -217,6 +217,8 @@ class TestRepo {
   const std::string& path() const { return path_; }
   // The scratch directory around it, for key files and other inputs.
   const TempDir& dir() const { return dir_; }
+  // The key file of a kKeyFile repository, else "".
+  const std::string& key_file() const { return key_file_; }
   // {"--repo", path} plus {"--key-file", F} for kKeyFile.
   std::vector<std::string> Flags() const;
   // {"PGVAULT_PASSPHRASE=..."} for kPassphrase, else empty. Servers archiving into or restoring
