@@ -55,7 +55,8 @@ struct ProcessResult {
 };
 
 // Environment entries "NAME=value" added to the minimal environment every child gets
-// (PATH, HOME, USER, LOGNAME of postgres); nothing of the test process leaks in.
+// (PATH, HOME, USER, LOGNAME of postgres, LANG=C.UTF-8); nothing of the test process leaks in.
+// An entry replaces an earlier one of the same name.
 using Env = std::vector<std::string>;
 
 // Runs argv as the OS user postgres: fork, drop to postgres' uid/gid, execve. No shell is
