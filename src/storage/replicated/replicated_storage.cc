@@ -6,8 +6,41 @@
 #include <iterator>
 
 #include "common/log.h"
+#include "common/time.h"
 
 namespace pgvault::storage {
+
+ReplicatedStorage::ReplicatedStorage(std::vector<std::unique_ptr<Storage>> replicas,
+                                     WritePolicy policy)
+    : replicas_(std::move(replicas)),
+      policy_(policy),
+      down_until_(new std::atomic<int64_t>[replicas_.size()]) {
+  for (size_t idx = 0; idx < replicas_.size(); ++idx) down_until_[idx] = 0;
+}
+
+std::vector<size_t> ReplicatedStorage::ReadOrder() const {
+  int64_t now = static_cast<int64_t>(MonotonicSeconds());
+  std::vector<size_t> up, down;
+  for (size_t idx = 0; idx < replicas_.size(); ++idx)
+    (down_until_[idx] > now ? down : up).push_back(idx);
+  up.insert(up.end(), down.begin(), down.end());
+  return up;
+}
+
+bool ReplicatedStorage::IsDown(size_t index) const {
+  return down_until_[index] > static_cast<int64_t>(MonotonicSeconds());
+}
+
+void ReplicatedStorage::Observe(size_t index, const Status& status) {
+  if (status.code() == Code::kUnavailable) {
+    if (down_until_[index] == 0)
+      log::Warn("repository '{}' is unavailable; using the other replicas",
+                replicas_[index]->Describe());
+    down_until_[index] = static_cast<int64_t>(MonotonicSeconds()) + kDownSeconds;
+  } else if (status.ok() || status.IsNotFound()) {
+    down_until_[index] = 0;
+  }
+}
 
 Features ReplicatedStorage::features() const {
   Features f = replicas_[0]->features();
@@ -32,7 +65,14 @@ Status ReplicatedStorage::Put(std::string_view key, ByteView data, const PutOpti
   bool answered = false;  // the first replica that answers decides about conflicts
   for (size_t idx = 0; idx < replicas_.size(); ++idx) {
     Storage& r = *replicas_[idx];
+    if (policy_ == WritePolicy::kAny &&
+        down_until_[idx] > static_cast<int64_t>(MonotonicSeconds())) {
+      if (first_error.ok())
+        first_error = Status::Unavailable(fmt::format("repository '{}' is down", r.Describe()));
+      continue;  // known down: with 'any', do not pay its retries for every object
+    }
     Status s = r.Put(key, data, options);
+    Observe(idx, s);
     if (s.code() == Code::kConflict && !answered) {
       // The key exists (if_absent). Make sure every replica holds that same object, never
       // the new bytes, then let the caller judge the conflict (e.g. WAL: same or different?).
@@ -61,14 +101,30 @@ Status ReplicatedStorage::Put(std::string_view key, ByteView data, const PutOpti
   return first_error;
 }
 
+Status ReplicatedStorage::ReadError(const Status& first_error, bool saw_not_found) const {
+  // With WritePolicy::kAll every object reached every replica, so a replica that answers "not
+  // found" speaks for all of them even while another is down; with kAny it may not.
+  if (saw_not_found && policy_ == WritePolicy::kAll && !first_error.IsNotFound())
+    return Status::NotFound(
+        fmt::format("not found in the reachable replicas ({})", first_error.message()));
+  return first_error;
+}
+
 Result<Bytes> ReplicatedStorage::Get(std::string_view key, Range range) {
   Status first_error;
-  for (auto& r : replicas_) {
-    auto got = r->Get(key, range);
+  bool saw_not_found = false;
+  bool answered = false;
+  for (size_t idx : ReadOrder()) {
+    // Under kAll a replica that answered "not found" speaks for the down ones too.
+    if (answered && policy_ == WritePolicy::kAll && IsDown(idx)) continue;
+    auto got = replicas_[idx]->Get(key, range);
+    Observe(idx, got.status());
     if (got.ok()) return got;
+    saw_not_found |= got.status().IsNotFound();
+    answered |= got.status().IsNotFound();
     if (first_error.ok() || first_error.IsNotFound()) first_error = got.status();
   }
-  return first_error;
+  return ReadError(first_error, saw_not_found);
 }
 
 Result<std::vector<ObjectInfo>> ReplicatedStorage::List(std::string_view prefix) {
@@ -76,8 +132,10 @@ Result<std::vector<ObjectInfo>> ReplicatedStorage::List(std::string_view prefix)
   std::vector<ObjectInfo> merged;
   Status first_error;
   size_t answered = 0;
-  for (auto& r : replicas_) {
-    auto list = r->List(prefix);
+  for (size_t idx : ReadOrder()) {
+    if (answered > 0 && policy_ == WritePolicy::kAll && IsDown(idx)) continue;
+    auto list = replicas_[idx]->List(prefix);
+    Observe(idx, list.status());
     if (!list.ok()) {
       if (first_error.ok()) first_error = list.status();
       continue;
@@ -95,12 +153,18 @@ Result<std::vector<ObjectInfo>> ReplicatedStorage::List(std::string_view prefix)
 
 Result<ObjectInfo> ReplicatedStorage::Stat(std::string_view key) {
   Status first_error;
-  for (auto& r : replicas_) {
-    auto st = r->Stat(key);
+  bool saw_not_found = false;
+  bool answered = false;
+  for (size_t idx : ReadOrder()) {
+    if (answered && policy_ == WritePolicy::kAll && IsDown(idx)) continue;
+    auto st = replicas_[idx]->Stat(key);
+    Observe(idx, st.status());
     if (st.ok()) return st;
+    saw_not_found |= st.status().IsNotFound();
+    answered |= st.status().IsNotFound();
     if (first_error.ok() || first_error.IsNotFound()) first_error = st.status();
   }
-  return first_error;
+  return ReadError(first_error, saw_not_found);
 }
 
 Status ReplicatedStorage::Delete(std::string_view key) {

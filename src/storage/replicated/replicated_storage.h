@@ -5,9 +5,14 @@
 //   (the others keep what they got: objects are write-once, a retry completes them); with kAny
 //   it succeeds when at least one replica took it and logs the others loudly.
 //   Get/Stat/List ask the replicas in order and move on when one is unreachable, fails, or lacks
-//   the key, so a missing or broken repo1 is served by repo2.
+//   the key, so a missing or broken repo1 is served by repo2. "Not found" from a reachable
+//   replica while another is down counts as not found only under kAll (then every replica got
+//   every object); under kAny it stays the other replica's error, since the object may be there. A
+//   replica that answered kUnavailable is skipped for reads during the next kDownSeconds, so a
+//   restore does not pay the driver's retries once per block while repo1 is down.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -19,8 +24,8 @@ enum class WritePolicy { kAll, kAny };
 
 class ReplicatedStorage : public Storage {
  public:
-  ReplicatedStorage(std::vector<std::unique_ptr<Storage>> replicas, WritePolicy policy)
-      : replicas_(std::move(replicas)), policy_(policy) {}
+  static constexpr int kDownSeconds = 60;
+  ReplicatedStorage(std::vector<std::unique_ptr<Storage>> replicas, WritePolicy policy);
   using Storage::Get;
   using Storage::Put;
   Features features() const override;
@@ -37,8 +42,15 @@ class ReplicatedStorage : public Storage {
   Storage& replica(size_t index) { return *replicas_[index]; }
 
  private:
+  // Replicas to ask for a read, in order: those not marked down, then the down ones.
+  std::vector<size_t> ReadOrder() const;
+  void Observe(size_t index, const Status& status);
+  bool IsDown(size_t index) const;
+  Status ReadError(const Status& first_error, bool saw_not_found) const;
+
   std::vector<std::unique_ptr<Storage>> replicas_;
   WritePolicy policy_;
+  std::unique_ptr<std::atomic<int64_t>[]> down_until_;  // monotonic seconds, per replica
 };
 
 }  // namespace pgvault::storage

@@ -1,0 +1,302 @@
+// pgvault against a real S3 server: a one-node Ceph RADOS Gateway started by the suite
+// (scripts/s3/start-rgw.sh). Encrypted backup, WAL archive and restore; the gateway dying in the
+// middle of a backup; Object Lock retention and legal holds; and a second repository that serves
+// restore and archive-get while the first is down.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "pg_cluster.h"
+#include "storage/s3/s3_storage.h"
+
+namespace pgvault::test {
+namespace {
+
+constexpr char kPassphrase[] = "PGVAULT_PASSPHRASE=s3 test passphrase";
+
+struct Gateway {
+  std::unique_ptr<TempDir> dir;
+  std::map<std::string, std::string> env;  // S3_ENDPOINT, S3_BUCKET, ... from env.sh
+};
+
+Gateway* gateway = nullptr;
+
+std::string Script(const std::string& name) {
+  return std::string(PGVAULT_SOURCE_DIR) + "/scripts/s3/" + name;
+}
+
+int Shell(const std::string& cmd) { return std::system(cmd.c_str()); }
+
+void StartGateway() {
+  gateway = new Gateway{std::make_unique<TempDir>("rgw"), {}};
+  // The directory must be empty for the script, and short (unix socket paths).
+  ASSERT_EQ(Shell("bash " + Script("start-rgw.sh") + " " + gateway->dir->path() +
+                  " --memstore >/dev/null 2>" + gateway->dir->path() + ".start.log"),
+            0)
+      << ReadFile(gateway->dir->path() + ".start.log");
+  std::ifstream in(gateway->dir->path() + "/env.sh");
+  std::string line;
+  std::regex export_line(R"(export (\w+)=(.*))");
+  std::smatch m;
+  while (std::getline(in, line))
+    if (std::regex_match(line, m, export_line)) {
+      std::string value = m[2];
+      if (value.size() >= 2 && value.front() == '\'' && value.back() == '\'')
+        value = value.substr(1, value.size() - 2);
+      gateway->env[m[1]] = value;
+    }
+  ASSERT_FALSE(gateway->env["S3_ENDPOINT"].empty());
+}
+
+pid_t GatewayPid() {
+  std::string pid = ReadFile(gateway->dir->path() + "/run/client.rgw.pgvault.pid");
+  return static_cast<pid_t>(std::stol(pid));
+}
+
+// The gateway process only: the cluster (monitor, OSD, data) stays.
+void KillGatewayProcess() {
+  pid_t pid = GatewayPid();
+  ::kill(pid, SIGKILL);
+  for (int attempt = 0; attempt < 100 && ::kill(pid, 0) == 0; ++attempt)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+}
+
+void RestartGatewayProcess() {
+  const std::string& dir = gateway->dir->path();
+  ASSERT_EQ(Shell("radosgw -c " + dir + "/ceph.conf -n client.rgw.pgvault >>" + dir +
+                  "/log/restart.log 2>&1"),
+            0);
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    if (Shell("curl -so /dev/null --max-time 2 " + gateway->env["S3_ENDPOINT"] + "/") == 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  FAIL() << "radosgw did not come back";
+}
+
+class S3RepoTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { StartGateway(); }
+  static void TearDownTestSuite() {
+    if (!gateway) return;
+    Shell("bash " + Script("stop-rgw.sh") + " " + gateway->dir->path() + " >/dev/null 2>&1");
+    delete gateway;
+    gateway = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(gateway, nullptr);
+    // Each test gets its own prefix: repositories never share objects.
+    static int counter = 0;
+    prefix_ = "t" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  }
+
+  Env S3Env() const {
+    return {"AWS_ACCESS_KEY_ID=" + gateway->env["S3_ACCESS_KEY"],
+            "AWS_SECRET_ACCESS_KEY=" + gateway->env["S3_SECRET_KEY"], kPassphrase};
+  }
+  std::string RepoUrl(const std::string& bucket_var = "S3_BUCKET") const {
+    return "s3://" + gateway->env[bucket_var] + "/" + prefix_;
+  }
+  std::vector<std::string> RepoArgs(const std::string& url) const {
+    return {"--repo",        url,
+            "--s3-endpoint", gateway->env["S3_ENDPOINT"],
+            "--s3-region",   gateway->env["S3_REGION"]};
+  }
+  std::string ArchiveCommand(const std::vector<std::string>& repo_args) const {
+    std::string cmd = PGVAULT_BINARY;
+    for (const auto& a : repo_args) cmd += " " + a;
+    return cmd + " archive-push %p";
+  }
+  ProcessResult Pgvault(const std::vector<std::string>& repo_args,
+                        const std::vector<std::string>& args) {
+    std::vector<std::string> all = repo_args;
+    all.insert(all.end(), args.begin(), args.end());
+    return RunPgvault(all, S3Env());
+  }
+  std::unique_ptr<PgCluster> MakeCluster(const std::vector<std::string>& repo_args) {
+    ClusterOptions options{.archive_command = ArchiveCommand(repo_args), .env = S3Env()};
+    return PgCluster::Create(options);
+  }
+  ProcessResult Backup(const std::vector<std::string>& repo_args, PgCluster& pg,
+                       std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"backup",
+                                     "--pgdata",
+                                     pg.pgdata(),
+                                     "--pg-host",
+                                     "127.0.0.1",
+                                     "--pg-port",
+                                     std::to_string(pg.port())};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Pgvault(repo_args, args);
+  }
+  nlohmann::json Info(const std::vector<std::string>& repo_args) {
+    auto r = Pgvault(repo_args, {"info", "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out);
+  }
+
+  std::string prefix_;
+};
+
+const std::vector<std::string> kTables = {"pgbench_accounts", "pgbench_branches", "pgbench_tellers",
+                                          "pgbench_history", "marker"};
+
+TEST_F(S3RepoTest, EncryptedBackupArchiveAndRestoreThroughTheGateway) {
+  auto repo = RepoArgs(RepoUrl());
+  auto r = Pgvault(repo, {"repo-create"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto pg = MakeCluster(repo);
+  pg->RunPgbench({"-i", "-s", "5", "-q"});
+  r = Backup(repo, *pg);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::cout << r.out;
+  pg->Exec("CREATE TABLE marker AS SELECT 'after the backup'::text AS note");
+  pg->RunPgbench({"-c", "2", "-t", "200"});
+  pg->SwitchWalAndWaitArchived();
+  auto source = TableChecksums(*pg, kTables);
+
+  TempDir target("restore");
+  r = Pgvault(repo, {"restore", "--pgdata", target.Sub("pgdata"), "--jobs", "4"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::cout << r.out;
+  auto restored = PgCluster::Adopt(target.Sub("pgdata"), {.env = S3Env()});
+  restored->WaitForRecoveryEnd();
+  EXPECT_EQ(TableChecksums(*restored, kTables), source);
+  auto info = Info(repo);
+  EXPECT_EQ(info["cipher"], "aes-256-gcm");
+  ASSERT_EQ(info["backups"].size(), 1u);
+}
+
+TEST_F(S3RepoTest, GatewayDyingMidBackupLeavesNoBackupAndTheNextOneWorks) {
+  auto repo = RepoArgs(RepoUrl());
+  ASSERT_EQ(Pgvault(repo, {"repo-create"}).exit_code, 0);
+  auto pg = MakeCluster(repo);
+  pg->RunPgbench({"-i", "-s", "10", "-q"});
+  pg->SwitchWalAndWaitArchived();
+
+  std::vector<std::string> args = repo;
+  args.insert(args.end(), {"backup", "--pgdata", pg->pgdata(), "--pg-host", "127.0.0.1",
+                           "--pg-port", std::to_string(pg->port()), "--jobs", "1"});
+  auto backup = StartPgvault(args, S3Env());
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  KillGatewayProcess();
+  auto result = backup->Wait(std::chrono::seconds(300));
+  EXPECT_NE(result.exit_code, 0);
+  // One line naming what failed: the S3 request, after its retries.
+  EXPECT_NE(result.err.find("error: "), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("failed after"), std::string::npos) << result.err;
+  RestartGatewayProcess();
+
+  auto info = Info(repo);
+  EXPECT_EQ(info["backups"].size(), 0u) << "a half-written backup must not be visible";
+  auto r = Backup(repo, *pg);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  info = Info(repo);
+  EXPECT_EQ(info["backups"].size(), 1u);
+
+  TempDir target("restore");
+  r = Pgvault(repo, {"restore", "--pgdata", target.Sub("pgdata")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST_F(S3RepoTest, ObjectLockKeepsRetainedBackupsAndHoldsBlockExpiry) {
+  auto repo = RepoArgs(RepoUrl("S3_LOCK_BUCKET"));
+  auto r = Pgvault(repo, {"repo-create", "--object-lock"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto pg = MakeCluster(repo);
+  pg->RunPgbench({"-i", "-s", "2", "-q"});
+  r = Backup(repo, *pg, {"--retain-days", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  pg->RunPgbench({"-c", "1", "-t", "300"});
+  r = Backup(repo, *pg);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto info = Info(repo);
+  ASSERT_EQ(info["backups"].size(), 2u);
+  std::string retained = info["backups"][0]["id"], plain = info["backups"][1]["id"];
+
+  // pgvault refuses to expire the retained backup and says why.
+  r = Pgvault(repo, {"expire", "--backup", retained, "--gc-grace", "0"});
+  EXPECT_EQ(r.exit_code, 7);
+  EXPECT_NE(r.err.find("error: backup '" + retained + "' is retained until"), std::string::npos)
+      << r.err;
+
+  // The gateway itself refuses to delete a locked object, whatever the client.
+  storage::s3::S3Options options{
+      .bucket = gateway->env["S3_LOCK_BUCKET"],
+      .prefix = prefix_,
+      .endpoint = gateway->env["S3_ENDPOINT"],
+      .region = gateway->env["S3_REGION"],
+      .object_lock = true,
+      .credentials = {gateway->env["S3_ACCESS_KEY"], gateway->env["S3_SECRET_KEY"], ""}};
+  auto s3 = storage::s3::S3Storage::Open(options);
+  ASSERT_TRUE(s3.ok()) << s3.status().ToString();
+  auto packs = (*s3)->List("packs/");
+  ASSERT_TRUE(packs.ok());
+  ASSERT_FALSE(packs->empty());
+  std::string manifest_key = "backups/" + retained + "/manifest";
+  auto version = (*s3)->CurrentVersion(manifest_key);
+  ASSERT_TRUE(version.ok()) << version.status().ToString();
+  Status refused = (*s3)->DeleteVersion(manifest_key, *version);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("AccessDenied"), std::string::npos) << refused.ToString();
+  auto stat = (*s3)->Stat(manifest_key);
+  ASSERT_TRUE(stat.ok());
+  EXPECT_GT(stat->retain_until_unix, ::time(nullptr) + 86000);
+
+  // A legal hold blocks expiry until it is cleared.
+  r = Pgvault(repo, {"hold", "set", "--backup", plain});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = Pgvault(repo, {"expire", "--backup", plain, "--gc-grace", "0"});
+  EXPECT_EQ(r.exit_code, 7);
+  EXPECT_NE(r.err.find("is on legal hold; it was kept"), std::string::npos) << r.err;
+  r = Pgvault(repo, {"hold", "clear", "--backup", plain});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = Pgvault(repo, {"expire", "--backup", plain, "--gc-grace", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("expired backup " + plain), std::string::npos) << r.out;
+  info = Info(repo);
+  ASSERT_EQ(info["backups"].size(), 1u);
+  EXPECT_EQ(info["backups"][0]["id"], retained);
+
+  // The retained backup is still complete.
+  TempDir target("restore");
+  r = Pgvault(repo, {"restore", "--pgdata", target.Sub("pgdata")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST_F(S3RepoTest, SecondRepositoryServesRestoreAndArchiveGetWhileTheFirstIsDown) {
+  TempDir local("repo2");
+  auto repo = RepoArgs(RepoUrl());
+  repo.insert(repo.end(), {"--repo2", local.Sub("repo")});
+  auto r = Pgvault(repo, {"repo-create"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto pg = MakeCluster(repo);
+  pg->RunPgbench({"-i", "-s", "2", "-q"});
+  r = Backup(repo, *pg);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  pg->Exec("CREATE TABLE marker AS SELECT 'archived to both'::text AS note");
+  pg->RunPgbench({"-c", "1", "-t", "200"});
+  pg->SwitchWalAndWaitArchived();
+  auto source = TableChecksums(*pg, kTables);
+  pg->Stop();
+  // Both replicas hold the same objects.
+  EXPECT_FALSE(FilesUnder(local.Sub("repo"), "packs/").empty());
+
+  KillGatewayProcess();
+  struct Restart {
+    ~Restart() { RestartGatewayProcess(); }
+  } restart_at_end;
+  TempDir target("restore");
+  r = Pgvault(repo, {"restore", "--pgdata", target.Sub("pgdata")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Recovery fetches every segment with archive-get while repo1 is down.
+  auto restored = PgCluster::Adopt(target.Sub("pgdata"), {.env = S3Env()});
+  restored->WaitForRecoveryEnd();
+  EXPECT_EQ(TableChecksums(*restored, kTables), source);
+}
+
+}  // namespace
+}  // namespace pgvault::test
