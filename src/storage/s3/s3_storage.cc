@@ -218,6 +218,10 @@ S3Storage::S3Storage(S3Options options)
       http_(std::make_unique<HttpClient>(options_.http)) {}
 
 S3Storage::~S3Storage() {
+  // Request counts per run: what a backup or restore cost in S3 calls (visible with --log-level info).
+  log::Info("s3 requests to '{}': {} PUT, {} GET, {} HEAD, {} POST, {} DELETE, {} retries",
+            Describe(), requests_[0].load(), requests_[1].load(), requests_[2].load(),
+            requests_[3].load(), requests_[4].load(), retries_.load());
   // The secret stays in memory only as long as the driver does.
   OPENSSL_cleanse(options_.credentials.secret_access_key.data(),
                   options_.credentials.secret_access_key.size());
@@ -248,6 +252,9 @@ std::string S3Storage::Url(std::string_view object, const std::string& query) co
 }
 
 Result<S3Storage::Reply> S3Storage::Execute(const Call& call) {
+  static const char* kMethods[] = {"PUT", "GET", "HEAD", "POST", "DELETE"};
+  for (size_t method_idx = 0; method_idx < 5; ++method_idx)
+    if (call.method == kMethods[method_idx]) requests_[method_idx]++;
   const std::string query = CanonicalQuery(call.query);
   const std::string url = Url(call.object, query);
   // The signed path is the URL's path, exactly as sent.
@@ -297,6 +304,7 @@ Result<S3Storage::Reply> S3Storage::Execute(const Call& call) {
                                              call.method, name, attempt, attempt == 1 ? "" : "s",
                                              last_error));
     auto delay = Backoff(attempt, options_.retry_base_ms, options_.retry_max_ms);
+    retries_++;
     log::Warn("s3 {} '{}' attempt {} of {} failed: {}; retrying in {} ms", call.method, name,
               attempt, options_.max_attempts, last_error, delay.count());
     std::this_thread::sleep_for(delay);

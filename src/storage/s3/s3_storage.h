@@ -15,6 +15,8 @@
 // Thread-safe: any method may be called from several threads at once.
 #pragma once
 
+#include <atomic>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -105,6 +107,8 @@ class S3Storage : public Storage {
   std::string host_;    // endpoint host[:port] as given
   std::string prefix_;  // options_.prefix + "/" or ""
   std::unique_ptr<HttpClient> http_;
+  std::atomic<uint64_t> requests_[5] = {};  // PUT, GET, HEAD, POST, DELETE (first attempts)
+  std::atomic<uint64_t> retries_{0};
 };
 
 }  // namespace pgvault::storage::s3
