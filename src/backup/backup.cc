@@ -127,8 +127,11 @@ class OrderedSink {
       auto node = pending_.extract(pending_.begin());
       if (node.mapped()) {
         if (packs_)
-          for (const auto& b : node.mapped()->blocks)
-            if (!b.zero) packs_->insert(b.loc.pack);
+          for (const auto& b : node.mapped()->blocks) {
+            if (b.zero) continue;
+            packs_->insert(b.loc.pack);
+            if (b.delta) packs_->insert(b.base_loc.pack);
+          }
         Status s = writer_.Add(*node.mapped());
         if (!s.ok()) status_ = s;
       }

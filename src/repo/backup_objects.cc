@@ -12,8 +12,11 @@ Result<BackupObjects> ObjectsOfBackup(Repository& repo, const std::string& backu
   BackupObjects out;
   FileEntry e;
   while (reader->Next(e))
-    for (const BlockRef& b : e.blocks)
-      if (!b.zero) out.packs.insert(b.loc.pack);
+    for (const BlockRef& b : e.blocks) {
+      if (b.zero) continue;
+      out.packs.insert(b.loc.pack);
+      if (b.delta) out.packs.insert(b.base_loc.pack);  // a delta needs its base
+    }
   PGV_RETURN_IF_ERROR(reader->status());
   const auto& h = reader->header();
   for (uint32_t part = 0; part < h.value("parts", 0u); ++part)

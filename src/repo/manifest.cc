@@ -24,12 +24,17 @@ void EncodeEntry(const FileEntry& e, Encoder& enc) {
   enc.Raw(e.checksum);
   enc.U32(static_cast<uint32_t>(e.blocks.size()));
   for (const BlockRef& b : e.blocks) {
-    enc.U8(b.zero ? 0 : 1);
+    enc.U8(b.zero ? 0 : b.delta ? 2 : 1);
     if (b.zero) continue;
     enc.Raw(b.id);
     enc.Raw(b.loc.pack);
     enc.U32(b.loc.offset);
     enc.U32(b.loc.size);
+    if (!b.delta) continue;
+    enc.Raw(b.base_id);
+    enc.Raw(b.base_loc.pack);
+    enc.U32(b.base_loc.offset);
+    enc.U32(b.base_loc.size);
   }
 }
 
@@ -48,15 +53,22 @@ bool DecodeEntry(Decoder& dec, FileEntry& e) {
   if (nblocks > dec.remaining()) return false;  // each block takes at least one byte
   e.blocks.assign(nblocks, BlockRef{});
   for (BlockRef& b : e.blocks) {
-    uint8_t stored;
-    if (!dec.U8(stored)) return false;
-    b.zero = stored == 0;
+    uint8_t kind;
+    if (!dec.U8(kind) || kind > 2) return false;
+    b.zero = kind == 0;
+    b.delta = kind == 2;
     if (b.zero) continue;
     if (!dec.Raw(32, raw)) return false;
     std::copy(raw.begin(), raw.end(), b.id.begin());
     if (!dec.Raw(16, raw)) return false;
     std::copy(raw.begin(), raw.end(), b.loc.pack.begin());
     if (!dec.U32(b.loc.offset) || !dec.U32(b.loc.size)) return false;
+    if (!b.delta) continue;
+    if (!dec.Raw(32, raw)) return false;
+    std::copy(raw.begin(), raw.end(), b.base_id.begin());
+    if (!dec.Raw(16, raw)) return false;
+    std::copy(raw.begin(), raw.end(), b.base_loc.pack.begin());
+    if (!dec.U32(b.base_loc.offset) || !dec.U32(b.base_loc.size)) return false;
   }
   return true;
 }

@@ -25,6 +25,11 @@ struct BlockRef {
   bool zero = false;  // an all-zero block: not stored, restored as a hole
   pipeline::Digest id{};
   BlockLocation loc;
+  // A delta block: loc holds a zstd frame made against the full block base_id at base_loc
+  // (always a full block, so a delta never depends on another delta).
+  bool delta = false;
+  pipeline::Digest base_id{};
+  BlockLocation base_loc;
 };
 
 struct FileEntry {

@@ -4,23 +4,43 @@
 
 #include <algorithm>
 
+#include "pipeline/delta.h"
+
 namespace pgvault::repo {
 
 constexpr std::string_view kPackMagic = "PGVPACK1";
 
 std::string PackTrailerAad(const PackId& id) { return "pgvault-pack-trailer:" + ToHex(id); }
 
+Bytes DeltaAad(const pipeline::Digest& id, const pipeline::Digest& base_id) {
+  Bytes aad(id.begin(), id.end());
+  aad.insert(aad.end(), base_id.begin(), base_id.end());
+  return aad;
+}
+
 Result<BlockLocation> PackWriter::Add(const pipeline::Digest& id, ByteView plaintext) {
+  return Append(Entry{.id = id}, codec_.Encode(plaintext, id, times_), plaintext.size());
+}
+
+Result<BlockLocation> PackWriter::AddDelta(const pipeline::Digest& id, ByteView frame,
+                                           size_t raw_size, const pipeline::Digest& base_id,
+                                           const BlockLocation& base_loc) {
+  Entry entry{.id = id, .delta = true, .base_id = base_id, .base_loc = base_loc};
+  return Append(entry, codec_.Encode(frame, DeltaAad(id, base_id), times_), raw_size);
+}
+
+Result<BlockLocation> PackWriter::Append(Entry entry, ByteView sealed, size_t raw_size) {
   if (buffer_.empty()) {
     Bytes fresh = pipeline::RandomBytes(current_.size());
     std::copy(fresh.begin(), fresh.end(), current_.begin());
   }
-  Bytes sealed = codec_.Encode(plaintext, id, times_);
   BlockLocation loc{current_, static_cast<uint32_t>(buffer_.size()),
                     static_cast<uint32_t>(sealed.size())};
-  Append(buffer_, sealed);
-  entries_.push_back({id, loc.offset, loc.size});
-  stats_.raw_bytes_written += plaintext.size();
+  pgvault::Append(buffer_, sealed);
+  entry.offset = loc.offset;
+  entry.size = loc.size;
+  entries_.push_back(entry);
+  stats_.raw_bytes_written += raw_size;
   stats_.bytes_written += sealed.size();
   stats_.blocks_written++;
   if (buffer_.size() >= target_size_) PGV_RETURN_IF_ERROR(Flush());
@@ -36,11 +56,17 @@ Status PackWriter::Flush() {
     enc.Raw(e.id);
     enc.U32(e.offset);
     enc.U32(e.size);
+    enc.U8(e.delta ? 2 : 1);
+    if (!e.delta) continue;
+    enc.Raw(e.base_id);
+    enc.Raw(e.base_loc.pack);
+    enc.U32(e.base_loc.offset);
+    enc.U32(e.base_loc.size);
   }
   Bytes trailer = codec_.Encode(index, AsBytes(PackTrailerAad(current_)));
-  Append(buffer_, trailer);
+  pgvault::Append(buffer_, trailer);
   Encoder(buffer_).U32(static_cast<uint32_t>(trailer.size()));
-  Append(buffer_, AsBytes(kPackMagic));
+  pgvault::Append(buffer_, AsBytes(kPackMagic));
   int64_t t0 = pipeline::ThreadCpuNanos();
   storage::PutOptions options = put_options_;
   options.if_absent = true;
@@ -69,8 +95,28 @@ Result<Bytes> DecodeBlock(const pipeline::Codec& codec, pipeline::Hmac& hmac,
   return plain;
 }
 
-Status VerifyPack(const pipeline::Codec& codec, pipeline::Hmac& hmac, const PackId& id,
-                  ByteView pack) {
+Result<Bytes> DecodeDeltaBlock(const pipeline::Codec& codec, pipeline::Hmac& hmac,
+                               const pipeline::Digest& id, const BlockLocation& loc,
+                               const pipeline::Digest& base_id, ByteView sealed, ByteView base) {
+  auto where = [&] {
+    return fmt::format("delta block at offset {} of pack '{}'", loc.offset, PackKey(loc.pack));
+  };
+  if (sealed.size() != loc.size)
+    return Status::Corruption(
+        fmt::format("{} is truncated ({} of {} bytes)", where(), sealed.size(), loc.size));
+  auto frame = codec.Decode(sealed, DeltaAad(id, base_id));
+  if (!frame.ok())
+    return Status::Corruption(fmt::format("{}: {}", where(), frame.status().message()));
+  Bytes plain;
+  Status s = pipeline::DeltaDecode(base, *frame, plain);
+  if (!s.ok()) return Status::Corruption(fmt::format("{}: {}", where(), s.message()));
+  if (hmac.Compute(plain) != id)
+    return Status::Corruption(fmt::format("{}: content does not match its block id", where()));
+  return plain;
+}
+
+Status VerifyPack(storage::Storage& storage, const pipeline::Codec& codec, pipeline::Hmac& hmac,
+                  const PackId& id, ByteView pack) {
   std::string key = PackKey(id);
   if (pack.size() < kPackMagic.size() + 4 || AsString(pack.last(kPackMagic.size())) != kPackMagic)
     return Status::Corruption(fmt::format("pack '{}' has no pack trailer", key));
@@ -87,15 +133,33 @@ Status VerifyPack(const pipeline::Codec& codec, pipeline::Hmac& hmac, const Pack
   if (!dec.U32(count))
     return Status::Corruption(fmt::format("pack '{}' trailer is truncated", key));
   for (uint32_t entry_idx = 0; entry_idx < count; ++entry_idx) {
-    ByteView raw_id;
-    BlockLocation loc{.pack = id};
-    if (!dec.Raw(32, raw_id) || !dec.U32(loc.offset) || !dec.U32(loc.size))
+    ByteView raw_id, raw_base_id, raw_base_pack;
+    BlockLocation loc{.pack = id}, base_loc;
+    uint8_t kind = 0;
+    if (!dec.Raw(32, raw_id) || !dec.U32(loc.offset) || !dec.U32(loc.size) || !dec.U8(kind) ||
+        kind < 1 || kind > 2 ||
+        (kind == 2 && (!dec.Raw(32, raw_base_id) || !dec.Raw(16, raw_base_pack) ||
+                       !dec.U32(base_loc.offset) || !dec.U32(base_loc.size))))
       return Status::Corruption(fmt::format("pack '{}' trailer is truncated", key));
     if (static_cast<uint64_t>(loc.offset) + loc.size > trailer_at)
       return Status::Corruption(fmt::format("pack '{}' trailer points past its blocks", key));
     pipeline::Digest block_id;
     std::copy(raw_id.begin(), raw_id.end(), block_id.begin());
-    auto plain = DecodeBlock(codec, hmac, block_id, loc, pack.subspan(loc.offset, loc.size));
+    if (kind == 1) {
+      auto plain = DecodeBlock(codec, hmac, block_id, loc, pack.subspan(loc.offset, loc.size));
+      if (!plain.ok()) return plain.status();
+      continue;
+    }
+    pipeline::Digest base_id;
+    std::copy(raw_base_id.begin(), raw_base_id.end(), base_id.begin());
+    std::copy(raw_base_pack.begin(), raw_base_pack.end(), base_loc.pack.begin());
+    auto base_sealed = storage.Get(PackKey(base_loc.pack), {base_loc.offset, base_loc.size});
+    if (!base_sealed.ok())
+      return base_sealed.status().Context(
+          fmt::format("reading the base of a block in pack '{}'", key));
+    PGV_ASSIGN_OR_RETURN(Bytes base, DecodeBlock(codec, hmac, base_id, base_loc, *base_sealed));
+    auto plain = DecodeDeltaBlock(codec, hmac, block_id, loc, base_id,
+                                  pack.subspan(loc.offset, loc.size), base);
     if (!plain.ok()) return plain.status();
   }
   return Status::Ok();

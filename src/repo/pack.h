@@ -1,7 +1,9 @@
 // Packs: write-once objects holding many sealed blocks, followed by a sealed trailer index so a
 // pack can be checked or salvaged on its own (docs/repository-format.md, "Pack").
 //   blob_0 .. blob_n | sealed trailer | u32 trailer_size | "PGVPACK1"
-// Each blob is Codec::Encode(block, aad = block id); the trailer lists (id, offset, size).
+// A full block's blob is Codec::Encode(block, aad = id); a delta block's is
+// Codec::Encode(zstd frame against its base, aad = id || base id). The trailer lists
+// (id, offset, size, kind[, base id and location]).
 #pragma once
 
 #include <optional>
@@ -35,6 +37,9 @@ class PackWriter {
              pipeline::StageTimes* times)
       : storage_(storage), codec_(codec), target_size_(target_size), times_(times) {}
   Result<BlockLocation> Add(const pipeline::Digest& id, ByteView plaintext);
+  // A delta block: frame is pipeline::DeltaEncode(base plaintext, block); raw_size the block's.
+  Result<BlockLocation> AddDelta(const pipeline::Digest& id, ByteView frame, size_t raw_size,
+                                 const pipeline::Digest& base_id, const BlockLocation& base_loc);
   Status Flush();
   const PackStats& stats() const { return stats_; }
   // Options for every pack written from now on (e.g. an object-lock retention).
@@ -44,7 +49,11 @@ class PackWriter {
   struct Entry {
     pipeline::Digest id;
     uint32_t offset, size;
+    bool delta = false;
+    pipeline::Digest base_id{};
+    BlockLocation base_loc;
   };
+  Result<BlockLocation> Append(Entry entry, ByteView sealed, size_t raw_size);
   storage::Storage& storage_;
   const pipeline::Codec& codec_;
   uint64_t target_size_;
@@ -62,10 +71,16 @@ std::string PackTrailerAad(const PackId& id);
 // kCorruption names the pack and offset.
 Result<Bytes> DecodeBlock(const pipeline::Codec& codec, pipeline::Hmac& hmac,
                           const pipeline::Digest& id, const BlockLocation& loc, ByteView sealed);
+Bytes DeltaAad(const pipeline::Digest& id, const pipeline::Digest& base_id);
+// The same for a delta blob, given its base block's plaintext.
+Result<Bytes> DecodeDeltaBlock(const pipeline::Codec& codec, pipeline::Hmac& hmac,
+                               const pipeline::Digest& id, const BlockLocation& loc,
+                               const pipeline::Digest& base_id, ByteView sealed, ByteView base);
 
-// Checks a whole pack object: magic, trailer, and every block against its id.
-Status VerifyPack(const pipeline::Codec& codec, pipeline::Hmac& hmac, const PackId& id,
-                  ByteView pack);
+// Checks a whole pack object: magic, trailer, and every block against its id. Delta blocks read
+// their base from storage.
+Status VerifyPack(storage::Storage& storage, const pipeline::Codec& codec, pipeline::Hmac& hmac,
+                  const PackId& id, ByteView pack);
 // "packs/ab/ab12..." -> pack id; nullopt for any other key.
 std::optional<PackId> PackIdFromKey(std::string_view key);
 

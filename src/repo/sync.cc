@@ -32,7 +32,7 @@ Status Verify(Repository& from, pipeline::Hmac& hmac, const std::string& key, By
     case 2: {
       auto id = PackIdFromKey(key);
       if (!id) return Status::Corruption(fmt::format("'{}' is not a pack name", key));
-      return VerifyPack(from.codec(), hmac, *id, data);
+      return VerifyPack(from.storage(), from.codec(), hmac, *id, data);
     }
     case 3:
       return VerifyWalObject(from, key, data);

@@ -1,0 +1,91 @@
+#include "repo/block_reader.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+#include "repo/pack.h"
+
+namespace pgvault::repo {
+namespace {
+
+struct Blob {
+  PackId pack;
+  uint32_t offset, size;
+  bool operator<(const Blob& o) const {
+    return std::tie(pack, offset, size) < std::tie(o.pack, o.offset, o.size);
+  }
+};
+
+}  // namespace
+
+Status BlockReader::Read(const std::vector<BlockRef>& refs, size_t first, size_t count,
+                         const std::function<Status(size_t index, Bytes& plaintext)>& fn) {
+  size_t end = std::min(refs.size(), first + count);
+  // 1. Every blob needed, deduplicated and sorted, so that runs within a pack are adjacent.
+  std::vector<Blob> blobs;
+  for (size_t idx = first; idx < end; ++idx) {
+    const BlockRef& b = refs[idx];
+    if (b.zero) continue;
+    blobs.push_back({b.loc.pack, b.loc.offset, b.loc.size});
+    if (b.delta) blobs.push_back({b.base_loc.pack, b.base_loc.offset, b.base_loc.size});
+  }
+  std::sort(blobs.begin(), blobs.end());
+  blobs.erase(std::unique(blobs.begin(), blobs.end(),
+                          [](const Blob& a, const Blob& b) { return !(a < b) && !(b < a); }),
+              blobs.end());
+  // 2. One ranged read per run of touching blobs.
+  std::vector<Bytes> reads;
+  std::map<Blob, ByteView> fetched;
+  for (size_t run_start = 0; run_start < blobs.size();) {
+    size_t run_end = run_start + 1;
+    uint64_t run_bytes = blobs[run_start].size;
+    while (run_end < blobs.size() && blobs[run_end].pack == blobs[run_start].pack &&
+           blobs[run_end].offset == blobs[run_end - 1].offset + blobs[run_end - 1].size &&
+           run_bytes + blobs[run_end].size <= kMaxRead)
+      run_bytes += blobs[run_end++].size;
+    std::string key = PackKey(blobs[run_start].pack);
+    auto data = storage_.Get(key, {blobs[run_start].offset, run_bytes});
+    requests_++;
+    if (!data.ok()) {
+      if (data.status().IsNotFound())
+        return Status::Corruption(fmt::format("pack '{}' is missing from the repository", key));
+      return data.status();
+    }
+    reads.push_back(std::move(data).value());
+    ByteView view = reads.back();
+    uint64_t pos = 0;
+    for (size_t idx = run_start; idx < run_end; ++idx) {
+      uint64_t at = std::min<uint64_t>(pos, view.size());
+      fetched[blobs[idx]] = view.subspan(at, std::min<uint64_t>(blobs[idx].size, view.size() - at));
+      pos += blobs[idx].size;
+    }
+    run_start = run_end;
+  }
+  // 3. Decode in file order; a base shared by several deltas is decoded once per call.
+  std::map<Blob, Bytes> bases;
+  for (size_t idx = first; idx < end; ++idx) {
+    const BlockRef& b = refs[idx];
+    if (b.zero) continue;
+    ByteView sealed = fetched[{b.loc.pack, b.loc.offset, b.loc.size}];
+    Bytes plain;
+    if (!b.delta) {
+      PGV_ASSIGN_OR_RETURN(plain, DecodeBlock(codec_, hmac_, b.id, b.loc, sealed));
+    } else {
+      Blob base_blob{b.base_loc.pack, b.base_loc.offset, b.base_loc.size};
+      auto it = bases.find(base_blob);
+      if (it == bases.end()) {
+        PGV_ASSIGN_OR_RETURN(Bytes base,
+                             DecodeBlock(codec_, hmac_, b.base_id, b.base_loc, fetched[base_blob]));
+        it = bases.emplace(base_blob, std::move(base)).first;
+      }
+      PGV_ASSIGN_OR_RETURN(
+          plain, DecodeDeltaBlock(codec_, hmac_, b.id, b.loc, b.base_id, sealed, it->second));
+    }
+    PGV_RETURN_IF_ERROR(fn(idx, plain));
+  }
+  return Status::Ok();
+}
+
+}  // namespace pgvault::repo

@@ -1,0 +1,37 @@
+// BlockReader: turns a file's block references back into plaintext, for restore and for the
+// bases that delta encoding needs at backup time. Neighbouring blobs of one pack are fetched with
+// one ranged read (at most kMaxRead bytes); every block is decrypted, decompressed, delta-applied
+// and checked against its keyed id. Memory grows with the range asked for: callers read a file
+// in slices (e.g. 8 MiB of blocks). Not thread-safe: one per worker.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "repo/manifest.h"
+#include "repo/repository.h"
+
+namespace pgvault::repo {
+
+class BlockReader {
+ public:
+  static constexpr uint64_t kMaxRead = 8 << 20;
+  BlockReader(storage::Storage& storage, const pipeline::Codec& codec,
+              const pipeline::SecretKey& id_key)
+      : storage_(storage), codec_(codec), hmac_(id_key) {}
+
+  // Calls fn(index, plaintext) for every non-zero block in refs[first, first + count), in order.
+  // kCorruption names the pack and offset of a bad block; fn's errors are passed through.
+  Status Read(const std::vector<BlockRef>& refs, size_t first, size_t count,
+              const std::function<Status(size_t index, Bytes& plaintext)>& fn);
+
+  uint64_t requests() const { return requests_; }
+
+ private:
+  storage::Storage& storage_;
+  const pipeline::Codec& codec_;
+  pipeline::Hmac hmac_;
+  uint64_t requests_ = 0;
+};
+
+}  // namespace pgvault::repo
