@@ -283,11 +283,24 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
   std::mutex stats_mu;
   repo::PackStats pack_totals;
 
+  // Delta blocks are zstd frames: only repositories that compress with zstd make them.
+  int delta_level = repo.config().params.compression == pipeline::Compression::kZstd
+                        ? repo.config().params.compression_level
+                        : 0;
   auto worker = [&] {
     pipeline::Hmac hmac(repo.id_key());
     repo::PackWriter packs(repo.storage(), repo.codec(), repo.config().params.pack_size, &times);
     packs.set_put_options(lock_options);
-    auto on_read = [&](uint64_t n) { progress.Update(done_bytes += n, walk.total_bytes); };
+    repo::BlockReader reader(repo.storage(), repo.codec(), repo.id_key());
+    backup::WorkerContext ctx{
+        .block_size = block_size,
+        .delta_level = delta_level,
+        .hmac = hmac,
+        .packs = packs,
+        .reader = reader,
+        .counters = counters,
+        .times = times,
+        .on_read = [&](uint64_t n) { progress.Update(done_bytes += n, walk.total_bytes); }};
     size_t index;
     FileJob job;
     Status status;
@@ -295,7 +308,7 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
       if (!status.ok()) break;
       std::optional<repo::FileEntry> entry;
       if (job.entry->type == repo::EntryType::kFile) {
-        auto r = BackupFile(job, block_size, hmac, packs, counters, times, on_read);
+        auto r = BackupFile(job, ctx);
         if (!r.ok()) {
           status = r.status().Context(fmt::format("backing up '{}'", job.entry->path));
           break;
@@ -364,6 +377,7 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
       {"zero_blocks", counters.zero_blocks.load()},
       {"reused_blocks", counters.reused_blocks.load()},
       {"new_blocks", counters.new_blocks.load()},
+      {"delta_blocks", counters.delta_blocks.load()},
       {"bytes_new_raw", pack_totals.raw_bytes_written},
       {"bytes_new", stored_new},
       {"packs_written", pack_totals.packs_written},

@@ -7,10 +7,16 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "pipeline/compress.h"
+#include "pipeline/delta.h"
 #include "storage/posix/posix_storage.h"
 
 namespace pgvault::backup {
 namespace {
+
+// Blocks read, hashed and stored together: 8 MiB of file per slice bounds a worker's memory
+// and lets the delta bases of a slice come in a few ranged reads.
+constexpr size_t kSliceBytes = 8 << 20;
 
 bool AllZero(const uint8_t* p, size_t n) {
   // Blocks are multiples of 8 bytes except a file's tail.
@@ -34,104 +40,182 @@ struct DigestHash {
   }
 };
 
+// The full block a delta for position idx would be made against: the parent's block there, or
+// that block's own base when it is a delta (so deltas never chain).
+std::optional<repo::BlockRef> DeltaBase(const std::vector<repo::BlockRef>* parent, size_t idx) {
+  if (!parent || idx >= parent->size() || (*parent)[idx].zero) return std::nullopt;
+  const repo::BlockRef& p = (*parent)[idx];
+  if (!p.delta) return p;
+  return repo::BlockRef{.id = p.base_id, .loc = p.base_loc};
+}
+
+Status ReadSlice(int fd, const std::string& path, uint64_t offset, Bytes& buf, size_t& filled) {
+  filled = 0;
+  while (filled < buf.size()) {
+    ssize_t n =
+        ::pread(fd, buf.data() + filled, buf.size() - filled, static_cast<off_t>(offset + filled));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return storage::ErrnoStatus("cannot read", path, errno);
+    if (n == 0) break;
+    filled += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
-Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, uint32_t block_size,
-                                                  pipeline::Hmac& hmac, repo::PackWriter& packs,
-                                                  BlockCounters& counters,
-                                                  pipeline::StageTimes& times,
-                                                  const std::function<void(uint64_t)>& on_read) {
+Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerContext& ctx) {
   const WalkEntry& we = *job.entry;
   int fd = ::open(we.source_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
   if (fd < 0 && errno == EPERM) fd = ::open(we.source_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) {
-      counters.files_vanished++;
+      ctx.counters.files_vanished++;
       return std::optional<repo::FileEntry>();
     }
     return storage::ErrnoStatus("cannot open", we.source_path, errno);
   }
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
   struct stat st;
   ::fstat(fd, &st);
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
-  repo::FileEntry out{.type = repo::EntryType::kFile, .path = we.path, .mode = st.st_mode & 07777u,
+  repo::FileEntry out{.type = repo::EntryType::kFile,
+                      .path = we.path,
+                      .mode = st.st_mode & 07777u,
                       .mtime = st.st_mtim.tv_sec};
-  const std::vector<repo::BlockRef>* parent_blocks = job.parent ? &job.parent->blocks : nullptr;
-  // Built only when a block is not at its parent position, which is rare for relation files.
-  std::unordered_map<pipeline::Digest, repo::BlockLocation, DigestHash> known;
+  const uint32_t block_size = ctx.block_size;
+  const std::vector<repo::BlockRef>* parent = job.parent ? &job.parent->blocks : nullptr;
+  // Blocks of the parent file and of this one by id; built when a block is not found at its
+  // parent position, which is rare for relation files.
+  std::unordered_map<pipeline::Digest, repo::BlockRef, DigestHash> known;
   bool known_built = false;
 
-  Bytes buf(block_size);
+  const size_t slice_blocks = std::max<size_t>(1, kSliceBytes / block_size);
+  Bytes buf(slice_blocks * block_size);
   uint64_t offset = 0;
   for (;;) {
     int64_t t0 = pipeline::ThreadCpuNanos();
-    size_t filled = 0;
-    while (filled < block_size) {
-      ssize_t n = ::pread(fd, buf.data() + filled, block_size - filled,
-                          static_cast<off_t>(offset + filled));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        int err = errno;
-        ::close(fd);
-        return storage::ErrnoStatus("cannot read", we.source_path, err);
-      }
-      if (n == 0) break;
-      filled += static_cast<size_t>(n);
-    }
+    size_t filled;
+    PGV_RETURN_IF_ERROR(ReadSlice(fd, we.source_path, offset, buf, filled));
     int64_t t1 = pipeline::ThreadCpuNanos();
-    times.read_ns += t1 - t0;
+    ctx.times.read_ns += t1 - t0;
     if (filled == 0) break;
-    ByteView block(buf.data(), filled);
-    counters.bytes_read += filled;
-    counters.blocks++;
-    size_t block_idx = out.blocks.size();
-    repo::BlockRef ref;
-    if (AllZero(buf.data(), filled)) {
-      ref.zero = true;
-      counters.zero_blocks++;
-    } else {
-      ref.id = hmac.Compute(block);
-      times.hash_ns += pipeline::ThreadCpuNanos() - t1;
-      bool found = false;
-      if (parent_blocks && block_idx < parent_blocks->size()) {
-        const repo::BlockRef& p = (*parent_blocks)[block_idx];
-        if (!p.zero && p.id == ref.id) {
-          ref.loc = p.loc;
-          found = true;
-        }
+    ctx.counters.bytes_read += filled;
+    size_t first_idx = out.blocks.size();
+    size_t nblocks = (filled + block_size - 1) / block_size;
+    auto block_at = [&](size_t slot) {
+      size_t begin = slot * block_size;
+      return ByteView(buf.data() + begin, std::min<size_t>(block_size, filled - begin));
+    };
+
+    // Pass 1: ids, and what the parent already has.
+    std::vector<size_t> changed;  // slots that must be stored
+    for (size_t slot = 0; slot < nblocks; ++slot) {
+      ByteView block = block_at(slot);
+      size_t idx = first_idx + slot;
+      repo::BlockRef ref;
+      ctx.counters.blocks++;
+      if (AllZero(block.data(), block.size())) {
+        ref.zero = true;
+        ctx.counters.zero_blocks++;
+        out.blocks.push_back(ref);
+        continue;
       }
-      if (!found) {
-        if (!known_built && parent_blocks) {
-          for (const auto& p : *parent_blocks)
-            if (!p.zero) known.emplace(p.id, p.loc);
+      ref.id = ctx.hmac.Compute(block);
+      bool found = false;
+      if (parent && idx < parent->size() && !(*parent)[idx].zero && (*parent)[idx].id == ref.id) {
+        ref = (*parent)[idx];
+        found = true;
+      } else {
+        if (!known_built && parent) {
+          for (const auto& p : *parent)
+            if (!p.zero) known.emplace(p.id, p);
           known_built = true;
         }
         auto it = known.find(ref.id);
         if (it != known.end()) {
-          ref.loc = it->second;
+          ref = it->second;
           found = true;
         }
       }
-      if (found) {
-        counters.reused_blocks++;
-      } else {
-        auto loc = packs.Add(ref.id, block);
-        if (!loc.ok()) {
-          ::close(fd);
-          return loc.status();
-        }
-        ref.loc = *loc;
-        known.emplace(ref.id, ref.loc);
-        counters.new_blocks++;
-      }
+      if (found)
+        ctx.counters.reused_blocks++;
+      else
+        changed.push_back(slot);
+      out.blocks.push_back(ref);
     }
-    out.blocks.push_back(ref);
+    ctx.times.hash_ns += pipeline::ThreadCpuNanos() - t1;
+
+    // Pass 2: the parent's versions of the changed blocks, fetched together, as delta bases.
+    std::vector<repo::BlockRef> base_refs;
+    std::vector<size_t> base_slot;
+    std::unordered_map<size_t, size_t> base_of_slot;  // slot -> index in base_refs
+    if (ctx.delta_level > 0) {
+      for (size_t slot : changed)
+        if (auto base = DeltaBase(parent, first_idx + slot)) {
+          base_of_slot[slot] = base_refs.size();
+          base_refs.push_back(*base);
+          base_slot.push_back(slot);
+        }
+    }
+    std::unordered_map<size_t, Bytes> bases;  // slot -> base plaintext
+    if (!base_refs.empty()) {
+      Status s = ctx.reader.Read(base_refs, 0, base_refs.size(), [&](size_t ref_idx, Bytes& plain) {
+        bases.emplace(base_slot[ref_idx], std::move(plain));
+        return Status::Ok();
+      });
+      // An unreadable parent block only costs the delta: store the block in full.
+      if (!s.ok()) bases.clear();
+    }
+
+    // Pass 3: store each changed block as a delta when that is clearly smaller, else in full.
+    for (size_t slot : changed) {
+      size_t idx = first_idx + slot;
+      ByteView block = block_at(slot);
+      repo::BlockRef& ref = out.blocks[idx];
+      if (auto twin = known.find(ref.id); twin != known.end()) {
+        ref = twin->second;  // the same block stored earlier in this slice
+        ctx.counters.reused_blocks++;
+        continue;
+      }
+      auto base = bases.find(slot);
+      if (base != bases.end()) {
+        int64_t t2 = pipeline::ThreadCpuNanos();
+        Bytes frame;
+        pipeline::DeltaEncode(base->second, block, ctx.delta_level, frame);
+        bool use_delta = frame.size() <= block.size() / 16;
+        if (!use_delta) {
+          // Not tiny: worth it only at half the standalone size or less.
+          Bytes full;
+          use_delta =
+              !pipeline::Compress(pipeline::Compression::kZstd, ctx.delta_level, block, full) ||
+              frame.size() * 2 <= full.size();
+        }
+        ctx.times.compress_ns += pipeline::ThreadCpuNanos() - t2;
+        if (use_delta) {
+          const repo::BlockRef& b = base_refs[base_of_slot[slot]];
+          PGV_ASSIGN_OR_RETURN(ref.loc,
+                               ctx.packs.AddDelta(ref.id, frame, block.size(), b.id, b.loc));
+          ref.delta = true;
+          ref.base_id = b.id;
+          ref.base_loc = b.loc;
+          ctx.counters.delta_blocks++;
+          known.emplace(ref.id, ref);
+          continue;
+        }
+      }
+      PGV_ASSIGN_OR_RETURN(ref.loc, ctx.packs.Add(ref.id, block));
+      ctx.counters.new_blocks++;
+      known.emplace(ref.id, ref);
+    }
     offset += filled;
-    on_read(filled);
-    if (filled < block_size) break;
+    ctx.on_read(filled);
+    if (filled < buf.size()) break;
   }
-  ::close(fd);
   out.size = offset;
   out.checksum = repo::FileChecksum(out.blocks);
   return std::optional<repo::FileEntry>(std::move(out));

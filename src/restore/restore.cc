@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/time.h"
+#include "repo/block_reader.h"
 #include "repo/layout.h"
 #include "repo/manifest.h"
 #include "repo/pack.h"
@@ -23,81 +24,104 @@ namespace {
 
 using storage::ErrnoStatus;
 
-// Largest ranged read when neighbouring blocks of a file sit next to each other in one pack.
+// Largest ranged read when neighbouring blocks of a file sit next to each other
+// in one pack.
 constexpr uint64_t kMaxRead = 8 << 20;
 
-Status CheckEmptyTarget(const std::string& dir, const char* what) {
-  DIR* d = ::opendir(dir.c_str());
+Status CheckEmptyTarget(const std::string &dir, const char *what) {
+  DIR *d = ::opendir(dir.c_str());
   if (!d) {
-    if (errno == ENOENT) return Status::Ok();
+    if (errno == ENOENT)
+      return Status::Ok();
     return ErrnoStatus("cannot open", dir, errno);
   }
   bool empty = true;
-  while (dirent* e = ::readdir(d)) {
+  while (dirent *e = ::readdir(d)) {
     std::string n = e->d_name;
-    if (n != "." && n != "..") empty = false;
+    if (n != "." && n != "..")
+      empty = false;
   }
   ::closedir(d);
   if (!empty)
-    return std::move(Status::InvalidArgument(fmt::format("{} '{}' is not empty", what, dir)))
-        .WithHint("restore into an empty or new directory; nothing was written");
+    return std::move(Status::InvalidArgument(
+                         fmt::format("{} '{}' is not empty", what, dir)))
+        .WithHint(
+            "restore into an empty or new directory; nothing was written");
   return Status::Ok();
 }
 
-// A manifest path must stay inside the target: no absolute names, no "..", no empty parts.
-Status CheckSafePath(const std::string& path) {
+// A manifest path must stay inside the target: no absolute names, no "..", no
+// empty parts.
+Status CheckSafePath(const std::string &path) {
   if (path.empty() || path.front() == '/')
-    return Status::Corruption(fmt::format("manifest holds an unsafe path '{}'", path));
+    return Status::Corruption(
+        fmt::format("manifest holds an unsafe path '{}'", path));
   size_t start = 0;
   while (start <= path.size()) {
     size_t end = path.find('/', start);
-    if (end == std::string::npos) end = path.size();
+    if (end == std::string::npos)
+      end = path.size();
     std::string_view part(path.data() + start, end - start);
     if (part.empty() || part == "." || part == "..")
-      return Status::Corruption(fmt::format("manifest holds an unsafe path '{}'", path));
+      return Status::Corruption(
+          fmt::format("manifest holds an unsafe path '{}'", path));
     start = end + 1;
   }
   return Status::Ok();
 }
 
-Status WriteAt(int fd, const uint8_t* data, size_t n, uint64_t offset, const std::string& path) {
+Status WriteAt(int fd, const uint8_t *data, size_t n, uint64_t offset,
+               const std::string &path) {
   size_t done = 0;
   while (done < n) {
-    ssize_t w = ::pwrite(fd, data + done, n - done, static_cast<off_t>(offset + done));
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return ErrnoStatus("cannot write", path, errno);
+    ssize_t w =
+        ::pwrite(fd, data + done, n - done, static_cast<off_t>(offset + done));
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return ErrnoStatus("cannot write", path, errno);
     done += static_cast<size_t>(w);
   }
   return Status::Ok();
 }
 
-Status WriteSmallFile(const std::string& path, std::string_view content, int mode) {
+Status WriteSmallFile(const std::string &path, std::string_view content,
+                      int mode) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return ErrnoStatus("cannot create", path, errno);
-  Status s = WriteAt(fd, reinterpret_cast<const uint8_t*>(content.data()), content.size(), 0, path);
-  if (s.ok() && ::fsync(fd) != 0) s = ErrnoStatus("cannot fsync", path, errno);
+  if (fd < 0)
+    return ErrnoStatus("cannot create", path, errno);
+  Status s = WriteAt(fd, reinterpret_cast<const uint8_t *>(content.data()),
+                     content.size(), 0, path);
+  if (s.ok() && ::fsync(fd) != 0)
+    s = ErrnoStatus("cannot fsync", path, errno);
   ::close(fd);
   return s;
 }
 
 class FileRestorer {
- public:
-  FileRestorer(repo::Repository& repo, uint32_t block_size)
-      : repo_(repo), block_size_(block_size), hmac_(repo.id_key()) {}
+public:
+  FileRestorer(repo::Repository &repo, uint32_t block_size)
+      : repo_(repo), block_size_(block_size),
+        reader_(repo.storage(), repo.codec(), repo.id_key()) {}
 
-  Status Restore(const repo::FileEntry& e, const std::string& target, std::atomic<uint64_t>& done,
-                 Progress& progress, uint64_t total) {
+  Status Restore(const repo::FileEntry &e, const std::string &target,
+                 std::atomic<uint64_t> &done, Progress &progress,
+                 uint64_t total) {
     if (repo::FileChecksum(e.blocks) != e.checksum)
       return Status::Corruption("its manifest entry fails its checksum");
     uint64_t expected_blocks = (e.size + block_size_ - 1) / block_size_;
     if (e.blocks.size() != expected_blocks)
-      return Status::Corruption("its manifest entry has the wrong number of blocks");
-    int fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, e.mode & 07777);
-    if (fd < 0) return ErrnoStatus("cannot create", target, errno);
+      return Status::Corruption(
+          "its manifest entry has the wrong number of blocks");
+    int fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                    e.mode & 07777);
+    if (fd < 0)
+      return ErrnoStatus("cannot create", target, errno);
     Status s = Write(e, fd, target, done, progress, total);
     if (s.ok() && ::ftruncate(fd, static_cast<off_t>(e.size)) != 0)
       s = ErrnoStatus("cannot size", target, errno);
-    if (s.ok() && ::fsync(fd) != 0) s = ErrnoStatus("cannot fsync", target, errno);
+    if (s.ok() && ::fsync(fd) != 0)
+      s = ErrnoStatus("cannot fsync", target, errno);
     if (s.ok()) {
       timespec times[2] = {{e.mtime, 0}, {e.mtime, 0}};
       ::futimens(fd, times);
@@ -106,75 +130,56 @@ class FileRestorer {
     return s;
   }
 
- private:
-  Status Write(const repo::FileEntry& e, int fd, const std::string& target,
-               std::atomic<uint64_t>& done, Progress& progress, uint64_t total) {
-    size_t block_idx = 0;
-    while (block_idx < e.blocks.size()) {
-      const repo::BlockRef& first = e.blocks[block_idx];
-      if (first.zero) {
-        block_idx++;
-        continue;  // left as a hole by ftruncate
-      }
-      // Extend the read over the following blocks stored right after this one in the same pack.
-      size_t run_end = block_idx + 1;
-      uint64_t run_bytes = first.loc.size;
-      while (run_end < e.blocks.size()) {
-        const repo::BlockRef& next = e.blocks[run_end];
-        const repo::BlockRef& prev = e.blocks[run_end - 1];
-        if (next.zero || next.loc.pack != first.loc.pack ||
-            next.loc.offset != prev.loc.offset + prev.loc.size || run_bytes + next.loc.size > kMaxRead)
-          break;
-        run_bytes += next.loc.size;
-        run_end++;
-      }
-      std::string key = repo::PackKey(first.loc.pack);
-      auto data = repo_.storage().Get(key, {first.loc.offset, run_bytes});
-      if (!data.ok()) {
-        if (data.status().IsNotFound())
-          return Status::Corruption(fmt::format("pack '{}' is missing from the repository", key));
-        return data.status();
-      }
-      uint64_t pos = 0;
-      for (size_t idx = block_idx; idx < run_end; ++idx) {
-        const repo::BlockRef& b = e.blocks[idx];
-        ByteView sealed = ByteView(*data).subspan(std::min<uint64_t>(pos, data->size()),
-                                                  std::min<uint64_t>(b.loc.size, data->size() - std::min<uint64_t>(pos, data->size())));
-        pos += b.loc.size;
-        PGV_ASSIGN_OR_RETURN(Bytes plain, repo::DecodeBlock(repo_.codec(), hmac_, b.id, b.loc, sealed));
-        uint64_t offset = static_cast<uint64_t>(idx) * block_size_;
-        uint64_t want = std::min<uint64_t>(block_size_, e.size - offset);
-        if (plain.size() != want)
-          return Status::Corruption(fmt::format("block {} has {} bytes, expected {}", idx, plain.size(), want));
-        PGV_RETURN_IF_ERROR(WriteAt(fd, plain.data(), plain.size(), offset, target));
-        progress.Update(done += plain.size(), total);
-      }
-      block_idx = run_end;
+private:
+  Status Write(const repo::FileEntry &e, int fd, const std::string &target,
+               std::atomic<uint64_t> &done, Progress &progress,
+               uint64_t total) {
+    // A slice of blocks at a time keeps memory bounded; BlockReader coalesces
+    // the reads and resolves delta blocks against their bases. Zero blocks stay
+    // holes (ftruncate).
+    const size_t slice = std::max<size_t>(1, kMaxRead / block_size_);
+    for (size_t first = 0; first < e.blocks.size(); first += slice) {
+      PGV_RETURN_IF_ERROR(
+          reader_.Read(e.blocks, first, slice, [&](size_t idx, Bytes &plain) {
+            uint64_t offset = static_cast<uint64_t>(idx) * block_size_;
+            uint64_t want = std::min<uint64_t>(block_size_, e.size - offset);
+            if (plain.size() != want)
+              return Status::Corruption(
+                  fmt::format("block {} has {} bytes, expected {}", idx,
+                              plain.size(), want));
+            PGV_RETURN_IF_ERROR(
+                WriteAt(fd, plain.data(), plain.size(), offset, target));
+            progress.Update(done += plain.size(), total);
+            return Status::Ok();
+          }));
     }
     return Status::Ok();
   }
 
-  repo::Repository& repo_;
+  repo::Repository &repo_;
   uint32_t block_size_;
-  pipeline::Hmac hmac_;
+  repo::BlockReader reader_;
 };
 
-// A bounded queue of files for the workers; the manifest is read by the producer only.
+// A bounded queue of files for the workers; the manifest is read by the
+// producer only.
 class WorkQueue {
- public:
+public:
   explicit WorkQueue(size_t limit) : limit_(limit) {}
   bool Push(repo::FileEntry e) {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return queue_.size() < limit_ || failed_; });
-    if (failed_) return false;
+    if (failed_)
+      return false;
     queue_.push_back(std::move(e));
     cv_.notify_all();
     return true;
   }
-  bool Pop(repo::FileEntry& e) {
+  bool Pop(repo::FileEntry &e) {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return !queue_.empty() || closed_ || failed_; });
-    if (failed_ || queue_.empty()) return false;
+    if (failed_ || queue_.empty())
+      return false;
     e = std::move(queue_.front());
     queue_.pop_front();
     cv_.notify_all();
@@ -187,7 +192,8 @@ class WorkQueue {
   }
   void Fail(Status s) {
     std::lock_guard lock(mu_);
-    if (!failed_) status_ = std::move(s);
+    if (!failed_)
+      status_ = std::move(s);
     failed_ = true;
     cv_.notify_all();
   }
@@ -196,7 +202,7 @@ class WorkQueue {
     return status_;
   }
 
- private:
+private:
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<repo::FileEntry> queue_;
@@ -205,10 +211,11 @@ class WorkQueue {
   Status status_;
 };
 
-}  // namespace
+} // namespace
 
-Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& options,
-                                 Progress& progress) {
+Result<RestoreResult> RunRestore(repo::Repository &repo,
+                                 const RestoreOptions &options,
+                                 Progress &progress) {
   if (options.pgdata.empty())
     return std::move(Status::Config("no target directory given"))
         .WithHint("pass --pgdata DIR: an empty or new directory");
@@ -216,39 +223,51 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   if (backup_id.empty()) {
     PGV_ASSIGN_OR_RETURN(auto ids, repo::ListBackups(repo.storage()));
     if (ids.empty())
-      return std::move(Status::NotFound(fmt::format("repository '{}' holds no backup", repo.Describe())))
+      return std::move(Status::NotFound(fmt::format(
+                           "repository '{}' holds no backup", repo.Describe())))
           .WithHint("take one with: pgvault backup --pgdata DIR");
     backup_id = ids.back();
   }
-  PGV_ASSIGN_OR_RETURN(auto reader, repo::ManifestReader::Open(repo.storage(), repo.codec(), backup_id));
-  const auto& header = reader->header();
+  PGV_ASSIGN_OR_RETURN(
+      auto reader,
+      repo::ManifestReader::Open(repo.storage(), repo.codec(), backup_id));
+  const auto &header = reader->header();
   uint32_t block_size = header.value("block_size", 0u);
-  if (block_size == 0) return Status::Corruption("manifest has no block size");
+  if (block_size == 0)
+    return Status::Corruption("manifest has no block size");
 
   // Check every target before writing anything.
   std::string pgdata = options.pgdata;
-  while (pgdata.size() > 1 && pgdata.back() == '/') pgdata.pop_back();
+  while (pgdata.size() > 1 && pgdata.back() == '/')
+    pgdata.pop_back();
   PGV_RETURN_IF_ERROR(CheckEmptyTarget(pgdata, "target directory"));
   std::map<std::string, std::string> ts_targets;
-  for (const auto& ts : header.value("tablespaces", nlohmann::json::array())) {
+  for (const auto &ts : header.value("tablespaces", nlohmann::json::array())) {
     std::string oid = ts.value("oid", "");
     auto mapped = options.tablespace_map.find(oid);
-    std::string location = mapped != options.tablespace_map.end() ? mapped->second
-                                                                  : ts.value("location", "");
+    std::string location = mapped != options.tablespace_map.end()
+                               ? mapped->second
+                               : ts.value("location", "");
     if (location.empty() || location.front() != '/')
-      return Status::InvalidArgument(fmt::format("tablespace {} needs an absolute location", oid));
-    PGV_RETURN_IF_ERROR(CheckEmptyTarget(location, "tablespace directory").Context(
-        fmt::format("tablespace {} (map it elsewhere with --tablespace-map {}=DIR)", oid, oid)));
+      return Status::InvalidArgument(
+          fmt::format("tablespace {} needs an absolute location", oid));
+    PGV_RETURN_IF_ERROR(
+        CheckEmptyTarget(location, "tablespace directory")
+            .Context(fmt::format(
+                "tablespace {} (map it elsewhere with --tablespace-map {}=DIR)",
+                oid, oid)));
     ts_targets[oid] = location;
   }
-  for (const auto& [oid, dir] : options.tablespace_map)
+  for (const auto &[oid, dir] : options.tablespace_map)
     if (!ts_targets.count(oid))
-      return Status::InvalidArgument(fmt::format("backup '{}' has no tablespace with oid {}", backup_id, oid));
+      return Status::InvalidArgument(fmt::format(
+          "backup '{}' has no tablespace with oid {}", backup_id, oid));
 
   double t0 = MonotonicSeconds();
   PGV_RETURN_IF_ERROR(storage::MakeDirs(pgdata, 0700));
   ::chmod(pgdata.c_str(), 0700);
-  uint64_t total = header.value("stats", nlohmann::json::object()).value("bytes_read", 0ull);
+  uint64_t total =
+      header.value("stats", nlohmann::json::object()).value("bytes_read", 0ull);
   std::atomic<uint64_t> done{0};
   std::atomic<uint64_t> files{0};
   WorkQueue queue(256);
@@ -256,9 +275,11 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
     FileRestorer restorer(repo, block_size);
     repo::FileEntry e;
     while (queue.Pop(e)) {
-      Status s = restorer.Restore(e, pgdata + "/" + e.path, done, progress, total);
+      Status s =
+          restorer.Restore(e, pgdata + "/" + e.path, done, progress, total);
       if (!s.ok()) {
-        queue.Fail(s.Context(fmt::format("restoring '{}' of backup '{}'", e.path, backup_id)));
+        queue.Fail(s.Context(
+            fmt::format("restoring '{}' of backup '{}'", e.path, backup_id)));
         return;
       }
       files++;
@@ -273,7 +294,8 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   repo::FileEntry e;
   while (status.ok() && reader->Next(e)) {
     status = CheckSafePath(e.path);
-    if (!status.ok()) break;
+    if (!status.ok())
+      break;
     std::string target = pgdata + "/" + e.path;
     if (e.type == repo::EntryType::kDir) {
       if (::mkdir(target.c_str(), e.mode & 07777) != 0 && errno != EEXIST)
@@ -282,7 +304,8 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
       std::string oid = e.path.substr(e.path.rfind('/') + 1);
       auto it = ts_targets.find(oid);
       if (!e.path.starts_with("pg_tblspc/") || it == ts_targets.end()) {
-        status = Status::Corruption(fmt::format("manifest holds an unexpected link '{}'", e.path));
+        status = Status::Corruption(
+            fmt::format("manifest holds an unexpected link '{}'", e.path));
       } else {
         status = storage::MakeDirs(it->second, 0700);
         if (status.ok() && ::symlink(it->second.c_str(), target.c_str()) != 0)
@@ -295,18 +318,24 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
       break;
     }
   }
-  if (status.ok() && !reader->status().ok()) status = reader->status();
-  if (!status.ok()) queue.Fail(status);
+  if (status.ok() && !reader->status().ok())
+    status = reader->status();
+  if (!status.ok())
+    queue.Fail(status);
   queue.Close();
-  for (auto& t : threads) t.join();
+  for (auto &t : threads)
+    t.join();
   progress.Finish();
   PGV_RETURN_IF_ERROR(queue.status());
   PGV_RETURN_IF_ERROR(status);
   if (!pg_control)
-    return Status::Corruption(fmt::format("backup '{}' has no global/pg_control", backup_id));
+    return Status::Corruption(
+        fmt::format("backup '{}' has no global/pg_control", backup_id));
 
-  // Recovery settings: backup_label from pg_backup_stop, recovery.signal, restore_command.
-  PGV_RETURN_IF_ERROR(WriteSmallFile(pgdata + "/backup_label", header.value("backup_label", ""), 0600));
+  // Recovery settings: backup_label from pg_backup_stop, recovery.signal,
+  // restore_command.
+  PGV_RETURN_IF_ERROR(WriteSmallFile(pgdata + "/backup_label",
+                                     header.value("backup_label", ""), 0600));
   PGV_RETURN_IF_ERROR(WriteSmallFile(pgdata + "/recovery.signal", "", 0600));
   {
     std::string conf_path = pgdata + "/postgresql.auto.conf";
@@ -314,28 +343,36 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
     if (auto in = ::fopen(conf_path.c_str(), "r")) {
       char buf[4096];
       size_t n;
-      while ((n = ::fread(buf, 1, sizeof buf, in)) > 0) conf.append(buf, n);
+      while ((n = ::fread(buf, 1, sizeof buf, in)) > 0)
+        conf.append(buf, n);
       ::fclose(in);
     }
     std::string escaped;
-    for (char c : options.restore_command) escaped += c == '\'' ? std::string("''") : std::string(1, c);
-    conf += fmt::format("\n# Added by pgvault restore of backup {} at {}\nrestore_command = '{}'\n",
+    for (char c : options.restore_command)
+      escaped += c == '\'' ? std::string("''") : std::string(1, c);
+    conf += fmt::format("\n# Added by pgvault restore of backup {} at "
+                        "{}\nrestore_command = '{}'\n",
                         backup_id, FormatIsoMicros(NowUnixMicros()), escaped);
     PGV_RETURN_IF_ERROR(WriteSmallFile(conf_path, conf, 0600));
   }
   FileRestorer restorer(repo, block_size);
-  PGV_RETURN_IF_ERROR(restorer.Restore(*pg_control, pgdata + "/global/pg_control", done, progress, total)
+  PGV_RETURN_IF_ERROR(restorer
+                          .Restore(*pg_control, pgdata + "/global/pg_control",
+                                   done, progress, total)
                           .Context("restoring 'global/pg_control'"));
   PGV_RETURN_IF_ERROR(storage::SyncDir(pgdata + "/global"));
   PGV_RETURN_IF_ERROR(storage::SyncDir(pgdata));
   files++;
-  return RestoreResult{backup_id, files.load(), done.load(), MonotonicSeconds() - t0};
+  return RestoreResult{backup_id, files.load(), done.load(),
+                       MonotonicSeconds() - t0};
 }
 
-std::string SummaryLine(const RestoreResult& r) {
-  return fmt::format("restore of backup {} complete: {} files, {:.1f} MB, {:.1f} MB/s, {:.1f} s",
+std::string SummaryLine(const RestoreResult &r) {
+  return fmt::format("restore of backup {} complete: {} files, {:.1f} MB, "
+                     "{:.1f} MB/s, {:.1f} s",
                      r.backup_id, r.files, r.bytes / 1e6,
-                     r.seconds > 0 ? r.bytes / 1e6 / r.seconds : 0.0, r.seconds);
+                     r.seconds > 0 ? r.bytes / 1e6 / r.seconds : 0.0,
+                     r.seconds);
 }
 
-}  // namespace pgvault::restore
+} // namespace pgvault::restore
