@@ -24,14 +24,14 @@ int64_t ThreadCpuNanos() {
 
 Bytes Codec::Encode(ByteView plaintext, ByteView aad, StageTimes* times) const {
   int64_t t0 = times ? ThreadCpuNanos() : 0;
-  Bytes inner;
-  inner.reserve(plaintext.size() + kInnerHeader + 64);
-  inner.resize(kInnerHeader);
+  Bytes inner(kInnerHeader);
   bool compressed = Compress(compression_, level_, plaintext, inner);
   if (!compressed) Append(inner, plaintext);
+  if (!data_key_) inner.reserve(inner.size() + 4);
   inner[0] = static_cast<uint8_t>(compressed ? compression_ : Compression::kNone);
   uint32_t raw = static_cast<uint32_t>(plaintext.size());
-  for (int byte_idx = 0; byte_idx < 4; ++byte_idx) inner[1 + byte_idx] = (raw >> (8 * byte_idx)) & 0xff;
+  for (int byte_idx = 0; byte_idx < 4; ++byte_idx)
+    inner[1 + byte_idx] = (raw >> (8 * byte_idx)) & 0xff;
   int64_t t1 = times ? ThreadCpuNanos() : 0;
   Bytes out;
   if (data_key_) {
@@ -69,7 +69,8 @@ Result<Bytes> Codec::Decode(ByteView sealed, ByteView aad) const {
   uint32_t raw;
   d.U8(type);
   d.U32(raw);
-  if (type > static_cast<uint8_t>(Compression::kLz4)) return Status::Corruption("unknown compression");
+  if (type > static_cast<uint8_t>(Compression::kLz4))
+    return Status::Corruption("unknown compression");
   Bytes out;
   PGV_RETURN_IF_ERROR(
       Decompress(static_cast<Compression>(type), inner.subspan(kInnerHeader), raw, out));

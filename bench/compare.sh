@@ -1,0 +1,447 @@
+#!/usr/bin/env bash
+# pgvault side by side with pgBackRest and pg_basebackup on one throw-away PostgreSQL 15 cluster.
+# See docs/benchmarks.md for what is measured, how, and the results on the reference machine.
+#
+# Usage: bench/compare.sh [--scale S] [--runs N] [--jobs J] [--encrypt on|off]
+#                         [--cache drop|warm] [--phases full,incr,restore,archive] [--keep]
+#                         [--segments 200] [--pgbench-seconds 60] [--pgvault BIN (skips the build)]
+# Runs as root; PostgreSQL and every tool run as the OS user postgres.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SRC=$PWD
+
+scale=30 runs=3 jobs=2 encrypt=on cache=drop phases=full,incr,restore,archive keep=no
+segments=200 pgbench_seconds=60 pgvault_bin=""
+usage() { sed -n '4,7p' "$0" | sed 's/^# \{0,1\}//'; }
+while (($#)); do
+  case $1 in
+    --scale) scale=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    --encrypt) encrypt=$2; shift 2 ;;
+    --cache) cache=$2; shift 2 ;;
+    --phases) phases=$2; shift 2 ;;
+    --keep) keep=yes; shift ;;
+    --segments) segments=$2; shift 2 ;;
+    --pgbench-seconds) pgbench_seconds=$2; shift 2 ;;
+    --pgvault) pgvault_bin=$2; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "compare.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+[[ $encrypt == on || $encrypt == off ]] || { echo "compare.sh: --encrypt takes on or off" >&2; exit 2; }
+[[ $cache == drop || $cache == warm ]] || { echo "compare.sh: --cache takes drop or warm" >&2; exit 2; }
+((EUID == 0)) || { echo "compare.sh: run as root (the tools run as postgres via runuser)" >&2; exit 1; }
+has_phase() { [[ ",$phases," == *",$1,"* ]]; }
+t_begin=$(date +%s)
+stamp() { printf '== [%s] %s\n' "$(date -u -d @$(($(date +%s) - t_begin)) +%M:%S)" "$1"; }
+
+PGBIN=/usr/lib/postgresql/15/bin
+bash scripts/install-deps.sh
+# /usr/bin/time -v reports peak RSS; perf is for profiling a run by hand (docs/benchmarks.md).
+extra=()
+[[ -x /usr/bin/time ]] || extra+=(time)
+command -v perf >/dev/null || extra+=(linux-perf)
+if ((${#extra[@]})); then
+  echo "installing: ${extra[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    -o DPkg::Lock::Timeout=600 "${extra[@]}" >/dev/null
+fi
+if [[ -n $pgvault_bin ]]; then
+  PGVAULT=$(realpath "$pgvault_bin")
+else
+  cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  ninja -C build-bench pgvault >/dev/null
+  PGVAULT=$SRC/build-bench/pgvault
+fi
+
+work=$(mktemp -d /tmp/pgvault-bench.XXXXXX)
+chmod 755 "$work"
+chown postgres:postgres "$work"
+as_pg() { runuser -u postgres -- "$@"; }
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 20000))
+    ss -ltn | awk '{print $4}' | grep -q ":$p\$" || { echo "$p"; return; }
+  done
+}
+stop_cluster() {  # by PID
+  local pid
+  [[ -f $1/postmaster.pid ]] || return 0
+  pid=$(head -1 "$1/postmaster.pid")
+  kill -INT "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+cleanup() {
+  stop_cluster "$work/pgdata" || true
+  if [[ $keep == yes ]]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port=$(free_port)
+pgdata=$work/pgdata
+pool=$work/walpool      # real WAL segments set aside for the archive-push test
+key=$work/pgvault.key
+pgv_link=$work/pgvault-repo   # symlink: the pgvault repository archive_command feeds right now
+br_repo=$work/pgbackrest-repo
+br_conf=$work/pgbackrest.conf
+results=$work/results.tsv     # phase  tool  metric  run  value
+: >"$results"
+mkdir -p "$pool" "$work/log"
+chown postgres:postgres "$pool" "$work/log"
+
+if [[ $encrypt == on ]]; then
+  pgv_cipher=aes-256-gcm br_cipher="repo1-cipher-type=aes-256-cbc
+repo1-cipher-pass=$(head -c 24 /dev/urandom | base64)"
+else
+  pgv_cipher=none br_cipher=""
+fi
+cat >"$br_conf" <<CONF
+[global]
+repo1-path=$br_repo
+repo1-retention-full=1000
+$br_cipher
+compress-type=zst
+compress-level=3
+process-max=$jobs
+start-fast=y
+log-level-console=warn
+log-level-file=off
+log-path=$work/log
+lock-path=$work/log/lock
+spool-path=$work/log/spool
+
+[bench]
+pg1-path=$pgdata
+pg1-port=$port
+pg1-socket-path=$work
+CONF
+chown postgres:postgres "$br_conf"
+chmod 600 "$br_conf"
+BR=(pgbackrest --config="$br_conf" --stanza=bench)
+
+# archive_command feeds both repositories at once (in parallel, so neither tool's backup waits
+# for the other's archive-push) and sets the first $segments full segments aside.
+# pgBackRest's backup insists that archive_command contains "pgbackrest": the script's name does.
+archive_sh=$work/archive-push-pgvault-and-pgbackrest.sh
+cat >"$archive_sh" <<SCRIPT
+#!/usr/bin/env bash
+set -u
+"$PGVAULT" --repo "$pgv_link" --key-file "$key" archive-push "\$1" & a=\$!
+pgbackrest --config="$br_conf" --stanza=bench archive-push "\$1" & b=\$!
+rc=0
+wait \$a || rc=1
+wait \$b || rc=1
+if [[ \$2 =~ ^[0-9A-F]{24}\$ ]] && (( \$(ls "$pool" | wc -l) < $segments )); then
+  cp "\$1" "$pool/.\$2" && mv "$pool/.\$2" "$pool/\$2"
+fi
+exit \$rc
+SCRIPT
+chmod 755 "$archive_sh"
+
+# ---------------------------------------------------------------------------------------------
+stamp "settings"
+cat <<EOF
+  machine      : $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB RAM, load $(cut -d' ' -f1-3 /proc/loadavg)
+  data         : pgbench -i -s $scale, PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), initdb --data-checksums, autovacuum off
+  parallelism  : pgvault --jobs $jobs, pgBackRest process-max=$jobs, pg_basebackup 1 process (it has no option)
+  compression  : pgvault zstd level 3 (64 KiB blocks, compressed with level 3's lazy match finder), pgBackRest compress-type=zst level 3, pg_basebackup --compress=client-zstd:3
+  encryption   : $encrypt (pgvault $pgv_cipher with a key file; pgBackRest $([[ $encrypt == on ]] && echo aes-256-cbc with a passphrase || echo none); pg_basebackup has none)
+  caches       : $([[ $cache == drop ]] && echo "sync; echo 3 > /proc/sys/vm/drop_caches before every timed run" || echo "one read pass over the data/repository before every timed run (page cache warm)")
+  runs         : $runs per tool, alternating pgvault, pgBackRest, pg_basebackup in each round
+  versions     : $("$PGVAULT" version), $(pgbackrest version)
+  work dir     : $work
+EOF
+
+stamp "cluster: PostgreSQL 15 on 127.0.0.1:$port, archive_command feeds pgvault and pgBackRest"
+as_pg "$PGBIN/initdb" --data-checksums -D "$pgdata" -U postgres --auth=trust >/dev/null
+cat >>"$pgdata/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$work'
+archive_mode = on
+archive_command = '$archive_sh %p %f'
+autovacuum = off
+max_wal_size = 4GB
+CONF
+as_pg "$PGBIN/pg_ctl" -D "$pgdata" -l "$work/log/postgres.log" -w start >/dev/null
+psql_q() { as_pg psql -X -q -At -h "$work" -p "$port" -d postgres -c "$1"; }
+
+new_pgvault_repo() {  # new_pgvault_repo DIR: creates DIR and points archive_command at it
+  as_pg "$PGVAULT" --repo "$1" --key-file "$key" --cipher "$pgv_cipher" repo-create >/dev/null
+  ln -sfn "$1" "$work/.link" && mv -T "$work/.link" "$pgv_link"
+}
+new_pgvault_repo "$work/pgvault-base"
+as_pg "${BR[@]}" stanza-create >/dev/null
+
+# Waits until every finished WAL segment is archived by both tools.
+wait_archived() {
+  local i
+  for i in $(seq 600); do
+    compgen -G "$pgdata/pg_wal/archive_status/*.ready" >/dev/null || return 0
+    sleep 0.2
+  done
+  echo "compare.sh: archiving is stuck; see $work/log/postgres.log" >&2
+  exit 1
+}
+# Treats caches the same for every timed run. $@: what the run will read (warm mode only).
+prepare_caches() {
+  sync
+  if [[ $cache == drop ]]; then
+    echo 3 >/proc/sys/vm/drop_caches
+  else
+    local p
+    for p in "$@"; do [[ -e $p ]] && find "$p" -type f -exec cat {} + >/dev/null 2>&1 || true; done
+  fi
+}
+# timed TAG CMD...: runs CMD as postgres under /usr/bin/time; sets secs, rss_mib; output in TAG.out
+timed() {
+  local tag=$1 t0 t1
+  shift
+  t0=$(date +%s%N)
+  /usr/bin/time -v -o "$work/log/$tag.time" runuser -u postgres -- "$@" >"$work/log/$tag.out" 2>&1 || {
+    echo "compare.sh: '$*' failed:" >&2; cat "$work/log/$tag.out" >&2; exit 1
+  }
+  t1=$(date +%s%N)
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}')
+  rss_mib=$(awk -F': ' '/Maximum resident set size/{printf "%.1f", $2/1024}' "$work/log/$tag.time")
+}
+record() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"; }
+bytes() { du -sb "$@" | awk '{s+=$1} END{print s+0}'; }
+pgv_bytes() { du -sb --exclude=wal "$1" | awk '{print $1}'; }  # the repository without its WAL
+mb() { awk -v b="$1" 'BEGIN{printf "%.1f", b/1e6}'; }
+br_labels() { ls "$br_repo/backup/bench" 2>/dev/null | grep -E '^[0-9]{8}-[0-9]{6}F' | sort || true; }
+stats_of() {  # "cpu seconds: read 0.1, hash ..." -> record per stage
+  local line
+  line=$(grep '^cpu seconds:' "$1" || true)
+  [[ -n $line ]] || return 0
+  echo "$line" | sed 's/^cpu seconds: //; s/, /\n/g' | while read -r stage value; do
+    record "$2" pgvault "cpu_$stage" "$3" "$value"
+  done
+}
+
+stamp "data: pgbench -i -s $scale"
+as_pg "$PGBIN/pgbench" -h "$work" -p "$port" -i -s "$scale" -q postgres >"$work/log/pgbench-init.log" 2>&1
+if has_phase archive; then
+  # Real OLTP WAL for the archive-push test, set aside by archive_command. Only this pgbench
+  # skips the commit fsync (PGOPTIONS): with it, 200 segments took over 15 minutes here.
+  while (($(ls "$pool" | wc -l) < segments)); do
+    as_pg env PGOPTIONS="-c synchronous_commit=off" "$PGBIN/pgbench" -h "$work" -p "$port" \
+      -c 2 -j 2 -T 10 postgres >/dev/null 2>&1
+    psql_q "SELECT pg_switch_wal()" >/dev/null
+    wait_archived
+  done
+  echo "  $(ls "$pool" | wc -l) WAL segments set aside ($(mb "$(bytes "$pool")") MB)"
+fi
+psql_q "VACUUM ANALYZE" && psql_q "CHECKPOINT"
+db_bytes=$(bytes "$pgdata/base" "$pgdata/global")
+echo "  data directory: $(mb "$(bytes "$pgdata")") MB ($(mb "$db_bytes") MB in base/ and global/)"
+
+# ---------------------------------------------------------------------------------------------
+last_pgv_full="" last_br_full=""
+if has_phase full || has_phase incr || has_phase restore; then
+  stamp "1. full backup (each pgvault run into a new repository: it would deduplicate otherwise)"
+  for run in $(seq "$runs"); do
+    repo=$work/pgvault-full-$run
+    new_pgvault_repo "$repo"
+    psql_q "SELECT pg_switch_wal()" >/dev/null
+    wait_archived
+    prepare_caches "$pgdata"
+    b0=$(pgv_bytes "$repo")
+    timed "full-pgvault-$run" "$PGVAULT" --repo "$repo" --key-file "$key" backup --pgdata "$pgdata" \
+      --pg-host "$work" --pg-port "$port" --jobs "$jobs" --stats
+    b=$(($(pgv_bytes "$repo") - b0))
+    record full pgvault secs "$run" "$secs"; record full pgvault bytes "$run" "$b"
+    record full pgvault rss_mib "$run" "$rss_mib"; stats_of "$work/log/full-pgvault-$run.out" full "$run"
+    echo "  run $run pgvault       ${secs}s $(mb "$b") MB rss ${rss_mib} MiB"
+    last_pgv_full=$repo
+
+    wait_archived
+    prepare_caches "$pgdata"
+    before=$(br_labels)
+    timed "full-pgbackrest-$run" "${BR[@]}" backup --type=full
+    label=$(comm -13 <(echo "$before") <(br_labels) | tail -1)
+    b=$(bytes "$br_repo/backup/bench/$label")
+    record full pgbackrest secs "$run" "$secs"; record full pgbackrest bytes "$run" "$b"
+    record full pgbackrest rss_mib "$run" "$rss_mib"
+    echo "  run $run pgBackRest    ${secs}s $(mb "$b") MB rss ${rss_mib} MiB ($label)"
+    last_br_full=$label
+
+    wait_archived
+    prepare_caches "$pgdata"
+    dir=$work/basebackup-$run
+    timed "full-basebackup-$run" "$PGBIN/pg_basebackup" -h "$work" -p "$port" -D "$dir" -Ft \
+      --compress=client-zstd:3 -X none -c fast
+    b=$(bytes "$dir")
+    record full pg_basebackup secs "$run" "$secs"; record full pg_basebackup bytes "$run" "$b"
+    record full pg_basebackup rss_mib "$run" "$rss_mib"
+    echo "  run $run pg_basebackup ${secs}s $(mb "$b") MB rss ${rss_mib} MiB"
+    rm -rf "$dir"
+  done
+fi
+
+# ---------------------------------------------------------------------------------------------
+if has_phase incr; then
+  stamp "2. after pgbench -T $pgbench_seconds -c 2: pgvault's next backup vs pgBackRest incr and diff"
+  as_pg "$PGBIN/pgbench" -h "$work" -p "$port" -c 2 -j 2 -T "$pgbench_seconds" postgres \
+    >"$work/log/pgbench-run.log" 2>&1
+  echo "  pgbench: $(grep -m1 '^tps' "$work/log/pgbench-run.log" | cut -d'(' -f1)"
+  psql_q "CHECKPOINT"
+  for run in $(seq "$runs"); do
+    # Each run starts from a copy of the repository that holds only the full backup.
+    repo=$work/pgvault-incr-$run
+    cp -a "$last_pgv_full" "$repo"
+    ln -sfn "$repo" "$work/.link" && mv -T "$work/.link" "$pgv_link"
+    psql_q "SELECT pg_switch_wal()" >/dev/null
+    wait_archived
+    prepare_caches "$pgdata"
+    b0=$(pgv_bytes "$repo")
+    timed "incr-pgvault-$run" "$PGVAULT" --repo "$repo" --key-file "$key" backup --pgdata "$pgdata" \
+      --pg-host "$work" --pg-port "$port" --jobs "$jobs" --stats
+    b=$(($(pgv_bytes "$repo") - b0))
+    record incr pgvault secs "$run" "$secs"; record incr pgvault bytes "$run" "$b"
+    record incr pgvault rss_mib "$run" "$rss_mib"; stats_of "$work/log/incr-pgvault-$run.out" incr "$run"
+    echo "  run $run pgvault         ${secs}s +$(mb "$b") MB rss ${rss_mib} MiB"
+    ln -sfn "$last_pgv_full" "$work/.link" && mv -T "$work/.link" "$pgv_link"
+    wait_archived
+    rm -rf "$repo"
+
+    for type in incr diff; do
+      # The set is expired afterwards so that every run starts from the same full backup.
+      wait_archived
+      prepare_caches "$pgdata"
+      before=$(br_labels)
+      b0=$(bytes "$br_repo/backup")
+      timed "$type-pgbackrest-$run" "${BR[@]}" backup --type="$type"
+      b=$(($(bytes "$br_repo/backup") - b0))
+      label=$(comm -13 <(echo "$before") <(br_labels) | tail -1)
+      record incr "pgbackrest-$type" secs "$run" "$secs"; record incr "pgbackrest-$type" bytes "$run" "$b"
+      record incr "pgbackrest-$type" rss_mib "$run" "$rss_mib"
+      printf '  run %s pgBackRest %-4s %ss +%s MB rss %s MiB\n' "$run" "$type" "$secs" "$(mb "$b")" "$rss_mib"
+      as_pg "${BR[@]}" expire --set="$label" >/dev/null 2>&1
+    done
+  done
+fi
+
+# ---------------------------------------------------------------------------------------------
+if has_phase restore; then
+  stamp "3. restore of the full backup into an empty directory"
+  for run in $(seq "$runs"); do
+    dir=$work/restore-pgvault
+    prepare_caches "$last_pgv_full"
+    timed "restore-pgvault-$run" "$PGVAULT" --repo "$last_pgv_full" --key-file "$key" restore \
+      --pgdata "$dir" --jobs "$jobs"
+    record restore pgvault secs "$run" "$secs"; record restore pgvault rss_mib "$run" "$rss_mib"
+    echo "  run $run pgvault    ${secs}s rss ${rss_mib} MiB"
+    rm -rf "$dir"
+
+    dir=$work/restore-pgbackrest
+    install -d -o postgres -g postgres -m 700 "$dir"
+    prepare_caches "$br_repo/backup/bench/$last_br_full"
+    timed "restore-pgbackrest-$run" "${BR[@]}" --pg1-path="$dir" --set="$last_br_full" restore
+    record restore pgbackrest secs "$run" "$secs"; record restore pgbackrest rss_mib "$run" "$rss_mib"
+    echo "  run $run pgBackRest ${secs}s rss ${rss_mib} MiB"
+    rm -rf "$dir"
+  done
+  if "$PGVAULT" restore --help 2>&1 | grep -q -- '--delta'; then
+    echo "  delta restore: pgvault has --delta; this script does not measure it yet"
+  else
+    echo "  delta restore: n/a (pgvault has no delta restore yet)"
+  fi
+fi
+
+# ---------------------------------------------------------------------------------------------
+if has_phase archive; then
+  n=$(ls "$pool" | wc -l)
+  stamp "4. archive-push of $n real WAL segments, one process per segment (sync), each into a new repository"
+  for run in $(seq "$runs"); do
+    repo=$work/ap-pgvault-$run
+    as_pg "$PGVAULT" --repo "$repo" --key-file "$key" --cipher "$pgv_cipher" repo-create >/dev/null
+    prepare_caches "$pool"
+    timed "archive-pgvault-$run" bash -c "set -e; for f in $pool/*; do \
+      '$PGVAULT' --repo '$repo' --key-file '$key' archive-push \"\$f\"; done"
+    record archive pgvault secs "$run" "$secs"; record archive pgvault rss_mib "$run" "$rss_mib"
+    record archive pgvault bytes "$run" "$(bytes "$repo/wal")"
+    record archive pgvault seg_per_s "$run" "$(awk -v n="$n" -v s="$secs" 'BEGIN{printf "%.2f", n/s}')"
+    echo "  run $run pgvault    ${secs}s $(awk -v n="$n" -v s="$secs" 'BEGIN{printf "%.1f", n/s}') segments/s rss ${rss_mib} MiB"
+    rm -rf "$repo"
+
+    repo=$work/ap-pgbackrest-$run
+    as_pg "${BR[@]}" --repo1-path="$repo" stanza-create >/dev/null
+    prepare_caches "$pool"
+    timed "archive-pgbackrest-$run" bash -c "set -e; for f in $pool/*; do \
+      pgbackrest --config='$br_conf' --stanza=bench --repo1-path='$repo' archive-push \"\$f\"; done"
+    record archive pgbackrest secs "$run" "$secs"; record archive pgbackrest rss_mib "$run" "$rss_mib"
+    record archive pgbackrest bytes "$run" "$(bytes "$repo/archive")"
+    record archive pgbackrest seg_per_s "$run" "$(awk -v n="$n" -v s="$secs" 'BEGIN{printf "%.2f", n/s}')"
+    echo "  run $run pgBackRest ${secs}s $(awk -v n="$n" -v s="$secs" 'BEGIN{printf "%.1f", n/s}') segments/s rss ${rss_mib} MiB"
+    rm -rf "$repo"
+  done
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Medians and ratios. A ratio is pgvault / other: below 1 is better for time, bytes and memory,
+# above 1 is better for segments/s.
+median() {  # median PHASE TOOL METRIC
+  awk -F'\t' -v p="$1" -v t="$2" -v m="$3" '$1==p && $2==t && $3==m {print $5}' "$results" |
+    sort -g | awk '{v[NR]=$1} END{if (NR==0) print "n/a"; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (a=="n/a" || b=="n/a" || b==0) print "n/a"; else printf "%.2f", a/b}'; }
+fmt_val() {  # fmt_val METRIC VALUE
+  [[ $2 == n/a ]] && { echo n/a; return; }
+  case $1 in
+    bytes) mb "$2" | sed 's/$/ MB/' ;;
+    secs) printf '%.2f s\n' "$2" ;;
+    rss_mib) printf '%.0f MiB\n' "$2" ;;
+    seg_per_s) printf '%.1f seg/s\n' "$2" ;;
+    *) echo "$2" ;;
+  esac
+}
+row() {  # row LABEL PHASE METRIC OTHER_TOOL [OTHER_TOOL2]
+  local a b c
+  a=$(median "$2" pgvault "$3"); b=$(median "$2" "$4" "$3")
+  printf '%-34s %14s %14s %9s' "$1" "$(fmt_val "$3" "$a")" "$(fmt_val "$3" "$b")" "$(ratio "$a" "$b")"
+  if [[ -n ${5:-} ]]; then
+    c=$(median "$2" "$5" "$3")
+    printf ' %14s %9s' "$(fmt_val "$3" "$c")" "$(ratio "$a" "$c")"
+  fi
+  echo
+}
+echo
+stamp "medians of $runs runs (scale $scale, jobs $jobs, encryption $encrypt, caches: $cache)"
+printf '%-34s %14s %14s %9s %14s %9s\n' "" pgvault pgBackRest ratio pg_basebackup ratio
+if has_phase full; then
+  row "1. full backup: time" full secs pgbackrest pg_basebackup
+  row "1. full backup: repository bytes" full bytes pgbackrest pg_basebackup
+  row "1. full backup: peak RSS" full rss_mib pgbackrest pg_basebackup
+fi
+if has_phase incr; then
+  row "2. next backup vs incr: time" incr secs pgbackrest-incr
+  row "2. next backup vs incr: bytes" incr bytes pgbackrest-incr
+  row "2. next backup vs incr: peak RSS" incr rss_mib pgbackrest-incr
+  row "2. next backup vs diff: time" incr secs pgbackrest-diff
+  row "2. next backup vs diff: bytes" incr bytes pgbackrest-diff
+fi
+if has_phase restore; then
+  row "3. restore: time" restore secs pgbackrest
+  row "3. restore: peak RSS" restore rss_mib pgbackrest
+  printf '%-34s %14s %14s %9s\n' "3. delta restore" n/a n/a n/a
+fi
+if has_phase archive; then
+  row "4. archive-push: segments/s" archive seg_per_s pgbackrest
+  row "4. archive-push: stored bytes" archive bytes pgbackrest
+  row "4. archive-push: peak RSS" archive rss_mib pgbackrest
+fi
+for phase in full incr; do
+  has_phase "$phase" || continue
+  line=""
+  for stage in read hash compress encrypt write; do
+    line+=" $stage $(median "$phase" pgvault "cpu_$stage")"
+  done
+  echo "pgvault --stats, $phase backup, median CPU seconds per stage:$line"
+done
+echo "peak RSS: the largest single process (pgBackRest runs process-max + 1 processes)"
+echo "raw results: $results$([[ $keep == yes ]] || echo ' (removed at exit; --keep keeps it)')"
