@@ -14,24 +14,10 @@ class BlockReaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(Repository::Create(mem_, {}, {.passphrase = "pw"}).ok());
-    auto repo = Repository::Open(std::make_unique<Forward>(mem_), {.passphrase = "pw"});
+    auto repo = Repository::Open(std::make_unique<storage::BorrowedStorage>(mem_), {.passphrase = "pw"});
     ASSERT_TRUE(repo.ok());
     repo_ = std::move(repo).value();
   }
-  // Lets the test keep using mem_ after Repository::Open took a Storage.
-  struct Forward : storage::Storage {
-    explicit Forward(storage::Storage& s) : s(s) {}
-    storage::Features features() const override { return s.features(); }
-    std::string Describe() const override { return s.Describe(); }
-    Status Put(std::string_view k, ByteView d, const storage::PutOptions& o) override {
-      return s.Put(k, d, o);
-    }
-    Result<Bytes> Get(std::string_view k, storage::Range r) override { return s.Get(k, r); }
-    Result<std::vector<storage::ObjectInfo>> List(std::string_view p) override { return s.List(p); }
-    Result<storage::ObjectInfo> Stat(std::string_view k) override { return s.Stat(k); }
-    Status Delete(std::string_view k) override { return s.Delete(k); }
-    storage::Storage& s;
-  };
   storage::MemStorage mem_;
   std::unique_ptr<Repository> repo_;
 };

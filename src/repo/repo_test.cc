@@ -12,24 +12,6 @@
 namespace pgvault::repo {
 namespace {
 
-// Forwards to storage it does not own, so a test can inspect it after Open() took ownership.
-class Borrowed : public storage::Storage {
- public:
-  explicit Borrowed(storage::Storage& s) : s_(s) {}
-  storage::Features features() const override { return s_.features(); }
-  std::string Describe() const override { return s_.Describe(); }
-  Status Put(std::string_view k, ByteView d, const storage::PutOptions& o) override {
-    return s_.Put(k, d, o);
-  }
-  Result<Bytes> Get(std::string_view k, storage::Range r) override { return s_.Get(k, r); }
-  Result<std::vector<storage::ObjectInfo>> List(std::string_view p) override { return s_.List(p); }
-  Result<storage::ObjectInfo> Stat(std::string_view k) override { return s_.Stat(k); }
-  Status Delete(std::string_view k) override { return s_.Delete(k); }
-
- private:
-  storage::Storage& s_;
-};
-
 struct Fixture {
   storage::MemStorage* mem = nullptr;
   std::unique_ptr<Repository> repo;
@@ -62,7 +44,7 @@ TEST(RepositoryTest, WrongPassphraseIsACryptoErrorAndChangesNothing) {
   storage::MemStorage mem;
   ASSERT_TRUE(Repository::Create(mem, {}, {.passphrase = "right"}).ok());
   auto before = mem.List("");
-  auto r = Repository::Open(std::make_unique<Borrowed>(mem), {.passphrase = "wrong"});
+  auto r = Repository::Open(std::make_unique<storage::BorrowedStorage>(mem), {.passphrase = "wrong"});
   EXPECT_EQ(r.status().code(), Code::kCrypto);
   EXPECT_EQ(r.status().message(), "wrong passphrase or key file for repository 'mem:'");
   auto after = mem.List("");
@@ -82,7 +64,7 @@ TEST(RepositoryTest, AddedPassphraseUnlocksTheSameKeys) {
   Fixture f = MakeRepo(true, {.passphrase = "old"});
   ASSERT_TRUE(AddKey(*f.repo, {.passphrase = "new"}).ok());
   Bytes sealed = f.repo->codec().Encode(AsBytes("data"), AsBytes("aad"));
-  auto reopened = Repository::Open(std::make_unique<Borrowed>(f.repo->storage()), {.passphrase = "new"});
+  auto reopened = Repository::Open(std::make_unique<storage::BorrowedStorage>(f.repo->storage()), {.passphrase = "new"});
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
   auto plain = (*reopened)->codec().Decode(sealed, AsBytes("aad"));
   ASSERT_TRUE(plain.ok());

@@ -28,4 +28,27 @@ class MemStorage : public Storage {
   std::map<std::string, Bytes, std::less<>> objects_;
 };
 
+// Forwards every call to a Storage it does not own, so a test can still inspect that storage
+// after handing "ownership" to code that takes a unique_ptr<Storage> (e.g. Repository::Open).
+class BorrowedStorage : public Storage {
+ public:
+  explicit BorrowedStorage(Storage& target) : target_(target) {}
+  using Storage::Get;
+  using Storage::Put;
+  Features features() const override { return target_.features(); }
+  std::string Describe() const override { return target_.Describe(); }
+  Status Put(std::string_view key, ByteView data, const PutOptions& options) override {
+    return target_.Put(key, data, options);
+  }
+  Result<Bytes> Get(std::string_view key, Range range) override { return target_.Get(key, range); }
+  Result<std::vector<ObjectInfo>> List(std::string_view prefix) override {
+    return target_.List(prefix);
+  }
+  Result<ObjectInfo> Stat(std::string_view key) override { return target_.Stat(key); }
+  Status Delete(std::string_view key) override { return target_.Delete(key); }
+
+ private:
+  Storage& target_;
+};
+
 }  // namespace pgvault::storage
