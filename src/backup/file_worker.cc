@@ -7,7 +7,6 @@
 #include <cstring>
 #include <unordered_map>
 
-#include "pipeline/compress.h"
 #include "pipeline/delta.h"
 #include "storage/posix/posix_storage.h"
 
@@ -49,7 +48,8 @@ std::optional<repo::BlockRef> DeltaBase(const std::vector<repo::BlockRef>* paren
   return repo::BlockRef{.id = p.base_id, .loc = p.base_loc};
 }
 
-Status ReadSlice(int fd, const std::string& path, uint64_t offset, Bytes& buf, size_t& filled) {
+Status ReadSlice(int fd, const std::string& path, uint64_t offset, std::span<uint8_t> buf,
+                 size_t& filled) {
   filled = 0;
   while (filled < buf.size()) {
     ssize_t n =
@@ -95,7 +95,14 @@ Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerCont
   bool known_built = false;
 
   const size_t slice_blocks = std::max<size_t>(1, kSliceBytes / block_size);
-  Bytes buf(slice_blocks * block_size);
+  // Most files are far smaller than a slice: size the buffer to the file (plus a block, so a
+  // file that grows meanwhile still reads on) and keep it for the thread's next file. A fresh,
+  // zero-filled 8 MiB per file cost more CPU than reading the ~1000 small files of a cluster.
+  thread_local Bytes slice_buffer;
+  uint64_t file_blocks = static_cast<uint64_t>(std::max<off_t>(st.st_size, 0)) / block_size + 1;
+  size_t slice_len = std::min<uint64_t>(slice_blocks, file_blocks) * block_size;
+  if (slice_buffer.size() < slice_len) slice_buffer.resize(slice_len);
+  std::span<uint8_t> buf(slice_buffer.data(), slice_len);
   uint64_t offset = 0;
   for (;;) {
     int64_t t0 = pipeline::ThreadCpuNanos();
@@ -187,17 +194,13 @@ Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerCont
         int64_t t2 = pipeline::ThreadCpuNanos();
         Bytes frame;
         pipeline::DeltaEncode(base->second, block, ctx.delta_level, frame);
-        bool use_delta = frame.size() <= block.size() / 16;
-        if (!use_delta) {
-          // Not tiny: worth it only at half the standalone size or less.
-          Bytes full;
-          use_delta =
-              !pipeline::Compress(pipeline::Compression::kZstd, ctx.delta_level, block, full) ||
-              frame.size() * 2 <= full.size();
-        }
+        // Worth it only at half the standalone size or less. The standalone size is estimated
+        // by the base's stored size (the same block one backup ago): compressing the block
+        // only to measure it, then again to store it, cost as much CPU as the delta itself.
+        const repo::BlockRef& b = base_refs[base_of_slot[slot]];
+        bool use_delta = frame.size() <= block.size() / 16 || frame.size() * 2 <= b.loc.size;
         ctx.times.compress_ns += pipeline::ThreadCpuNanos() - t2;
         if (use_delta) {
-          const repo::BlockRef& b = base_refs[base_of_slot[slot]];
           PGV_ASSIGN_OR_RETURN(ref.loc,
                                ctx.packs.AddDelta(ref.id, frame, block.size(), b.id, b.loc));
           ref.delta = true;
