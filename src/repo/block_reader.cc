@@ -5,20 +5,11 @@
 #include <algorithm>
 #include <map>
 
+#include "common/log.h"
 #include "repo/pack.h"
+#include "storage/replicated/replicated_storage.h"
 
 namespace pgvault::repo {
-namespace {
-
-struct Blob {
-  PackId pack;
-  uint32_t offset, size;
-  bool operator<(const Blob& o) const {
-    return std::tie(pack, offset, size) < std::tie(o.pack, o.offset, o.size);
-  }
-};
-
-}  // namespace
 
 Status BlockReader::Read(const std::vector<BlockRef>& refs, size_t first, size_t count,
                          const std::function<Status(size_t index, Bytes& plaintext)>& fn) {
@@ -68,24 +59,59 @@ Status BlockReader::Read(const std::vector<BlockRef>& refs, size_t first, size_t
   for (size_t idx = first; idx < end; ++idx) {
     const BlockRef& b = refs[idx];
     if (b.zero) continue;
-    ByteView sealed = fetched[{b.loc.pack, b.loc.offset, b.loc.size}];
-    Bytes plain;
-    if (!b.delta) {
-      PGV_ASSIGN_OR_RETURN(plain, DecodeBlock(codec_, hmac_, b.id, b.loc, sealed));
-    } else {
-      Blob base_blob{b.base_loc.pack, b.base_loc.offset, b.base_loc.size};
-      auto it = bases.find(base_blob);
-      if (it == bases.end()) {
-        PGV_ASSIGN_OR_RETURN(Bytes base,
-                             DecodeBlock(codec_, hmac_, b.base_id, b.base_loc, fetched[base_blob]));
-        it = bases.emplace(base_blob, std::move(base)).first;
-      }
-      PGV_ASSIGN_OR_RETURN(
-          plain, DecodeDeltaBlock(codec_, hmac_, b.id, b.loc, b.base_id, sealed, it->second));
-    }
-    PGV_RETURN_IF_ERROR(fn(idx, plain));
+    auto plain = Decode(b, fetched, bases);
+    if (!plain.ok() && plain.status().code() == Code::kCorruption)
+      plain = FromReplicas(b, plain.status());
+    if (!plain.ok()) return plain.status();
+    PGV_RETURN_IF_ERROR(fn(idx, *plain));
   }
   return Status::Ok();
+}
+
+Result<Bytes> BlockReader::Decode(const BlockRef& b, std::map<Blob, ByteView>& fetched,
+                                  std::map<Blob, Bytes>& bases) {
+  ByteView sealed = fetched[{b.loc.pack, b.loc.offset, b.loc.size}];
+  if (!b.delta) return DecodeBlock(codec_, hmac_, b.id, b.loc, sealed);
+  Blob base_blob{b.base_loc.pack, b.base_loc.offset, b.base_loc.size};
+  auto it = bases.find(base_blob);
+  if (it == bases.end()) {
+    PGV_ASSIGN_OR_RETURN(Bytes base,
+                         DecodeBlock(codec_, hmac_, b.base_id, b.base_loc, fetched[base_blob]));
+    it = bases.emplace(base_blob, std::move(base)).first;
+  }
+  return DecodeDeltaBlock(codec_, hmac_, b.id, b.loc, b.base_id, sealed, it->second);
+}
+
+Result<Bytes> BlockReader::FromReplicas(const BlockRef& b, const Status& damage) {
+  auto* replicated = dynamic_cast<storage::ReplicatedStorage*>(&storage_);
+  if (!replicated) return damage;
+  // Every replica holds the same objects: read this block's blobs from each in turn.
+  for (size_t replica_idx = 0; replica_idx < replicated->size(); ++replica_idx) {
+    storage::Storage& replica = replicated->replica(replica_idx);
+    std::vector<BlockLocation> needed = {b.loc};
+    if (b.delta) needed.push_back(b.base_loc);
+    std::vector<Bytes> reads;
+    std::map<Blob, ByteView> fetched;
+    bool complete = true;
+    for (const BlockLocation& loc : needed) {
+      auto data = replica.Get(PackKey(loc.pack), {loc.offset, loc.size});
+      requests_++;
+      if (!data.ok()) {
+        complete = false;
+        break;
+      }
+      reads.push_back(std::move(data).value());
+      fetched[{loc.pack, loc.offset, loc.size}] = reads.back();
+    }
+    if (!complete) continue;
+    std::map<Blob, Bytes> bases;
+    auto plain = Decode(b, fetched, bases);
+    if (plain.ok()) {
+      log::Warn("{}; read it from '{}' instead", damage.message(), replica.Describe());
+      return plain;
+    }
+  }
+  return damage;
 }
 
 }  // namespace pgvault::repo

@@ -1,11 +1,14 @@
 // BlockReader: turns a file's block references back into plaintext, for restore and for the
 // bases that delta encoding needs at backup time. Neighbouring blobs of one pack are fetched with
 // one ranged read (at most kMaxRead bytes); every block is decrypted, decompressed, delta-applied
-// and checked against its keyed id. Memory grows with the range asked for: callers read a file
+// and checked against its keyed id. With replicas (--repo2), a block that is damaged in one is
+// read from the next. Memory grows with the range asked for: callers read a file
 // in slices (e.g. 8 MiB of blocks). Not thread-safe: one per worker.
 #pragma once
 
 #include <functional>
+#include <map>
+#include <tuple>
 #include <vector>
 
 #include "repo/manifest.h"
@@ -28,6 +31,18 @@ class BlockReader {
   uint64_t requests() const { return requests_; }
 
  private:
+  struct Blob {
+    PackId pack;
+    uint32_t offset, size;
+    bool operator<(const Blob& o) const {
+      return std::tie(pack, offset, size) < std::tie(o.pack, o.offset, o.size);
+    }
+  };
+  Result<Bytes> Decode(const BlockRef& b, std::map<Blob, ByteView>& fetched,
+                       std::map<Blob, Bytes>& bases);
+  // A block that failed to verify is read again from each replica of a ReplicatedStorage.
+  Result<Bytes> FromReplicas(const BlockRef& b, const Status& damage);
+
   storage::Storage& storage_;
   const pipeline::Codec& codec_;
   pipeline::Hmac hmac_;

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 
+#include "common/log.h"
 #include "repo/layout.h"
+#include "storage/replicated/replicated_storage.h"
 
 namespace pgvault::repo {
 namespace {
@@ -80,7 +82,21 @@ Result<Bytes> GetWal(Repository& repo, std::string_view name) {
     return obj.status();
   }
   pipeline::Digest sha;
-  return Unseal(repo, name, key, *obj, sha);
+  auto content = Unseal(repo, name, key, *obj, sha);
+  auto* replicated = dynamic_cast<storage::ReplicatedStorage*>(&repo.storage());
+  if (content.ok() || content.status().code() != Code::kCorruption || !replicated) return content;
+  // Damaged where it was read: every replica holds the same object, try each.
+  for (size_t replica_idx = 0; replica_idx < replicated->size(); ++replica_idx) {
+    auto other = replicated->replica(replica_idx).Get(key);
+    if (!other.ok()) continue;
+    auto good = Unseal(repo, name, key, *other, sha);
+    if (good.ok()) {
+      log::Warn("{}; read it from '{}' instead", content.status().message(),
+                replicated->replica(replica_idx).Describe());
+      return good;
+    }
+  }
+  return content;
 }
 
 Status VerifyWalObject(Repository& repo, std::string_view key, ByteView object) {
