@@ -148,7 +148,7 @@ cat <<EOF
   machine      : $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB RAM, load $(cut -d' ' -f1-3 /proc/loadavg)
   data         : pgbench -i -s $scale, PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), initdb --data-checksums, autovacuum off
   parallelism  : pgvault --jobs $jobs, pgBackRest process-max=$jobs, pg_basebackup 1 process (it has no option)
-  compression  : pgvault zstd level 3 (64 KiB blocks, compressed with level 3's lazy match finder), pgBackRest compress-type=zst level 3, pg_basebackup --compress=client-zstd:3
+  compression  : pgvault zstd level 3 (level 3 parameters; match finder lazy for 64 KiB blocks, fast for WAL segments), pgBackRest compress-type=zst level 3, pg_basebackup --compress=client-zstd:3
   encryption   : $encrypt (pgvault $pgv_cipher with a key file; pgBackRest $([[ $encrypt == on ]] && echo aes-256-cbc with a passphrase || echo none); pg_basebackup has none)
   caches       : $([[ $cache == drop ]] && echo "sync; echo 3 > /proc/sys/vm/drop_caches before every timed run" || echo "one read pass over the data/repository before every timed run (page cache warm)")
   runs         : $runs per tool, alternating pgvault, pgBackRest, pg_basebackup in each round
@@ -179,8 +179,7 @@ as_pg "${BR[@]}" stanza-create >/dev/null
 
 # Waits until every finished WAL segment is archived by both tools.
 wait_archived() {
-  local i
-  for i in $(seq 600); do
+  for _ in $(seq 600); do
     compgen -G "$pgdata/pg_wal/archive_status/*.ready" >/dev/null || return 0
     sleep 0.2
   done
@@ -213,6 +212,7 @@ record() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"; }
 bytes() { du -sb "$@" | awk '{s+=$1} END{print s+0}'; }
 pgv_bytes() { du -sb --exclude=wal "$1" | awk '{print $1}'; }  # the repository without its WAL
 mb() { awk -v b="$1" 'BEGIN{printf "%.1f", b/1e6}'; }
+# shellcheck disable=SC2010  # backup labels are fixed-format names
 br_labels() { ls "$br_repo/backup/bench" 2>/dev/null | grep -E '^[0-9]{8}-[0-9]{6}F' | sort || true; }
 stats_of() {  # "cpu seconds: read 0.1, hash ..." -> record per stage
   local line
