@@ -51,6 +51,20 @@ struct Options {
   std::string spool_path;
   uint64_t archive_queue_max_mib = 4096;
   int prefetch = 0;
+  // restore: recovery target and how to start (docs/pitr.md)
+  std::string target_time, target_lsn, target_xid, target_name, target_inclusive, target_action,
+      target_timeline;
+  bool target_immediate = false;
+  std::string type = "default";  // default | standby
+  std::string primary_conninfo;
+  std::string archive_mode = "preserve";  // preserve | off
+  bool start = false;
+  bool pg_port_given = false;  // --pg-port/PGVAULT_PG_PORT was set (restore writes it as port)
+  // archive-push/archive-get: asynchronous queue and prefetch
+  bool archive_async = false;
+  std::string spool_path;
+  uint64_t archive_queue_max_mib = 4096;
+  int prefetch = 0;
   std::vector<std::string> positional;
 };
 

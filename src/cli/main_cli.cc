@@ -8,6 +8,7 @@
 
 #include "archive/archive.h"
 #include "backup/backup.h"
+#include "check/check.h"
 #include "cli/commands.h"
 #include "cli/progress_bar.h"
 #include "common/log.h"
@@ -84,6 +85,39 @@ void AddOptions(CLI::App& app, Options& o) {
   Opt(app, "backup", o.backup, "restore: backup id (default: the newest)")->group("Restore");
   Opt(app, "tablespace-map", o.tablespace_map, "restore: OID=DIR, restore a tablespace elsewhere")
       ->group("Restore");
+  Opt(app, "target-time", o.target_time, "restore: recover to this time (with zone, e.g. +00)")
+      ->group("Restore");
+  Opt(app, "target-lsn", o.target_lsn, "restore: recover to this WAL position")->group("Restore");
+  Opt(app, "target-xid", o.target_xid, "restore: recover to this transaction's commit")
+      ->group("Restore");
+  Opt(app, "target-name", o.target_name, "restore: recover to this pg_create_restore_point name")
+      ->group("Restore");
+  app.add_flag("--target-immediate", o.target_immediate,
+               "restore: stop as soon as the backup is consistent")->group("Restore");
+  Opt(app, "target-inclusive", o.target_inclusive, "restore: stop after (true) or before the target")
+      ->check(CLI::IsMember({"true", "false"}))->group("Restore");
+  Opt(app, "target-action", o.target_action, "restore: at the target: promote, pause or shutdown")
+      ->check(CLI::IsMember({"promote", "pause", "shutdown"}))->group("Restore");
+  Opt(app, "target-timeline", o.target_timeline, "restore: latest, current or a timeline number")
+      ->group("Restore");
+  Opt(app, "type", o.type, "restore: default, or standby (standby.signal)")
+      ->check(CLI::IsMember({"default", "standby"}))->group("Restore");
+  Opt(app, "primary-conninfo", o.primary_conninfo, "restore --type standby: primary_conninfo")
+      ->group("Restore");
+  Opt(app, "archive-mode", o.archive_mode, "restore: preserve (default) or off (archive_mode = off)")
+      ->check(CLI::IsMember({"preserve", "off"}))->group("Restore");
+  app.add_flag("--start", o.start,
+               "restore: start the cluster, follow recovery and report where it stopped")
+      ->group("Restore");
+  app.add_flag("--archive-async", o.archive_async,
+               "archive-push: queue in --spool-path and push in the background")->group("Archive");
+  Opt(app, "spool-path", o.spool_path, "archive-push --archive-async: local queue directory")
+      ->group("Archive");
+  Opt(app, "archive-queue-max", o.archive_queue_max_mib,
+      "archive-push --archive-async: queue limit in MiB; beyond it, push synchronously")
+      ->check(CLI::Range(uint64_t{16}, uint64_t{1} << 40))->group("Archive");
+  Opt(app, "prefetch", o.prefetch, "archive-get/restore: WAL segments to fetch ahead (0 = off)")
+      ->check(CLI::Range(0, 1024))->group("Archive");
   Opt(app, "log-level", o.log_level, "debug, info, warn (default), error or off")
       ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))->group("Output");
   app.add_flag("--json", o.json, "info: machine-readable output")->group("Output");
@@ -232,9 +266,42 @@ Status CmdBackup(Options& o) {
   return Status::Ok();
 }
 
+// Recovery target flags -> RestoreOptions; at most one target kind.
+Status FillRestoreTarget(const Options& o, restore::RestoreOptions& ro) {
+  using Kind = restore::RecoveryTarget::Kind;
+  auto& t = ro.target;
+  int given = 0;
+  auto set = [&](const std::string& value, Kind kind) {
+    if (value.empty()) return;
+    t.kind = kind, t.value = value;
+    given++;
+  };
+  set(o.target_time, Kind::kTime);
+  set(o.target_lsn, Kind::kLsn);
+  set(o.target_xid, Kind::kXid);
+  set(o.target_name, Kind::kName);
+  if (o.target_immediate) t.kind = Kind::kImmediate, given++;
+  if (given > 1)
+    return std::move(Status::InvalidArgument("more than one recovery target given"))
+        .WithHint("use one of --target-time, --target-lsn, --target-xid, --target-name, "
+                  "--target-immediate");
+  if (!o.target_inclusive.empty()) t.inclusive = o.target_inclusive == "true";
+  t.action = o.target_action;
+  t.timeline = o.target_timeline;
+  ro.standby = o.type == "standby";
+  if (!o.primary_conninfo.empty() && !ro.standby)
+    return std::move(Status::InvalidArgument("--primary-conninfo needs --type standby"))
+        .WithHint("add --type standby to build a replica");
+  ro.primary_conninfo = o.primary_conninfo;
+  ro.archive_mode_off = o.archive_mode == "off";
+  if (o.pg_port_given) ro.port = o.pg_port;
+  return Status::Ok();
+}
+
 Status CmdRestore(Options& o) {
   PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
   restore::RestoreOptions ro{.pgdata = o.pgdata, .backup_id = o.backup, .jobs = o.jobs};
+  PGV_RETURN_IF_ERROR(FillRestoreTarget(o, ro));
   for (const auto& m : o.tablespace_map) {
     size_t eq = m.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == m.size())
@@ -252,6 +319,9 @@ Status CmdRestore(Options& o) {
   if (!o.repo2_s3_endpoint.empty())
     words.insert(words.end(), {"--repo2-s3-endpoint", o.repo2_s3_endpoint});
   if (!o.repo2_s3_region.empty()) words.insert(words.end(), {"--repo2-s3-region", o.repo2_s3_region});
+  if (o.prefetch > 0)
+    words.insert(words.end(),
+                 {"--prefetch", std::to_string(o.prefetch), "--jobs", std::to_string(o.jobs)});
   std::string cmd;
   for (const auto& w : words) cmd += ShellQuote(w) + " ";
   ro.restore_command = cmd + "archive-get %f \"%p\"";
@@ -261,11 +331,27 @@ Status CmdRestore(Options& o) {
   auto progress = MakeProgress("restore");
   PGV_ASSIGN_OR_RETURN(auto result, restore::RunRestore(*repo, ro, *progress));
   std::cout << restore::SummaryLine(result) << "\n";
+  if (!o.start) return Status::Ok();
+  std::cout.flush();
+  restore::StartOptions so{.pgdata = AbsolutePath(o.pgdata), .host = o.pg_host, .port = o.pg_port,
+                           .user = o.pg_user, .pg_version = result.pg_version,
+                           .standby = ro.standby};
+  PGV_ASSIGN_OR_RETURN(auto report, restore::StartAndFollow(so));
+  std::cout << restore::ReportLine(report) << "\n";
   return Status::Ok();
 }
 
 Status CmdArchivePush(Options& o) {
   PGV_RETURN_IF_ERROR(NeedArgs(o, 1, "archive-push PATH"));
+  if (o.archive_async) {
+    archive::AsyncOptions ao{.spool_path = AbsolutePath(o.spool_path),
+                             .queue_max_bytes = o.archive_queue_max_mib << 20,
+                             .jobs = o.jobs};
+    PGV_ASSIGN_OR_RETURN(std::string what,
+                         archive::ArchivePushAsync(o.positional[0], ao, [o] { return OpenRepo(o); }));
+    log::Info("{}", what);
+    return Status::Ok();
+  }
   PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
   PGV_ASSIGN_OR_RETURN(std::string what, archive::ArchivePush(*repo, o.positional[0]));
   log::Info("{}", what);
@@ -274,8 +360,37 @@ Status CmdArchivePush(Options& o) {
 
 Status CmdArchiveGet(Options& o) {
   PGV_RETURN_IF_ERROR(NeedArgs(o, 2, "archive-get NAME DEST"));
+  archive::GetOptions go{.prefetch = o.prefetch, .jobs = o.jobs};
+  Status s = archive::ArchiveGetPrefetch(o.positional[0], o.positional[1], go,
+                                         [o] { return OpenRepo(o); });
+  if (s.ok()) return s;
+  // A file that is not archived is routine (end of WAL, timeline probing): exit 1 quietly.
+  if (s.IsNotFound()) {
+    log::Info("{}", s.message());
+    std::exit(1);
+  }
+  // Anything else must stop recovery rather than end it early, except on a standby, which
+  // retries.
+  if (archive::RunningForStandby()) return s;
+  std::cerr << "error: " << s.message() << "\n";
+  if (!s.hint().empty()) std::cerr << "HINT: " << s.hint() << "\n";
+  std::cerr.flush();
+  std::exit(archive::kExitStopRecovery);
+}
+
+Status CmdCheck(Options& o) {
   PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
-  return archive::ArchiveGet(*repo, o.positional[0], o.positional[1]);
+  check::CheckOptions co{.conn = {.host = o.pg_host, .port = o.pg_port, .user = o.pg_user},
+                         .timeout_seconds = o.archive_timeout};
+  PGV_ASSIGN_OR_RETURN(auto result, check::RunCheck(*repo, co));
+  std::cout << (o.json ? result.dump(2) + "\n" : check::FormatText(result));
+  if (result["missing_segments"].get<uint64_t>() > 0)
+    return std::move(Status::Corruption(fmt::format(
+               "archived WAL has {} missing segments, the first '{}'",
+               result["missing_segments"].get<uint64_t>(), result["wal_gaps"][0].get<std::string>())))
+        .WithHint("point-in-time recovery cannot cross a gap; take a new backup to start a "
+                  "continuous range");
+  return Status::Ok();
 }
 
 Status CmdInfo(Options& o) {
@@ -298,6 +413,7 @@ const std::vector<Command>& Commands() {
       {"archive-push", "archive_command: store one WAL file (PATH)", CmdArchivePush},
       {"archive-get", "restore_command: fetch WAL file NAME into DEST", CmdArchiveGet},
       {"info", "list backups and archived WAL", CmdInfo},
+      {"check", "check that archive_command reaches the repository; report archive lag", CmdCheck},
       {"key-add", "add a passphrase or key file that unlocks the repository", CmdKeyAdd},
       {"repo-sync", "copy what replica --to lacks from replica --from, verifying it", CmdRepoSync},
       {"version", "print the version", CmdVersion},
@@ -343,6 +459,7 @@ int Main(int argc, char** argv) {
   }
   try {
     app.parse(argc, argv);
+    o.pg_port_given = app.get_option("--pg-port")->count() > 0 || std::getenv("PGVAULT_PG_PORT");
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {

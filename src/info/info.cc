@@ -6,6 +6,7 @@
 
 #include "pg/wal_names.h"
 #include "repo/manifest.h"
+#include "repo/wal_ranges.h"
 #include "repo/wal_store.h"
 
 namespace pgvault::info {
@@ -52,6 +53,31 @@ Result<json> CollectInfo(repo::Repository& repo) {
   }
   out["backups"] = backups;
 
+  // Timelines, their WAL ranges, and gaps from the oldest backup's first segment onwards.
+  uint64_t segment_size = 16 << 20;
+  std::optional<uint64_t> from_segno;
+  if (!ids.empty()) {
+    PGV_ASSIGN_OR_RETURN(json oldest, repo::ReadManifestHeader(repo.storage(), repo.codec(), ids[0]));
+    segment_size = oldest.value("wal_segment_size", segment_size);
+    uint32_t tli;
+    uint64_t segno;
+    if (pg::ParseSegmentName(oldest.value("start_wal", ""), tli, segno, segment_size))
+      from_segno = segno;
+  }
+  PGV_ASSIGN_OR_RETURN(auto index, repo::WalIndex::Load(repo, segment_size));
+  PGV_ASSIGN_OR_RETURN(auto ranges, repo::DescribeTimelines(repo, index, from_segno));
+  json timelines_json = json::array();
+  for (const auto& r : ranges) {
+    json t{{"timeline", r.tli},   {"first", r.first},     {"last", r.last},
+           {"segments", r.segments}, {"missing_segments", r.missing}, {"gaps", r.gaps}};
+    if (r.parent) {
+      t["parent_timeline"] = r.parent->tli;
+      t["switch_lsn"] = pg::FormatLsn(r.parent->switch_lsn);
+    }
+    timelines_json.push_back(t);
+  }
+  out["timelines"] = timelines_json;
+
   PGV_ASSIGN_OR_RETURN(auto wal, repo::ListWal(repo.storage()));
   std::map<uint32_t, json> timelines;
   for (const auto& w : wal) {
@@ -91,10 +117,21 @@ std::string FormatText(const json& info) {
         b["bytes_read"].get<uint64_t>() / 1e6, b["bytes_new"].get<uint64_t>() / 1e6,
         b["dedup_ratio"].get<double>(), b["compression_ratio"].get<double>());
   }
-  for (const auto& t : info["wal"]) {
-    out += fmt::format("wal timeline {}: {} segments, {} .. {}{}\n", t["timeline"].get<uint32_t>(),
-                       t["segments"].get<int>(), t.value("first", "-"), t.value("last", "-"),
-                       t["history"].get<bool>() ? " (history file archived)" : "");
+  for (const auto& t : info["timelines"]) {
+    std::string branch;
+    if (t.contains("parent_timeline"))
+      branch = fmt::format(" (from timeline {} at {})", t["parent_timeline"].get<uint32_t>(),
+                           t["switch_lsn"].get<std::string>());
+    std::string gaps = "no gaps";
+    if (t["missing_segments"].get<uint64_t>() > 0) {
+      gaps = fmt::format("GAP: {} segments missing:", t["missing_segments"].get<uint64_t>());
+      for (const auto& g : t["gaps"]) gaps += " " + g.get<std::string>();
+    }
+    out += fmt::format("wal timeline {}{}: {} segments, {} .. {}, {}\n", t["timeline"].get<uint32_t>(),
+                       branch, t["segments"].get<uint64_t>(),
+                       t["first"].get<std::string>().empty() ? "-" : t["first"].get<std::string>(),
+                       t["last"].get<std::string>().empty() ? "-" : t["last"].get<std::string>(),
+                       gaps);
   }
   return out;
 }

@@ -13,10 +13,12 @@
 
 #include "common/log.h"
 #include "common/time.h"
+#include "pg/wal_names.h"
 #include "repo/block_reader.h"
 #include "repo/layout.h"
 #include "repo/manifest.h"
 #include "repo/pack.h"
+#include "repo/wal_ranges.h"
 #include "storage/posix/posix_storage.h"
 
 namespace pgvault::restore {
@@ -24,104 +26,83 @@ namespace {
 
 using storage::ErrnoStatus;
 
-// Largest ranged read when neighbouring blocks of a file sit next to each other
-// in one pack.
+// Largest ranged read when neighbouring blocks of a file sit next to each other in one pack.
 constexpr uint64_t kMaxRead = 8 << 20;
 
-Status CheckEmptyTarget(const std::string &dir, const char *what) {
-  DIR *d = ::opendir(dir.c_str());
+Status CheckEmptyTarget(const std::string& dir, const char* what) {
+  DIR* d = ::opendir(dir.c_str());
   if (!d) {
-    if (errno == ENOENT)
-      return Status::Ok();
+    if (errno == ENOENT) return Status::Ok();
     return ErrnoStatus("cannot open", dir, errno);
   }
   bool empty = true;
-  while (dirent *e = ::readdir(d)) {
+  while (dirent* e = ::readdir(d)) {
     std::string n = e->d_name;
-    if (n != "." && n != "..")
-      empty = false;
+    if (n != "." && n != "..") empty = false;
   }
   ::closedir(d);
   if (!empty)
-    return std::move(Status::InvalidArgument(
-                         fmt::format("{} '{}' is not empty", what, dir)))
-        .WithHint(
-            "restore into an empty or new directory; nothing was written");
+    return std::move(Status::InvalidArgument(fmt::format("{} '{}' is not empty", what, dir)))
+        .WithHint("restore into an empty or new directory; nothing was written");
   return Status::Ok();
 }
 
-// A manifest path must stay inside the target: no absolute names, no "..", no
-// empty parts.
-Status CheckSafePath(const std::string &path) {
+// A manifest path must stay inside the target: no absolute names, no "..", no empty parts.
+Status CheckSafePath(const std::string& path) {
   if (path.empty() || path.front() == '/')
-    return Status::Corruption(
-        fmt::format("manifest holds an unsafe path '{}'", path));
+    return Status::Corruption(fmt::format("manifest holds an unsafe path '{}'", path));
   size_t start = 0;
   while (start <= path.size()) {
     size_t end = path.find('/', start);
-    if (end == std::string::npos)
-      end = path.size();
+    if (end == std::string::npos) end = path.size();
     std::string_view part(path.data() + start, end - start);
     if (part.empty() || part == "." || part == "..")
-      return Status::Corruption(
-          fmt::format("manifest holds an unsafe path '{}'", path));
+      return Status::Corruption(fmt::format("manifest holds an unsafe path '{}'", path));
     start = end + 1;
   }
   return Status::Ok();
 }
 
-Status WriteAt(int fd, const uint8_t *data, size_t n, uint64_t offset,
-               const std::string &path) {
+Status WriteAt(int fd, const uint8_t* data, size_t n, uint64_t offset, const std::string& path) {
   size_t done = 0;
   while (done < n) {
-    ssize_t w =
-        ::pwrite(fd, data + done, n - done, static_cast<off_t>(offset + done));
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return ErrnoStatus("cannot write", path, errno);
+    ssize_t w = ::pwrite(fd, data + done, n - done, static_cast<off_t>(offset + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return ErrnoStatus("cannot write", path, errno);
     done += static_cast<size_t>(w);
   }
   return Status::Ok();
 }
 
-Status WriteSmallFile(const std::string &path, std::string_view content,
-                      int mode) {
+Status WriteSmallFile(const std::string& path, std::string_view content, int mode) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0)
-    return ErrnoStatus("cannot create", path, errno);
-  Status s = WriteAt(fd, reinterpret_cast<const uint8_t *>(content.data()),
-                     content.size(), 0, path);
-  if (s.ok() && ::fsync(fd) != 0)
-    s = ErrnoStatus("cannot fsync", path, errno);
+  if (fd < 0) return ErrnoStatus("cannot create", path, errno);
+  Status s = WriteAt(fd, reinterpret_cast<const uint8_t*>(content.data()), content.size(), 0, path);
+  if (s.ok() && ::fsync(fd) != 0) s = ErrnoStatus("cannot fsync", path, errno);
   ::close(fd);
   return s;
 }
 
 class FileRestorer {
-public:
-  FileRestorer(repo::Repository &repo, uint32_t block_size)
-      : repo_(repo), block_size_(block_size),
+ public:
+  FileRestorer(repo::Repository& repo, uint32_t block_size)
+      : repo_(repo),
+        block_size_(block_size),
         reader_(repo.storage(), repo.codec(), repo.id_key()) {}
 
-  Status Restore(const repo::FileEntry &e, const std::string &target,
-                 std::atomic<uint64_t> &done, Progress &progress,
-                 uint64_t total) {
+  Status Restore(const repo::FileEntry& e, const std::string& target, std::atomic<uint64_t>& done,
+                 Progress& progress, uint64_t total) {
     if (repo::FileChecksum(e.blocks) != e.checksum)
       return Status::Corruption("its manifest entry fails its checksum");
     uint64_t expected_blocks = (e.size + block_size_ - 1) / block_size_;
     if (e.blocks.size() != expected_blocks)
-      return Status::Corruption(
-          "its manifest entry has the wrong number of blocks");
-    int fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                    e.mode & 07777);
-    if (fd < 0)
-      return ErrnoStatus("cannot create", target, errno);
+      return Status::Corruption("its manifest entry has the wrong number of blocks");
+    int fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, e.mode & 07777);
+    if (fd < 0) return ErrnoStatus("cannot create", target, errno);
     Status s = Write(e, fd, target, done, progress, total);
     if (s.ok() && ::ftruncate(fd, static_cast<off_t>(e.size)) != 0)
       s = ErrnoStatus("cannot size", target, errno);
-    if (s.ok() && ::fsync(fd) != 0)
-      s = ErrnoStatus("cannot fsync", target, errno);
+    if (s.ok() && ::fsync(fd) != 0) s = ErrnoStatus("cannot fsync", target, errno);
     if (s.ok()) {
       timespec times[2] = {{e.mtime, 0}, {e.mtime, 0}};
       ::futimens(fd, times);
@@ -130,56 +111,48 @@ public:
     return s;
   }
 
-private:
-  Status Write(const repo::FileEntry &e, int fd, const std::string &target,
-               std::atomic<uint64_t> &done, Progress &progress,
-               uint64_t total) {
-    // A slice of blocks at a time keeps memory bounded; BlockReader coalesces
-    // the reads and resolves delta blocks against their bases. Zero blocks stay
-    // holes (ftruncate).
+ private:
+  Status Write(const repo::FileEntry& e, int fd, const std::string& target,
+               std::atomic<uint64_t>& done, Progress& progress, uint64_t total) {
+    // A slice of blocks at a time keeps memory bounded; BlockReader coalesces the reads and
+    // resolves delta blocks against their bases. Zero blocks stay holes (ftruncate).
     const size_t slice = std::max<size_t>(1, kMaxRead / block_size_);
     for (size_t first = 0; first < e.blocks.size(); first += slice) {
-      PGV_RETURN_IF_ERROR(
-          reader_.Read(e.blocks, first, slice, [&](size_t idx, Bytes &plain) {
-            uint64_t offset = static_cast<uint64_t>(idx) * block_size_;
-            uint64_t want = std::min<uint64_t>(block_size_, e.size - offset);
-            if (plain.size() != want)
-              return Status::Corruption(
-                  fmt::format("block {} has {} bytes, expected {}", idx,
-                              plain.size(), want));
-            PGV_RETURN_IF_ERROR(
-                WriteAt(fd, plain.data(), plain.size(), offset, target));
-            progress.Update(done += plain.size(), total);
-            return Status::Ok();
-          }));
+      PGV_RETURN_IF_ERROR(reader_.Read(e.blocks, first, slice, [&](size_t idx, Bytes& plain) {
+        uint64_t offset = static_cast<uint64_t>(idx) * block_size_;
+        uint64_t want = std::min<uint64_t>(block_size_, e.size - offset);
+        if (plain.size() != want)
+          return Status::Corruption(
+              fmt::format("block {} has {} bytes, expected {}", idx, plain.size(), want));
+        PGV_RETURN_IF_ERROR(WriteAt(fd, plain.data(), plain.size(), offset, target));
+        progress.Update(done += plain.size(), total);
+        return Status::Ok();
+      }));
     }
     return Status::Ok();
   }
 
-  repo::Repository &repo_;
+  repo::Repository& repo_;
   uint32_t block_size_;
   repo::BlockReader reader_;
 };
 
-// A bounded queue of files for the workers; the manifest is read by the
-// producer only.
+// A bounded queue of files for the workers; the manifest is read by the producer only.
 class WorkQueue {
-public:
+ public:
   explicit WorkQueue(size_t limit) : limit_(limit) {}
   bool Push(repo::FileEntry e) {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return queue_.size() < limit_ || failed_; });
-    if (failed_)
-      return false;
+    if (failed_) return false;
     queue_.push_back(std::move(e));
     cv_.notify_all();
     return true;
   }
-  bool Pop(repo::FileEntry &e) {
+  bool Pop(repo::FileEntry& e) {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return !queue_.empty() || closed_ || failed_; });
-    if (failed_ || queue_.empty())
-      return false;
+    if (failed_ || queue_.empty()) return false;
     e = std::move(queue_.front());
     queue_.pop_front();
     cv_.notify_all();
@@ -192,8 +165,7 @@ public:
   }
   void Fail(Status s) {
     std::lock_guard lock(mu_);
-    if (!failed_)
-      status_ = std::move(s);
+    if (!failed_) status_ = std::move(s);
     failed_ = true;
     cv_.notify_all();
   }
@@ -202,7 +174,7 @@ public:
     return status_;
   }
 
-private:
+ private:
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<repo::FileEntry> queue_;
@@ -211,63 +183,186 @@ private:
   Status status_;
 };
 
-} // namespace
+// Quotes a value for postgresql.auto.conf.
+std::string ConfQuote(const std::string& value) {
+  std::string out = "'";
+  for (char c : value) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
 
-Result<RestoreResult> RunRestore(repo::Repository &repo,
-                                 const RestoreOptions &options,
-                                 Progress &progress) {
+// Recovery settings go at the end of postgresql.auto.conf, which PostgreSQL reads last. Earlier
+// lines for the same settings (e.g. left by a previous restore of the source) are dropped so that
+// two different targets can never be in effect at once.
+Status WriteRecoveryConf(const std::string& conf_path, const std::string& backup_id,
+                         const RestoreOptions& options, const RecoveryTarget& target) {
+  using Kind = RecoveryTarget::Kind;
+  std::vector<std::pair<std::string, std::string>> settings;
+  settings.emplace_back("restore_command", ConfQuote(options.restore_command));
+  switch (target.kind) {
+    case Kind::kTime:
+      settings.emplace_back("recovery_target_time", ConfQuote(target.value));
+      break;
+    case Kind::kLsn:
+      settings.emplace_back("recovery_target_lsn", ConfQuote(target.value));
+      break;
+    case Kind::kXid:
+      settings.emplace_back("recovery_target_xid", ConfQuote(target.value));
+      break;
+    case Kind::kName:
+      settings.emplace_back("recovery_target_name", ConfQuote(target.value));
+      break;
+    case Kind::kImmediate:
+      settings.emplace_back("recovery_target", "'immediate'");
+      break;
+    case Kind::kEndOfWal:
+      break;
+  }
+  if (target.inclusive)
+    settings.emplace_back("recovery_target_inclusive", *target.inclusive ? "on" : "off");
+  if (!target.action.empty())
+    settings.emplace_back("recovery_target_action", ConfQuote(target.action));
+  if (!target.timeline.empty())
+    settings.emplace_back("recovery_target_timeline", ConfQuote(target.timeline));
+  if (options.standby && !options.primary_conninfo.empty())
+    settings.emplace_back("primary_conninfo", ConfQuote(options.primary_conninfo));
+  if (options.archive_mode_off) settings.emplace_back("archive_mode", "off");
+  if (options.port) settings.emplace_back("port", std::to_string(*options.port));
+
+  static const char* kManaged[] = {"restore_command",           "recovery_target",
+                                   "recovery_target_time",      "recovery_target_lsn",
+                                   "recovery_target_xid",       "recovery_target_name",
+                                   "recovery_target_inclusive", "recovery_target_action",
+                                   "recovery_target_timeline",  "primary_conninfo"};
+  auto managed = [&](const std::string& key) {
+    for (const char* m : kManaged)
+      if (key == m) return true;
+    for (const auto& [k, v] : settings)
+      if (key == k) return true;
+    return false;
+  };
+  std::string old;
+  if (FILE* in = ::fopen(conf_path.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = ::fread(buf, 1, sizeof buf, in)) > 0) old.append(buf, n);
+    ::fclose(in);
+  }
+  std::string conf;
+  size_t pos = 0;
+  while (pos < old.size()) {
+    size_t end = old.find('\n', pos);
+    if (end == std::string::npos) end = old.size();
+    std::string line = old.substr(pos, end - pos);
+    pos = end + 1;
+    size_t key_start = line.find_first_not_of(" \t");
+    size_t key_end = line.find_first_of(" \t=", key_start);
+    std::string key =
+        key_start == std::string::npos ? "" : line.substr(key_start, key_end - key_start);
+    if (!key.empty() && key[0] != '#' && managed(key)) {
+      conf += "# (replaced by pgvault restore) " + line + "\n";
+      continue;
+    }
+    conf += line + "\n";
+  }
+  conf += fmt::format("# Recovery settings added by pgvault restore of backup {} at {}\n",
+                      backup_id, FormatIsoMicros(NowUnixMicros()));
+  for (const auto& [key, value] : settings) conf += fmt::format("{} = {}\n", key, value);
+  return WriteSmallFile(conf_path, conf, 0600);
+}
+
+// Before writing anything: the WAL from the backup's start to its end must be in the repository
+// (else the copy can never become consistent), and for an LSN target everything up to the
+// target too. A gap after that is reported: recovery would stop there with an error from
+// archive-get naming the segment, unless it reaches the target first.
+Status CheckWal(repo::Repository& repo, const nlohmann::json& header,
+                const RecoveryTarget& target) {
+  uint64_t segment_size = header.value("wal_segment_size", uint64_t{16 << 20});
+  uint32_t backup_tli = header.value("timeline", 1u);
+  auto start_lsn = pg::ParseLsn(header.value("start_lsn", ""));
+  auto stop_lsn = pg::ParseLsn(header.value("stop_lsn", ""));
+  if (!start_lsn || !stop_lsn) return Status::Corruption("manifest has no start or stop lsn");
+  PGV_ASSIGN_OR_RETURN(auto index, repo::WalIndex::Load(repo, segment_size));
+  uint32_t tli = backup_tli;
+  if (target.timeline.empty() || target.timeline == "latest")
+    tli = std::max(backup_tli, index.LatestTimeline());
+  else if (target.timeline != "current")
+    tli = static_cast<uint32_t>(std::strtoul(target.timeline.c_str(), nullptr, 10));
+  PGV_ASSIGN_OR_RETURN(auto history, index.History(repo, tli));
+  auto path = repo::TimelinePath(tli, history);
+  bool backup_on_path = false;
+  for (const auto& step : path) backup_on_path |= step.tli == backup_tli;
+  if (!backup_on_path) path = repo::TimelinePath(backup_tli, {});
+
+  uint64_t first = *start_lsn / segment_size, stop = *stop_lsn / segment_size;
+  uint64_t needed_to = stop;
+  std::string what = "make the backup consistent";
+  if (target.kind == RecoveryTarget::Kind::kLsn && target.lsn / segment_size > stop) {
+    needed_to = target.lsn / segment_size;
+    what = "reach " + DescribeTarget(target);
+  }
+  auto missing = index.Missing(first, needed_to, path, 1);
+  if (!missing.empty())
+    return std::move(Status::NotFound(
+                         fmt::format("WAL segment '{}' needed to {} is missing from the repository",
+                                     missing[0], what)))
+        .WithHint("check archive_command and 'pgvault check'; nothing was written");
+  uint64_t last = needed_to;
+  for (const auto& step : path)
+    if (!index.Segments(step.tli).empty())
+      last = std::max(last, *index.Segments(step.tli).rbegin());
+  auto later = index.Missing(needed_to + 1, last, path, 1);
+  if (!later.empty())
+    log::Warn(
+        "WAL segment '{}' is missing from the repository; recovery stops with an error there "
+        "unless it reaches {} before",
+        later[0], DescribeTarget(target));
+  return Status::Ok();
+}
+}  // namespace
+
+Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& options,
+                                 Progress& progress) {
   if (options.pgdata.empty())
     return std::move(Status::Config("no target directory given"))
         .WithHint("pass --pgdata DIR: an empty or new directory");
-  std::string backup_id = options.backup_id;
-  if (backup_id.empty()) {
-    PGV_ASSIGN_OR_RETURN(auto ids, repo::ListBackups(repo.storage()));
-    if (ids.empty())
-      return std::move(Status::NotFound(fmt::format(
-                           "repository '{}' holds no backup", repo.Describe())))
-          .WithHint("take one with: pgvault backup --pgdata DIR");
-    backup_id = ids.back();
-  }
-  PGV_ASSIGN_OR_RETURN(
-      auto reader,
-      repo::ManifestReader::Open(repo.storage(), repo.codec(), backup_id));
-  const auto &header = reader->header();
+  RecoveryTarget target = options.target;
+  PGV_RETURN_IF_ERROR(ValidateTarget(target));
+  PGV_ASSIGN_OR_RETURN(BackupChoice choice, ChooseBackup(repo, target, options.backup_id));
+  std::string backup_id = choice.backup_id;
+  PGV_ASSIGN_OR_RETURN(auto reader,
+                       repo::ManifestReader::Open(repo.storage(), repo.codec(), backup_id));
+  const auto& header = reader->header();
   uint32_t block_size = header.value("block_size", 0u);
-  if (block_size == 0)
-    return Status::Corruption("manifest has no block size");
+  if (block_size == 0) return Status::Corruption("manifest has no block size");
+  PGV_RETURN_IF_ERROR(CheckWal(repo, header, target));
 
   // Check every target before writing anything.
   std::string pgdata = options.pgdata;
-  while (pgdata.size() > 1 && pgdata.back() == '/')
-    pgdata.pop_back();
+  while (pgdata.size() > 1 && pgdata.back() == '/') pgdata.pop_back();
   PGV_RETURN_IF_ERROR(CheckEmptyTarget(pgdata, "target directory"));
   std::map<std::string, std::string> ts_targets;
-  for (const auto &ts : header.value("tablespaces", nlohmann::json::array())) {
+  for (const auto& ts : header.value("tablespaces", nlohmann::json::array())) {
     std::string oid = ts.value("oid", "");
     auto mapped = options.tablespace_map.find(oid);
-    std::string location = mapped != options.tablespace_map.end()
-                               ? mapped->second
-                               : ts.value("location", "");
+    std::string location =
+        mapped != options.tablespace_map.end() ? mapped->second : ts.value("location", "");
     if (location.empty() || location.front() != '/')
-      return Status::InvalidArgument(
-          fmt::format("tablespace {} needs an absolute location", oid));
+      return Status::InvalidArgument(fmt::format("tablespace {} needs an absolute location", oid));
     PGV_RETURN_IF_ERROR(
         CheckEmptyTarget(location, "tablespace directory")
-            .Context(fmt::format(
-                "tablespace {} (map it elsewhere with --tablespace-map {}=DIR)",
-                oid, oid)));
+            .Context(fmt::format("tablespace {} (map it elsewhere with --tablespace-map {}=DIR)",
+                                 oid, oid)));
     ts_targets[oid] = location;
   }
-  for (const auto &[oid, dir] : options.tablespace_map)
+  for (const auto& [oid, dir] : options.tablespace_map)
     if (!ts_targets.count(oid))
-      return Status::InvalidArgument(fmt::format(
-          "backup '{}' has no tablespace with oid {}", backup_id, oid));
+      return Status::InvalidArgument(
+          fmt::format("backup '{}' has no tablespace with oid {}", backup_id, oid));
 
   double t0 = MonotonicSeconds();
   PGV_RETURN_IF_ERROR(storage::MakeDirs(pgdata, 0700));
   ::chmod(pgdata.c_str(), 0700);
-  uint64_t total =
-      header.value("stats", nlohmann::json::object()).value("bytes_read", 0ull);
+  uint64_t total = header.value("stats", nlohmann::json::object()).value("bytes_read", 0ull);
   std::atomic<uint64_t> done{0};
   std::atomic<uint64_t> files{0};
   WorkQueue queue(256);
@@ -275,11 +370,9 @@ Result<RestoreResult> RunRestore(repo::Repository &repo,
     FileRestorer restorer(repo, block_size);
     repo::FileEntry e;
     while (queue.Pop(e)) {
-      Status s =
-          restorer.Restore(e, pgdata + "/" + e.path, done, progress, total);
+      Status s = restorer.Restore(e, pgdata + "/" + e.path, done, progress, total);
       if (!s.ok()) {
-        queue.Fail(s.Context(
-            fmt::format("restoring '{}' of backup '{}'", e.path, backup_id)));
+        queue.Fail(s.Context(fmt::format("restoring '{}' of backup '{}'", e.path, backup_id)));
         return;
       }
       files++;
@@ -294,8 +387,7 @@ Result<RestoreResult> RunRestore(repo::Repository &repo,
   repo::FileEntry e;
   while (status.ok() && reader->Next(e)) {
     status = CheckSafePath(e.path);
-    if (!status.ok())
-      break;
+    if (!status.ok()) break;
     std::string target = pgdata + "/" + e.path;
     if (e.type == repo::EntryType::kDir) {
       if (::mkdir(target.c_str(), e.mode & 07777) != 0 && errno != EEXIST)
@@ -304,8 +396,7 @@ Result<RestoreResult> RunRestore(repo::Repository &repo,
       std::string oid = e.path.substr(e.path.rfind('/') + 1);
       auto it = ts_targets.find(oid);
       if (!e.path.starts_with("pg_tblspc/") || it == ts_targets.end()) {
-        status = Status::Corruption(
-            fmt::format("manifest holds an unexpected link '{}'", e.path));
+        status = Status::Corruption(fmt::format("manifest holds an unexpected link '{}'", e.path));
       } else {
         status = storage::MakeDirs(it->second, 0700);
         if (status.ok() && ::symlink(it->second.c_str(), target.c_str()) != 0)
@@ -318,61 +409,43 @@ Result<RestoreResult> RunRestore(repo::Repository &repo,
       break;
     }
   }
-  if (status.ok() && !reader->status().ok())
-    status = reader->status();
-  if (!status.ok())
-    queue.Fail(status);
+  if (status.ok() && !reader->status().ok()) status = reader->status();
+  if (!status.ok()) queue.Fail(status);
   queue.Close();
-  for (auto &t : threads)
-    t.join();
+  for (auto& t : threads) t.join();
   progress.Finish();
   PGV_RETURN_IF_ERROR(queue.status());
   PGV_RETURN_IF_ERROR(status);
   if (!pg_control)
-    return Status::Corruption(
-        fmt::format("backup '{}' has no global/pg_control", backup_id));
+    return Status::Corruption(fmt::format("backup '{}' has no global/pg_control", backup_id));
 
-  // Recovery settings: backup_label from pg_backup_stop, recovery.signal,
-  // restore_command.
-  PGV_RETURN_IF_ERROR(WriteSmallFile(pgdata + "/backup_label",
-                                     header.value("backup_label", ""), 0600));
-  PGV_RETURN_IF_ERROR(WriteSmallFile(pgdata + "/recovery.signal", "", 0600));
-  {
-    std::string conf_path = pgdata + "/postgresql.auto.conf";
-    std::string conf;
-    if (auto in = ::fopen(conf_path.c_str(), "r")) {
-      char buf[4096];
-      size_t n;
-      while ((n = ::fread(buf, 1, sizeof buf, in)) > 0)
-        conf.append(buf, n);
-      ::fclose(in);
-    }
-    std::string escaped;
-    for (char c : options.restore_command)
-      escaped += c == '\'' ? std::string("''") : std::string(1, c);
-    conf += fmt::format("\n# Added by pgvault restore of backup {} at "
-                        "{}\nrestore_command = '{}'\n",
-                        backup_id, FormatIsoMicros(NowUnixMicros()), escaped);
-    PGV_RETURN_IF_ERROR(WriteSmallFile(conf_path, conf, 0600));
-  }
+  // Recovery settings: backup_label from pg_backup_stop, a signal file, postgresql.auto.conf.
+  PGV_RETURN_IF_ERROR(
+      WriteSmallFile(pgdata + "/backup_label", header.value("backup_label", ""), 0600));
+  PGV_RETURN_IF_ERROR(WriteSmallFile(
+      pgdata + (options.standby ? "/standby.signal" : "/recovery.signal"), "", 0600));
+  PGV_RETURN_IF_ERROR(
+      WriteRecoveryConf(pgdata + "/postgresql.auto.conf", backup_id, options, target));
   FileRestorer restorer(repo, block_size);
-  PGV_RETURN_IF_ERROR(restorer
-                          .Restore(*pg_control, pgdata + "/global/pg_control",
-                                   done, progress, total)
-                          .Context("restoring 'global/pg_control'"));
+  PGV_RETURN_IF_ERROR(
+      restorer.Restore(*pg_control, pgdata + "/global/pg_control", done, progress, total)
+          .Context("restoring 'global/pg_control'"));
   PGV_RETURN_IF_ERROR(storage::SyncDir(pgdata + "/global"));
   PGV_RETURN_IF_ERROR(storage::SyncDir(pgdata));
   files++;
-  return RestoreResult{backup_id, files.load(), done.load(),
-                       MonotonicSeconds() - t0};
+  return RestoreResult{.backup_id = backup_id,
+                       .why_this_backup = choice.reason,
+                       .pg_version = header.value("pg_version", 0),
+                       .files = files.load(),
+                       .bytes = done.load(),
+                       .seconds = MonotonicSeconds() - t0};
 }
 
-std::string SummaryLine(const RestoreResult &r) {
-  return fmt::format("restore of backup {} complete: {} files, {:.1f} MB, "
-                     "{:.1f} MB/s, {:.1f} s",
-                     r.backup_id, r.files, r.bytes / 1e6,
-                     r.seconds > 0 ? r.bytes / 1e6 / r.seconds : 0.0,
-                     r.seconds);
+std::string SummaryLine(const RestoreResult& r) {
+  return fmt::format(
+      "restore of backup {} ({}) complete: {} files, {:.1f} MB, {:.1f} MB/s, {:.1f} s", r.backup_id,
+      r.why_this_backup, r.files, r.bytes / 1e6, r.seconds > 0 ? r.bytes / 1e6 / r.seconds : 0.0,
+      r.seconds);
 }
 
-} // namespace pgvault::restore
+}  // namespace pgvault::restore

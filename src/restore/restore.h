@@ -4,7 +4,9 @@
 // a directory PostgreSQL refuses to start, never one that starts with missing files.
 #pragma once
 
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "common/progress.h"
@@ -12,16 +14,44 @@
 
 namespace pgvault::restore {
 
+// Where recovery stops; the values mean what PostgreSQL's recovery_target_* settings mean.
+struct RecoveryTarget {
+  enum class Kind { kEndOfWal, kTime, kLsn, kXid, kName, kImmediate };
+  Kind kind = Kind::kEndOfWal;
+  std::string value;              // as the user gave it (time, LSN, xid or restore point name)
+  std::optional<bool> inclusive;  // recovery_target_inclusive; nullopt = PostgreSQL's default
+  std::string action;             // promote|pause|shutdown; empty = PostgreSQL's default (pause)
+  std::string timeline;           // latest|current|N; empty = PostgreSQL's default (latest)
+  // Parsed forms, filled by ValidateTarget.
+  int64_t time_unix_micros = 0;
+  uint64_t lsn = 0;
+};
+
+// Checks a target and fills its parsed fields. kInvalidArgument names the bad value.
+Status ValidateTarget(RecoveryTarget& target);
+// "time '2024-05-01 14:31:07+00'", "end of the archived WAL", ...
+std::string DescribeTarget(const RecoveryTarget& target);
+// Accepts "YYYY-MM-DD[ T]HH:MM:SS[.ffffff](Z|+HH|+HH:MM|+HHMM)"; a time zone is required because
+// PostgreSQL would otherwise read the time in the restored server's time zone.
+std::optional<int64_t> ParseTargetTime(std::string_view text);
+
 struct RestoreOptions {
   std::string pgdata;
-  std::string backup_id;                            // empty = newest
+  std::string backup_id;  // empty = chosen from the target
+  RecoveryTarget target;
+  bool standby = false;           // --type standby: standby.signal
+  std::string primary_conninfo;   // standby only
+  bool archive_mode_off = false;  // --archive-mode off
+  std::optional<int> port;        // written as port = N when given
   int jobs = 2;
   std::map<std::string, std::string> tablespace_map;  // oid -> new location
-  std::string restore_command;                       // written into postgresql.auto.conf
+  std::string restore_command;                        // written into postgresql.auto.conf
 };
 
 struct RestoreResult {
   std::string backup_id;
+  std::string why_this_backup;  // "newest backup that ends before time '...'"
+  int pg_version = 0;           // server_version_num recorded by the backup
   uint64_t files = 0;
   uint64_t bytes = 0;
   double seconds = 0;
@@ -31,5 +61,36 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
                                  Progress& progress);
 
 std::string SummaryLine(const RestoreResult& result);
+
+// Chooses the backup for a target: the newest one on the target timeline's history that ends
+// before the target (stop_time for a time, stop_lsn for an LSN; xid and restore point name
+// targets cannot be placed without reading WAL, so they take the newest backup). kNotFound,
+// naming the target and the oldest backup, when none can reach it.
+struct BackupChoice {
+  std::string backup_id;
+  std::string reason;
+};
+Result<BackupChoice> ChooseBackup(repo::Repository& repo, const RecoveryTarget& target,
+                                  const std::string& requested_id);
+
+// --start: starts the restored cluster with pg_ctl and follows recovery to its end.
+struct StartOptions {
+  std::string pgdata;
+  std::string host;  // where to connect to the restored server
+  int port = 5432;
+  std::string user;
+  int pg_version = 0;  // server_version_num of the backup: picks the pg_ctl binary
+  bool standby = false;
+};
+struct RecoveryReport {
+  std::string outcome;      // "promoted", "paused at the target", "shut down at the target", ...
+  std::string stop_lsn;     // last replayed record
+  std::string stop_time;    // time of the last replayed transaction ("" when none)
+  uint32_t timeline = 0;    // timeline the server runs on afterwards (0 when it shut down)
+  std::string stop_detail;  // PostgreSQL's "recovery stopping ..." log line, when there is one
+  double seconds = 0;
+};
+Result<RecoveryReport> StartAndFollow(const StartOptions& options);
+std::string ReportLine(const RecoveryReport& report);
 
 }  // namespace pgvault::restore

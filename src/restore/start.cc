@@ -1,0 +1,191 @@
+// restore --start: starts the restored cluster and follows recovery until it promotes, pauses
+// at the target, shuts down at the target, or fails. The server's own log is the record of
+// where it stopped; SQL gives the exact LSN, time and timeline while it runs.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/log.h"
+#include "common/time.h"
+#include "pg/session.h"
+#include "restore/restore.h"
+#include "storage/posix/posix_storage.h"
+
+namespace pgvault::restore {
+namespace {
+
+std::string PgBin(int pg_version, const char* tool) {
+  std::string path = fmt::format("/usr/lib/postgresql/{}/bin/{}", pg_version / 10000, tool);
+  if (::access(path.c_str(), X_OK) == 0) return path;
+  return tool;  // from PATH
+}
+
+// Runs argv, returns its exit code and stdout. stderr goes to the log file when given.
+Result<std::pair<int, std::string>> Run(const std::vector<std::string>& argv) {
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return Status::Io("cannot create a pipe");
+  pid_t pid = ::fork();
+  if (pid < 0) return Status::Io("cannot fork");
+  if (pid == 0) {
+    ::dup2(pipe_fds[1], STDOUT_FILENO);
+    int devnull = ::open("/dev/null", O_RDWR);
+    ::dup2(devnull, STDIN_FILENO);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(pipe_fds[1]);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(pipe_fds[0], buf, sizeof buf)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(pipe_fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (code == 127) return Status::Io(fmt::format("cannot run '{}'", argv[0]));
+  return std::make_pair(code, out);
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The last line of the log that contains needle, without the log line prefix up to "LOG:  ".
+std::string LastLogLine(const std::string& log_text, std::string_view needle) {
+  size_t at = log_text.rfind(needle);
+  if (at == std::string::npos) return "";
+  size_t begin = log_text.rfind('\n', at);
+  begin = begin == std::string::npos ? 0 : begin + 1;
+  size_t end = log_text.find('\n', at);
+  std::string line = log_text.substr(begin, end == std::string::npos ? end : end - begin);
+  for (std::string_view level : {"LOG:  ", "FATAL:  ", "PANIC:  "}) {
+    size_t p = line.find(level);
+    if (p != std::string::npos && p < at - begin) return line.substr(p);
+  }
+  return line;
+}
+
+pid_t PostmasterPid(const std::string& pgdata) {
+  std::ifstream in(pgdata + "/postmaster.pid");
+  long pid = 0;
+  if (!(in >> pid)) return 0;
+  return static_cast<pid_t>(pid);
+}
+
+std::string ControlValue(const std::string& controldata, std::string_view key) {
+  size_t at = controldata.find(key);
+  if (at == std::string::npos) return "";
+  size_t colon = controldata.find(':', at);
+  size_t end = controldata.find('\n', colon);
+  std::string v = controldata.substr(colon + 1, end - colon - 1);
+  size_t first = v.find_first_not_of(' ');
+  return first == std::string::npos ? "" : v.substr(first);
+}
+
+}  // namespace
+
+Result<RecoveryReport> StartAndFollow(const StartOptions& o) {
+  std::string log_dir = o.pgdata + "/log";
+  ::mkdir(log_dir.c_str(), 0700);
+  std::string log_path = log_dir + "/pgvault-recovery.log";
+  double t0 = MonotonicSeconds();
+  PGV_ASSIGN_OR_RETURN(auto started, Run({PgBin(o.pg_version, "pg_ctl"), "start", "-W", "-s", "-D",
+                                          o.pgdata, "-l", log_path}));
+  if (started.first != 0)
+    return std::move(Status::Pg(fmt::format("pg_ctl could not start the restored cluster in '{}'",
+                                            o.pgdata)))
+        .WithHint(fmt::format("see '{}'", log_path));
+  pg::ConnOptions conn{.host = o.host, .port = o.port, .user = o.user};
+  RecoveryReport report;
+  pid_t pid = 0;
+  for (int poll_idx = 0;; ++poll_idx) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(poll_idx < 50 ? 50 : 200));
+    if (pid == 0) pid = PostmasterPid(o.pgdata);
+    bool alive = pid != 0 && ::kill(pid, 0) == 0;
+    if (!alive && (pid != 0 || poll_idx > 100)) break;
+    auto session = pg::PgSession::Connect(conn);
+    if (!session.ok()) continue;  // still starting up, or not yet consistent
+    auto rows = (*session)->Query(
+        "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN "
+        "pg_get_wal_replay_pause_state() END, "
+        "pg_last_wal_replay_lsn()::text, coalesce(pg_last_xact_replay_timestamp()::text, ''), "
+        "(SELECT timeline_id FROM pg_control_checkpoint())");
+    if (!rows.ok() || rows->empty()) continue;
+    const pg::Row& r = (*rows)[0];
+    bool in_recovery = r[0].value_or("") == "t";
+    report.stop_lsn = r[2].value_or("");
+    report.stop_time = r[3].value_or("");
+    report.timeline = static_cast<uint32_t>(std::strtoul(r[4].value_or("0").c_str(), nullptr, 10));
+    if (!in_recovery) {
+      auto tli = (*session)->Scalar("SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)");
+      if (tli.ok())
+        report.timeline = static_cast<uint32_t>(std::strtoul(tli->c_str(), nullptr, 16));
+      report.outcome = "promoted";
+    } else if (r[1].value_or("") == "paused") {
+      report.outcome = "paused at the target (run SELECT pg_wal_replay_resume() to promote)";
+    } else if (o.standby) {
+      report.outcome = "running as a standby";
+    } else {
+      continue;
+    }
+    report.seconds = MonotonicSeconds() - t0;
+    std::string log_text = ReadText(log_path);
+    report.stop_detail = LastLogLine(log_text, "recovery stopping");
+    if (report.stop_detail.empty()) report.stop_detail = LastLogLine(log_text, "redo done at");
+    return report;
+  }
+
+  // The server is gone: either it shut down at the target as asked, or recovery failed.
+  report.seconds = MonotonicSeconds() - t0;
+  std::string log_text = ReadText(log_path);
+  if (log_text.find("shutdown at recovery target") != std::string::npos) {
+    report.outcome = "shut down at the target";
+    report.stop_detail = LastLogLine(log_text, "recovery stopping");
+    auto control = Run({PgBin(o.pg_version, "pg_controldata"), "-D", o.pgdata});
+    if (control.ok()) {
+      report.stop_lsn = ControlValue(control->second, "Minimum recovery ending location");
+      report.timeline = static_cast<uint32_t>(
+          std::strtoul(ControlValue(control->second, "Min recovery ending loc's timeline").c_str(),
+                       nullptr, 10));
+    }
+    return report;
+  }
+  std::string why = LastLogLine(log_text, "error: ");
+  std::string fatal = LastLogLine(log_text, "FATAL:  ");
+  if (fatal.empty()) fatal = LastLogLine(log_text, "PANIC:  ");
+  std::string msg = "the restored cluster stopped during recovery";
+  if (!why.empty()) msg += ": " + why;
+  if (!fatal.empty()) msg += (why.empty() ? ": " : "; ") + fatal;
+  return std::move(Status::Pg(msg)).WithHint(fmt::format("see the server log '{}'", log_path));
+}
+
+std::string ReportLine(const RecoveryReport& r) {
+  std::string line = fmt::format("recovery {} after {:.1f} s: last replayed lsn {}", r.outcome,
+                                 r.seconds, r.stop_lsn.empty() ? "-" : r.stop_lsn);
+  if (!r.stop_time.empty()) line += fmt::format(", last transaction at {}", r.stop_time);
+  if (r.timeline) line += fmt::format(", timeline {}", r.timeline);
+  if (!r.stop_detail.empty()) line += fmt::format("\n  server: {}", r.stop_detail);
+  return line;
+}
+
+}  // namespace pgvault::restore

@@ -1,0 +1,254 @@
+// Recovery targets: validation, and choosing the backup that can reach one.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <ctime>
+
+#include "pg/wal_names.h"
+#include "repo/manifest.h"
+#include "repo/wal_ranges.h"
+#include "restore/restore.h"
+
+namespace pgvault::restore {
+namespace {
+
+bool Digits(std::string_view s, size_t pos, size_t n) {
+  if (pos + n > s.size()) return false;
+  for (size_t idx = pos; idx < pos + n; ++idx)
+    if (s[idx] < '0' || s[idx] > '9') return false;
+  return true;
+}
+
+int Num(std::string_view s, size_t pos, size_t n) {
+  int v = 0;
+  for (size_t idx = pos; idx < pos + n; ++idx) v = v * 10 + (s[idx] - '0');
+  return v;
+}
+
+}  // namespace
+
+std::optional<int64_t> ParseTargetTime(std::string_view s) {
+  // 2024-05-01 14:31:07[.123456](Z|+02|+02:00|+0200)
+  if (!Digits(s, 0, 4) || s.size() < 19 || s[4] != '-' || !Digits(s, 5, 2) || s[7] != '-' ||
+      !Digits(s, 8, 2) || (s[10] != ' ' && s[10] != 'T') || !Digits(s, 11, 2) || s[13] != ':' ||
+      !Digits(s, 14, 2) || s[16] != ':' || !Digits(s, 17, 2))
+    return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = Num(s, 0, 4) - 1900;
+  tm.tm_mon = Num(s, 5, 2) - 1;
+  tm.tm_mday = Num(s, 8, 2);
+  tm.tm_hour = Num(s, 11, 2);
+  tm.tm_min = Num(s, 14, 2);
+  tm.tm_sec = Num(s, 17, 2);
+  if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+      tm.tm_sec > 60)
+    return std::nullopt;
+  size_t pos = 19;
+  int64_t micros = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    size_t digits = 0;
+    pos++;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      if (digits < 6) micros = micros * 10 + (s[pos] - '0');
+      digits++, pos++;
+    }
+    if (digits == 0) return std::nullopt;
+    for (size_t pad = digits; pad < 6; ++pad) micros *= 10;
+  }
+  if (pos < s.size() && s[pos] == ' ') pos++;
+  int64_t offset_seconds = 0;
+  if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z') && pos + 1 == s.size()) {
+    offset_seconds = 0;
+  } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-') && Digits(s, pos + 1, 2)) {
+    int sign = s[pos] == '-' ? -1 : 1;
+    int hours = Num(s, pos + 1, 2), minutes = 0;
+    size_t rest = pos + 3;
+    if (rest < s.size() && s[rest] == ':') rest++;
+    if (rest < s.size()) {
+      if (!Digits(s, rest, 2) || rest + 2 != s.size()) return std::nullopt;
+      minutes = Num(s, rest, 2);
+    }
+    offset_seconds = sign * (hours * 3600 + minutes * 60);
+  } else {
+    return std::nullopt;
+  }
+  int64_t unix_seconds = static_cast<int64_t>(::timegm(&tm)) - offset_seconds;
+  return unix_seconds * 1000000 + micros;
+}
+
+Status ValidateTarget(RecoveryTarget& t) {
+  using Kind = RecoveryTarget::Kind;
+  switch (t.kind) {
+    case Kind::kTime: {
+      auto micros = ParseTargetTime(t.value);
+      if (!micros)
+        return std::move(Status::InvalidArgument(fmt::format("bad --target-time '{}'", t.value)))
+            .WithHint("give a time with its zone, e.g. --target-time '2024-05-01 14:31:07.25+00'");
+      t.time_unix_micros = *micros;
+      break;
+    }
+    case Kind::kLsn: {
+      auto lsn = pg::ParseLsn(t.value);
+      if (!lsn)
+        return std::move(Status::InvalidArgument(fmt::format("bad --target-lsn '{}'", t.value)))
+            .WithHint("give an LSN as PostgreSQL prints it, e.g. --target-lsn 0/3000158");
+      t.lsn = *lsn;
+      break;
+    }
+    case Kind::kXid:
+      if (t.value.empty() || t.value.find_first_not_of("0123456789") != std::string::npos ||
+          t.value.size() > 19)
+        return std::move(Status::InvalidArgument(fmt::format("bad --target-xid '{}'", t.value)))
+            .WithHint("give a transaction id as txid_current() returns it, e.g. --target-xid 1234");
+      break;
+    case Kind::kName:
+      if (t.value.empty() || t.value.size() > 63)
+        return std::move(
+                   Status::InvalidArgument("bad --target-name: empty or longer than 63 bytes"))
+            .WithHint("give the name passed to pg_create_restore_point()");
+      break;
+    case Kind::kImmediate:
+    case Kind::kEndOfWal:
+      break;
+  }
+  if (t.inclusive &&
+      (t.kind == Kind::kEndOfWal || t.kind == Kind::kImmediate || t.kind == Kind::kName))
+    return std::
+        move(Status::InvalidArgument(
+                 "--target-inclusive applies only to --target-time, --target-lsn and --target-xid"))
+            .WithHint("drop --target-inclusive");
+  if (!t.action.empty() && t.kind == Kind::kEndOfWal)
+    return std::move(Status::InvalidArgument("--target-action needs a recovery target"))
+        .WithHint(
+            "add --target-time, --target-lsn, --target-xid, --target-name or "
+            "--target-immediate; without one, recovery replays all WAL and promotes");
+  if (!t.timeline.empty() && t.timeline != "latest" && t.timeline != "current") {
+    bool digits =
+        t.timeline.find_first_not_of("0123456789") == std::string::npos && t.timeline.size() <= 10;
+    if (!digits || std::strtoull(t.timeline.c_str(), nullptr, 10) == 0 ||
+        std::strtoull(t.timeline.c_str(), nullptr, 10) > UINT32_MAX)
+      return std::move(
+                 Status::InvalidArgument(fmt::format("bad --target-timeline '{}'", t.timeline)))
+          .WithHint("use latest, current or a timeline number such as 2");
+  }
+  return Status::Ok();
+}
+
+std::string DescribeTarget(const RecoveryTarget& t) {
+  using Kind = RecoveryTarget::Kind;
+  switch (t.kind) {
+    case Kind::kTime:
+      return fmt::format("time '{}'", t.value);
+    case Kind::kLsn:
+      return fmt::format("lsn {}", t.value);
+    case Kind::kXid:
+      return fmt::format("xid {}", t.value);
+    case Kind::kName:
+      return fmt::format("restore point '{}'", t.value);
+    case Kind::kImmediate:
+      return "the end of the backup";
+    case Kind::kEndOfWal:
+      return "the end of the archived WAL";
+  }
+  return "?";
+}
+
+namespace {
+
+struct Candidate {
+  std::string id;
+  uint32_t timeline = 0;
+  uint64_t stop_lsn = 0;
+  int64_t stop_micros = 0;
+  std::string stop_time;
+  std::string stop_lsn_text;
+};
+
+}  // namespace
+
+Result<BackupChoice> ChooseBackup(repo::Repository& repo, const RecoveryTarget& target,
+                                  const std::string& requested_id) {
+  using Kind = RecoveryTarget::Kind;
+  PGV_ASSIGN_OR_RETURN(auto ids, repo::ListBackups(repo.storage()));
+  if (ids.empty())
+    return std::move(
+               Status::NotFound(fmt::format("repository '{}' holds no backup", repo.Describe())))
+        .WithHint("take one with: pgvault backup --pgdata DIR");
+  if (!requested_id.empty() && std::find(ids.begin(), ids.end(), requested_id) == ids.end())
+    return std::move(Status::NotFound(fmt::format("backup '{}' is not in repository '{}'",
+                                                  requested_id, repo.Describe())))
+        .WithHint("list backups with: pgvault info");
+  std::vector<Candidate> all;
+  uint64_t segment_size = 0;
+  for (const auto& id : ids) {
+    if (!requested_id.empty() && id != requested_id) continue;
+    PGV_ASSIGN_OR_RETURN(auto h, repo::ReadManifestHeader(repo.storage(), repo.codec(), id));
+    Candidate c{.id = id,
+                .timeline = h.value("timeline", 1u),
+                .stop_lsn = pg::ParseLsn(h.value("stop_lsn", "")).value_or(UINT64_MAX),
+                .stop_micros = h.value("stop_time_unix_micros", int64_t{0}),
+                .stop_time = h.value("stop_time", ""),
+                .stop_lsn_text = h.value("stop_lsn", "")};
+    segment_size = h.value("wal_segment_size", uint64_t{16 << 20});
+    all.push_back(c);
+  }
+
+  // The timeline recovery will end on, and its history, decide which backups lie on its path.
+  // "current" follows each backup's own timeline, so every backup qualifies.
+  std::optional<std::vector<repo::HistoryEntry>> path;
+  std::string timeline_text;
+  if (target.timeline != "current") {
+    PGV_ASSIGN_OR_RETURN(auto index, repo::WalIndex::Load(repo, segment_size));
+    uint32_t tli = target.timeline.empty() || target.timeline == "latest"
+                       ? index.LatestTimeline()
+                       : static_cast<uint32_t>(std::strtoul(target.timeline.c_str(), nullptr, 10));
+    PGV_ASSIGN_OR_RETURN(auto history, index.History(repo, tli));
+    if (tli > 1 && history.empty())
+      return std::move(Status::NotFound(fmt::format(
+                           "timeline {} has no history file '{:08X}.history' in the repository",
+                           tli, tli)))
+          .WithHint("check --target-timeline; 'pgvault info' lists the timelines");
+    path = repo::TimelinePath(tli, history);
+    timeline_text = fmt::format(" on timeline {}", tli);
+  }
+  auto on_path = [&](const Candidate& c) {
+    if (!path) return true;
+    for (const auto& step : *path)
+      if (step.tli == c.timeline) return c.stop_lsn <= step.switch_lsn;
+    return false;
+  };
+  auto reaches = [&](const Candidate& c) {
+    if (target.kind == Kind::kTime) return c.stop_micros < target.time_unix_micros;
+    if (target.kind == Kind::kLsn) return c.stop_lsn <= target.lsn;
+    return true;
+  };
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    if (!on_path(*it) || !reaches(*it)) continue;
+    std::string reason;
+    if (!requested_id.empty())
+      reason = "requested with --backup";
+    else if (target.kind == Kind::kTime || target.kind == Kind::kLsn)
+      reason =
+          fmt::format("newest backup{} that ends before {}", timeline_text, DescribeTarget(target));
+    else
+      reason = fmt::format("newest backup{}", timeline_text);
+    return BackupChoice{it->id, reason};
+  }
+  const Candidate& oldest = all.front();
+  if (!requested_id.empty() && !on_path(oldest))
+    return std::move(Status::InvalidArgument(fmt::format(
+                         "backup '{}' (timeline {}) is not on the history of the target timeline{}",
+                         oldest.id, oldest.timeline, timeline_text)))
+        .WithHint("choose another --backup or --target-timeline; nothing was written");
+  return std::move(Status::NotFound(
+                       fmt::format("no backup{} can reach {}: {} backup '{}' ends at {} (lsn {})",
+                                   requested_id.empty() ? "" : " chosen", DescribeTarget(target),
+                                   requested_id.empty() ? "the oldest" : "the", oldest.id,
+                                   oldest.stop_time, oldest.stop_lsn_text)))
+      .WithHint(requested_id.empty()
+                    ? "choose a later target; nothing was written"
+                    : "choose an older --backup or leave it out; nothing was written");
+}
+
+}  // namespace pgvault::restore
