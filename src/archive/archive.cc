@@ -83,7 +83,9 @@ Status CheckWalContent(const std::string& path, const std::string& name, ByteVie
   if (!header.ok())
     return Status::InvalidArgument(
         fmt::format("'{}' is not a PostgreSQL WAL segment: {}", path, header.status().message()));
-  if (header->timeline != pg::TimelineOfWalFile(name))
+  // The first segment of a new timeline starts as a copy of its parent's segment, so its first
+  // page may carry an older timeline; a newer one than the name says is never right.
+  if (header->timeline > pg::TimelineOfWalFile(name))
     return Status::InvalidArgument(fmt::format("'{}' holds timeline {} but its name says {}", path,
                                                header->timeline, pg::TimelineOfWalFile(name)));
   if (repo)

@@ -1,0 +1,216 @@
+// Timelines: PITR to an early mark and promote; the new timeline archives into the same
+// repository; then PITR to a point on the new timeline and to one on the old, both exact.
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "pg/session.h"
+#include "pg_cluster.h"
+
+namespace pgvault::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// One string with row count and md5 of every pgbench table; the same SQL runs inside a mark's
+// transaction and on the restored copy.
+constexpr char kSumsSql[] =
+    "(SELECT string_agg(x, ' ' ORDER BY x) FROM (SELECT tbl || '=' || "
+    "(xpath('/row/c/text()', query_to_xml(format('SELECT count(*) || '':'' || "
+    "coalesce(md5(string_agg(md5(t::text) COLLATE \"C\", '''' ORDER BY md5(t::text) COLLATE "
+    "\"C\")), '''') AS c FROM %I t', tbl), false, true, '')))[1]::text AS x FROM "
+    "unnest(ARRAY['pgbench_accounts','pgbench_branches','pgbench_tellers','pgbench_history']) "
+    "tbl) s)";
+
+struct Mark {
+  int id = 0;
+  std::string time, lsn, xid, name, sums;
+};
+
+// Holds pgbench's writers off, then records time, LSN, xid, a restore point and the checksums
+// in one transaction: nothing else can commit between them.
+// Without concurrent writers (lock = false) one INSERT statement is as exact.
+template <typename Db>
+Mark RecordMark(Db& c, int id, bool lock = true) {
+  std::string name = fmt::format("mark{}", id);
+  std::string insert = fmt::format(
+      "INSERT INTO marks SELECT {}, to_char(clock_timestamp() AT TIME ZONE 'UTC', "
+      "'YYYY-MM-DD HH24:MI:SS.US') || '+00', pg_current_wal_lsn()::text, txid_current()::text, "
+      "pg_create_restore_point('{}')::text, {}",
+      id, name, kSumsSql);
+  c.Exec(lock ? "BEGIN; LOCK TABLE pgbench_accounts, pgbench_branches, pgbench_tellers, "
+                "pgbench_history IN EXCLUSIVE MODE; " +
+                    insert + "; COMMIT;"
+              : insert);
+  auto row = c.Query(fmt::format("SELECT ts, lsn, xid, sums FROM marks WHERE id = {}", id))[0];
+  return Mark{id, row[0], row[1], row[2], name, row[3]};
+}
+
+// A restored cluster started by `pgvault restore --start`, queried over libpq, stopped by
+// pg_ctl when the test is done with it.
+class Restored {
+ public:
+  Restored(std::string pgdata, int port) : pgdata_(std::move(pgdata)), port_(port) {}
+  ~Restored() { Stop(); }
+  std::vector<std::vector<std::string>> Query(const std::string& sql) {
+    auto session = pg::PgSession::Connect({.host = "127.0.0.1", .port = port_, .user = "postgres"});
+    if (!session.ok()) throw HarnessError(session.status().ToString());
+    auto rows = (*session)->Query(sql);
+    if (!rows.ok()) throw HarnessError(rows.status().ToString());
+    std::vector<std::vector<std::string>> out;
+    for (const auto& r : *rows) {
+      std::vector<std::string> row;
+      for (const auto& v : r) row.push_back(v.value_or(""));
+      out.push_back(row);
+    }
+    return out;
+  }
+  std::string Scalar(const std::string& sql) { return Query(sql)[0][0]; }
+  void Exec(const std::string& sql) { Query(sql); }
+  void Stop() {
+    struct stat st;
+    if (::stat((pgdata_ + "/postmaster.pid").c_str(), &st) == 0)
+      RunAsPostgres({std::string(kPgBin) + "/pg_ctl", "stop", "-s", "-m", "fast", "-D", pgdata_});
+  }
+
+ private:
+  std::string pgdata_;
+  int port_;
+};
+
+// pg_switch_wal() on a restored server, then waits (bounded) until its archiver reports it.
+std::string SwitchAndWait(Restored& db) {
+  std::string seg = db.Scalar("SELECT pg_walfile_name(pg_switch_wal())");
+  for (int poll_idx = 0; poll_idx < 1200; ++poll_idx) {
+    if (db.Scalar("SELECT coalesce(last_archived_wal, '') >= '" + seg +
+                  "' FROM pg_stat_archiver") == "t")
+      return seg;
+    std::this_thread::sleep_for(100ms);
+  }
+  throw HarnessError("segment " + seg + " was not archived by the restored server");
+}
+
+class TimelineTest : public ::testing::Test {
+ protected:
+  ProcessResult Vault(std::vector<std::string> args) {
+    std::vector<std::string> all = {"--repo", repo_, "--key-file", key_};
+    all.insert(all.end(), args.begin(), args.end());
+    return RunPgvault(all);
+  }
+  ProcessResult RestoreAndStart(const std::string& pgdata, int port,
+                                std::vector<std::string> args) {
+    std::vector<std::string> all = {
+        "restore",   "--pgdata",           pgdata,   "--pg-host", "127.0.0.1",
+        "--pg-port", std::to_string(port), "--start"};
+    all.insert(all.end(), args.begin(), args.end());
+    return Vault(all);
+  }
+  TempDir work_{"timeline"};
+  std::string repo_ = work_.Sub("repo");
+  std::string key_ = work_.Sub("repo.key");
+};
+
+TEST_F(TimelineTest, NewTimelineArchivesAndBothTimelinesRestoreExactly) {
+  ASSERT_EQ(Vault({"repo-create"}).exit_code, 0);
+  auto src = PgCluster::Create({.archive_command = ArchivePushCommand(repo_, key_)});
+  src->RunPgbench({"-i", "-s", "1", "-q"});
+  src->Exec(
+      "CREATE TABLE marks(id int PRIMARY KEY, ts text, lsn text, xid text, point text, "
+      "sums text)");
+  auto b1 = Vault({"backup", "--pgdata", src->pgdata(), "--pg-host", "127.0.0.1", "--pg-port",
+                   std::to_string(src->port())});
+  ASSERT_EQ(b1.exit_code, 0) << b1.err;
+  auto bench = src->StartPgbench({"-c", "2", "-T", "600", "-n"});
+  std::vector<Mark> old_marks;
+  for (int id = 1; id <= 3; ++id) {
+    std::this_thread::sleep_for(2s);
+    old_marks.push_back(RecordMark(*src, id));
+  }
+  bench->Signal(SIGTERM);
+  bench->Wait();
+  src->SwitchWalAndWaitArchived();
+
+  // Probing for a timeline that does not exist: exit 1, nothing on stderr.
+  auto probe = Vault({"archive-get", "00000007.history", work_.Sub("probe")});
+  EXPECT_EQ(probe.exit_code, 1);
+  EXPECT_EQ(probe.err, "");
+
+  // 1. PITR to the first mark, promote: timeline 2, archiving into the same repository.
+  TempDir branch_dir("branch");
+  int branch_port = FreePort();
+  auto r = RestoreAndStart(branch_dir.Sub("pgdata"), branch_port,
+                           {"--target-time", old_marks[0].time, "--target-action", "promote"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("recovery promoted after"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(", timeline 2"), std::string::npos) << r.out;
+  Restored branch(branch_dir.Sub("pgdata"), branch_port);
+  EXPECT_EQ(branch.Scalar(std::string("SELECT ") + kSumsSql), old_marks[0].sums);
+  branch.Exec("UPDATE pgbench_accounts SET abalance = abalance + 7 WHERE aid % 10 = 3");
+  branch.Exec(
+      "INSERT INTO pgbench_history SELECT 1, 1, aid, 7, now() FROM pgbench_accounts "
+      "WHERE aid < 50");
+  Mark new_mark = RecordMark(branch, 11, false);
+  branch.Exec("UPDATE pgbench_accounts SET abalance = abalance - 1 WHERE aid < 1000");
+  std::string tl2_last = SwitchAndWait(branch);
+  EXPECT_EQ(tl2_last.substr(0, 8), "00000002");
+  branch.Stop();
+
+  auto info = nlohmann::json::parse(Vault({"info", "--json"}).out);
+  ASSERT_EQ(info["timelines"].size(), 2u) << info.dump(2);
+  EXPECT_EQ(info["timelines"][1]["timeline"], 2);
+  EXPECT_EQ(info["timelines"][1]["parent_timeline"], 1);
+  EXPECT_EQ(info["timelines"][1]["last"], tl2_last);
+  EXPECT_EQ(info["timelines"][0]["missing_segments"], 0);
+  EXPECT_EQ(info["timelines"][1]["missing_segments"], 0);
+  auto text = Vault({"info"}).out;
+  EXPECT_NE(text.find("wal timeline 2 (from timeline 1 at "), std::string::npos) << text;
+
+  {  // 2. a point on the new timeline (latest), from the timeline-1 backup
+    TempDir dir("new-tl");
+    int port = FreePort();
+    auto rr = RestoreAndStart(dir.Sub("pgdata"), port,
+                              {"--target-xid", new_mark.xid, "--target-inclusive", "true",
+                               "--target-action", "promote", "--archive-mode", "off"});
+    ASSERT_EQ(rr.exit_code, 0) << rr.out << rr.err;
+    EXPECT_NE(rr.out.find("(newest backup on timeline 2)"), std::string::npos) << rr.out;
+    Restored db(dir.Sub("pgdata"), port);
+    EXPECT_EQ(db.Scalar(std::string("SELECT ") + kSumsSql), new_mark.sums);
+    EXPECT_EQ(db.Scalar("SELECT string_agg(id::text, ',' ORDER BY id) FROM marks"), "11");
+  }
+  {  // 3. a point on the old timeline, after the branch point
+    TempDir dir("old-tl");
+    int port = FreePort();
+    auto rr = RestoreAndStart(dir.Sub("pgdata"), port,
+                              {"--target-time", old_marks[2].time, "--target-timeline", "1",
+                               "--target-action", "promote", "--archive-mode", "off"});
+    ASSERT_EQ(rr.exit_code, 0) << rr.out << rr.err;
+    Restored db(dir.Sub("pgdata"), port);
+    EXPECT_EQ(db.Scalar(std::string("SELECT ") + kSumsSql), old_marks[2].sums);
+    EXPECT_EQ(db.Scalar("SELECT string_agg(id::text, ',' ORDER BY id) FROM marks"), "1,2");
+  }
+}
+
+}  // namespace
+}  // namespace pgvault::test
