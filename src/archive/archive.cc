@@ -398,6 +398,8 @@ Status RunArchiveWorker(const AsyncOptions& options, const RepoOpener& open) {
       }
       // Release the lock, then look again: a file queued after the last look either sees the
       // lock free (and starts a worker) or is found here.
+      if (::ftruncate(lock_fd, 0) != 0) {
+      }  // no pid: nobody mistakes an exiting worker for the running one
       ::close(lock_fd);
       if (ListQueue(queue).empty()) return Status::Ok();
       lock_fd = TryLock(lock);

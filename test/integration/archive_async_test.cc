@@ -3,10 +3,12 @@
 // Also measures push throughput (sync and async), archive lag, and recovery with and without
 // archive-get prefetch.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -172,17 +174,26 @@ TEST_F(ArchiveAsyncTest, NoFailureUnderLoadAndKillNineLosesNothing) {
     std::this_thread::sleep_for(250ms);
   }
 
-  // Freeze the worker, let segments queue up behind it, then kill -9 it.
+  // Freeze the worker, let segments queue up behind it, then kill -9 it. A worker that has just
+  // released the lock on its way out does not count: look again until the frozen one holds it.
   pid_t worker = 0;
-  for (int poll_idx = 0; poll_idx < 600 && worker == 0; ++poll_idx) {
+  for (int poll_idx = 0; poll_idx < 1200 && worker == 0; ++poll_idx) {
     // The worker exits when idle: switching WAL queues a segment and starts one.
     if (poll_idx % 10 == 0) src->Exec("SELECT pg_switch_wal()");
-    worker = WorkerPid(spool_);
-    if (worker != 0 && ::kill(worker, 0) != 0) worker = 0;
-    if (worker == 0) std::this_thread::sleep_for(20ms);
+    pid_t pid = WorkerPid(spool_);
+    if (pid != 0 && ::kill(pid, SIGSTOP) == 0) {
+      int fd = ::open((spool_ + "/worker.lock").c_str(), O_RDWR);
+      bool held = fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0;
+      if (fd >= 0) ::close(fd);
+      if (held) {
+        worker = pid;
+        break;
+      }
+      ::kill(pid, SIGCONT);
+    }
+    std::this_thread::sleep_for(20ms);
   }
   ASSERT_NE(worker, 0);
-  ASSERT_EQ(::kill(worker, SIGSTOP), 0);
   for (int poll_idx = 0; poll_idx < 600 && QueueLength(spool_) < 3; ++poll_idx) {
     src->Exec("SELECT pg_switch_wal()");
     std::this_thread::sleep_for(100ms);
