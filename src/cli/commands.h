@@ -36,21 +36,10 @@ struct Options {
   // A replica of the repository (another region or provider): same keys, same objects.
   std::string repo2, repo2_s3_endpoint, repo2_s3_region;
   std::string write_policy = "all";
+  bool object_lock = false;  // repo-create
+  int retain_days = 0;       // backup: lock the backup for this many days
+  int64_t gc_grace = 3600;   // expire: unreferenced packs younger than this are kept
   int sync_from = 1, sync_to = 2;
-  // restore: recovery target and how to start (docs/pitr.md)
-  std::string target_time, target_lsn, target_xid, target_name, target_inclusive, target_action,
-      target_timeline;
-  bool target_immediate = false;
-  std::string type = "default";  // default | standby
-  std::string primary_conninfo;
-  std::string archive_mode = "preserve";  // preserve | off
-  bool start = false;
-  bool pg_port_given = false;  // --pg-port/PGVAULT_PG_PORT was set (restore writes it as port)
-  // archive-push/archive-get: asynchronous queue and prefetch
-  bool archive_async = false;
-  std::string spool_path;
-  uint64_t archive_queue_max_mib = 4096;
-  int prefetch = 0;
   // restore: recovery target and how to start (docs/pitr.md)
   std::string target_time, target_lsn, target_xid, target_name, target_inclusive, target_action,
       target_timeline;

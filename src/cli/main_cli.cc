@@ -12,10 +12,12 @@
 #include "cli/commands.h"
 #include "cli/progress_bar.h"
 #include "common/log.h"
+#include "common/time.h"
 #include "info/info.h"
 #include "repo/repository.h"
 #include "repo/sync.h"
 #include "restore/restore.h"
+#include "retention/expire.h"
 #include "storage/replicated/replicated_storage.h"
 #include "storage/storage.h"
 
@@ -61,6 +63,15 @@ void AddOptions(CLI::App& app, Options& o) {
   Opt(app, "write-policy", o.write_policy,
       "with repo2: backup/archive-push succeed when 'all' (default) or 'any' replica stored the data")
       ->check(CLI::IsMember({"all", "any"}))->group("Repository");
+  app.add_flag("--object-lock", o.object_lock,
+               "repo-create: the S3 bucket has Object Lock; backups may be retained")
+      ->group("Repository");
+  Opt(app, "retain-days", o.retain_days,
+      "backup: lock everything the backup needs (COMPLIANCE) for this many days")
+      ->check(CLI::Range(1, 36500))->group("Repository");
+  Opt(app, "gc-grace", o.gc_grace,
+      "expire: keep unreferenced packs younger than this many seconds (default 3600)")
+      ->check(CLI::Range(0, 864000))->group("Repository");
   Opt(app, "from", o.sync_from, "repo-sync: source replica number (1 or 2)")
       ->check(CLI::Range(1, 2))->group("Repository");
   Opt(app, "to", o.sync_to, "repo-sync: target replica number (1 or 2)")
@@ -136,7 +147,9 @@ repo::Secret SecretFrom(const Options& o) {
 storage::OpenOptions StorageOptions(const Options& o) {
   return storage::OpenOptions{.s3_endpoint = o.s3_endpoint, .s3_region = o.s3_region,
                               .s3_uri_style = o.s3_uri_style, .s3_ca_file = o.s3_ca_file,
-                              .s3_storage_class = o.s3_storage_class};
+                              .s3_storage_class = o.s3_storage_class,
+                              // Lock headers are only sent for retained backups; the bucket decides.
+                              .s3_object_lock = true};
 }
 
 // Replica 1 is --repo, replica 2 is --repo2 (with its own S3 endpoint and region if given).
@@ -214,6 +227,7 @@ Status CmdRepoCreate(Options& o) {
   params.compression_level = o.compress_level;
   params.block_size = o.block_size_kib * 1024;
   params.pack_size = static_cast<uint64_t>(o.pack_size_mib) << 20;
+  params.object_lock = o.object_lock;
   PGV_RETURN_IF_ERROR(repo::Repository::Create(*storage, params, SecretFrom(o)));
   std::cout << fmt::format("created repository '{}' (cipher {}, compression {}, block size {} KiB)\n",
                            storage->Describe(), o.cipher, o.compress, o.block_size_kib);
@@ -259,6 +273,8 @@ Status CmdBackup(Options& o) {
                            .conn = {.host = o.pg_host, .port = o.pg_port, .user = o.pg_user},
                            .jobs = o.jobs,
                            .archive_timeout_seconds = o.archive_timeout};
+  if (o.retain_days > 0)
+    bo.retain_until_unix = NowUnixMicros() / 1000000 + static_cast<int64_t>(o.retain_days) * 86400;
   auto progress = MakeProgress("backup");
   PGV_ASSIGN_OR_RETURN(auto result, backup::RunBackup(*repo, bo, *progress));
   if (o.stats) std::cout << backup::StatsLine(result) << "\n";
@@ -400,6 +416,31 @@ Status CmdInfo(Options& o) {
   return Status::Ok();
 }
 
+Status CmdExpire(Options& o) {
+  if (o.backup.empty())
+    return std::move(Status::InvalidArgument("expire needs the backup to remove"))
+        .WithHint("pass --backup ID (see pgvault info)");
+  PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
+  PGV_ASSIGN_OR_RETURN(auto result, retention::ExpireBackup(*repo, o.backup, o.gc_grace));
+  std::cout << retention::SummaryLine(result) << "\n";
+  return Status::Ok();
+}
+
+Status CmdHold(Options& o) {
+  PGV_RETURN_IF_ERROR(NeedArgs(o, 1, "hold set|clear --backup ID"));
+  const std::string& action = o.positional[0];
+  if (action != "set" && action != "clear")
+    return std::move(Status::InvalidArgument(fmt::format("unknown hold action '{}'", action)))
+        .WithHint("use: pgvault hold set|clear --backup ID");
+  if (o.backup.empty())
+    return std::move(Status::InvalidArgument("hold needs a backup")).WithHint("pass --backup ID");
+  PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
+  PGV_ASSIGN_OR_RETURN(auto result, retention::SetHold(*repo, o.backup, action == "set"));
+  std::cout << fmt::format("legal hold {} on {} objects of backup {}\n",
+                           action == "set" ? "set" : "cleared", result.objects, o.backup);
+  return Status::Ok();
+}
+
 Status CmdVersion(Options&) {
   std::cout << "pgvault " << PGVAULT_VERSION << "\n";
   return Status::Ok();
@@ -416,6 +457,8 @@ const std::vector<Command>& Commands() {
       {"check", "check that archive_command reaches the repository; report archive lag", CmdCheck},
       {"key-add", "add a passphrase or key file that unlocks the repository", CmdKeyAdd},
       {"repo-sync", "copy what replica --to lacks from replica --from, verifying it", CmdRepoSync},
+      {"expire", "remove a backup (--backup ID) and the data no other backup uses", CmdExpire},
+      {"hold", "set|clear a legal hold on everything a backup (--backup ID) needs", CmdHold},
       {"version", "print the version", CmdVersion},
   };
   return kCommands;
@@ -453,7 +496,7 @@ int Main(int argc, char** argv) {
   for (const auto& cmd : Commands()) {
     CLI::App* sub = app.add_subcommand(cmd.name, cmd.help);
     sub->fallthrough();
-    if (std::string(cmd.name).starts_with("archive-"))
+    if (std::string(cmd.name).starts_with("archive-") || std::string(cmd.name) == "hold")
       sub->add_option("args", o.positional, "PATH, or NAME DEST");
     sub->callback([&chosen, &cmd] { chosen = &cmd; });
   }
