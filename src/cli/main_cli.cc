@@ -41,45 +41,60 @@ CLI::Option* Opt(CLI::App& app, const std::string& name, T& target, const std::s
 void AddOptions(CLI::App& app, Options& o) {
   Opt(app, "repo", o.repo, "repository: a directory or s3://BUCKET/PREFIX")->group("Repository");
   Opt(app, "key-file", o.key_file,
-      "file whose contents unlock the repository (else PGVAULT_PASSPHRASE)")->group("Repository");
-  Opt(app, "new-key-file", o.new_key_file, "key-add: the new key file (else PGVAULT_NEW_PASSPHRASE)")
+      "file whose contents unlock the repository (else PGVAULT_PASSPHRASE)")
+      ->group("Repository");
+  Opt(app, "new-key-file", o.new_key_file,
+      "key-add: the new key file (else PGVAULT_NEW_PASSPHRASE)")
       ->group("Repository");
   Opt(app, "cipher", o.cipher, "repo-create: aes-256-gcm (default) or none")
-      ->check(CLI::IsMember({"aes-256-gcm", "none"}))->group("Repository");
+      ->check(CLI::IsMember({"aes-256-gcm", "none"}))
+      ->group("Repository");
   Opt(app, "compress", o.compress, "repo-create: zstd (default), lz4 or none")
-      ->check(CLI::IsMember({"zstd", "lz4", "none"}))->group("Repository");
+      ->check(CLI::IsMember({"zstd", "lz4", "none"}))
+      ->group("Repository");
   Opt(app, "compress-level", o.compress_level, "repo-create: compression level (zstd 1-19)")
-      ->check(CLI::Range(1, 19))->group("Repository");
+      ->check(CLI::Range(1, 19))
+      ->group("Repository");
   Opt(app, "block-size", o.block_size_kib, "repo-create: block size in KiB (8-4096)")
-      ->check(CLI::Range(8, 4096))->group("Repository");
+      ->check(CLI::Range(8, 4096))
+      ->group("Repository");
   Opt(app, "pack-size", o.pack_size_mib, "repo-create: target pack size in MiB")
-      ->check(CLI::Range(1, 1024))->group("Repository");
+      ->check(CLI::Range(1, 1024))
+      ->group("Repository");
   Opt(app, "repo2", o.repo2, "a replica of the repository (another region or provider)")
       ->group("Repository");
-  Opt(app, "repo2-s3-endpoint", o.repo2_s3_endpoint, "S3 endpoint of repo2 (default: --s3-endpoint)")
+  Opt(app, "repo2-s3-endpoint", o.repo2_s3_endpoint,
+      "S3 endpoint of repo2 (default: --s3-endpoint)")
       ->group("S3");
   Opt(app, "repo2-s3-region", o.repo2_s3_region, "S3 region of repo2 (default: --s3-region)")
       ->group("S3");
   Opt(app, "write-policy", o.write_policy,
-      "with repo2: backup/archive-push succeed when 'all' (default) or 'any' replica stored the data")
-      ->check(CLI::IsMember({"all", "any"}))->group("Repository");
+      "with repo2: backup/archive-push succeed when 'all' (default) or 'any' replica stored the "
+      "data")
+      ->check(CLI::IsMember({"all", "any"}))
+      ->group("Repository");
   app.add_flag("--object-lock", o.object_lock,
                "repo-create: the S3 bucket has Object Lock; backups may be retained")
       ->group("Repository");
   Opt(app, "retain-days", o.retain_days,
       "backup: lock everything the backup needs (COMPLIANCE) for this many days")
-      ->check(CLI::Range(1, 36500))->group("Repository");
+      ->check(CLI::Range(1, 36500))
+      ->group("Repository");
   Opt(app, "gc-grace", o.gc_grace,
       "expire: keep unreferenced packs younger than this many seconds (default 3600)")
-      ->check(CLI::Range(0, 864000))->group("Repository");
+      ->check(CLI::Range(0, 864000))
+      ->group("Repository");
   Opt(app, "from", o.sync_from, "repo-sync: source replica number (1 or 2)")
-      ->check(CLI::Range(1, 2))->group("Repository");
+      ->check(CLI::Range(1, 2))
+      ->group("Repository");
   Opt(app, "to", o.sync_to, "repo-sync: target replica number (1 or 2)")
-      ->check(CLI::Range(1, 2))->group("Repository");
+      ->check(CLI::Range(1, 2))
+      ->group("Repository");
   Opt(app, "s3-endpoint", o.s3_endpoint, "S3 endpoint URL")->group("S3");
   Opt(app, "s3-region", o.s3_region, "S3 region")->group("S3");
   Opt(app, "s3-uri-style", o.s3_uri_style, "S3 addressing: path or host")
-      ->check(CLI::IsMember({"path", "host"}))->group("S3");
+      ->check(CLI::IsMember({"path", "host"}))
+      ->group("S3");
   Opt(app, "s3-ca-file", o.s3_ca_file, "CA bundle for TLS verification")->group("S3");
   Opt(app, "s3-storage-class", o.s3_storage_class, "S3 storage class for new objects")->group("S3");
   Opt(app, "pgdata", o.pgdata, "PostgreSQL data directory (backup: source, restore: target)")
@@ -89,10 +104,12 @@ void AddOptions(CLI::App& app, Options& o) {
   Opt(app, "pg-user", o.pg_user, "user (a superuser or one with backup privileges)")
       ->group("PostgreSQL");
   Opt(app, "jobs", o.jobs, "parallel workers for backup and restore")
-      ->check(CLI::Range(1, 256))->group("Performance");
+      ->check(CLI::Range(1, 256))
+      ->group("Performance");
   Opt(app, "archive-timeout", o.archive_timeout,
       "backup: seconds to wait for the last WAL segment to be archived")
-      ->check(CLI::Range(1, 86400))->group("PostgreSQL");
+      ->check(CLI::Range(1, 86400))
+      ->group("PostgreSQL");
   Opt(app, "backup", o.backup, "restore: backup id (default: the newest)")->group("Restore");
   Opt(app, "tablespace-map", o.tablespace_map, "restore: OID=DIR, restore a tablespace elsewhere")
       ->group("Restore");
@@ -104,33 +121,44 @@ void AddOptions(CLI::App& app, Options& o) {
   Opt(app, "target-name", o.target_name, "restore: recover to this pg_create_restore_point name")
       ->group("Restore");
   app.add_flag("--target-immediate", o.target_immediate,
-               "restore: stop as soon as the backup is consistent")->group("Restore");
-  Opt(app, "target-inclusive", o.target_inclusive, "restore: stop after (true) or before the target")
-      ->check(CLI::IsMember({"true", "false"}))->group("Restore");
+               "restore: stop as soon as the backup is consistent")
+      ->group("Restore");
+  Opt(app, "target-inclusive", o.target_inclusive,
+      "restore: stop after (true) or before the target")
+      ->check(CLI::IsMember({"true", "false"}))
+      ->group("Restore");
   Opt(app, "target-action", o.target_action, "restore: at the target: promote, pause or shutdown")
-      ->check(CLI::IsMember({"promote", "pause", "shutdown"}))->group("Restore");
+      ->check(CLI::IsMember({"promote", "pause", "shutdown"}))
+      ->group("Restore");
   Opt(app, "target-timeline", o.target_timeline, "restore: latest, current or a timeline number")
       ->group("Restore");
   Opt(app, "type", o.type, "restore: default, or standby (standby.signal)")
-      ->check(CLI::IsMember({"default", "standby"}))->group("Restore");
+      ->check(CLI::IsMember({"default", "standby"}))
+      ->group("Restore");
   Opt(app, "primary-conninfo", o.primary_conninfo, "restore --type standby: primary_conninfo")
       ->group("Restore");
-  Opt(app, "archive-mode", o.archive_mode, "restore: preserve (default) or off (archive_mode = off)")
-      ->check(CLI::IsMember({"preserve", "off"}))->group("Restore");
+  Opt(app, "archive-mode", o.archive_mode,
+      "restore: preserve (default) or off (archive_mode = off)")
+      ->check(CLI::IsMember({"preserve", "off"}))
+      ->group("Restore");
   app.add_flag("--start", o.start,
                "restore: start the cluster, follow recovery and report where it stopped")
       ->group("Restore");
   app.add_flag("--archive-async", o.archive_async,
-               "archive-push: queue in --spool-path and push in the background")->group("Archive");
+               "archive-push: queue in --spool-path and push in the background")
+      ->group("Archive");
   Opt(app, "spool-path", o.spool_path, "archive-push --archive-async: local queue directory")
       ->group("Archive");
   Opt(app, "archive-queue-max", o.archive_queue_max_mib,
       "archive-push --archive-async: queue limit in MiB; beyond it, push synchronously")
-      ->check(CLI::Range(uint64_t{16}, uint64_t{1} << 40))->group("Archive");
+      ->check(CLI::Range(uint64_t{16}, uint64_t{1} << 40))
+      ->group("Archive");
   Opt(app, "prefetch", o.prefetch, "archive-get/restore: WAL segments to fetch ahead (0 = off)")
-      ->check(CLI::Range(0, 1024))->group("Archive");
+      ->check(CLI::Range(0, 1024))
+      ->group("Archive");
   Opt(app, "log-level", o.log_level, "debug, info, warn (default), error or off")
-      ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))->group("Output");
+      ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))
+      ->group("Output");
   app.add_flag("--json", o.json, "info: machine-readable output")->group("Output");
   app.add_flag("--stats", o.stats, "backup: print CPU seconds per pipeline stage")->group("Output");
 }
@@ -145,11 +173,14 @@ repo::Secret SecretFrom(const Options& o) {
 }
 
 storage::OpenOptions StorageOptions(const Options& o) {
-  return storage::OpenOptions{.s3_endpoint = o.s3_endpoint, .s3_region = o.s3_region,
-                              .s3_uri_style = o.s3_uri_style, .s3_ca_file = o.s3_ca_file,
-                              .s3_storage_class = o.s3_storage_class,
-                              // Lock headers are only sent for retained backups; the bucket decides.
-                              .s3_object_lock = true};
+  return storage::OpenOptions{
+      .s3_endpoint = o.s3_endpoint,
+      .s3_region = o.s3_region,
+      .s3_uri_style = o.s3_uri_style,
+      .s3_ca_file = o.s3_ca_file,
+      .s3_storage_class = o.s3_storage_class,
+      // Lock headers are only sent for retained backups; the bucket decides.
+      .s3_object_lock = true};
 }
 
 // Replica 1 is --repo, replica 2 is --repo2 (with its own S3 endpoint and region if given).
@@ -176,7 +207,8 @@ Result<std::unique_ptr<storage::Storage>> OpenRepoStorage(const Options& o) {
   replicas.push_back(std::move(first));
   replicas.push_back(std::move(second));
   auto policy = o.write_policy == "any" ? storage::WritePolicy::kAny : storage::WritePolicy::kAll;
-  return std::unique_ptr<storage::Storage>(new storage::ReplicatedStorage(std::move(replicas), policy));
+  return std::unique_ptr<storage::Storage>(
+      new storage::ReplicatedStorage(std::move(replicas), policy));
 }
 
 Result<std::unique_ptr<repo::Repository>> OpenRepo(const Options& o) {
@@ -193,8 +225,9 @@ std::string AbsolutePath(const std::string& path) {
 
 // Quotes one shell word; restore_command is run by /bin/sh.
 std::string ShellQuote(const std::string& s) {
-  bool plain = !s.empty() && s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                                 "0123456789/._-=:%+@,") == std::string::npos;
+  bool plain = !s.empty() && s.find_first_not_of(
+                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                 "0123456789/._-=:%+@,") == std::string::npos;
   if (plain) return s;
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -229,8 +262,9 @@ Status CmdRepoCreate(Options& o) {
   params.pack_size = static_cast<uint64_t>(o.pack_size_mib) << 20;
   params.object_lock = o.object_lock;
   PGV_RETURN_IF_ERROR(repo::Repository::Create(*storage, params, SecretFrom(o)));
-  std::cout << fmt::format("created repository '{}' (cipher {}, compression {}, block size {} KiB)\n",
-                           storage->Describe(), o.cipher, o.compress, o.block_size_kib);
+  std::cout << fmt::format(
+      "created repository '{}' (cipher {}, compression {}, block size {} KiB)\n",
+      storage->Describe(), o.cipher, o.compress, o.block_size_kib);
   if (!o.repo2.empty()) {
     // The replica gets the same identity and keys, copied by repo-sync.
     PGV_ASSIGN_OR_RETURN(auto second, OpenReplica(o, 2, true));
@@ -253,15 +287,16 @@ Status CmdRepoSync(Options& o) {
   PGV_ASSIGN_OR_RETURN(auto target, OpenReplica(o, o.sync_to, true));
   PGV_ASSIGN_OR_RETURN(auto repo, repo::Repository::Open(std::move(source), SecretFrom(o)));
   PGV_ASSIGN_OR_RETURN(auto stats, repo::SyncRepository(*repo, *target, o.jobs));
-  std::cout << fmt::format("repo-sync '{}' -> '{}': {} objects copied ({:.1f} MB), {} already there\n",
-                           repo->Describe(), target->Describe(), stats.objects_copied,
-                           stats.bytes_copied / 1e6, stats.objects_present);
+  std::cout << fmt::format(
+      "repo-sync '{}' -> '{}': {} objects copied ({:.1f} MB), {} already there\n", repo->Describe(),
+      target->Describe(), stats.objects_copied, stats.bytes_copied / 1e6, stats.objects_present);
   return Status::Ok();
 }
 
 Status CmdKeyAdd(Options& o) {
   PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
-  repo::Secret fresh{.passphrase = Getenv("PGVAULT_NEW_PASSPHRASE"), .key_file_path = o.new_key_file};
+  repo::Secret fresh{.passphrase = Getenv("PGVAULT_NEW_PASSPHRASE"),
+                     .key_file_path = o.new_key_file};
   PGV_RETURN_IF_ERROR(repo::AddKey(*repo, fresh));
   std::cout << "added a key to repository '" << repo->Describe() << "'\n";
   return Status::Ok();
@@ -299,8 +334,9 @@ Status FillRestoreTarget(const Options& o, restore::RestoreOptions& ro) {
   if (o.target_immediate) t.kind = Kind::kImmediate, given++;
   if (given > 1)
     return std::move(Status::InvalidArgument("more than one recovery target given"))
-        .WithHint("use one of --target-time, --target-lsn, --target-xid, --target-name, "
-                  "--target-immediate");
+        .WithHint(
+            "use one of --target-time, --target-lsn, --target-xid, --target-name, "
+            "--target-immediate");
   if (!o.target_inclusive.empty()) t.inclusive = o.target_inclusive == "true";
   t.action = o.target_action;
   t.timeline = o.target_timeline;
@@ -334,7 +370,8 @@ Status CmdRestore(Options& o) {
   if (!o.repo2.empty()) words.insert(words.end(), {"--repo2", AbsolutePath(o.repo2)});
   if (!o.repo2_s3_endpoint.empty())
     words.insert(words.end(), {"--repo2-s3-endpoint", o.repo2_s3_endpoint});
-  if (!o.repo2_s3_region.empty()) words.insert(words.end(), {"--repo2-s3-region", o.repo2_s3_region});
+  if (!o.repo2_s3_region.empty())
+    words.insert(words.end(), {"--repo2-s3-region", o.repo2_s3_region});
   if (o.prefetch > 0)
     words.insert(words.end(),
                  {"--prefetch", std::to_string(o.prefetch), "--jobs", std::to_string(o.jobs)});
@@ -342,15 +379,19 @@ Status CmdRestore(Options& o) {
   for (const auto& w : words) cmd += ShellQuote(w) + " ";
   ro.restore_command = cmd + "archive-get %f \"%p\"";
   if (repo->config().params.encrypted && o.key_file.empty() && o.config.empty())
-    log::Warn("restore_command relies on PGVAULT_PASSPHRASE in the server's environment; "
-              "a --key-file avoids that");
+    log::Warn(
+        "restore_command relies on PGVAULT_PASSPHRASE in the server's environment; "
+        "a --key-file avoids that");
   auto progress = MakeProgress("restore");
   PGV_ASSIGN_OR_RETURN(auto result, restore::RunRestore(*repo, ro, *progress));
   std::cout << restore::SummaryLine(result) << "\n";
   if (!o.start) return Status::Ok();
   std::cout.flush();
-  restore::StartOptions so{.pgdata = AbsolutePath(o.pgdata), .host = o.pg_host, .port = o.pg_port,
-                           .user = o.pg_user, .pg_version = result.pg_version,
+  restore::StartOptions so{.pgdata = AbsolutePath(o.pgdata),
+                           .host = o.pg_host,
+                           .port = o.pg_port,
+                           .user = o.pg_user,
+                           .pg_version = result.pg_version,
                            .standby = ro.standby};
   PGV_ASSIGN_OR_RETURN(auto report, restore::StartAndFollow(so));
   std::cout << restore::ReportLine(report) << "\n";
@@ -363,8 +404,8 @@ Status CmdArchivePush(Options& o) {
     archive::AsyncOptions ao{.spool_path = AbsolutePath(o.spool_path),
                              .queue_max_bytes = o.archive_queue_max_mib << 20,
                              .jobs = o.jobs};
-    PGV_ASSIGN_OR_RETURN(std::string what,
-                         archive::ArchivePushAsync(o.positional[0], ao, [o] { return OpenRepo(o); }));
+    PGV_ASSIGN_OR_RETURN(std::string what, archive::ArchivePushAsync(o.positional[0], ao,
+                                                                     [o] { return OpenRepo(o); }));
     log::Info("{}", what);
     return Status::Ok();
   }
@@ -401,11 +442,13 @@ Status CmdCheck(Options& o) {
   PGV_ASSIGN_OR_RETURN(auto result, check::RunCheck(*repo, co));
   std::cout << (o.json ? result.dump(2) + "\n" : check::FormatText(result));
   if (result["missing_segments"].get<uint64_t>() > 0)
-    return std::move(Status::Corruption(fmt::format(
-               "archived WAL has {} missing segments, the first '{}'",
-               result["missing_segments"].get<uint64_t>(), result["wal_gaps"][0].get<std::string>())))
-        .WithHint("point-in-time recovery cannot cross a gap; take a new backup to start a "
-                  "continuous range");
+    return std::move(Status::Corruption(
+                         fmt::format("archived WAL has {} missing segments, the first '{}'",
+                                     result["missing_segments"].get<uint64_t>(),
+                                     result["wal_gaps"][0].get<std::string>())))
+        .WithHint(
+            "point-in-time recovery cannot cross a gap; take a new backup to start a "
+            "continuous range");
   return Status::Ok();
 }
 
@@ -521,7 +564,8 @@ int Main(int argc, char** argv) {
         if (d < best_dist) best_dist = d, best = &cmd;
       }
       if (!known && best) {
-        std::cerr << fmt::format("error: unknown command '{}', did you mean '{}'?\n", word, best->name);
+        std::cerr << fmt::format("error: unknown command '{}', did you mean '{}'?\n", word,
+                                 best->name);
         return 2;
       }
       if (known) break;

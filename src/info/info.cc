@@ -57,7 +57,8 @@ Result<json> CollectInfo(repo::Repository& repo) {
   uint64_t segment_size = 16 << 20;
   std::optional<uint64_t> from_segno;
   if (!ids.empty()) {
-    PGV_ASSIGN_OR_RETURN(json oldest, repo::ReadManifestHeader(repo.storage(), repo.codec(), ids[0]));
+    PGV_ASSIGN_OR_RETURN(json oldest,
+                         repo::ReadManifestHeader(repo.storage(), repo.codec(), ids[0]));
     segment_size = oldest.value("wal_segment_size", segment_size);
     uint32_t tli;
     uint64_t segno;
@@ -68,8 +69,12 @@ Result<json> CollectInfo(repo::Repository& repo) {
   PGV_ASSIGN_OR_RETURN(auto ranges, repo::DescribeTimelines(repo, index, from_segno));
   json timelines_json = json::array();
   for (const auto& r : ranges) {
-    json t{{"timeline", r.tli},   {"first", r.first},     {"last", r.last},
-           {"segments", r.segments}, {"missing_segments", r.missing}, {"gaps", r.gaps}};
+    json t{{"timeline", r.tli},
+           {"first", r.first},
+           {"last", r.last},
+           {"segments", r.segments},
+           {"missing_segments", r.missing},
+           {"gaps", r.gaps}};
     if (r.parent) {
       t["parent_timeline"] = r.parent->tli;
       t["switch_lsn"] = pg::FormatLsn(r.parent->switch_lsn);
@@ -102,20 +107,21 @@ Result<json> CollectInfo(repo::Repository& repo) {
 }
 
 std::string FormatText(const json& info) {
-  std::string out = fmt::format("repository: {} (cipher {}, compression {}, block size {} KiB)\n",
-                                info["repository"].get<std::string>(), info["cipher"].get<std::string>(),
-                                info["compression"].get<std::string>(),
-                                info["block_size"].get<uint32_t>() / 1024);
+  std::string out = fmt::format(
+      "repository: {} (cipher {}, compression {}, block size {} KiB)\n",
+      info["repository"].get<std::string>(), info["cipher"].get<std::string>(),
+      info["compression"].get<std::string>(), info["block_size"].get<uint32_t>() / 1024);
   if (info["backups"].empty()) out += "no backups\n";
   for (const auto& b : info["backups"]) {
     out += fmt::format(
         "backup {} ({}): {} .. {}, lsn {} .. {}, timeline {}, {} files, {:.1f} MB read, {:.1f} MB "
         "new, dedup {:.1f}x, compression {:.1f}x\n",
-        b["id"].get<std::string>(), b["type"].get<std::string>(), b["start_time"].get<std::string>(),
-        b["stop_time"].get<std::string>(), b["start_lsn"].get<std::string>(),
-        b["stop_lsn"].get<std::string>(), b["timeline"].get<int>(), b["files"].get<uint64_t>(),
-        b["bytes_read"].get<uint64_t>() / 1e6, b["bytes_new"].get<uint64_t>() / 1e6,
-        b["dedup_ratio"].get<double>(), b["compression_ratio"].get<double>());
+        b["id"].get<std::string>(), b["type"].get<std::string>(),
+        b["start_time"].get<std::string>(), b["stop_time"].get<std::string>(),
+        b["start_lsn"].get<std::string>(), b["stop_lsn"].get<std::string>(),
+        b["timeline"].get<int>(), b["files"].get<uint64_t>(), b["bytes_read"].get<uint64_t>() / 1e6,
+        b["bytes_new"].get<uint64_t>() / 1e6, b["dedup_ratio"].get<double>(),
+        b["compression_ratio"].get<double>());
   }
   for (const auto& t : info["timelines"]) {
     std::string branch;
@@ -127,8 +133,8 @@ std::string FormatText(const json& info) {
       gaps = fmt::format("GAP: {} segments missing:", t["missing_segments"].get<uint64_t>());
       for (const auto& g : t["gaps"]) gaps += " " + g.get<std::string>();
     }
-    out += fmt::format("wal timeline {}{}: {} segments, {} .. {}, {}\n", t["timeline"].get<uint32_t>(),
-                       branch, t["segments"].get<uint64_t>(),
+    out += fmt::format("wal timeline {}{}: {} segments, {} .. {}, {}\n",
+                       t["timeline"].get<uint32_t>(), branch, t["segments"].get<uint64_t>(),
                        t["first"].get<std::string>().empty() ? "-" : t["first"].get<std::string>(),
                        t["last"].get<std::string>().empty() ? "-" : t["last"].get<std::string>(),
                        gaps);
