@@ -4,12 +4,17 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <set>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -27,7 +32,10 @@
 namespace pgvault::archive {
 namespace {
 
-Result<Bytes> ReadWholeFile(const std::string& path) {
+// Reads a whole file into buf, reusing its memory: a pusher thread reads one 16 MiB segment
+// after another, and zero-filling and faulting in a fresh buffer each time cost more than the
+// read itself.
+Status ReadFileInto(const std::string& path, Bytes& buf) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return storage::ErrnoStatus("cannot open", path, errno);
   struct stat st;
@@ -39,10 +47,10 @@ Result<Bytes> ReadWholeFile(const std::string& path) {
     ::close(fd);
     return Status::InvalidArgument(fmt::format("'{}' is larger than any WAL segment", path));
   }
-  Bytes data(static_cast<size_t>(st.st_size));
+  buf.resize(static_cast<size_t>(st.st_size));
   size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::read(fd, data.data() + done, data.size() - done);
+  while (done < buf.size()) {
+    ssize_t n = ::read(fd, buf.data() + done, buf.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       int err = n < 0 ? errno : EIO;
@@ -52,7 +60,18 @@ Result<Bytes> ReadWholeFile(const std::string& path) {
     done += static_cast<size_t>(n);
   }
   ::close(fd);
+  return Status::Ok();
+}
+
+Result<Bytes> ReadWholeFile(const std::string& path) {
+  Bytes data;
+  PGV_RETURN_IF_ERROR(ReadFileInto(path, data));
   return data;
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
 }
 
 std::string BaseName(const std::string& path) {
@@ -91,20 +110,6 @@ Status CheckWalContent(const std::string& path, const std::string& name, ByteVie
   if (repo)
     PGV_RETURN_IF_ERROR(repo->CheckCluster(header->system_identifier, header->pg_version_major));
   return Status::Ok();
-}
-
-// "<name>.error" files the worker left in the error directory.
-std::vector<std::string> ListQueueErrors(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return out;
-  while (dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n.ends_with(".error")) out.push_back(n);
-  }
-  ::closedir(d);
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 // Writes data to path through a temp file and rename; with sync, fsyncs file and directory so
@@ -237,14 +242,30 @@ std::vector<QueuedFile> ListQueue(const std::string& dir) {
 
 std::string Now() { return FormatIsoMicros(NowUnixMicros()); }
 
-// Starts a worker unless one holds the lock. The worker takes the lock itself, so two pushes
+// Names with a .ready file in PostgreSQL's archive_status directory, oldest first.
+std::vector<std::string> ListReady(const std::string& status_dir) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(status_dir.c_str());
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    std::string_view n = e->d_name;
+    if (!n.ends_with(".ready")) continue;
+    std::string name(n.substr(0, n.size() - 6));
+    if (pg::ClassifyWalFileName(name) != pg::WalFileKind::kInvalid) out.push_back(name);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Starts a pusher unless one holds the lock. The pusher takes the lock itself, so two pushes
 // racing here start at most one that runs.
-void StartWorker(const AsyncOptions& options, const RepoOpener& open) {
-  int fd = TryLock(options.spool_path + "/worker.lock");
+void StartPusher(const AsyncOptions& options, const std::string& wal_dir, const RepoOpener& open) {
+  int fd = TryLock(options.spool_path + "/pusher.lock");
   if (fd < 0) return;
   ::close(fd);
-  Daemonize(options.spool_path + "/worker.log", [options, open] {
-    Status s = RunArchiveWorker(options, open);
+  Daemonize(options.spool_path + "/pusher.log", [options, wal_dir, open] {
+    Status s = RunArchivePusher(options, wal_dir, open);
     if (!s.ok()) std::fprintf(stderr, "%s error: %s\n", Now().c_str(), s.ToString().c_str());
     return s.ok() ? 0 : 1;
   });
@@ -311,7 +332,8 @@ Status RunPrefetcher(const std::string& dir, const GetOptions& options, const Re
 Result<std::string> ArchivePush(repo::Repository& repo, const std::string& path) {
   std::string name = BaseName(path);
   PGV_RETURN_IF_ERROR(CheckWalName(name));
-  PGV_ASSIGN_OR_RETURN(Bytes data, ReadWholeFile(path));
+  thread_local Bytes data;
+  PGV_RETURN_IF_ERROR(ReadFileInto(path, data));
   PGV_RETURN_IF_ERROR(CheckWalContent(path, name, data, &repo));
   PGV_ASSIGN_OR_RETURN(repo::PushOutcome outcome, repo::PushWal(repo, name, data));
   return fmt::format("{} '{}'",
@@ -335,129 +357,200 @@ Result<std::string> ArchivePushAsync(const std::string& path, const AsyncOptions
         .WithHint("add --spool-path DIR: a local directory PostgreSQL's user can write");
   std::string name = BaseName(path);
   PGV_RETURN_IF_ERROR(CheckWalName(name));
-  const std::string& spool = options.spool_path;
-  std::string queue = spool + "/queue", errors = spool + "/error";
-  PGV_RETURN_IF_ERROR(storage::MakeDirs(queue, 0700));
-  PGV_RETURN_IF_ERROR(storage::MakeDirs(errors, 0700));
-
-  // A failure the worker could not get past makes every push fail until it is resolved.
-  for (const auto& f : ListQueueErrors(errors)) {
-    auto text = ReadWholeFile(errors + "/" + f);
-    std::string msg = text.ok() ? std::string(AsString(*text)) : "";
-    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
-    return std::move(Status::Unavailable(fmt::format("asynchronous archiving of '{}' failed: {}",
-                                                     f.substr(0, f.size() - 6), msg)))
-        .WithHint(fmt::format("fix the cause; the worker retries and removes '{}/{}' once the "
-                              "segment is stored (log: '{}/worker.log')",
-                              errors, f, spool));
-  }
-
-  PGV_ASSIGN_OR_RETURN(Bytes data, ReadWholeFile(path));
-  PGV_RETURN_IF_ERROR(CheckWalContent(path, name, data, nullptr));
-  std::string queued = queue + "/" + name;
-  if (auto existing = ReadWholeFile(queued); existing.ok()) {
-    if (*existing == data) {
-      StartWorker(options, open);
-      return fmt::format("'{}' is already queued", name);
-    }
-    return std::move(Status::Conflict(fmt::format(
-                         "'{}' is already queued in '{}' with different content", name, queue)))
-        .WithHint("two clusters may share one spool directory; give each its own --spool-path");
-  }
-  uint64_t queued_bytes = 0;
-  for (const auto& f : ListQueue(queue)) queued_bytes += f.size;
-  if (queued_bytes + data.size() > options.queue_max_bytes) {
-    log::Warn(
-        "archive queue '{}' is full ({} MiB queued, limit {} MiB): storing '{}' "
-        "synchronously; the repository is not keeping up with PostgreSQL",
-        queue, queued_bytes >> 20, options.queue_max_bytes >> 20, name);
-    StartWorker(options, open);
+  char* real = ::realpath(DirName(path).c_str(), nullptr);
+  if (!real) return storage::ErrnoStatus("cannot open", path, errno);
+  std::string wal_dir = real;
+  std::free(real);
+  // Not called by PostgreSQL's archiver (no .ready file): nothing to read ahead, push it here.
+  if (!Exists(wal_dir + "/archive_status/" + name + ".ready")) {
     PGV_ASSIGN_OR_RETURN(auto repo, open());
     return ArchivePush(*repo, path);
   }
-  PGV_RETURN_IF_ERROR(WriteFileAtomic(queued, data, true));
-  StartWorker(options, open);
-  return fmt::format("queued '{}'", name);
+  std::string out = options.spool_path + "/out";
+  PGV_RETURN_IF_ERROR(storage::MakeDirs(out, 0700));
+  std::string ok = out + "/" + name + ".ok", error = out + "/" + name + ".error";
+  double deadline = MonotonicSeconds() + options.timeout_seconds;
+  int sleep_us = 500;
+  for (;;) {
+    if (::unlink(ok.c_str()) == 0) return fmt::format("archived '{}' (in the background)", name);
+    if (auto text = ReadWholeFile(error); text.ok()) {
+      // Consumed: PostgreSQL's retry of this segment makes the pusher try it again.
+      ::unlink(error.c_str());
+      std::string msg(AsString(*text));
+      return std::move(Status::Unavailable(
+                           fmt::format("asynchronous archiving of '{}' failed: {}", name, msg)))
+          .WithHint(fmt::format("fix the cause; PostgreSQL retries the segment (log: '{}')",
+                                options.spool_path + "/pusher.log"));
+    }
+    if (MonotonicSeconds() > deadline)
+      return std::move(Status::Unavailable(fmt::format(
+                           "the background pusher did not store '{}' within {} s", name,
+                           options.timeout_seconds)))
+          .WithHint(fmt::format("see '{}/pusher.log'; raise --archive-timeout if the repository "
+                                "is slow; PostgreSQL retries the segment",
+                                options.spool_path));
+    StartPusher(options, wal_dir, open);
+    std::this_thread::sleep_for(std::chrono::microseconds(sleep_us));
+    sleep_us = std::min(sleep_us * 2, 10000);
+  }
 }
 
-Status RunArchiveWorker(const AsyncOptions& options, const RepoOpener& open) {
+Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
+                        const RepoOpener& open) {
   const std::string& spool = options.spool_path;
-  std::string queue = spool + "/queue", errors = spool + "/error", lock = spool + "/worker.lock";
+  std::string out = spool + "/out", lock = spool + "/pusher.lock";
+  std::string status_dir = wal_dir + "/archive_status";
   int lock_fd = TryLock(lock);
-  if (lock_fd < 0) return Status::Ok();  // another worker runs
+  if (lock_fd < 0) return Status::Ok();  // another pusher runs
   WritePid(lock_fd);
+  PGV_RETURN_IF_ERROR(storage::MakeDirs(out, 0700));
   std::unique_ptr<repo::Repository> repo;
-  double idle_since = MonotonicSeconds();
   double backoff = 0;
   for (;;) {
-    auto files = ListQueue(queue);
-    if (files.empty()) {
-      if (MonotonicSeconds() - idle_since < 2.0) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        continue;
-      }
-      // Release the lock, then look again: a file queued after the last look either sees the
-      // lock free (and starts a worker) or is found here.
-      if (::ftruncate(lock_fd, 0) != 0) {
-      }  // no pid: nobody mistakes an exiting worker for the running one
-      ::close(lock_fd);
-      if (ListQueue(queue).empty()) return Status::Ok();
-      lock_fd = TryLock(lock);
-      if (lock_fd < 0) return Status::Ok();
-      WritePid(lock_fd);
-      continue;
-    }
-    idle_since = MonotonicSeconds();
-    if (!repo) {
-      auto opened = open();
-      if (!opened.ok()) {
-        std::fprintf(stderr, "%s error: cannot open the repository: %s\n", Now().c_str(),
-                     opened.status().ToString().c_str());
-        backoff = std::min(10.0, std::max(0.5, backoff * 2));
-        std::this_thread::sleep_for(std::chrono::duration<double>(backoff));
-        continue;
-      }
+    auto opened = open();
+    if (opened.ok()) {
       repo = std::move(opened).value();
+      break;
     }
-    // Push the whole queue in parallel; each file is deleted only once it is stored.
-    std::atomic<size_t> next{0};
-    std::atomic<bool> failed{false};
-    std::mutex out_mu;
-    auto worker = [&] {
-      for (size_t idx = next++; idx < files.size(); idx = next++) {
-        const std::string& name = files[idx].name;
-        auto r = ArchivePush(*repo, queue + "/" + name);
-        std::lock_guard lock_out(out_mu);
-        if (r.ok()) {
-          ::unlink((queue + "/" + name).c_str());
-          ::unlink((errors + "/" + name + ".error").c_str());
-          std::fprintf(stderr, "%s %s\n", Now().c_str(), r->c_str());
-        } else {
-          failed = true;
-          std::string msg = r.status().ToString();
-          std::fprintf(stderr, "%s error: pushing '%s': %s\n", Now().c_str(), name.c_str(),
-                       msg.c_str());
-          // Retryable failures (network) only delay the queue; others block archive-push.
-          if (!r.status().retryable()) {
-            Status recorded = WriteFileAtomic(errors + "/" + name + ".error",
-                                              AsBytes(r.status().message()), false);
-            if (!recorded.ok()) std::fprintf(stderr, "%s\n", recorded.ToString().c_str());
-          }
+    std::fprintf(stderr, "%s error: cannot open the repository: %s\n", Now().c_str(),
+                 opened.status().ToString().c_str());
+    std::fflush(stderr);
+    backoff = std::min(10.0, std::max(0.5, backoff * 2));
+    std::this_thread::sleep_for(std::chrono::duration<double>(backoff));
+  }
+
+  // The scanning thread queues ready segments; long-lived workers push them, so each keeps its
+  // buffers and compression context from one segment to the next.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::string> queue;
+  std::set<std::string> pending;               // queued or being pushed
+  std::map<std::string, double> retry_after;  // retryable failures wait before the next try
+  // Stored recently: archive-push consumed the .ok and PostgreSQL is about to rename .ready to
+  // .done. Pushing such a segment again would only find it archived; after a while it may be
+  // PostgreSQL asking again (its archive-push died before reporting), so it is pushed again.
+  std::map<std::string, double> stored_at;
+  bool stop = false;
+  auto worker = [&] {
+    for (;;) {
+      std::string name;
+      {
+        std::unique_lock lk(mu);
+        cv.wait(lk, [&] { return stop || !queue.empty(); });
+        if (queue.empty()) return;
+        name = std::move(queue.front());
+        queue.pop_front();
+        // Start reading the next segments from disk while this one is compressed.
+        for (size_t ahead = 0; ahead < queue.size() && ahead < 2; ++ahead) {
+          int fd = ::open((wal_dir + "/" + queue[ahead]).c_str(), O_RDONLY | O_CLOEXEC);
+          if (fd < 0) continue;
+          ::posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+          ::close(fd);
         }
       }
-    };
-    std::vector<std::thread> threads;
-    int nthreads = std::max(1, std::min<int>(options.jobs, static_cast<int>(files.size())));
-    for (int thread_idx = 0; thread_idx < nthreads; ++thread_idx) threads.emplace_back(worker);
-    for (auto& t : threads) t.join();
-    std::fflush(stderr);
-    if (failed) {
-      backoff = std::min(10.0, std::max(0.5, backoff * 2));
-      std::this_thread::sleep_for(std::chrono::duration<double>(backoff));
-    } else {
-      backoff = 0;
+      auto r = ArchivePush(*repo, wal_dir + "/" + name);
+      std::lock_guard lk(mu);
+      pending.erase(name);
+      if (r.ok()) {
+        stored_at[name] = MonotonicSeconds();
+        int fd = ::open((out + "/" + name + ".ok").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0) ::close(fd);
+        std::fprintf(stderr, "%s %s\n", Now().c_str(), r->c_str());
+      } else if (Exists(status_dir + "/" + name + ".ready")) {
+        std::fprintf(stderr, "%s error: pushing '%s': %s\n", Now().c_str(), name.c_str(),
+                     r.status().ToString().c_str());
+        // Retryable failures (network) only delay; others fail this segment's archive-push.
+        if (r.status().retryable()) {
+          retry_after[name] = MonotonicSeconds() + 1.0;
+        } else {
+          Status recorded = WriteFileAtomic(out + "/" + name + ".error",
+                                            AsBytes(r.status().message()), false);
+          if (!recorded.ok()) std::fprintf(stderr, "%s\n", recorded.ToString().c_str());
+        }
+      }  // else PostgreSQL archived or removed it meanwhile: nothing to report
+      std::fflush(stderr);
     }
+  };
+  std::vector<std::thread> threads;
+  for (int thread_idx = 0; thread_idx < std::max(1, options.jobs); ++thread_idx)
+    threads.emplace_back(worker);
+
+  double idle_since = MonotonicSeconds();
+  for (;;) {
+    std::vector<std::string> ready = ListReady(status_dir);
+    bool busy = false;
+    {
+      std::lock_guard lk(mu);
+      double now = MonotonicSeconds();
+      for (const auto& name : ready) {
+        if (pending.count(name) || Exists(out + "/" + name + ".ok") ||
+            Exists(out + "/" + name + ".error"))
+          continue;
+        if (auto it = stored_at.find(name); it != stored_at.end()) {
+          if (it->second > now - 5.0) continue;
+          stored_at.erase(it);
+        }
+        if (auto it = retry_after.find(name); it != retry_after.end() && it->second > now) {
+          busy = true;
+          continue;
+        }
+        retry_after.erase(name);
+        pending.insert(name);
+        queue.push_back(name);
+      }
+      busy = busy || !pending.empty();
+    }
+    cv.notify_all();
+    if (busy) {
+      idle_since = MonotonicSeconds();
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      continue;
+    }
+    {
+      std::lock_guard lk(mu);
+      std::erase_if(stored_at, [&](const auto& kv) {
+        return !std::binary_search(ready.begin(), ready.end(), kv.first);
+      });
+    }
+    // Results PostgreSQL will not ask for: it archived the segment another way (this pusher
+    // read its .ready file just before PostgreSQL renamed it to .done).
+    if (DIR* d = ::opendir(out.c_str())) {
+      while (dirent* e = ::readdir(d)) {
+        std::string_view n = e->d_name;
+        if (n.ends_with(".ok") &&
+            !std::binary_search(ready.begin(), ready.end(), n.substr(0, n.size() - 3)))
+          ::unlink((out + "/" + std::string(n)).c_str());
+      }
+      ::closedir(d);
+    }
+    if (MonotonicSeconds() - idle_since < 2.0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      continue;
+    }
+    // Release the lock, then look again: a segment that became ready after the last look
+    // either sees the lock free (and its archive-push starts a pusher) or is found here.
+    if (::ftruncate(lock_fd, 0) != 0) {
+    }  // no pid: nobody mistakes an exiting pusher for the running one
+    ::close(lock_fd);
+    bool more = false;
+    for (const auto& name : ListReady(status_dir))
+      more = more || (!Exists(out + "/" + name + ".ok") && !Exists(out + "/" + name + ".error"));
+    if (more) lock_fd = TryLock(lock);
+    if (!more || lock_fd < 0) break;
+    WritePid(lock_fd);
   }
+  {
+    std::lock_guard lk(mu);
+    stop = true;
+  }
+  cv.notify_all();
+  for (auto& t : threads) t.join();
+  rusage usage;
+  if (::getrusage(RUSAGE_SELF, &usage) == 0)
+    std::fprintf(stderr, "%s pusher done: %.2f s user, %.2f s system CPU\n", Now().c_str(),
+                 usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6,
+                 usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6);
+  return Status::Ok();
 }
 
 Status ArchiveGetPrefetch(const std::string& name, const std::string& dest,

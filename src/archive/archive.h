@@ -1,14 +1,16 @@
 // archive-push and archive-get: PostgreSQL's archive_command and restore_command.
 //
-// Asynchronous push (docs/pitr.md, "Asynchronous archiving"): archive-push copies the segment
-// into <spool>/queue/ (written to a temp name, fsync'd, renamed, directory fsync'd) and returns;
-// one background worker per spool (an flock on <spool>/worker.lock, which holds its pid) pushes
-// queued files in parallel and deletes each only once the repository has it. A worker killed at
-// any moment loses nothing: the next archive-push starts a new one that pushes what is queued.
-// When the queue holds more than queue_max_bytes, archive-push stores the segment synchronously
-// instead (logged as a warning); if that fails PostgreSQL keeps the segment and retries. Nothing
-// is ever dropped. Permanent push failures are recorded in <spool>/error/<name>.error, and every
-// archive-push fails while one exists, so pg_stat_archiver shows the problem.
+// Asynchronous push (docs/pitr.md, "Asynchronous archiving"), as pgBackRest's archive-async
+// does it: archive-push of a segment PostgreSQL marked ready (pg_wal/archive_status/<name>.ready)
+// makes sure one background pusher per spool runs (an flock on <spool>/pusher.lock, which holds
+// its pid) and waits for it. The pusher reads ahead: it pushes every ready segment with --jobs
+// long-lived workers and one repository connection, and creates <spool>/out/<name>.ok only once
+// the repository has the segment; archive-push consumes that file and succeeds. PostgreSQL
+// therefore hears "archived" exactly when it would in synchronous mode, so a pusher killed at
+// any moment loses nothing: the next wait starts a new one. Permanent failures become
+// <spool>/out/<name>.error, which that segment's archive-push reports (and removes, so
+// PostgreSQL's retry tries again); a segment not stored within timeout_seconds fails the same
+// way. A path without a .ready file (not from the archiver) is pushed synchronously.
 //
 // Prefetch: archive-get with prefetch > 0 serves segments from <dir of DEST>/pgvault-prefetch/
 // and starts a background process that fetches the next segments in parallel into it.
@@ -34,16 +36,17 @@ Result<std::string> ArchivePush(repo::Repository& repo, const std::string& path)
 
 struct AsyncOptions {
   std::string spool_path;
-  uint64_t queue_max_bytes = 4096ull << 20;
+  double timeout_seconds = 60;
   int jobs = 2;
 };
-// Queues path in the spool and makes sure a worker runs. open is called only when the segment
-// must be pushed synchronously (full queue).
+// Waits until the background pusher has stored path (starting one if none runs). open is
+// called here only when path must be pushed synchronously (no .ready file).
 Result<std::string> ArchivePushAsync(const std::string& path, const AsyncOptions& options,
                                      const RepoOpener& open);
-// The worker loop (also started by ArchivePushAsync). Returns when the queue stayed empty for a
-// moment, or at once when another worker holds the lock.
-Status RunArchiveWorker(const AsyncOptions& options, const RepoOpener& open);
+// The pusher (started by ArchivePushAsync) for the segments ready in wal_dir. Returns when
+// nothing was ready for a moment, or at once when another pusher holds the lock.
+Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
+                        const RepoOpener& open);
 
 struct GetOptions {
   int prefetch = 0;  // segments to fetch ahead; 0 = off

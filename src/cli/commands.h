@@ -52,7 +52,6 @@ struct Options {
   // archive-push/archive-get: asynchronous queue and prefetch
   bool archive_async = false;
   std::string spool_path;
-  uint64_t archive_queue_max_mib = 4096;
   int prefetch = 0;
   std::vector<std::string> positional;
 };

@@ -107,7 +107,8 @@ void AddOptions(CLI::App& app, Options& o) {
       ->check(CLI::Range(1, 256))
       ->group("Performance");
   Opt(app, "archive-timeout", o.archive_timeout,
-      "backup: seconds to wait for the last WAL segment to be archived")
+      "backup: seconds to wait for the last WAL segment to be archived; archive-push "
+      "--archive-async: seconds to wait for the background pusher")
       ->check(CLI::Range(1, 86400))
       ->group("PostgreSQL");
   Opt(app, "backup", o.backup, "restore: backup id (default: the newest)")->group("Restore");
@@ -145,13 +146,10 @@ void AddOptions(CLI::App& app, Options& o) {
                "restore: start the cluster, follow recovery and report where it stopped")
       ->group("Restore");
   app.add_flag("--archive-async", o.archive_async,
-               "archive-push: queue in --spool-path and push in the background")
+               "archive-push: push ready segments ahead in a background process")
       ->group("Archive");
-  Opt(app, "spool-path", o.spool_path, "archive-push --archive-async: local queue directory")
-      ->group("Archive");
-  Opt(app, "archive-queue-max", o.archive_queue_max_mib,
-      "archive-push --archive-async: queue limit in MiB; beyond it, push synchronously")
-      ->check(CLI::Range(uint64_t{16}, uint64_t{1} << 40))
+  Opt(app, "spool-path", o.spool_path,
+      "archive-push --archive-async: local directory for the pusher's results and log")
       ->group("Archive");
   Opt(app, "prefetch", o.prefetch, "archive-get/restore: WAL segments to fetch ahead (0 = off)")
       ->check(CLI::Range(0, 1024))
@@ -402,7 +400,7 @@ Status CmdArchivePush(Options& o) {
   PGV_RETURN_IF_ERROR(NeedArgs(o, 1, "archive-push PATH"));
   if (o.archive_async) {
     archive::AsyncOptions ao{.spool_path = AbsolutePath(o.spool_path),
-                             .queue_max_bytes = o.archive_queue_max_mib << 20,
+                             .timeout_seconds = static_cast<double>(o.archive_timeout),
                              .jobs = o.jobs};
     PGV_ASSIGN_OR_RETURN(std::string what, archive::ArchivePushAsync(o.positional[0], ao,
                                                                      [o] { return OpenRepo(o); }));

@@ -23,29 +23,36 @@ int64_t ThreadCpuNanos() {
 }
 
 Bytes Codec::Encode(ByteView plaintext, ByteView aad, StageTimes* times) const {
+  Bytes out;
+  EncodeAppend(plaintext, aad, out, times);
+  return out;
+}
+
+void Codec::EncodeAppend(ByteView plaintext, ByteView aad, Bytes& out, StageTimes* times) const {
   int64_t t0 = times ? ThreadCpuNanos() : 0;
-  Bytes inner(kInnerHeader);
-  bool compressed = Compress(compression_, level_, plaintext, inner);
-  if (!compressed) Append(inner, plaintext);
-  if (!data_key_) inner.reserve(inner.size() + 4);
-  inner[0] = static_cast<uint8_t>(compressed ? compression_ : Compression::kNone);
+  // Room for the worst case (stored uncompressed) up front: no reallocation while appending.
+  out.reserve(out.size() + kNonceSize + kInnerHeader + plaintext.size() + kTagSize + 4);
+  if (data_key_) out.resize(out.size() + kNonceSize);
+  size_t inner_at = out.size();
+  out.resize(inner_at + kInnerHeader);
+  bool compressed = Compress(compression_, level_, plaintext, out);
+  if (!compressed) Append(out, plaintext);
+  out[inner_at] = static_cast<uint8_t>(compressed ? compression_ : Compression::kNone);
   uint32_t raw = static_cast<uint32_t>(plaintext.size());
   for (int byte_idx = 0; byte_idx < 4; ++byte_idx)
-    inner[1 + byte_idx] = (raw >> (8 * byte_idx)) & 0xff;
+    out[inner_at + 1 + byte_idx] = (raw >> (8 * byte_idx)) & 0xff;
   int64_t t1 = times ? ThreadCpuNanos() : 0;
-  Bytes out;
   if (data_key_) {
-    out = Seal(*data_key_, inner, aad);
+    SealInPlace(*data_key_, out, inner_at, aad);
   } else {
-    Encoder(inner).U32(Crc(aad, inner));
-    out = std::move(inner);
+    uint32_t crc = Crc(aad, ByteView(out).subspan(inner_at));
+    Encoder(out).U32(crc);
   }
   if (times) {
     int64_t t2 = ThreadCpuNanos();
     times->compress_ns += t1 - t0;
     times->encrypt_ns += t2 - t1;
   }
-  return out;
 }
 
 Result<Bytes> Codec::Decode(ByteView sealed, ByteView aad) const {

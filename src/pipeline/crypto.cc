@@ -115,20 +115,31 @@ Digest Hmac::Compute(ByteView data) {
 }
 
 Bytes Seal(const SecretKey& key, ByteView plaintext, ByteView aad) {
-  Bytes out(kNonceSize + plaintext.size() + kTagSize);
-  if (RAND_bytes(out.data(), kNonceSize) != 1) Fatal("RAND_bytes");
+  Bytes out;
+  out.reserve(kNonceSize + plaintext.size() + kTagSize);
+  out.resize(kNonceSize);
+  out.insert(out.end(), plaintext.begin(), plaintext.end());
+  SealInPlace(key, out, kNonceSize, aad);
+  return out;
+}
+
+void SealInPlace(const SecretKey& key, Bytes& out, size_t from, ByteView aad) {
+  uint8_t* nonce = out.data() + from - kNonceSize;
+  if (RAND_bytes(nonce, kNonceSize) != 1) Fatal("RAND_bytes");
+  size_t size = out.size() - from;
   EVP_CIPHER_CTX* ctx = ThreadCipherContext();
-  int len = 0;
-  bool ok = EVP_EncryptInit_ex2(ctx, Aes256Gcm(), key.data(), out.data(), nullptr) == 1 &&
+  int len = 0, final_len = 0;
+  // GCM is a stream mode: OpenSSL encrypts in place when input and output are the same.
+  bool ok = EVP_EncryptInit_ex2(ctx, Aes256Gcm(), key.data(), nonce, nullptr) == 1 &&
             (aad.empty() || EVP_EncryptUpdate(ctx, nullptr, &len, aad.data(),
                                               static_cast<int>(aad.size())) == 1) &&
-            EVP_EncryptUpdate(ctx, out.data() + kNonceSize, &len, plaintext.data(),
-                              static_cast<int>(plaintext.size())) == 1 &&
-            EVP_EncryptFinal_ex(ctx, out.data() + kNonceSize + len, &len) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagSize,
-                                out.data() + kNonceSize + plaintext.size()) == 1;
+            EVP_EncryptUpdate(ctx, out.data() + from, &len, out.data() + from,
+                              static_cast<int>(size)) == 1 &&
+            EVP_EncryptFinal_ex(ctx, out.data() + from + len, &final_len) == 1;
   if (!ok) Fatal("AES-256-GCM encrypt");
-  return out;
+  out.resize(out.size() + kTagSize);
+  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagSize, out.data() + from + size) != 1)
+    Fatal("AES-256-GCM tag");
 }
 
 Result<Bytes> Open(const SecretKey& key, ByteView sealed, ByteView aad) {

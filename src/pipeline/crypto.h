@@ -64,6 +64,9 @@ class Hmac {
 // AES-256-GCM: output = nonce(12) || ciphertext || tag(16). The nonce is random per call:
 // with 96-bit random nonces a key is safe for far more than 2^32 seals (NIST SP 800-38D 8.3).
 Bytes Seal(const SecretKey& key, ByteView plaintext, ByteView aad);
+// Seal without copies: out[from..] holds the plaintext; on return out[from-kNonceSize..] is
+// nonce || ciphertext || tag. The caller leaves kNonceSize bytes free before from.
+void SealInPlace(const SecretKey& key, Bytes& out, size_t from, ByteView aad);
 // kCorruption when the tag does not verify (wrong key, wrong aad or damaged bytes).
 Result<Bytes> Open(const SecretKey& key, ByteView sealed, ByteView aad);
 

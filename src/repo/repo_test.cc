@@ -210,6 +210,30 @@ TEST(WalStoreTest, DamagedObjectFailsVerification) {
   EXPECT_EQ(GetWal(*f.repo, name).status().code(), Code::kCorruption);
 }
 
+// Repositories written before format 2 keep a SHA-256 of the content in the blob; they stay
+// readable, and a damaged copy still fails.
+TEST(WalStoreTest, FormatOneObjectsStayReadable) {
+  for (bool encrypted : {false, true}) {
+    Fixture f = MakeRepo(encrypted);
+    const std::string name = "000000010000000000000005";
+    Bytes content = FakeSegment(7);
+    content[100] = 42;
+    Bytes plain;
+    Append(plain, pipeline::Sha256(content));
+    Append(plain, content);
+    Bytes obj;
+    Append(obj, AsBytes("PGVWAL01"));
+    Append(obj, f.repo->codec().Encode(plain, AsBytes("pgvault-wal:" + name)));
+    ASSERT_TRUE(f.repo->storage().Put(*WalKey(name), obj, {}).ok());
+    auto back = GetWal(*f.repo, name);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(*back, content);
+    EXPECT_EQ(*PushWal(*f.repo, name, content), PushOutcome::kAlreadyArchived);
+    EXPECT_EQ(PushWal(*f.repo, name, FakeSegment(7)).status().code(), Code::kConflict);
+    EXPECT_TRUE(VerifyWalObject(*f.repo, *WalKey(name), obj).ok());
+  }
+}
+
 TEST(LayoutTest, NamesAreStable) {
   EXPECT_EQ(*WalKey("000000010000000000000003"), "wal/00000001/000000010000000000000003");
   EXPECT_EQ(*WalKey("00000002.history"), "wal/00000002/00000002.history");

@@ -1,5 +1,6 @@
 // WAL objects: one per segment, history or backup-history file (docs/repository-format.md, "WAL").
-//   "PGVWAL01" | Codec::Encode(sha256(original) | original, aad = "pgvault-wal:" + name)
+//   "PGVWAL02" | Codec::Encode(original, aad = "pgvault-wal:" + name)
+//   "PGVWAL01" | Codec::Encode(sha256(original) | original, ...)   (read only: format 1)
 // Written once with if_absent; pushing identical bytes again is success, different bytes kConflict.
 #pragma once
 
@@ -17,7 +18,7 @@ Result<PushOutcome> PushWal(Repository& repo, std::string_view name, ByteView co
 // kNotFound when the file is not in the repository; kCorruption when it does not verify.
 Result<Bytes> GetWal(Repository& repo, std::string_view name);
 
-// Opens a stored WAL object and checks its SHA-256 (repo-sync verifies before copying).
+// Opens a stored WAL object and checks that it decodes (and its SHA-256 in format 1) (repo-sync verifies before copying).
 Status VerifyWalObject(Repository& repo, std::string_view key, ByteView object);
 
 struct WalFileInfo {
