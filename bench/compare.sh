@@ -384,6 +384,62 @@ if has_phase archive; then
     echo "  run $run pgBackRest ${secs}s $(awk -v n="$n" -v s="$secs" 'BEGIN{printf "%.1f", n/s}') segments/s rss ${rss_mib} MiB"
     rm -rf "$repo"
   done
+
+  # Asynchronous mode, as PostgreSQL's archiver drives it: a directory laid out like pg_wal (the
+  # pool's segments, hard-linked, each with a .ready file), archive-push called for one segment
+  # after another, each .ready renamed to .done once archive-push succeeded. Both tools
+  # acknowledge a segment only once it is in the repository, so the loop's time is the time to
+  # store all of them. pgvault: --archive-async (a read-ahead pusher with --jobs workers);
+  # pgBackRest: archive-async=y with process-max = --jobs.
+  stamp "4b. archive-push of the same $n segments, asynchronous mode of each tool, --jobs/process-max $jobs"
+  fake_wal=$work/fake-pg_wal
+  make_fake_wal() {
+    rm -rf "$fake_wal"
+    mkdir -p "$fake_wal/archive_status"
+    local f
+    for f in "$pool"/*; do
+      ln "$f" "$fake_wal/"
+      : >"$fake_wal/archive_status/$(basename "$f").ready"
+    done
+    chown -R postgres "$fake_wal"
+  }
+  async_loop() {  # async_loop CMD...: archive-push every segment in order, as the archiver does
+    echo "set -e; cd '$fake_wal'; for f in 0*; do $*  \"$fake_wal/\$f\"; \
+      mv archive_status/\$f.ready archive_status/\$f.done; done"
+  }
+  for run in $(seq "$runs"); do
+    repo=$work/apa-pgvault-$run spool=$work/apa-pgvault-spool-$run
+    as_pg "$PGVAULT" --repo "$repo" --key-file "$key" --cipher "$pgv_cipher" repo-create >/dev/null
+    make_fake_wal
+    prepare_caches "$pool"
+    timed "archive-async-pgvault-$run" bash -c "$(async_loop "'$PGVAULT' --repo '$repo' \
+      --key-file '$key' --archive-async --spool-path '$spool' --jobs $jobs archive-push")"
+    record archive-async pgvault secs "$run" "$secs"
+    record archive-async pgvault bytes "$run" "$(bytes "$repo/wal")"
+    record archive-async pgvault seg_per_s "$run" "$(awk -v n="$n" -v s="$secs" 'BEGIN{printf "%.2f", n/s}')"
+    # The pusher is a daemon (/usr/bin/time does not see it): it logs its own CPU and RSS.
+    while ! flock -n "$spool/pusher.lock" true; do sleep 0.2; done
+    echo "  run $run pgvault    ${secs}s $(awk -v n="$n" -v s="$secs" 'BEGIN{printf "%.1f", n/s}') segments/s;$(grep 'pusher done' "$spool/pusher.log" | tail -1 | sed 's/.*pusher done://')"
+    rm -rf "$repo" "$spool"
+
+    repo=$work/apa-pgbackrest-$run spool=$work/apa-pgbackrest-spool-$run
+    as_pg "${BR[@]}" --repo1-path="$repo" stanza-create >/dev/null
+    make_fake_wal
+    prepare_caches "$pool"
+    timed "archive-async-pgbackrest-$run" bash -c "$(async_loop "pgbackrest --config='$br_conf' \
+      --stanza=bench --repo1-path='$repo' --archive-async --spool-path='$spool' \
+      --process-max=$jobs archive-push")"
+    record archive-async pgbackrest secs "$run" "$secs"
+    record archive-async pgbackrest bytes "$run" "$(bytes "$repo/archive")"
+    record archive-async pgbackrest seg_per_s "$run" "$(awk -v n="$n" -v s="$secs" 'BEGIN{printf "%.2f", n/s}')"
+    echo "  run $run pgBackRest ${secs}s $(awk -v n="$n" -v s="$secs" 'BEGIN{printf "%.1f", n/s}') segments/s"
+    sleep 2  # its async process exits once nothing is ready
+    rm -rf "$repo" "$spool"
+  done
+  # pgBackRest's synchronous figures beside them: the issue's target compares against those.
+  awk -F'\t' -v OFS='\t' '$1=="archive" && $2=="pgbackrest" {$1="archive-async"; $2="pgbackrest-sync"; print}' \
+    "$results" >>"$results"
+  rm -rf "$fake_wal"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -438,6 +494,9 @@ if has_phase archive; then
   row "4. archive-push: segments/s" archive seg_per_s pgbackrest
   row "4. archive-push: stored bytes" archive bytes pgbackrest
   row "4. archive-push: peak RSS" archive rss_mib pgbackrest
+  printf '%-34s %14s %14s %9s %14s %9s\n' "" "pgvault async" "pgBR async" ratio "pgBR sync" ratio
+  row "4b. async archive-push: seg/s" archive-async seg_per_s pgbackrest pgbackrest-sync
+  row "4b. async archive-push: bytes" archive-async bytes pgbackrest pgbackrest-sync
 fi
 for phase in full incr; do
   has_phase "$phase" || continue
