@@ -392,16 +392,20 @@ if has_phase archive; then
   # store all of them. pgvault: --archive-async (a read-ahead pusher with --jobs workers);
   # pgBackRest: archive-async=y with process-max = --jobs.
   stamp "4b. archive-push of the same $n segments, asynchronous mode of each tool, --jobs/process-max $jobs"
-  fake_wal=$work/fake-pg_wal
+  # pgBackRest insists that the WAL directory is pg1-path's pg_wal: a data directory holding only
+  # pg_control and pg_wal serves both tools.
+  fake_pgdata=$work/fake-pgdata fake_wal=$work/fake-pgdata/pg_wal
   make_fake_wal() {
-    rm -rf "$fake_wal"
-    mkdir -p "$fake_wal/archive_status"
+    rm -rf "$fake_pgdata"
+    mkdir -p "$fake_wal/archive_status" "$fake_pgdata/global"
+    cp "$pgdata/global/pg_control" "$fake_pgdata/global/"
     local f
     for f in "$pool"/*; do
       ln "$f" "$fake_wal/"
       : >"$fake_wal/archive_status/$(basename "$f").ready"
     done
-    chown -R postgres "$fake_wal"
+    chown -R postgres "$fake_pgdata"
+    chmod 700 "$fake_pgdata"
   }
   async_loop() {  # async_loop CMD...: archive-push every segment in order, as the archiver does
     echo "set -e; cd '$fake_wal'; for f in 0*; do $*  \"$fake_wal/\$f\"; \
@@ -427,7 +431,7 @@ if has_phase archive; then
     make_fake_wal
     prepare_caches "$pool"
     timed "archive-async-pgbackrest-$run" bash -c "$(async_loop "pgbackrest --config='$br_conf' \
-      --stanza=bench --repo1-path='$repo' --archive-async --spool-path='$spool' \
+      --stanza=bench --repo1-path='$repo' --pg1-path='$fake_pgdata' --archive-async --spool-path='$spool' \
       --process-max=$jobs archive-push")"
     record archive-async pgbackrest secs "$run" "$secs"
     record archive-async pgbackrest bytes "$run" "$(bytes "$repo/archive")"
@@ -439,7 +443,7 @@ if has_phase archive; then
   # pgBackRest's synchronous figures beside them: the issue's target compares against those.
   awk -F'\t' -v OFS='\t' '$1=="archive" && $2=="pgbackrest" {$1="archive-async"; $2="pgbackrest-sync"; print}' \
     "$results" >>"$results"
-  rm -rf "$fake_wal"
+  rm -rf "$fake_pgdata"
 fi
 
 # ---------------------------------------------------------------------------------------------

@@ -11,14 +11,14 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <deque>
-#include <map>
-#include <set>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -383,9 +383,9 @@ Result<std::string> ArchivePushAsync(const std::string& path, const AsyncOptions
                                 options.spool_path + "/pusher.log"));
     }
     if (MonotonicSeconds() > deadline)
-      return std::move(Status::Unavailable(fmt::format(
-                           "the background pusher did not store '{}' within {} s", name,
-                           options.timeout_seconds)))
+      return std::move(Status::Unavailable(
+                           fmt::format("the background pusher did not store '{}' within {} s", name,
+                                       options.timeout_seconds)))
           .WithHint(fmt::format("see '{}/pusher.log'; raise --archive-timeout if the repository "
                                 "is slow; PostgreSQL retries the segment",
                                 options.spool_path));
@@ -424,7 +424,7 @@ Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
   std::mutex mu;
   std::condition_variable cv;
   std::deque<std::string> queue;
-  std::set<std::string> pending;               // queued or being pushed
+  std::set<std::string> pending;              // queued or being pushed
   std::map<std::string, double> retry_after;  // retryable failures wait before the next try
   // Stored recently: archive-push consumed the .ok and PostgreSQL is about to rename .ready to
   // .done. Pushing such a segment again would only find it archived; after a while it may be
@@ -463,8 +463,8 @@ Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
         if (r.status().retryable()) {
           retry_after[name] = MonotonicSeconds() + 1.0;
         } else {
-          Status recorded = WriteFileAtomic(out + "/" + name + ".error",
-                                            AsBytes(r.status().message()), false);
+          Status recorded =
+              WriteFileAtomic(out + "/" + name + ".error", AsBytes(r.status().message()), false);
           if (!recorded.ok()) std::fprintf(stderr, "%s\n", recorded.ToString().c_str());
         }
       }  // else PostgreSQL archived or removed it meanwhile: nothing to report
@@ -547,9 +547,9 @@ Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
   for (auto& t : threads) t.join();
   rusage usage;
   if (::getrusage(RUSAGE_SELF, &usage) == 0)
-    std::fprintf(stderr, "%s pusher done: %.2f s user, %.2f s system CPU\n", Now().c_str(),
-                 usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6,
-                 usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6);
+    std::fprintf(stderr, "%s pusher done: %.2f s user, %.2f s system CPU, peak RSS %ld MiB\n",
+                 Now().c_str(), usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6,
+                 usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6, usage.ru_maxrss / 1024);
   return Status::Ok();
 }
 

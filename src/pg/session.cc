@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "common/lazy_library.h"
+
 namespace pgvault::pg {
 namespace {
 
@@ -11,6 +13,47 @@ std::string FirstLine(const char* msg) {
   for (char& c : s)
     if (c == '\n') c = ' ';
   return s;
+}
+
+// libpq's functions, loaded on first use (common/lazy_library.h says why).
+struct PqApi {
+  decltype(&::PQconnectdbParams) connectdb_params;
+  decltype(&::PQstatus) status;
+  decltype(&::PQerrorMessage) error_message;
+  decltype(&::PQfinish) finish;
+  decltype(&::PQexecParams) exec_params;
+  decltype(&::PQresultStatus) result_status;
+  decltype(&::PQresultErrorMessage) result_error_message;
+  decltype(&::PQclear) clear;
+  decltype(&::PQntuples) ntuples;
+  decltype(&::PQnfields) nfields;
+  decltype(&::PQgetisnull) getisnull;
+  decltype(&::PQgetvalue) getvalue;
+  decltype(&::PQgetlength) getlength;
+};
+
+Result<const PqApi*> Pq() {
+  static PqApi api;
+  static const Status loaded = [] {
+    static LazyLibrary lib("libpq.so.5", "libpq5");
+    PGV_RETURN_IF_ERROR(lib.Open());
+    lib.Bind(api.connectdb_params, "PQconnectdbParams");
+    lib.Bind(api.status, "PQstatus");
+    lib.Bind(api.error_message, "PQerrorMessage");
+    lib.Bind(api.finish, "PQfinish");
+    lib.Bind(api.exec_params, "PQexecParams");
+    lib.Bind(api.result_status, "PQresultStatus");
+    lib.Bind(api.result_error_message, "PQresultErrorMessage");
+    lib.Bind(api.clear, "PQclear");
+    lib.Bind(api.ntuples, "PQntuples");
+    lib.Bind(api.nfields, "PQnfields");
+    lib.Bind(api.getisnull, "PQgetisnull");
+    lib.Bind(api.getvalue, "PQgetvalue");
+    lib.Bind(api.getlength, "PQgetlength");
+    return lib.Check();
+  }();
+  if (!loaded.ok()) return loaded;
+  return &api;
 }
 
 }  // namespace
@@ -35,10 +78,11 @@ Result<std::unique_ptr<PgSession>> PgSession::Connect(const ConnOptions& options
   add("connect_timeout", std::string("10"));
   keys.push_back(nullptr);
   values.push_back(nullptr);
-  PGconn* conn = PQconnectdbParams(keys.data(), values.data(), 0);
-  if (!conn || PQstatus(conn) != CONNECTION_OK) {
-    std::string msg = FirstLine(conn ? PQerrorMessage(conn) : "out of memory");
-    PQfinish(conn);
+  PGV_ASSIGN_OR_RETURN(const PqApi* pq, Pq());
+  PGconn* conn = pq->connectdb_params(keys.data(), values.data(), 0);
+  if (!conn || pq->status(conn) != CONNECTION_OK) {
+    std::string msg = FirstLine(conn ? pq->error_message(conn) : "out of memory");
+    pq->finish(conn);
     return std::move(Status::Pg(fmt::format("cannot connect to PostgreSQL at '{}': {}",
                                             options.Describe(), msg)))
         .WithHint("is the cluster running? check --pg-host, --pg-port and --pg-user");
@@ -46,38 +90,45 @@ Result<std::unique_ptr<PgSession>> PgSession::Connect(const ConnOptions& options
   return std::unique_ptr<PgSession>(new PgSession(conn, options));
 }
 
-PgSession::~PgSession() { PQfinish(conn_); }
+// A session exists only once libpq loaded.
+PgSession::~PgSession() { (*Pq())->finish(conn_); }
 
 Result<std::vector<Row>> PgSession::Query(const std::string& sql,
                                           const std::vector<std::string>& params) {
+  const PqApi* pq = *Pq();
   std::vector<const char*> values;
   for (const auto& p : params) values.push_back(p.c_str());
-  PGresult* res = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                               values.data(), nullptr, nullptr, 0);
-  ExecStatusType st = PQresultStatus(res);
+  PGresult* res = pq->exec_params(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                                  values.data(), nullptr, nullptr, 0);
+  ExecStatusType st = pq->result_status(res);
   if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-    std::string msg = FirstLine(res ? PQresultErrorMessage(res) : PQerrorMessage(conn_));
-    PQclear(res);
+    std::string msg = FirstLine(res ? pq->result_error_message(res) : pq->error_message(conn_));
+    pq->clear(res);
     return Status::Pg(fmt::format("PostgreSQL at '{}' failed: {}", options_.Describe(), msg));
   }
   std::vector<Row> rows;
-  int nrows = PQntuples(res), ncols = PQnfields(res);
+  int nrows = pq->ntuples(res), ncols = pq->nfields(res);
   for (int row_idx = 0; row_idx < nrows; ++row_idx) {
     Row row;
     for (int col_idx = 0; col_idx < ncols; ++col_idx) {
-      if (PQgetisnull(res, row_idx, col_idx)) row.emplace_back(std::nullopt);
-      else row.emplace_back(std::string(PQgetvalue(res, row_idx, col_idx), PQgetlength(res, row_idx, col_idx)));
+      if (pq->getisnull(res, row_idx, col_idx))
+        row.emplace_back(std::nullopt);
+      else
+        row.emplace_back(
+            std::string(pq->getvalue(res, row_idx, col_idx), pq->getlength(res, row_idx, col_idx)));
     }
     rows.push_back(std::move(row));
   }
-  PQclear(res);
+  pq->clear(res);
   return rows;
 }
 
-Result<std::string> PgSession::Scalar(const std::string& sql, const std::vector<std::string>& params) {
+Result<std::string> PgSession::Scalar(const std::string& sql,
+                                      const std::vector<std::string>& params) {
   PGV_ASSIGN_OR_RETURN(auto rows, Query(sql, params));
   if (rows.empty() || rows[0].empty() || !rows[0][0])
-    return Status::Pg(fmt::format("PostgreSQL at '{}' returned no value for: {}", options_.Describe(), sql));
+    return Status::Pg(
+        fmt::format("PostgreSQL at '{}' returned no value for: {}", options_.Describe(), sql));
   return *rows[0][0];
 }
 

@@ -8,12 +8,46 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "common/lazy_library.h"
+
 namespace pgvault::storage::s3 {
 namespace {
 
-void GlobalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+// libcurl's functions, loaded on first use (common/lazy_library.h says why).
+struct CurlApi {
+  decltype(&::curl_global_init) global_init;
+  decltype(&::curl_easy_init) easy_init;
+  decltype(&::curl_easy_reset) easy_reset;
+  decltype(&::curl_easy_setopt) easy_setopt;
+  decltype(&::curl_easy_perform) easy_perform;
+  decltype(&::curl_easy_getinfo) easy_getinfo;
+  decltype(&::curl_easy_strerror) easy_strerror;
+  decltype(&::curl_easy_cleanup) easy_cleanup;
+  decltype(&::curl_slist_append) slist_append;
+  decltype(&::curl_slist_free_all) slist_free_all;
+};
+
+Result<const CurlApi*> Curl() {
+  static CurlApi api;
+  static const Status loaded = [] {
+    static LazyLibrary lib("libcurl.so.4", "libcurl4");
+    PGV_RETURN_IF_ERROR(lib.Open());
+    lib.Bind(api.global_init, "curl_global_init");
+    lib.Bind(api.easy_init, "curl_easy_init");
+    lib.Bind(api.easy_reset, "curl_easy_reset");
+    lib.Bind(api.easy_setopt, "curl_easy_setopt");
+    lib.Bind(api.easy_perform, "curl_easy_perform");
+    lib.Bind(api.easy_getinfo, "curl_easy_getinfo");
+    lib.Bind(api.easy_strerror, "curl_easy_strerror");
+    lib.Bind(api.easy_cleanup, "curl_easy_cleanup");
+    lib.Bind(api.slist_append, "curl_slist_append");
+    lib.Bind(api.slist_free_all, "curl_slist_free_all");
+    PGV_RETURN_IF_ERROR(lib.Check());
+    api.global_init(CURL_GLOBAL_DEFAULT);
+    return Status::Ok();
+  }();
+  if (!loaded.ok()) return loaded;
+  return &api;
 }
 
 size_t OnBody(char* data, size_t size, size_t count, void* user) {
@@ -71,10 +105,11 @@ std::string HttpResponse::Header(std::string_view name) const {
   return "";
 }
 
-HttpClient::HttpClient(HttpOptions options) : options_(std::move(options)) { GlobalInit(); }
+HttpClient::HttpClient(HttpOptions options) : options_(std::move(options)) {}
 
 HttpClient::~HttpClient() {
-  for (void* handle : idle_) curl_easy_cleanup(static_cast<CURL*>(handle));
+  // Handles exist only if libcurl loaded.
+  for (void* handle : idle_) (*Curl())->easy_cleanup(static_cast<CURL*>(handle));
 }
 
 void* HttpClient::Acquire() {
@@ -86,7 +121,8 @@ void* HttpClient::Acquire() {
       return handle;
     }
   }
-  return curl_easy_init();
+  auto api = Curl();
+  return api.ok() ? (*api)->easy_init() : nullptr;
 }
 
 void HttpClient::Release(void* handle) {
@@ -95,69 +131,70 @@ void HttpClient::Release(void* handle) {
 }
 
 Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
+  PGV_ASSIGN_OR_RETURN(const CurlApi* api, Curl());
   CURL* curl = static_cast<CURL*>(Acquire());
   if (curl == nullptr) return Status::Internal("curl_easy_init failed");
   // Reset clears the options of the previous request but keeps the connection cache.
-  curl_easy_reset(curl);
+  api->easy_reset(curl);
 
   HttpResponse response;
   char error[CURL_ERROR_SIZE] = "";
   curl_slist* headers = nullptr;
   for (const auto& [name, value] : request.headers)
-    headers = curl_slist_append(headers, (name + ": " + value).c_str());
+    headers = api->slist_append(headers, (name + ": " + value).c_str());
   const bool has_body = request.method == "PUT" || request.method == "POST";
   if (has_body) {
     // No "Expect: 100-continue" round trip, and no form content type from POSTFIELDS.
-    headers = curl_slist_append(headers, "Expect:");
+    headers = api->slist_append(headers, "Expect:");
     bool has_type = std::any_of(request.headers.begin(), request.headers.end(), [](auto& h) {
       return h.first == "Content-Type" || h.first == "content-type";
     });
-    if (!has_type) headers = curl_slist_append(headers, "Content-Type:");
+    if (!has_type) headers = api->slist_append(headers, "Content-Type:");
   }
 
-  curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms);
+  api->easy_setopt(curl, CURLOPT_URL, request.url.c_str());
+  api->easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  api->easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
+  api->easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  api->easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
+  api->easy_setopt(curl, CURLOPT_WRITEDATA, &response);
+  api->easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
+  api->easy_setopt(curl, CURLOPT_HEADERDATA, &response);
+  api->easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms);
   if (options_.request_timeout_ms > 0)
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, options_.request_timeout_ms);
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, options_.stall_timeout_s);
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    api->easy_setopt(curl, CURLOPT_TIMEOUT_MS, options_.request_timeout_ms);
+  api->easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+  api->easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, options_.stall_timeout_s);
+  api->easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+  api->easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!options_.ca_file.empty()) api->easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
+  api->easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  api->easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
 
   if (request.method == "HEAD") {
-    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+    api->easy_setopt(curl, CURLOPT_NOBODY, 1L);
   } else if (has_body) {
     // POSTFIELDS sends the caller's buffer without a copy; CUSTOMREQUEST turns POST into PUT.
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+    api->easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
                      static_cast<curl_off_t>(request.body.size()));
-    curl_easy_setopt(
+    api->easy_setopt(
         curl, CURLOPT_POSTFIELDS,
         request.body.empty() ? "" : reinterpret_cast<const char*>(request.body.data()));
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    api->easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   } else if (request.method != "GET") {
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    api->easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
 
-  CURLcode rc = curl_easy_perform(curl);
-  curl_slist_free_all(headers);
+  CURLcode rc = api->easy_perform(curl);
+  api->slist_free_all(headers);
   if (rc != CURLE_OK) {
-    std::string reason = error[0] != '\0' ? error : curl_easy_strerror(rc);
+    std::string reason = error[0] != '\0' ? error : api->easy_strerror(rc);
     // A failed handle may hold a broken connection; drop it rather than pool it.
-    curl_easy_cleanup(curl);
+    api->easy_cleanup(curl);
     if (IsConfigError(rc)) return Status::Config(reason);
     return Status::Unavailable(reason);
   }
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+  api->easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
   Release(curl);
   return response;
 }
