@@ -376,13 +376,14 @@ Status CmdRestore(Options& o) {
   std::string cmd;
   for (const auto& w : words) cmd += ShellQuote(w) + " ";
   ro.restore_command = cmd + "archive-get %f \"%p\"";
+  auto progress = MakeProgress("restore");
+  PGV_ASSIGN_OR_RETURN(auto result, restore::RunRestore(*repo, ro, *progress));
+  std::cout << restore::SummaryLine(result) << "\n";
+  // Said after a successful restore, so that it never precedes an error as if it were the cause.
   if (repo->config().params.encrypted && o.key_file.empty() && o.config.empty())
     log::Warn(
         "restore_command relies on PGVAULT_PASSPHRASE in the server's environment; "
         "a --key-file avoids that");
-  auto progress = MakeProgress("restore");
-  PGV_ASSIGN_OR_RETURN(auto result, restore::RunRestore(*repo, ro, *progress));
-  std::cout << restore::SummaryLine(result) << "\n";
   if (!o.start) return Status::Ok();
   std::cout.flush();
   restore::StartOptions so{.pgdata = AbsolutePath(o.pgdata),
