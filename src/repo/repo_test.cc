@@ -44,7 +44,8 @@ TEST(RepositoryTest, WrongPassphraseIsACryptoErrorAndChangesNothing) {
   storage::MemStorage mem;
   ASSERT_TRUE(Repository::Create(mem, {}, {.passphrase = "right"}).ok());
   auto before = mem.List("");
-  auto r = Repository::Open(std::make_unique<storage::BorrowedStorage>(mem), {.passphrase = "wrong"});
+  auto r =
+      Repository::Open(std::make_unique<storage::BorrowedStorage>(mem), {.passphrase = "wrong"});
   EXPECT_EQ(r.status().code(), Code::kCrypto);
   EXPECT_EQ(r.status().message(), "wrong passphrase or key file for repository 'mem:'");
   auto after = mem.List("");
@@ -64,7 +65,8 @@ TEST(RepositoryTest, AddedPassphraseUnlocksTheSameKeys) {
   Fixture f = MakeRepo(true, {.passphrase = "old"});
   ASSERT_TRUE(AddKey(*f.repo, {.passphrase = "new"}).ok());
   Bytes sealed = f.repo->codec().Encode(AsBytes("data"), AsBytes("aad"));
-  auto reopened = Repository::Open(std::make_unique<storage::BorrowedStorage>(f.repo->storage()), {.passphrase = "new"});
+  auto reopened = Repository::Open(std::make_unique<storage::BorrowedStorage>(f.repo->storage()),
+                                   {.passphrase = "new"});
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
   auto plain = (*reopened)->codec().Decode(sealed, AsBytes("aad"));
   ASSERT_TRUE(plain.ok());
@@ -118,7 +120,10 @@ TEST(PackTest, BlocksRoundTripAndAFlippedByteIsCaught) {
 }
 
 FileEntry MakeEntry(const std::string& path, int nblocks) {
-  FileEntry e{.type = EntryType::kFile, .path = path, .mode = 0600, .size = 8192ull * nblocks,
+  FileEntry e{.type = EntryType::kFile,
+              .path = path,
+              .mode = 0600,
+              .size = 8192ull * nblocks,
               .mtime = 1700000000};
   for (int block_idx = 0; block_idx < nblocks; ++block_idx) {
     BlockRef b;
