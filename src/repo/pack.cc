@@ -80,7 +80,8 @@ Status PackWriter::Flush() {
 }
 
 Result<Bytes> DecodeBlock(const pipeline::Codec& codec, pipeline::Hmac& hmac,
-                          const pipeline::Digest& id, const BlockLocation& loc, ByteView sealed) {
+                          const pipeline::Digest& id, const BlockLocation& loc, ByteView sealed,
+                          IdCheck check) {
   auto where = [&] {
     return fmt::format("block at offset {} of pack '{}'", loc.offset, PackKey(loc.pack));
   };
@@ -90,14 +91,16 @@ Result<Bytes> DecodeBlock(const pipeline::Codec& codec, pipeline::Hmac& hmac,
   auto plain = codec.Decode(sealed, id);
   if (!plain.ok())
     return Status::Corruption(fmt::format("{}: {}", where(), plain.status().message()));
-  if (hmac.Compute(*plain) != id)
+  bool authenticated = codec.encrypted() && check == IdCheck::kUnlessAuthenticated;
+  if (!authenticated && hmac.Compute(*plain) != id)
     return Status::Corruption(fmt::format("{}: content does not match its block id", where()));
   return plain;
 }
 
 Result<Bytes> DecodeDeltaBlock(const pipeline::Codec& codec, pipeline::Hmac& hmac,
                                const pipeline::Digest& id, const BlockLocation& loc,
-                               const pipeline::Digest& base_id, ByteView sealed, ByteView base) {
+                               const pipeline::Digest& base_id, ByteView sealed, ByteView base,
+                               IdCheck check) {
   auto where = [&] {
     return fmt::format("delta block at offset {} of pack '{}'", loc.offset, PackKey(loc.pack));
   };
@@ -110,7 +113,8 @@ Result<Bytes> DecodeDeltaBlock(const pipeline::Codec& codec, pipeline::Hmac& hma
   Bytes plain;
   Status s = pipeline::DeltaDecode(base, *frame, plain);
   if (!s.ok()) return Status::Corruption(fmt::format("{}: {}", where(), s.message()));
-  if (hmac.Compute(plain) != id)
+  bool authenticated = codec.encrypted() && check == IdCheck::kUnlessAuthenticated;
+  if (!authenticated && hmac.Compute(plain) != id)
     return Status::Corruption(fmt::format("{}: content does not match its block id", where()));
   return plain;
 }

@@ -67,15 +67,25 @@ class PackWriter {
 
 std::string PackTrailerAad(const PackId& id);
 
+// Whether decoding recomputes the block id (HMAC-SHA-256 of the plaintext) to compare it.
+// In an encrypted repository the blob is AES-256-GCM sealed with the id as associated data, so
+// the tag already proves that these bytes were stored under this id by a holder of the key;
+// recomputing the HMAC adds nothing against damage or tampering and was a third of restore's
+// CPU. Restore skips it there (kUnlessAuthenticated); verification paths keep kAlways, and an
+// unencrypted repository (CRC-32, not a MAC) always checks.
+enum class IdCheck { kAlways, kUnlessAuthenticated };
+
 // Decodes one blob read from a pack and checks that its plaintext hashes to id.
 // kCorruption names the pack and offset.
 Result<Bytes> DecodeBlock(const pipeline::Codec& codec, pipeline::Hmac& hmac,
-                          const pipeline::Digest& id, const BlockLocation& loc, ByteView sealed);
+                          const pipeline::Digest& id, const BlockLocation& loc, ByteView sealed,
+                          IdCheck check = IdCheck::kAlways);
 Bytes DeltaAad(const pipeline::Digest& id, const pipeline::Digest& base_id);
 // The same for a delta blob, given its base block's plaintext.
 Result<Bytes> DecodeDeltaBlock(const pipeline::Codec& codec, pipeline::Hmac& hmac,
                                const pipeline::Digest& id, const BlockLocation& loc,
-                               const pipeline::Digest& base_id, ByteView sealed, ByteView base);
+                               const pipeline::Digest& base_id, ByteView sealed, ByteView base,
+                               IdCheck check = IdCheck::kAlways);
 
 // Checks a whole pack object: magic, trailer, and every block against its id. Delta blocks read
 // their base from storage.

@@ -83,77 +83,113 @@ Status WriteSmallFile(const std::string& path, std::string_view content, int mod
   return s;
 }
 
-class FileRestorer {
+// One file being restored: created (and checked) once, written by any number of range jobs in
+// any order, finished (size, fsync, times) by whichever job completes its last range.
+class OpenFile {
  public:
-  FileRestorer(repo::Repository& repo, uint32_t block_size)
-      : repo_(repo),
-        block_size_(block_size),
-        reader_(repo.storage(), repo.codec(), repo.id_key()) {}
-
-  Status Restore(const repo::FileEntry& e, const std::string& target, std::atomic<uint64_t>& done,
-                 Progress& progress, uint64_t total) {
-    if (repo::FileChecksum(e.blocks) != e.checksum)
-      return Status::Corruption("its manifest entry fails its checksum");
-    uint64_t expected_blocks = (e.size + block_size_ - 1) / block_size_;
-    if (e.blocks.size() != expected_blocks)
-      return Status::Corruption("its manifest entry has the wrong number of blocks");
-    int fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, e.mode & 07777);
-    if (fd < 0) return ErrnoStatus("cannot create", target, errno);
-    Status s = Write(e, fd, target, done, progress, total);
-    if (s.ok() && ::ftruncate(fd, static_cast<off_t>(e.size)) != 0)
-      s = ErrnoStatus("cannot size", target, errno);
-    if (s.ok() && ::fsync(fd) != 0) s = ErrnoStatus("cannot fsync", target, errno);
-    if (s.ok()) {
-      timespec times[2] = {{e.mtime, 0}, {e.mtime, 0}};
-      ::futimens(fd, times);
-    }
-    ::close(fd);
-    return s;
+  ~OpenFile() {
+    if (fd_ >= 0) ::close(fd_);
   }
 
- private:
-  Status Write(const repo::FileEntry& e, int fd, const std::string& target,
-               std::atomic<uint64_t>& done, Progress& progress, uint64_t total) {
-    // A slice of blocks at a time keeps memory bounded; BlockReader coalesces the reads and
-    // resolves delta blocks against their bases. Zero blocks stay holes (ftruncate).
-    const size_t slice = std::max<size_t>(1, kMaxRead / block_size_);
-    for (size_t first = 0; first < e.blocks.size(); first += slice) {
-      PGV_RETURN_IF_ERROR(reader_.Read(e.blocks, first, slice, [&](size_t idx, Bytes& plain) {
-        uint64_t offset = static_cast<uint64_t>(idx) * block_size_;
-        uint64_t want = std::min<uint64_t>(block_size_, e.size - offset);
-        if (plain.size() != want)
-          return Status::Corruption(
-              fmt::format("block {} has {} bytes, expected {}", idx, plain.size(), want));
-        PGV_RETURN_IF_ERROR(WriteAt(fd, plain.data(), plain.size(), offset, target));
-        progress.Update(done += plain.size(), total);
-        return Status::Ok();
-      }));
-    }
+  static Result<std::shared_ptr<OpenFile>> Create(repo::FileEntry e, std::string target,
+                                                  uint32_t block_size, size_t blocks_per_range) {
+    if (repo::FileChecksum(e.blocks) != e.checksum)
+      return Status::Corruption("its manifest entry fails its checksum");
+    uint64_t expected_blocks = (e.size + block_size - 1) / block_size;
+    if (e.blocks.size() != expected_blocks)
+      return Status::Corruption("its manifest entry has the wrong number of blocks");
+    auto f = std::shared_ptr<OpenFile>(new OpenFile(std::move(e), std::move(target)));
+    f->fd_ =
+        ::open(f->target_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, f->entry_.mode & 07777);
+    if (f->fd_ < 0) return ErrnoStatus("cannot create", f->target_, errno);
+    f->ranges_left_ =
+        std::max<size_t>(1, (f->entry_.blocks.size() + blocks_per_range - 1) / blocks_per_range);
+    return f;
+  }
+
+  const repo::FileEntry& entry() const { return entry_; }
+  const std::string& target() const { return target_; }
+  int fd() const { return fd_; }
+  size_t ranges() const { return ranges_left_.load(); }
+
+  // Called once per range after it was written; the last call sizes, syncs and dates the file.
+  Status RangeDone() {
+    if (--ranges_left_ != 0) return Status::Ok();
+    if (::ftruncate(fd_, static_cast<off_t>(entry_.size)) != 0)
+      return ErrnoStatus("cannot size", target_, errno);
+    if (::fsync(fd_) != 0) return ErrnoStatus("cannot fsync", target_, errno);
+    timespec times[2] = {{entry_.mtime, 0}, {entry_.mtime, 0}};
+    ::futimens(fd_, times);
+    ::close(fd_);
+    fd_ = -1;
     return Status::Ok();
   }
 
-  repo::Repository& repo_;
+ private:
+  OpenFile(repo::FileEntry e, std::string target)
+      : entry_(std::move(e)), target_(std::move(target)) {}
+
+  repo::FileEntry entry_;
+  std::string target_;
+  int fd_ = -1;
+  std::atomic<size_t> ranges_left_{0};
+};
+
+// A range of a file's blocks: the unit of work, so that one big relation file (pgbench_accounts
+// is 80 % of a pgbench cluster) is spread over all workers instead of keeping one busy.
+struct RangeJob {
+  std::shared_ptr<OpenFile> file;
+  size_t first_block = 0;
+  size_t block_count = 0;
+};
+
+class RangeWriter {
+ public:
+  RangeWriter(repo::Repository& repo, uint32_t block_size)
+      : block_size_(block_size), reader_(repo.storage(), repo.codec(), repo.id_key()) {}
+
+  // Writes the job's blocks; BlockReader coalesces the reads and resolves delta blocks against
+  // their bases. Zero blocks stay holes (the final ftruncate).
+  Status Write(const RangeJob& job, std::atomic<uint64_t>& done, Progress& progress,
+               uint64_t total) {
+    const repo::FileEntry& e = job.file->entry();
+    PGV_RETURN_IF_ERROR(
+        reader_.Read(e.blocks, job.first_block, job.block_count, [&](size_t idx, Bytes& plain) {
+          uint64_t offset = static_cast<uint64_t>(idx) * block_size_;
+          uint64_t want = std::min<uint64_t>(block_size_, e.size - offset);
+          if (plain.size() != want)
+            return Status::Corruption(
+                fmt::format("block {} has {} bytes, expected {}", idx, plain.size(), want));
+          PGV_RETURN_IF_ERROR(
+              WriteAt(job.file->fd(), plain.data(), plain.size(), offset, job.file->target()));
+          progress.Update(done += plain.size(), total);
+          return Status::Ok();
+        }));
+    return job.file->RangeDone();
+  }
+
+ private:
   uint32_t block_size_;
   repo::BlockReader reader_;
 };
 
-// A bounded queue of files for the workers; the manifest is read by the producer only.
+// A bounded queue of range jobs for the workers; the manifest is read by the producer only.
 class WorkQueue {
  public:
   explicit WorkQueue(size_t limit) : limit_(limit) {}
-  bool Push(repo::FileEntry e) {
+  bool Push(RangeJob job) {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return queue_.size() < limit_ || failed_; });
     if (failed_) return false;
-    queue_.push_back(std::move(e));
+    queue_.push_back(std::move(job));
     cv_.notify_all();
     return true;
   }
-  bool Pop(repo::FileEntry& e) {
+  bool Pop(RangeJob& job) {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return !queue_.empty() || closed_ || failed_; });
     if (failed_ || queue_.empty()) return false;
-    e = std::move(queue_.front());
+    job = std::move(queue_.front());
     queue_.pop_front();
     cv_.notify_all();
     return true;
@@ -167,6 +203,7 @@ class WorkQueue {
     std::lock_guard lock(mu_);
     if (!failed_) status_ = std::move(s);
     failed_ = true;
+    queue_.clear();  // closes the files of jobs nobody will run
     cv_.notify_all();
   }
   Status status() {
@@ -177,7 +214,7 @@ class WorkQueue {
  private:
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<repo::FileEntry> queue_;
+  std::deque<RangeJob> queue_;
   size_t limit_;
   bool closed_ = false, failed_ = false;
   Status status_;
@@ -365,23 +402,43 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   uint64_t total = header.value("stats", nlohmann::json::object()).value("bytes_read", 0ull);
   std::atomic<uint64_t> done{0};
   std::atomic<uint64_t> files{0};
+  // Ranges of kMaxRead bytes: one coalesced read each, and the unit the workers share.
+  const size_t blocks_per_range = std::max<size_t>(1, kMaxRead / block_size);
   WorkQueue queue(256);
   auto worker = [&] {
-    FileRestorer restorer(repo, block_size);
-    repo::FileEntry e;
-    while (queue.Pop(e)) {
-      Status s = restorer.Restore(e, pgdata + "/" + e.path, done, progress, total);
+    RangeWriter writer(repo, block_size);
+    RangeJob job;
+    while (queue.Pop(job)) {
+      Status s = writer.Write(job, done, progress, total);
       if (!s.ok()) {
-        queue.Fail(s.Context(fmt::format("restoring '{}' of backup '{}'", e.path, backup_id)));
+        queue.Fail(s.Context(
+            fmt::format("restoring '{}' of backup '{}'", job.file->entry().path, backup_id)));
         return;
       }
-      files++;
+      if (job.first_block + job.block_count >= job.file->entry().blocks.size()) files++;
+      job = RangeJob{};
     }
+  };
+  // Queues every range of one file; false once the restore failed.
+  auto queue_file = [&](repo::FileEntry entry, Status& status) {
+    std::string target = pgdata + "/" + entry.path;
+    auto file = OpenFile::Create(std::move(entry), target, block_size, blocks_per_range);
+    if (!file.ok()) {
+      status = file.status().Context(fmt::format("restoring '{}' of backup '{}'",
+                                                 target.substr(pgdata.size() + 1), backup_id));
+      return false;
+    }
+    size_t nblocks = (*file)->entry().blocks.size();
+    for (size_t first = 0; first == 0 || first < nblocks; first += blocks_per_range)
+      if (!queue.Push({*file, first, std::min(blocks_per_range, nblocks - first)})) return false;
+    return true;
   };
   std::vector<std::thread> threads;
   for (int worker_idx = 0; worker_idx < std::max(1, options.jobs); ++worker_idx)
     threads.emplace_back(worker);
 
+  // Directories are fsync'd once their files are: a crash after restore must not lose an entry.
+  std::vector<std::string> dirs = {pgdata};
   std::optional<repo::FileEntry> pg_control;
   Status status;
   repo::FileEntry e;
@@ -392,6 +449,7 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
     if (e.type == repo::EntryType::kDir) {
       if (::mkdir(target.c_str(), e.mode & 07777) != 0 && errno != EEXIST)
         status = ErrnoStatus("cannot create directory", target, errno);
+      dirs.push_back(target);
     } else if (e.type == repo::EntryType::kSymlink) {
       std::string oid = e.path.substr(e.path.rfind('/') + 1);
       auto it = ts_targets.find(oid);
@@ -401,13 +459,15 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
         status = storage::MakeDirs(it->second, 0700);
         if (status.ok() && ::symlink(it->second.c_str(), target.c_str()) != 0)
           status = ErrnoStatus("cannot create link", target, errno);
+        dirs.push_back(it->second);
       }
     } else if (e.path == "global/pg_control") {
       pg_control = std::move(e);
       e = repo::FileEntry{};
-    } else if (!queue.Push(std::move(e))) {
+    } else if (!queue_file(std::move(e), status)) {
       break;
     }
+    e = repo::FileEntry{};
   }
   if (status.ok() && !reader->status().ok()) status = reader->status();
   if (!status.ok()) queue.Fail(status);
@@ -416,6 +476,7 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   progress.Finish();
   PGV_RETURN_IF_ERROR(queue.status());
   PGV_RETURN_IF_ERROR(status);
+  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) PGV_RETURN_IF_ERROR(storage::SyncDir(*it));
   if (!pg_control)
     return Status::Corruption(fmt::format("backup '{}' has no global/pg_control", backup_id));
 
@@ -426,10 +487,18 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
       pgdata + (options.standby ? "/standby.signal" : "/recovery.signal"), "", 0600));
   PGV_RETURN_IF_ERROR(
       WriteRecoveryConf(pgdata + "/postgresql.auto.conf", backup_id, options, target));
-  FileRestorer restorer(repo, block_size);
-  PGV_RETURN_IF_ERROR(
-      restorer.Restore(*pg_control, pgdata + "/global/pg_control", done, progress, total)
-          .Context("restoring 'global/pg_control'"));
+  {
+    auto control = OpenFile::Create(std::move(*pg_control), pgdata + "/global/pg_control",
+                                    block_size, blocks_per_range);
+    PGV_RETURN_IF_ERROR(control.status().Context("restoring 'global/pg_control'"));
+    RangeWriter writer(repo, block_size);
+    size_t nblocks = (*control)->entry().blocks.size();
+    for (size_t first = 0; first == 0 || first < nblocks; first += blocks_per_range)
+      PGV_RETURN_IF_ERROR(writer
+                              .Write({*control, first, std::min(blocks_per_range, nblocks - first)},
+                                     done, progress, total)
+                              .Context("restoring 'global/pg_control'"));
+  }
   PGV_RETURN_IF_ERROR(storage::SyncDir(pgdata + "/global"));
   PGV_RETURN_IF_ERROR(storage::SyncDir(pgdata));
   files++;
