@@ -4,13 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <cstdlib>
-#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 
+#include "backup/file_jobs.h"
 #include "backup/file_worker.h"
 #include "backup/pgdata_walk.h"
 #include "common/log.h"
@@ -58,108 +57,6 @@ std::string NewBackupId(const std::vector<std::string>& existing) {
     now += 1000000;
   }
 }
-
-// Hands out files in path order and pairs each with the parent backup's entry for the same
-// path by merging the two sorted streams, so the parent is never held in memory whole.
-class JobSource {
- public:
-  JobSource(const std::vector<WalkEntry>& entries, repo::ManifestReader* parent)
-      : entries_(entries), parent_(parent) {}
-
-  // Returns false when there are no more entries. Thread-safe.
-  bool Next(size_t& index, FileJob& job, Status& status) {
-    std::lock_guard lock(mu_);
-    if (next_ >= entries_.size()) return false;
-    index = next_++;
-    job.entry = &entries_[index];
-    job.parent.reset();
-    if (parent_ && job.entry->type == repo::EntryType::kFile) {
-      while (have_parent_ || Advance(status)) {
-        if (parent_entry_.path < job.entry->path) {
-          have_parent_ = false;
-          continue;
-        }
-        if (parent_entry_.path == job.entry->path && parent_entry_.type == repo::EntryType::kFile) {
-          job.parent = std::move(parent_entry_);
-          have_parent_ = false;
-        }
-        break;
-      }
-    }
-    return true;
-  }
-
- private:
-  bool Advance(Status& status) {
-    if (parent_done_) return false;
-    if (parent_->Next(parent_entry_)) {
-      have_parent_ = true;
-      return true;
-    }
-    parent_done_ = true;
-    if (!parent_->status().ok()) status = parent_->status().Context("reading the parent backup");
-    return false;
-  }
-
-  std::mutex mu_;
-  const std::vector<WalkEntry>& entries_;
-  repo::ManifestReader* parent_;
-  size_t next_ = 0;
-  repo::FileEntry parent_entry_;
-  bool have_parent_ = false;
-  bool parent_done_ = false;
-};
-
-// Collects finished entries from the workers and writes them to the manifest in path order.
-// Workers wait when they run too far ahead, which bounds the memory held here.
-class OrderedSink {
- public:
-  OrderedSink(repo::ManifestWriter& writer, size_t window) : writer_(writer), window_(window) {}
-  // Packs the written entries refer to (collected only for retention).
-  void CollectPacks(std::set<repo::PackId>* packs) { packs_ = packs; }
-
-  Status Put(size_t index, std::optional<repo::FileEntry> entry) {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return index < next_ + window_ || !status_.ok(); });
-    if (!status_.ok()) return status_;
-    pending_.emplace(index, std::move(entry));
-    while (!pending_.empty() && pending_.begin()->first == next_) {
-      auto node = pending_.extract(pending_.begin());
-      if (node.mapped()) {
-        if (packs_)
-          for (const auto& b : node.mapped()->blocks) {
-            if (b.zero) continue;
-            packs_->insert(b.loc.pack);
-            if (b.delta) packs_->insert(b.base_loc.pack);
-          }
-        Status s = writer_.Add(*node.mapped());
-        if (!s.ok()) status_ = s;
-      }
-      next_++;
-    }
-    cv_.notify_all();
-    return status_;
-  }
-  void Fail(const Status& s) {
-    std::lock_guard lock(mu_);
-    if (status_.ok()) status_ = s;
-    cv_.notify_all();
-  }
-  Status status() {
-    std::lock_guard lock(mu_);
-    return status_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  repo::ManifestWriter& writer_;
-  size_t window_;
-  size_t next_ = 0;
-  std::map<size_t, std::optional<repo::FileEntry>> pending_;
-  Status status_;
-  std::set<repo::PackId>* packs_ = nullptr;
-};
 
 repo::FileEntry EntryFor(const WalkEntry& we) {
   return repo::FileEntry{.type = we.type,
@@ -269,8 +166,10 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
   PGV_ASSIGN_OR_RETURN(WalkResult walk, WalkPgdata(pgdata));
   uint32_t block_size = repo.config().params.block_size;
   repo::ManifestWriter manifest(repo.storage(), repo.codec(), backup_id);
-  JobSource jobs(walk.entries, parent.get());
-  OrderedSink sink(manifest, 4096);
+  JobSource jobs(walk.entries, parent.get(), block_size,
+                 std::max<uint64_t>(1, kRangeBytes / block_size));
+  // Up to 4096 results, and 64Ki block references (~8 MiB), wait for an earlier one.
+  OrderedSink sink(manifest, block_size, 4096, 64 << 10);
   storage::PutOptions lock_options{.lock_until_unix = options.retain_until_unix};
   std::set<repo::PackId> referenced_packs;
   if (options.retain_until_unix > 0) {
@@ -301,10 +200,10 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
         .counters = counters,
         .times = times,
         .on_read = [&](uint64_t n) { progress.Update(done_bytes += n, walk.total_bytes); }};
-    size_t index;
+    size_t seq;
     FileJob job;
     Status status;
-    while (sink.status().ok() && jobs.Next(index, job, status)) {
+    while (sink.status().ok() && jobs.Next(seq, job, status)) {
       if (!status.ok()) break;
       std::optional<repo::FileEntry> entry;
       if (job.entry->type == repo::EntryType::kFile) {
@@ -317,7 +216,7 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
       } else {
         entry = EntryFor(*job.entry);
       }
-      status = sink.Put(index, std::move(entry));
+      status = sink.Put(seq, job, std::move(entry));
       if (!status.ok()) break;
     }
     if (status.ok()) status = packs.Flush();

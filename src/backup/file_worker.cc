@@ -31,16 +31,8 @@ bool AllZero(const uint8_t* p, size_t n) {
   return true;
 }
 
-struct DigestHash {
-  size_t operator()(const pipeline::Digest& d) const {
-    size_t h;
-    std::memcpy(&h, d.data(), sizeof h);
-    return h;
-  }
-};
-
-// The full block a delta for position idx would be made against: the parent's block there, or
-// that block's own base when it is a delta (so deltas never chain).
+// The full block a delta for position idx (in the whole file) would be made against: the parent's
+// block there, or that block's own base when it is a delta (so deltas never chain).
 std::optional<repo::BlockRef> DeltaBase(const std::vector<repo::BlockRef>* parent, size_t idx) {
   if (!parent || idx >= parent->size() || (*parent)[idx].zero) return std::nullopt;
   const repo::BlockRef& p = (*parent)[idx];
@@ -64,13 +56,21 @@ Status ReadSlice(int fd, const std::string& path, uint64_t offset, std::span<uin
 
 }  // namespace
 
+const BlockIndex& ParentFile::ById() const {
+  std::call_once(by_id_once_, [&] {
+    for (const auto& p : entry_.blocks)
+      if (!p.zero) by_id_.emplace(p.id, p);
+  });
+  return by_id_;
+}
+
 Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerContext& ctx) {
   const WalkEntry& we = *job.entry;
   int fd = ::open(we.source_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
   if (fd < 0 && errno == EPERM) fd = ::open(we.source_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) {
-      ctx.counters.files_vanished++;
+      if (job.part == 0) ctx.counters.files_vanished++;
       return std::optional<repo::FileEntry>();
     }
     return storage::ErrnoStatus("cannot open", we.source_path, errno);
@@ -81,30 +81,44 @@ Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerCont
   } closer{fd};
   struct stat st;
   ::fstat(fd, &st);
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  const uint32_t block_size = ctx.block_size;
+  const uint64_t start = job.first_block * block_size;
+  // A bounded range stops at its last block; the last range of a file reads on to EOF.
+  const uint64_t end = job.block_count > 0 ? start + job.block_count * block_size : UINT64_MAX;
+  ::posix_fadvise(fd, static_cast<off_t>(start),
+                  job.block_count > 0 ? static_cast<off_t>(end - start) : 0, POSIX_FADV_SEQUENTIAL);
 
   repo::FileEntry out{.type = repo::EntryType::kFile,
                       .path = we.path,
                       .mode = st.st_mode & 07777u,
                       .mtime = st.st_mtim.tv_sec};
-  const uint32_t block_size = ctx.block_size;
-  const std::vector<repo::BlockRef>* parent = job.parent ? &job.parent->blocks : nullptr;
-  // Blocks of the parent file and of this one by id; built when a block is not found at its
-  // parent position, which is rare for relation files.
-  std::unordered_map<pipeline::Digest, repo::BlockRef, DigestHash> known;
-  bool known_built = false;
+  const std::vector<repo::BlockRef>* parent = job.parent ? &job.parent->blocks() : nullptr;
+  // Blocks stored by this job so far, by id. With the parent's blocks by id (shared by the
+  // file's jobs), this finds a block that is not at its parent position; blocks stored by
+  // other ranges of the same file are not seen, so such a twin is stored once per range.
+  BlockIndex stored;
+  auto find_known = [&](const pipeline::Digest& id) -> const repo::BlockRef* {
+    if (job.parent) {
+      const BlockIndex& by_id = job.parent->ById();
+      if (auto it = by_id.find(id); it != by_id.end()) return &it->second;
+    }
+    auto it = stored.find(id);
+    return it != stored.end() ? &it->second : nullptr;
+  };
 
   const size_t slice_blocks = std::max<size_t>(1, kSliceBytes / block_size);
   // Most files are far smaller than a slice: size the buffer to the file (plus a block, so a
   // file that grows meanwhile still reads on) and keep it for the thread's next file. A fresh,
   // zero-filled 8 MiB per file cost more CPU than reading the ~1000 small files of a cluster.
   thread_local Bytes slice_buffer;
-  uint64_t file_blocks = static_cast<uint64_t>(std::max<off_t>(st.st_size, 0)) / block_size + 1;
-  size_t slice_len = std::min<uint64_t>(slice_blocks, file_blocks) * block_size;
+  uint64_t file_size = static_cast<uint64_t>(std::max<off_t>(st.st_size, 0));
+  uint64_t left = file_size > start ? file_size - start : 0;
+  uint64_t job_blocks = job.block_count > 0 ? job.block_count : left / block_size + 1;
+  size_t slice_len = std::min<uint64_t>(slice_blocks, job_blocks) * block_size;
   if (slice_buffer.size() < slice_len) slice_buffer.resize(slice_len);
-  std::span<uint8_t> buf(slice_buffer.data(), slice_len);
-  uint64_t offset = 0;
-  for (;;) {
+  uint64_t offset = start;
+  while (offset < end) {
+    std::span<uint8_t> buf(slice_buffer.data(), std::min<uint64_t>(slice_len, end - offset));
     int64_t t0 = pipeline::ThreadCpuNanos();
     size_t filled;
     PGV_RETURN_IF_ERROR(ReadSlice(fd, we.source_path, offset, buf, filled));
@@ -123,7 +137,7 @@ Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerCont
     std::vector<size_t> changed;  // slots that must be stored
     for (size_t slot = 0; slot < nblocks; ++slot) {
       ByteView block = block_at(slot);
-      size_t idx = first_idx + slot;
+      size_t file_idx = job.first_block + first_idx + slot;
       repo::BlockRef ref;
       ctx.counters.blocks++;
       if (AllZero(block.data(), block.size())) {
@@ -134,20 +148,13 @@ Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerCont
       }
       ref.id = ctx.hmac.Compute(block);
       bool found = false;
-      if (parent && idx < parent->size() && !(*parent)[idx].zero && (*parent)[idx].id == ref.id) {
-        ref = (*parent)[idx];
+      if (parent && file_idx < parent->size() && !(*parent)[file_idx].zero &&
+          (*parent)[file_idx].id == ref.id) {
+        ref = (*parent)[file_idx];
         found = true;
-      } else {
-        if (!known_built && parent) {
-          for (const auto& p : *parent)
-            if (!p.zero) known.emplace(p.id, p);
-          known_built = true;
-        }
-        auto it = known.find(ref.id);
-        if (it != known.end()) {
-          ref = it->second;
-          found = true;
-        }
+      } else if (const repo::BlockRef* known = find_known(ref.id)) {
+        ref = *known;
+        found = true;
       }
       if (found)
         ctx.counters.reused_blocks++;
@@ -163,7 +170,7 @@ Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerCont
     std::unordered_map<size_t, size_t> base_of_slot;  // slot -> index in base_refs
     if (ctx.delta_level > 0) {
       for (size_t slot : changed)
-        if (auto base = DeltaBase(parent, first_idx + slot)) {
+        if (auto base = DeltaBase(parent, job.first_block + first_idx + slot)) {
           base_of_slot[slot] = base_refs.size();
           base_refs.push_back(*base);
           base_slot.push_back(slot);
@@ -181,10 +188,9 @@ Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerCont
 
     // Pass 3: store each changed block as a delta when that is clearly smaller, else in full.
     for (size_t slot : changed) {
-      size_t idx = first_idx + slot;
       ByteView block = block_at(slot);
-      repo::BlockRef& ref = out.blocks[idx];
-      if (auto twin = known.find(ref.id); twin != known.end()) {
+      repo::BlockRef& ref = out.blocks[first_idx + slot];
+      if (auto twin = stored.find(ref.id); twin != stored.end()) {
         ref = twin->second;  // the same block stored earlier in this slice
         ctx.counters.reused_blocks++;
         continue;
@@ -207,20 +213,19 @@ Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerCont
           ref.base_id = b.id;
           ref.base_loc = b.loc;
           ctx.counters.delta_blocks++;
-          known.emplace(ref.id, ref);
+          stored.emplace(ref.id, ref);
           continue;
         }
       }
       PGV_ASSIGN_OR_RETURN(ref.loc, ctx.packs.Add(ref.id, block));
       ctx.counters.new_blocks++;
-      known.emplace(ref.id, ref);
+      stored.emplace(ref.id, ref);
     }
     offset += filled;
     ctx.on_read(filled);
     if (filled < buf.size()) break;
   }
-  out.size = offset;
-  out.checksum = repo::FileChecksum(out.blocks);
+  out.size = offset - start;
   return std::optional<repo::FileEntry>(std::move(out));
 }
 

@@ -1,12 +1,17 @@
-// Backs up one file: reads it slice by slice, skips all-zero blocks, reuses blocks the parent
-// backup already stored at the same place (or anywhere in the same file), stores a changed block
-// as a delta against the parent's version when that is much smaller, and seals the rest into the
-// worker's pack. Runs on a worker thread with its own PackWriter, Hmac and BlockReader.
+// Backs up one file, or one range of blocks of a large file: reads it slice by slice, skips
+// all-zero blocks, reuses blocks the parent backup already stored at the same place (or anywhere
+// in the same file), stores a changed block as a delta against the parent's version when that is
+// much smaller, and seals the rest into the worker's pack. Runs on a worker thread with its own
+// PackWriter, Hmac and BlockReader; the ranges of one file may run on different workers at once.
 #pragma once
 
 #include <atomic>
+#include <cstring>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
+#include <unordered_map>
 
 #include "backup/pgdata_walk.h"
 #include "pipeline/codec.h"
@@ -26,9 +31,40 @@ struct BlockCounters {
   std::atomic<uint64_t> files_vanished{0};
 };
 
+struct DigestHash {
+  size_t operator()(const pipeline::Digest& d) const {
+    size_t h;
+    std::memcpy(&h, d.data(), sizeof h);
+    return h;
+  }
+};
+using BlockIndex = std::unordered_map<pipeline::Digest, repo::BlockRef, DigestHash>;
+
+// The parent backup's entry for a file, shared by the jobs of all its ranges. Thread-safe.
+class ParentFile {
+ public:
+  explicit ParentFile(repo::FileEntry entry) : entry_(std::move(entry)) {}
+  const std::vector<repo::BlockRef>& blocks() const { return entry_.blocks; }
+  // The parent's non-zero blocks by id (the first of equal ones), built on first use: only a
+  // block that moved within the file needs it, which is rare for relation files.
+  const BlockIndex& ById() const;
+
+ private:
+  repo::FileEntry entry_;
+  mutable std::once_flag by_id_once_;
+  mutable BlockIndex by_id_;
+};
+
 struct FileJob {
-  const WalkEntry* entry;
-  std::optional<repo::FileEntry> parent;  // same path in the parent backup, if any
+  const WalkEntry* entry = nullptr;
+  std::shared_ptr<const ParentFile> parent;  // same path in the parent backup, if any
+  // The blocks to read: [first_block, first_block + block_count). block_count 0 reads on to the
+  // end of the file, however long it has grown by then, as a whole-file job always did.
+  uint64_t first_block = 0;
+  uint64_t block_count = 0;
+  // Which of its file's jobs this is (0-based), and whether it is the last one.
+  uint32_t part = 0;
+  bool last_part = true;
 };
 
 // What one worker owns.
@@ -43,7 +79,12 @@ struct WorkerContext {
   std::function<void(uint64_t)> on_read;
 };
 
-// nullopt when the file vanished before it could be read (PostgreSQL dropped it meanwhile).
+// The job's blocks as a FileEntry: blocks[0] is the job's first_block; size is the bytes read,
+// less than block_count blocks when the file ended within the range (a short read ends reading,
+// as for a whole file); mode and mtime come from the file as opened. checksum is left unset: it
+// covers the whole file, so OrderedSink sets it once all parts are in. nullopt when the file
+// vanished before it could be opened (PostgreSQL dropped it meanwhile); files_vanished counts
+// that only for a file's first part.
 Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerContext& ctx);
 
 }  // namespace pgvault::backup
