@@ -25,7 +25,7 @@ struct Options {
   std::string cipher = "aes-256-gcm";
   std::string compress = "zstd";
   int compress_level = 3;
-  uint32_t block_size_kib = 64;
+  uint32_t block_size_kib = 128;
   uint32_t pack_size_mib = 32;
   std::string backup;
   std::vector<std::string> tablespace_map;

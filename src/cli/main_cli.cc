@@ -55,7 +55,7 @@ void AddOptions(CLI::App& app, Options& o) {
   Opt(app, "compress-level", o.compress_level, "repo-create: compression level (zstd 1-19)")
       ->check(CLI::Range(1, 19))
       ->group("Repository");
-  Opt(app, "block-size", o.block_size_kib, "repo-create: block size in KiB (8-4096)")
+  Opt(app, "block-size", o.block_size_kib, "repo-create: block size in KiB (8-4096, default 128)")
       ->check(CLI::Range(8, 4096))
       ->group("Repository");
   Opt(app, "pack-size", o.pack_size_mib, "repo-create: target pack size in MiB")

@@ -14,7 +14,7 @@ namespace {
 // zstd picks its parameters from the level and the input size. Two input classes do better
 // with another match finder than the level's own, keeping the level's other parameters; both
 // still produce ordinary zstd frames (docs/benchmarks.md has the measurements):
-// - Blocks (64 KiB by default) are compressed one by one, so they lose the cross-block matches
+// - Blocks (128 KiB by default) are compressed one by one, so they lose the cross-block matches
 //   a whole-file stream finds and each pays a fixed framing cost. With level 3's "dfast" finder
 //   pgvault's repository came out ~4% bigger than pgBackRest's level-3 files; the lazy finder
 //   (what levels 6-7 use) makes blocks 8% smaller on pgbench data. zstd 1.5 runs it on its
@@ -37,7 +37,7 @@ int StrategyFor(int level, size_t input_size) {
   return 0;
 }
 
-// Per-thread compression state, reused for every call so that the hot path (one 64 KiB block
+// Per-thread compression state, reused for every call so that the hot path (one 128 KiB block
 // at a time) allocates nothing and never zero-fills an output buffer it is about to overwrite.
 struct ZstdContexts {
   ZSTD_CCtx* cctx = ZSTD_createCCtx();

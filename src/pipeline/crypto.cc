@@ -29,7 +29,7 @@ const EVP_CIPHER* Aes256Gcm() {
 }
 
 // One cipher context per thread, re-initialized for every seal or open: a backup seals one
-// small blob per 64 KiB block and a restore opens as many.
+// small blob per 128 KiB block and a restore opens as many.
 EVP_CIPHER_CTX* ThreadCipherContext() {
   struct Holder {
     EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();

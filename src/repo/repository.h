@@ -26,7 +26,7 @@ struct RepoParams {
   bool encrypted = true;
   pipeline::Compression compression = pipeline::Compression::kZstd;
   int compression_level = 3;
-  uint32_t block_size = 64 * 1024;   // see docs/design.md for the measurement
+  uint32_t block_size = 128 * 1024;  // see docs/design.md for the measurement
   uint64_t pack_size = 32ull << 20;  // target pack object size
   bool object_lock = false;          // storage has S3 Object Lock: backups may be retained
 };
