@@ -58,22 +58,8 @@ fi
 work=$(mktemp -d /tmp/pgvault-bench.XXXXXX)
 chmod 755 "$work"
 chown postgres:postgres "$work"
-as_pg() { runuser -u postgres -- "$@"; }
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 20000))
-    ss -ltn | awk '{print $4}' | grep -q ":$p\$" || { echo "$p"; return; }
-  done
-}
-stop_cluster() {  # by PID
-  local pid
-  [[ -f $1/postmaster.pid ]] || return 0
-  pid=$(head -1 "$1/postmaster.pid")
-  kill -INT "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
+# shellcheck source=scripts/lib.sh
+source "$SRC/scripts/lib.sh"
 cleanup() {
   stop_cluster "$work/pgdata" || true
   if [[ $keep == yes ]]; then echo "kept $work"; else rm -rf "$work"; fi

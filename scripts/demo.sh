@@ -16,22 +16,8 @@ PGVAULT=$PWD/build/pgvault
 work=$(mktemp -d /tmp/pgvault-demo.XXXXXX)
 chmod 755 "$work"
 chown postgres:postgres "$work"
-as_pg() { runuser -u postgres -- "$@"; }
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 20000))
-    ss -ltn | awk '{print $4}' | grep -q ":$p\$" || { echo "$p"; return; }
-  done
-}
-stop_cluster() {  # by PID, as the test harness does
-  local pid
-  [[ -f $1/postmaster.pid ]] || return 0
-  pid=$(head -1 "$1/postmaster.pid")
-  kill -INT "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 cleanup() {
   stop_cluster "$work/restored" || true
   stop_cluster "$work/source" || true

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "marks.h"
 #include "pg/session.h"
 #include "pg_cluster.h"
 
@@ -27,85 +28,6 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// One string with row count and md5 of every pgbench table; the same SQL runs inside a mark's
-// transaction and on the restored copy.
-constexpr char kSumsSql[] =
-    "(SELECT string_agg(x, ' ' ORDER BY x) FROM (SELECT tbl || '=' || "
-    "(xpath('/row/c/text()', query_to_xml(format('SELECT count(*) || '':'' || "
-    "coalesce(md5(string_agg(md5(t::text) COLLATE \"C\", '''' ORDER BY md5(t::text) COLLATE "
-    "\"C\")), '''') AS c FROM %I t', tbl), false, true, '')))[1]::text AS x FROM "
-    "unnest(ARRAY['pgbench_accounts','pgbench_branches','pgbench_tellers','pgbench_history']) "
-    "tbl) s)";
-
-struct Mark {
-  int id = 0;
-  std::string time, lsn, xid, name, sums;
-};
-
-// Holds pgbench's writers off, then records time, LSN, xid, a restore point and the checksums
-// in one transaction: nothing else can commit between them.
-// Without concurrent writers (lock = false) one INSERT statement is as exact.
-template <typename Db>
-Mark RecordMark(Db& c, int id, bool lock = true) {
-  std::string name = fmt::format("mark{}", id);
-  std::string insert = fmt::format(
-      "INSERT INTO marks SELECT {}, to_char(clock_timestamp() AT TIME ZONE 'UTC', "
-      "'YYYY-MM-DD HH24:MI:SS.US') || '+00', pg_current_wal_lsn()::text, txid_current()::text, "
-      "pg_create_restore_point('{}')::text, {}",
-      id, name, kSumsSql);
-  c.Exec(lock ? "BEGIN; LOCK TABLE pgbench_accounts, pgbench_branches, pgbench_tellers, "
-                "pgbench_history IN EXCLUSIVE MODE; " +
-                    insert + "; COMMIT;"
-              : insert);
-  auto row = c.Query(fmt::format("SELECT ts, lsn, xid, sums FROM marks WHERE id = {}", id))[0];
-  return Mark{id, row[0], row[1], row[2], name, row[3]};
-}
-
-// A restored cluster started by `pgvault restore --start`, queried over libpq, stopped by
-// pg_ctl when the test is done with it.
-class Restored {
- public:
-  Restored(std::string pgdata, int port) : pgdata_(std::move(pgdata)), port_(port) {}
-  ~Restored() { Stop(); }
-  std::vector<std::vector<std::string>> Query(const std::string& sql) {
-    auto session = pg::PgSession::Connect({.host = "127.0.0.1", .port = port_, .user = "postgres"});
-    if (!session.ok()) throw HarnessError(session.status().ToString());
-    auto rows = (*session)->Query(sql);
-    if (!rows.ok()) throw HarnessError(rows.status().ToString());
-    std::vector<std::vector<std::string>> out;
-    for (const auto& r : *rows) {
-      std::vector<std::string> row;
-      for (const auto& v : r) row.push_back(v.value_or(""));
-      out.push_back(row);
-    }
-    return out;
-  }
-  std::string Scalar(const std::string& sql) { return Query(sql)[0][0]; }
-  void Exec(const std::string& sql) { Query(sql); }
-  void Stop() {
-    struct stat st;
-    if (::stat((pgdata_ + "/postmaster.pid").c_str(), &st) == 0)
-      RunAsPostgres({std::string(kPgBin) + "/pg_ctl", "stop", "-s", "-m", "fast", "-D", pgdata_});
-  }
-
- private:
-  std::string pgdata_;
-  int port_;
-};
 
 size_t ReadyCount(PgCluster& pg) {
   return std::stoul(

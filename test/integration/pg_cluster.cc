@@ -135,25 +135,6 @@ bool ProcessGone(pid_t pid) {
   return paren == std::string::npos || paren + 2 >= content.size() || content[paren + 2] == 'Z';
 }
 
-int FreePort() {
-  for (int attempt = 0; attempt < 20; ++attempt) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw HarnessError(Errno("socket"));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof addr;
-    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-              ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-    ::close(fd);
-    if (!ok) throw HarnessError(Errno("cannot bind a loopback port"));
-    int port = ntohs(addr.sin_port);
-    if (port != 5432) return port;
-  }
-  throw HarnessError("no free loopback port");
-}
-
 std::string TailLines(const std::string& text, size_t lines) {
   size_t pos = text.size();
   for (size_t line_idx = 0; line_idx <= lines && pos > 0; ++line_idx) {
@@ -183,6 +164,25 @@ std::string QuoteConf(const std::string& value) {
 }
 
 }  // namespace
+
+int FreePort() {
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw HarnessError(Errno("socket"));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof addr;
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+              ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+    ::close(fd);
+    if (!ok) throw HarnessError(Errno("cannot bind a loopback port"));
+    int port = ntohs(addr.sin_port);
+    if (port != 5432) return port;
+  }
+  throw HarnessError("no free loopback port");
+}
 
 // ---------------------------------------------------------------------------------------------
 

@@ -59,6 +59,9 @@ struct ProcessResult {
 // An entry replaces an earlier one of the same name.
 using Env = std::vector<std::string>;
 
+// A free TCP port on 127.0.0.1 (never 5432).
+int FreePort();
+
 // Runs argv as the OS user postgres: fork, drop to postgres' uid/gid, execve. No shell is
 // involved, and secrets such as PGVAULT_PASSPHRASE travel in the environment, never in argv.
 // The process is killed (and the harness throws) when it outlives the timeout.

@@ -218,7 +218,8 @@ S3Storage::S3Storage(S3Options options)
       http_(std::make_unique<HttpClient>(options_.http)) {}
 
 S3Storage::~S3Storage() {
-  // Request counts per run: what a backup or restore cost in S3 calls (visible with --log-level info).
+  // Request counts per run: what a backup or restore cost in S3 calls (visible with --log-level
+  // info).
   log::Info("s3 requests to '{}': {} PUT, {} GET, {} HEAD, {} POST, {} DELETE, {} retries",
             Describe(), requests_[0].load(), requests_[1].load(), requests_[2].load(),
             requests_[3].load(), requests_[4].load(), retries_.load());
@@ -609,29 +610,26 @@ Status S3Storage::DeleteMany(const std::vector<std::string>& keys) {
 }
 
 Status S3Storage::PutRetention(std::string_view key, int64_t until_unix) {
-  PGV_RETURN_IF_ERROR(ValidateKey(key));
-  std::string xml = fmt::format(
-      "<Retention xmlns=\"{}\"><Mode>COMPLIANCE</Mode><RetainUntilDate>{}</RetainUntilDate>"
-      "</Retention>",
-      kS3Namespace, FormatIso8601(until_unix));
-  Call call{.method = "PUT",
-            .object = ObjectName(key),
-            .query = {{"retention", ""}},
-            .body = AsBytes(xml),
-            .sign_body = true,
-            .content_type = "application/xml"};
-  call.headers.emplace_back("content-md5", ComputeMd5(call.body).base64);
-  PGV_ASSIGN_OR_RETURN(Reply reply, Execute(call));
-  return reply.ok() ? Status::Ok() : ReplyError(call, reply);
+  return PutObjectLockSetting(
+      key, "retention",
+      fmt::format("<Retention xmlns=\"{}\"><Mode>COMPLIANCE</Mode><RetainUntilDate>{}"
+                  "</RetainUntilDate></Retention>",
+                  kS3Namespace, FormatIso8601(until_unix)));
 }
 
 Status S3Storage::PutLegalHold(std::string_view key, bool on) {
+  return PutObjectLockSetting(key, "legal-hold",
+                              fmt::format("<LegalHold xmlns=\"{}\"><Status>{}</Status></LegalHold>",
+                                          kS3Namespace, on ? "ON" : "OFF"));
+}
+
+// PUT ?retention and ?legal-hold: an XML body that S3 requires a Content-MD5 for.
+Status S3Storage::PutObjectLockSetting(std::string_view key, const char* subresource,
+                                       const std::string& xml) {
   PGV_RETURN_IF_ERROR(ValidateKey(key));
-  std::string xml = fmt::format("<LegalHold xmlns=\"{}\"><Status>{}</Status></LegalHold>",
-                                kS3Namespace, on ? "ON" : "OFF");
   Call call{.method = "PUT",
             .object = ObjectName(key),
-            .query = {{"legal-hold", ""}},
+            .query = {{subresource, ""}},
             .body = AsBytes(xml),
             .sign_body = true,
             .content_type = "application/xml"};

@@ -16,7 +16,6 @@
 #pragma once
 
 #include <atomic>
-
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -93,6 +92,9 @@ class S3Storage : public Storage {
   Result<Reply> Execute(const Call& call);
   // Error status for a non-2xx reply: kNotFound, kConflict or kIo with server code and message.
   Status ReplyError(const Call& call, const Reply& reply) const;
+  // PUT of an object's ?retention or ?legal-hold XML.
+  Status PutObjectLockSetting(std::string_view key, const char* subresource,
+                              const std::string& xml);
   std::string ObjectName(std::string_view key) const;  // "prefix/key"
   std::string Url(std::string_view object, const std::string& query) const;
   std::string DisplayName(std::string_view object) const;  // "s3://bucket/prefix/key"

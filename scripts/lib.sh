@@ -1,0 +1,22 @@
+# Shell helpers shared by scripts/demo.sh and bench/compare.sh (sourced, not run).
+# Throw-away PostgreSQL clusters run as the OS user postgres on free loopback ports and are
+# stopped by PID, as the integration-test harness does.
+
+as_pg() { runuser -u postgres -- "$@"; }
+
+free_port() {  # a free loopback TCP port in 20000-39999 (never 5432)
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 20000))
+    ss -ltn | awk '{print $4}' | grep -q ":$p\$" || { echo "$p"; return; }
+  done
+}
+
+stop_cluster() {  # stop_cluster PGDATA: SIGINT (fast shutdown) by PID, SIGKILL after 10 s
+  local pid
+  [[ -f $1/postmaster.pid ]] || return 0
+  pid=$(head -1 "$1/postmaster.pid")
+  kill -INT "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
