@@ -477,33 +477,42 @@ Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
 
   double idle_since = MonotonicSeconds();
   for (;;) {
-    std::vector<std::string> ready = ListReady(status_dir);
+    std::vector<std::string> ready = ListReady(status_dir), candidates;
     bool busy = false;
     {
+      // Names in flight or stored moments ago need no look at the spool: the pusher runs far
+      // ahead of the archiver, and a stat per waiting name every scan added up.
       std::lock_guard lk(mu);
       double now = MonotonicSeconds();
       for (const auto& name : ready) {
-        if (pending.count(name) || Exists(out + "/" + name + ".ok") ||
-            Exists(out + "/" + name + ".error"))
-          continue;
+        if (pending.count(name)) continue;
         if (auto it = stored_at.find(name); it != stored_at.end()) {
           if (it->second > now - 5.0) continue;
           stored_at.erase(it);
         }
-        if (auto it = retry_after.find(name); it != retry_after.end() && it->second > now) {
-          busy = true;
-          continue;
+        if (auto it = retry_after.find(name); it != retry_after.end()) {
+          if (it->second > now) {
+            busy = true;
+            continue;
+          }
+          retry_after.erase(it);
         }
-        retry_after.erase(name);
-        pending.insert(name);
-        queue.push_back(name);
+        candidates.push_back(name);
       }
+    }
+    std::erase_if(candidates, [&](const std::string& name) {
+      return Exists(out + "/" + name + ".ok") || Exists(out + "/" + name + ".error");
+    });
+    {
+      std::lock_guard lk(mu);
+      for (auto& name : candidates)
+        if (pending.insert(name).second) queue.push_back(std::move(name));
       busy = busy || !pending.empty();
     }
     cv.notify_all();
     if (busy) {
       idle_since = MonotonicSeconds();
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
       continue;
     }
     {

@@ -81,6 +81,9 @@ struct StartOptions {
   std::string user;
   int pg_version = 0;  // server_version_num of the backup: picks the pg_ctl binary
   bool standby = false;
+  // Give up following when recovery shows no progress (neither the replayed LSN nor the server
+  // log moves) for this long; the server keeps running.
+  double stall_seconds = 300;
 };
 struct RecoveryReport {
   std::string outcome;      // "promoted", "paused at the target", "shut down at the target", ...

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -118,11 +119,32 @@ Result<RecoveryReport> StartAndFollow(const StartOptions& o) {
   pg::ConnOptions conn{.host = o.host, .port = o.port, .user = o.user};
   RecoveryReport report;
   pid_t pid = 0;
+  // Progress is the replayed LSN or the server log growing ("restored log file ..." per
+  // segment, also before the copy is consistent and accepts connections).
+  std::string last_lsn;
+  off_t last_log_size = -1;
+  double last_progress = MonotonicSeconds();
   for (int poll_idx = 0;; ++poll_idx) {
     std::this_thread::sleep_for(std::chrono::milliseconds(poll_idx < 50 ? 50 : 200));
     if (pid == 0) pid = PostmasterPid(o.pgdata);
     bool alive = pid != 0 && ::kill(pid, 0) == 0;
     if (!alive && (pid != 0 || poll_idx > 100)) break;
+    struct stat log_st;
+    if (::stat(log_path.c_str(), &log_st) == 0 && log_st.st_size != last_log_size) {
+      last_log_size = log_st.st_size;
+      last_progress = MonotonicSeconds();
+    }
+    if (report.stop_lsn != last_lsn) {
+      last_lsn = report.stop_lsn;
+      last_progress = MonotonicSeconds();
+    }
+    if (MonotonicSeconds() - last_progress > o.stall_seconds)
+      return std::move(Status::Pg(fmt::format(
+                           "recovery of '{}' made no progress for {:.0f} s (last replayed lsn {}); "
+                           "the server is still running",
+                           o.pgdata, o.stall_seconds, last_lsn.empty() ? "-" : last_lsn)))
+          .WithHint(fmt::format("see the server log '{}'; stop it with pg_ctl stop -D '{}'",
+                                log_path, o.pgdata));
     auto session = pg::PgSession::Connect(conn);
     if (!session.ok()) continue;  // still starting up, or not yet consistent
     auto rows = (*session)->Query(
@@ -141,6 +163,9 @@ Result<RecoveryReport> StartAndFollow(const StartOptions& o) {
       if (tli.ok())
         report.timeline = static_cast<uint32_t>(std::strtoul(tli->c_str(), nullptr, 16));
       report.outcome = "promoted";
+      // archive-get's prefetch queue (docs/pitr.md) serves nothing once recovery is over.
+      std::error_code ignored;
+      std::filesystem::remove_all(o.pgdata + "/pg_wal/pgvault-prefetch", ignored);
     } else if (r[1].value_or("") == "paused") {
       report.outcome = "paused at the target (run SELECT pg_wal_replay_resume() to promote)";
     } else if (o.standby) {
