@@ -6,28 +6,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <condition_variable>
-#include <deque>
-#include <mutex>
-#include <thread>
-
 #include "common/log.h"
 #include "common/time.h"
 #include "pg/wal_names.h"
-#include "repo/block_reader.h"
 #include "repo/layout.h"
 #include "repo/manifest.h"
 #include "repo/pack.h"
 #include "repo/wal_ranges.h"
+#include "restore/file_restorer.h"
 #include "storage/posix/posix_storage.h"
 
 namespace pgvault::restore {
 namespace {
 
 using storage::ErrnoStatus;
-
-// Largest ranged read when neighbouring blocks of a file sit next to each other in one pack.
-constexpr uint64_t kMaxRead = 8 << 20;
 
 Status CheckEmptyTarget(const std::string& dir, const char* what) {
   DIR* d = ::opendir(dir.c_str());
@@ -82,143 +74,6 @@ Status WriteSmallFile(const std::string& path, std::string_view content, int mod
   ::close(fd);
   return s;
 }
-
-// One file being restored: created (and checked) once, written by any number of range jobs in
-// any order, finished (size, fsync, times) by whichever job completes its last range.
-class OpenFile {
- public:
-  ~OpenFile() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
-  static Result<std::shared_ptr<OpenFile>> Create(repo::FileEntry e, std::string target,
-                                                  uint32_t block_size, size_t blocks_per_range) {
-    if (repo::FileChecksum(e.blocks) != e.checksum)
-      return Status::Corruption("its manifest entry fails its checksum");
-    uint64_t expected_blocks = (e.size + block_size - 1) / block_size;
-    if (e.blocks.size() != expected_blocks)
-      return Status::Corruption("its manifest entry has the wrong number of blocks");
-    auto f = std::shared_ptr<OpenFile>(new OpenFile(std::move(e), std::move(target)));
-    f->fd_ =
-        ::open(f->target_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, f->entry_.mode & 07777);
-    if (f->fd_ < 0) return ErrnoStatus("cannot create", f->target_, errno);
-    f->ranges_left_ =
-        std::max<size_t>(1, (f->entry_.blocks.size() + blocks_per_range - 1) / blocks_per_range);
-    return f;
-  }
-
-  const repo::FileEntry& entry() const { return entry_; }
-  const std::string& target() const { return target_; }
-  int fd() const { return fd_; }
-  size_t ranges() const { return ranges_left_.load(); }
-
-  // Called once per range after it was written; the last call sizes, syncs and dates the file.
-  Status RangeDone() {
-    if (--ranges_left_ != 0) return Status::Ok();
-    if (::ftruncate(fd_, static_cast<off_t>(entry_.size)) != 0)
-      return ErrnoStatus("cannot size", target_, errno);
-    if (::fsync(fd_) != 0) return ErrnoStatus("cannot fsync", target_, errno);
-    timespec times[2] = {{entry_.mtime, 0}, {entry_.mtime, 0}};
-    ::futimens(fd_, times);
-    ::close(fd_);
-    fd_ = -1;
-    return Status::Ok();
-  }
-
- private:
-  OpenFile(repo::FileEntry e, std::string target)
-      : entry_(std::move(e)), target_(std::move(target)) {}
-
-  repo::FileEntry entry_;
-  std::string target_;
-  int fd_ = -1;
-  std::atomic<size_t> ranges_left_{0};
-};
-
-// A range of a file's blocks: the unit of work, so that one big relation file (pgbench_accounts
-// is 80 % of a pgbench cluster) is spread over all workers instead of keeping one busy.
-struct RangeJob {
-  std::shared_ptr<OpenFile> file;
-  size_t first_block = 0;
-  size_t block_count = 0;
-};
-
-class RangeWriter {
- public:
-  RangeWriter(repo::Repository& repo, uint32_t block_size)
-      : block_size_(block_size), reader_(repo.storage(), repo.codec(), repo.id_key()) {}
-
-  // Writes the job's blocks; BlockReader coalesces the reads and resolves delta blocks against
-  // their bases. Zero blocks stay holes (the final ftruncate).
-  Status Write(const RangeJob& job, std::atomic<uint64_t>& done, Progress& progress,
-               uint64_t total) {
-    const repo::FileEntry& e = job.file->entry();
-    PGV_RETURN_IF_ERROR(
-        reader_.Read(e.blocks, job.first_block, job.block_count, [&](size_t idx, Bytes& plain) {
-          uint64_t offset = static_cast<uint64_t>(idx) * block_size_;
-          uint64_t want = std::min<uint64_t>(block_size_, e.size - offset);
-          if (plain.size() != want)
-            return Status::Corruption(
-                fmt::format("block {} has {} bytes, expected {}", idx, plain.size(), want));
-          PGV_RETURN_IF_ERROR(
-              WriteAt(job.file->fd(), plain.data(), plain.size(), offset, job.file->target()));
-          progress.Update(done += plain.size(), total);
-          return Status::Ok();
-        }));
-    return job.file->RangeDone();
-  }
-
- private:
-  uint32_t block_size_;
-  repo::BlockReader reader_;
-};
-
-// A bounded queue of range jobs for the workers; the manifest is read by the producer only.
-class WorkQueue {
- public:
-  explicit WorkQueue(size_t limit) : limit_(limit) {}
-  bool Push(RangeJob job) {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return queue_.size() < limit_ || failed_; });
-    if (failed_) return false;
-    queue_.push_back(std::move(job));
-    cv_.notify_all();
-    return true;
-  }
-  bool Pop(RangeJob& job) {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return !queue_.empty() || closed_ || failed_; });
-    if (failed_ || queue_.empty()) return false;
-    job = std::move(queue_.front());
-    queue_.pop_front();
-    cv_.notify_all();
-    return true;
-  }
-  void Close() {
-    std::lock_guard lock(mu_);
-    closed_ = true;
-    cv_.notify_all();
-  }
-  void Fail(Status s) {
-    std::lock_guard lock(mu_);
-    if (!failed_) status_ = std::move(s);
-    failed_ = true;
-    queue_.clear();  // closes the files of jobs nobody will run
-    cv_.notify_all();
-  }
-  Status status() {
-    std::lock_guard lock(mu_);
-    return status_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<RangeJob> queue_;
-  size_t limit_;
-  bool closed_ = false, failed_ = false;
-  Status status_;
-};
 
 // Quotes a value for postgresql.auto.conf.
 std::string ConfQuote(const std::string& value) {
@@ -399,46 +254,16 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   double t0 = MonotonicSeconds();
   PGV_RETURN_IF_ERROR(storage::MakeDirs(pgdata, 0700));
   ::chmod(pgdata.c_str(), 0700);
-  uint64_t total = header.value("stats", nlohmann::json::object()).value("bytes_read", 0ull);
-  std::atomic<uint64_t> done{0};
-  std::atomic<uint64_t> files{0};
-  // Ranges of kMaxRead bytes: one coalesced read each, and the unit the workers share.
-  const size_t blocks_per_range = std::max<size_t>(1, kMaxRead / block_size);
-  WorkQueue queue(256);
-  auto worker = [&] {
-    RangeWriter writer(repo, block_size);
-    RangeJob job;
-    while (queue.Pop(job)) {
-      Status s = writer.Write(job, done, progress, total);
-      if (!s.ok()) {
-        queue.Fail(s.Context(
-            fmt::format("restoring '{}' of backup '{}'", job.file->entry().path, backup_id)));
-        return;
-      }
-      if (job.first_block + job.block_count >= job.file->entry().blocks.size()) files++;
-      job = RangeJob{};
-    }
-  };
-  // Queues every range of one file; false once the restore failed.
-  auto queue_file = [&](repo::FileEntry entry, Status& status) {
-    std::string target = pgdata + "/" + entry.path;
-    auto file = OpenFile::Create(std::move(entry), target, block_size, blocks_per_range);
-    if (!file.ok()) {
-      status = file.status().Context(fmt::format("restoring '{}' of backup '{}'",
-                                                 target.substr(pgdata.size() + 1), backup_id));
-      return false;
-    }
-    size_t nblocks = (*file)->entry().blocks.size();
-    for (size_t first = 0; first == 0 || first < nblocks; first += blocks_per_range)
-      if (!queue.Push({*file, first, std::min(blocks_per_range, nblocks - first)})) return false;
-    return true;
-  };
-  std::vector<std::thread> threads;
-  for (int worker_idx = 0; worker_idx < std::max(1, options.jobs); ++worker_idx)
-    threads.emplace_back(worker);
-
-  // Directories are fsync'd once their files are: a crash after restore must not lose an entry.
+  // Directories restore creates or fills: fsync'd once their files are, before pg_control.
   std::vector<std::string> dirs = {pgdata};
+  for (const auto& [oid, location] : ts_targets) dirs.push_back(location);
+  FileRestorerOptions file_options{
+      .block_size = block_size,
+      .jobs = options.jobs,
+      .backup_id = backup_id,
+      .total_bytes = header.value("stats", nlohmann::json::object()).value("bytes_read", 0ull)};
+  FileRestorer restorer(repo, file_options, progress);
+
   std::optional<repo::FileEntry> pg_control;
   Status status;
   repo::FileEntry e;
@@ -459,26 +284,24 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
         status = storage::MakeDirs(it->second, 0700);
         if (status.ok() && ::symlink(it->second.c_str(), target.c_str()) != 0)
           status = ErrnoStatus("cannot create link", target, errno);
-        dirs.push_back(it->second);
       }
     } else if (e.path == "global/pg_control") {
       pg_control = std::move(e);
       e = repo::FileEntry{};
-    } else if (!queue_file(std::move(e), status)) {
+    } else if (!restorer.Add(std::move(e), std::move(target))) {
       break;
     }
-    e = repo::FileEntry{};
   }
   if (status.ok() && !reader->status().ok()) status = reader->status();
-  if (!status.ok()) queue.Fail(status);
-  queue.Close();
-  for (auto& t : threads) t.join();
+  if (!status.ok()) restorer.Abort(status);
+  Status files_status = restorer.Finish();
   progress.Finish();
-  PGV_RETURN_IF_ERROR(queue.status());
+  PGV_RETURN_IF_ERROR(files_status);
   PGV_RETURN_IF_ERROR(status);
-  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) PGV_RETURN_IF_ERROR(storage::SyncDir(*it));
   if (!pg_control)
     return Status::Corruption(fmt::format("backup '{}' has no global/pg_control", backup_id));
+  // The files are fsync'd; now the names that lead to them.
+  for (const auto& dir : dirs) PGV_RETURN_IF_ERROR(storage::SyncDir(dir));
 
   // Recovery settings: backup_label from pg_backup_stop, a signal file, postgresql.auto.conf.
   PGV_RETURN_IF_ERROR(
@@ -487,26 +310,19 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
       pgdata + (options.standby ? "/standby.signal" : "/recovery.signal"), "", 0600));
   PGV_RETURN_IF_ERROR(
       WriteRecoveryConf(pgdata + "/postgresql.auto.conf", backup_id, options, target));
-  {
-    auto control = OpenFile::Create(std::move(*pg_control), pgdata + "/global/pg_control",
-                                    block_size, blocks_per_range);
-    PGV_RETURN_IF_ERROR(control.status().Context("restoring 'global/pg_control'"));
-    RangeWriter writer(repo, block_size);
-    size_t nblocks = (*control)->entry().blocks.size();
-    for (size_t first = 0; first == 0 || first < nblocks; first += blocks_per_range)
-      PGV_RETURN_IF_ERROR(writer
-                              .Write({*control, first, std::min(blocks_per_range, nblocks - first)},
-                                     done, progress, total)
-                              .Context("restoring 'global/pg_control'"));
-  }
+  // pg_control last, alone: an interrupted restore leaves a directory that cannot start.
+  NoProgress quiet;
+  file_options.jobs = 1;
+  FileRestorer last(repo, file_options, quiet);
+  last.Add(std::move(*pg_control), pgdata + "/global/pg_control");
+  PGV_RETURN_IF_ERROR(last.Finish());
   PGV_RETURN_IF_ERROR(storage::SyncDir(pgdata + "/global"));
   PGV_RETURN_IF_ERROR(storage::SyncDir(pgdata));
-  files++;
   return RestoreResult{.backup_id = backup_id,
                        .why_this_backup = choice.reason,
                        .pg_version = header.value("pg_version", 0),
-                       .files = files.load(),
-                       .bytes = done.load(),
+                       .files = restorer.files() + last.files(),
+                       .bytes = restorer.bytes() + last.bytes(),
                        .seconds = MonotonicSeconds() - t0};
 }
 

@@ -1,7 +1,8 @@
-// The restore command: rebuilds a data directory from a backup, in parallel, verifying every
-// block against its keyed id, then writes the recovery settings so PostgreSQL replays the
-// archived WAL when it starts. global/pg_control is written last: an interrupted restore leaves
-// a directory PostgreSQL refuses to start, never one that starts with missing files.
+// The restore command: rebuilds a data directory from a backup, in parallel, authenticating every
+// block (AES-GCM in an encrypted repository, its keyed id in an unencrypted one), then writes the
+// recovery settings so PostgreSQL replays the archived WAL when it starts. global/pg_control is
+// written last: an interrupted restore leaves a directory PostgreSQL refuses to start, never one
+// that starts with missing files.
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,189 @@
+#include "restore/file_restorer.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "storage/posix/posix_storage.h"
+
+namespace pgvault::restore {
+namespace {
+
+using storage::ErrnoStatus;
+
+Status WriteAt(int fd, const uint8_t* data, size_t n, uint64_t offset, const std::string& path) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t w = ::pwrite(fd, data + done, n - done, static_cast<off_t>(offset + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return ErrnoStatus("cannot write", path, errno);
+    done += static_cast<size_t>(w);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+// One file being restored. Ranges share the descriptor (pwrite needs no lock); ranges_left
+// counts down, and whichever range brings it to zero completes the file.
+struct FileRestorer::Target {
+  repo::FileEntry entry;
+  std::string path;
+  int fd = -1;
+  std::atomic<size_t> ranges_left{0};
+  ~Target() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+FileRestorer::FileRestorer(repo::Repository& repo, FileRestorerOptions options, Progress& progress)
+    : repo_(repo), options_(std::move(options)), progress_(progress) {
+  assert(options_.block_size > 0 && "the caller checks the manifest's block size");
+  for (int worker_idx = 0; worker_idx < std::max(1, options_.jobs); ++worker_idx)
+    threads_.emplace_back([this] { Work(); });
+}
+
+FileRestorer::~FileRestorer() {
+  if (!threads_.empty()) {
+    Abort(Status::Internal("restore abandoned"));
+    for (auto& t : threads_) t.join();
+  }
+}
+
+std::string FileRestorer::Describe(const std::string& path) const {
+  if (options_.backup_id.empty()) return fmt::format("restoring '{}'", path);
+  return fmt::format("restoring '{}' of backup '{}'", path, options_.backup_id);
+}
+
+bool FileRestorer::Add(repo::FileEntry entry, std::string target) {
+  {
+    std::lock_guard lock(mu_);
+    if (failed_) return false;
+  }
+  auto fail = [&](const Status& s) {
+    Abort(s.Context(Describe(entry.path)));
+    return false;
+  };
+  if (repo::FileChecksum(entry.blocks) != entry.checksum)
+    return fail(Status::Corruption("its manifest entry fails its checksum"));
+  uint64_t block_size = options_.block_size;
+  uint64_t expected_blocks = (entry.size + block_size - 1) / block_size;
+  if (entry.blocks.size() != expected_blocks)
+    return fail(Status::Corruption("its manifest entry has the wrong number of blocks"));
+
+  // Created here, before any range is queued, so every range finds it open; O_EXCL refuses to
+  // overwrite anything or to follow a link planted where the file should go.
+  auto file = std::make_shared<Target>();
+  file->fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, entry.mode & 07777);
+  if (file->fd < 0) return fail(ErrnoStatus("cannot create", target, errno));
+  size_t per_range = std::max<uint64_t>(1, options_.range_bytes / block_size);
+  // An empty file still needs one range to size, date and fsync it.
+  size_t ranges = std::max<size_t>(1, (entry.blocks.size() + per_range - 1) / per_range);
+  file->ranges_left = ranges;
+  file->entry = std::move(entry);
+  file->path = std::move(target);
+  for (size_t range_idx = 0; range_idx < ranges; ++range_idx)
+    if (!Push({file, range_idx * per_range, per_range})) return false;
+  return true;
+}
+
+bool FileRestorer::Push(Range range) {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return queue_.size() < options_.queue_limit || failed_; });
+  if (failed_) return false;
+  queue_.push_back(std::move(range));
+  cv_.notify_all();
+  return true;
+}
+
+bool FileRestorer::Pop(Range& range) {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return !queue_.empty() || closed_ || failed_; });
+  if (failed_ || queue_.empty()) return false;
+  range = std::move(queue_.front());
+  queue_.pop_front();
+  cv_.notify_all();
+  return true;
+}
+
+void FileRestorer::Abort(Status s) {
+  std::deque<Range> dropped;  // closes their files outside the lock
+  std::lock_guard lock(mu_);
+  if (!failed_) status_ = std::move(s);
+  failed_ = true;
+  dropped.swap(queue_);
+  cv_.notify_all();
+}
+
+Status FileRestorer::Finish() {
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  progress_.Update(bytes_, options_.total_bytes);
+  std::lock_guard lock(mu_);
+  return status_;
+}
+
+void FileRestorer::Work() {
+  repo::BlockReader reader(repo_.storage(), repo_.codec(), repo_.id_key());
+  Range range;
+  while (Pop(range)) {
+    Target& file = *range.file;
+    Status s = WriteRange(reader, range);
+    // acq_rel: the range that completes the file sees every other range's writes as done.
+    if (s.ok() && file.ranges_left.fetch_sub(1, std::memory_order_acq_rel) == 1) s = Complete(file);
+    if (!s.ok()) {
+      Abort(s.Context(Describe(file.entry.path)));
+      return;
+    }
+    range.file.reset();
+  }
+}
+
+Status FileRestorer::WriteRange(repo::BlockReader& reader, const Range& range) {
+  const repo::FileEntry& e = range.file->entry;
+  const std::string& path = range.file->path;
+  const uint64_t block_size = options_.block_size;
+  size_t end = std::min(e.blocks.size(), range.first_block + range.block_count);
+  // A slice of blocks per read bounds memory whatever the range size; BlockReader coalesces the
+  // reads and resolves delta blocks. Zero blocks stay holes (Complete's ftruncate).
+  const size_t slice = std::max<size_t>(1, repo::BlockReader::kMaxRead / block_size);
+  for (size_t first = range.first_block; first < end; first += slice) {
+    size_t count = std::min(slice, end - first);
+    PGV_RETURN_IF_ERROR(reader.Read(e.blocks, first, count, [&](size_t idx, Bytes& plain) {
+      uint64_t offset = static_cast<uint64_t>(idx) * block_size;
+      uint64_t want = std::min<uint64_t>(block_size, e.size - offset);
+      if (plain.size() != want)
+        return Status::Corruption(
+            fmt::format("block {} has {} bytes, expected {}", idx, plain.size(), want));
+      PGV_RETURN_IF_ERROR(WriteAt(range.file->fd, plain.data(), plain.size(), offset, path));
+      progress_.Update(bytes_ += plain.size(), options_.total_bytes);
+      return Status::Ok();
+    }));
+  }
+  return Status::Ok();
+}
+
+Status FileRestorer::Complete(Target& file) {
+  const repo::FileEntry& e = file.entry;
+  if (::ftruncate(file.fd, static_cast<off_t>(e.size)) != 0)
+    return ErrnoStatus("cannot size", file.path, errno);
+  // Times before the fsync so that they are durable too; PostgreSQL does not need them exact.
+  timespec times[2] = {{e.mtime, 0}, {e.mtime, 0}};
+  ::futimens(file.fd, times);
+  if (::fsync(file.fd) != 0) return ErrnoStatus("cannot fsync", file.path, errno);
+  int fd = file.fd;
+  file.fd = -1;
+  if (::close(fd) != 0) return ErrnoStatus("cannot close", file.path, errno);
+  files_++;
+  return Status::Ok();
+}
+
+}  // namespace pgvault::restore

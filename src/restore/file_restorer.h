@@ -1,0 +1,81 @@
+// FileRestorer: writes the regular files of a backup into a target directory with worker threads.
+// A file is cut into ranges of blocks (8 MiB by default) that any worker may restore, so one large
+// table does not keep a single core busy while the others idle. Each file is created (O_EXCL)
+// when it is added, before any of its ranges is queued; ranges pwrite their blocks at their
+// offsets through that one descriptor, and the range that completes last sizes, dates, fsyncs and
+// closes the file (a per-file countdown). Memory: a worker holds at most one range's ranged reads
+// (BlockReader::kMaxRead) plus decoded blocks; the queue holds a bounded number of ranges.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/progress.h"
+#include "repo/block_reader.h"
+#include "repo/manifest.h"
+#include "repo/repository.h"
+
+namespace pgvault::restore {
+
+struct FileRestorerOptions {
+  uint32_t block_size = 0;         // the backup's block size (manifest header)
+  int jobs = 2;                    // worker threads
+  uint64_t range_bytes = 8 << 20;  // one job's share of a file; rounded down to whole blocks
+  std::string backup_id;           // names the backup in error messages
+  uint64_t total_bytes = 0;        // for progress
+  size_t queue_limit = 64;         // ranges waiting; each queued file holds a descriptor
+};
+
+class FileRestorer {
+ public:
+  FileRestorer(repo::Repository& repo, FileRestorerOptions options, Progress& progress);
+  ~FileRestorer();  // stops and joins the workers if Finish was not called
+  FileRestorer(const FileRestorer&) = delete;
+  FileRestorer& operator=(const FileRestorer&) = delete;
+
+  // Checks entry, creates target (it must not exist yet) and queues its ranges; blocks while the
+  // queue is full. false once the restore has failed: Finish says why.
+  bool Add(repo::FileEntry entry, std::string target);
+  // Stops the workers, failing the restore with s unless another error came first.
+  void Abort(Status s);
+  // Waits until every queued range is written and every file closed; the first error, if any.
+  Status Finish();
+
+  uint64_t files() const { return files_; }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  struct Target;
+  struct Range {
+    std::shared_ptr<Target> file;
+    size_t first_block = 0;
+    size_t block_count = 0;
+  };
+  bool Push(Range range);
+  bool Pop(Range& range);
+  void Work();
+  Status WriteRange(repo::BlockReader& reader, const Range& range);
+  Status Complete(Target& file);
+  std::string Describe(const std::string& path) const;
+
+  repo::Repository& repo_;
+  FileRestorerOptions options_;
+  Progress& progress_;
+  std::atomic<uint64_t> files_{0}, bytes_{0};
+  std::vector<std::thread> threads_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Range> queue_;
+  bool closed_ = false, failed_ = false;
+  Status status_;
+};
+
+}  // namespace pgvault::restore
