@@ -102,18 +102,7 @@ Result<json> RunCheck(repo::Repository& repo, const CheckOptions& options) {
                      {"lag_segments", lag_segments}};
 
   // Continuity from the oldest backup (or the first archived segment) to the newest segment.
-  std::optional<uint64_t> from_segno;
-  PGV_ASSIGN_OR_RETURN(auto ids, repo::ListBackups(repo.storage()));
-  if (!ids.empty()) {
-    PGV_ASSIGN_OR_RETURN(json oldest,
-                         repo::ReadManifestHeader(repo.storage(), repo.codec(), ids[0]));
-    uint32_t tli;
-    uint64_t segno;
-    if (pg::ParseSegmentName(oldest.value("start_wal", ""), tli, segno, segment_size))
-      from_segno = segno;
-  }
-  PGV_ASSIGN_OR_RETURN(auto index, repo::WalIndex::Load(repo, segment_size));
-  PGV_ASSIGN_OR_RETURN(auto ranges, repo::DescribeTimelines(repo, index, from_segno));
+  PGV_ASSIGN_OR_RETURN(auto ranges, repo::DescribeArchive(repo, segment_size));
   json gaps = json::array();
   uint64_t missing = 0;
   for (const auto& range : ranges) {

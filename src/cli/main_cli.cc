@@ -20,6 +20,7 @@
 #include "retention/expire.h"
 #include "storage/replicated/replicated_storage.h"
 #include "storage/storage.h"
+#include "verify/verify.h"
 
 namespace pgvault::cli {
 namespace {
@@ -111,7 +112,9 @@ void AddOptions(CLI::App& app, Options& o) {
       "--archive-async: seconds to wait for the background pusher")
       ->check(CLI::Range(1, 86400))
       ->group("PostgreSQL");
-  Opt(app, "backup", o.backup, "restore: backup id (default: the newest)")->group("Restore");
+  Opt(app, "backup", o.backup,
+      "restore: backup id (default: the newest); verify, expire, hold: the backup")
+      ->group("Restore");
   Opt(app, "tablespace-map", o.tablespace_map, "restore: OID=DIR, restore a tablespace elsewhere")
       ->group("Restore");
   Opt(app, "target-time", o.target_time, "restore: recover to this time (with zone, e.g. +00)")
@@ -434,6 +437,23 @@ Status CmdArchiveGet(Options& o) {
   std::exit(archive::kExitStopRecovery);
 }
 
+Status CmdVerify(Options& o) {
+  if (!o.repo2.empty())
+    return std::move(Status::Config("verify checks one repository at a time"))
+        .WithHint("run it once with --repo and once with the replica as --repo, without --repo2");
+  PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
+  PGV_ASSIGN_OR_RETURN(auto report, verify::Verify(*repo, {.backup_id = o.backup, .jobs = o.jobs}));
+  std::cout << verify::FormatText(report) << "\n";
+  if (size_t problems = report.problem_count(); problems > 0)
+    return std::move(Status::Corruption(
+                         fmt::format("verify found {} problem{} in the repository (listed above)",
+                                     problems, problems == 1 ? "" : "s")))
+        .WithHint(
+            "restore from a replica with 'repo-sync', or take a new backup; 'expire' the "
+            "damaged ones");
+  return Status::Ok();
+}
+
 Status CmdCheck(Options& o) {
   PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
   check::CheckOptions co{.conn = {.host = o.pg_host, .port = o.pg_port, .user = o.pg_user},
@@ -497,6 +517,7 @@ const std::vector<Command>& Commands() {
       {"archive-get", "restore_command: fetch WAL file NAME into DEST", CmdArchiveGet},
       {"info", "list backups and archived WAL", CmdInfo},
       {"check", "check that archive_command reaches the repository; report archive lag", CmdCheck},
+      {"verify", "read back every block and WAL file (of one backup with --backup ID)", CmdVerify},
       {"key-add", "add a passphrase or key file that unlocks the repository", CmdKeyAdd},
       {"repo-sync", "copy what replica --to lacks from replica --from, verifying it", CmdRepoSync},
       {"expire", "remove a backup (--backup ID) and the data no other backup uses", CmdExpire},

@@ -55,18 +55,7 @@ Result<json> CollectInfo(repo::Repository& repo) {
 
   // Timelines, their WAL ranges, and gaps from the oldest backup's first segment onwards.
   uint64_t segment_size = 16 << 20;
-  std::optional<uint64_t> from_segno;
-  if (!ids.empty()) {
-    PGV_ASSIGN_OR_RETURN(json oldest,
-                         repo::ReadManifestHeader(repo.storage(), repo.codec(), ids[0]));
-    segment_size = oldest.value("wal_segment_size", segment_size);
-    uint32_t tli;
-    uint64_t segno;
-    if (pg::ParseSegmentName(oldest.value("start_wal", ""), tli, segno, segment_size))
-      from_segno = segno;
-  }
-  PGV_ASSIGN_OR_RETURN(auto index, repo::WalIndex::Load(repo, segment_size));
-  PGV_ASSIGN_OR_RETURN(auto ranges, repo::DescribeTimelines(repo, index, from_segno));
+  PGV_ASSIGN_OR_RETURN(auto ranges, repo::DescribeArchive(repo, segment_size));
   json timelines_json = json::array();
   for (const auto& r : ranges) {
     json t{{"timeline", r.tli},

@@ -10,13 +10,6 @@
 #include "storage/replicated/replicated_storage.h"
 
 namespace pgvault::repo {
-namespace {
-
-// Restore trusts the GCM tag of an encrypted repository (pack.h, IdCheck).
-constexpr IdCheck kCheck = IdCheck::kUnlessAuthenticated;
-
-}  // namespace
-
 Status BlockReader::Read(const std::vector<BlockRef>& refs, size_t first, size_t count,
                          const std::function<Status(size_t index, Bytes& plaintext)>& fn) {
   size_t end = std::min(refs.size(), first + count);
@@ -77,15 +70,15 @@ Status BlockReader::Read(const std::vector<BlockRef>& refs, size_t first, size_t
 Result<Bytes> BlockReader::Decode(const BlockRef& b, std::map<Blob, ByteView>& fetched,
                                   std::map<Blob, Bytes>& bases) {
   ByteView sealed = fetched[{b.loc.pack, b.loc.offset, b.loc.size}];
-  if (!b.delta) return DecodeBlock(codec_, hmac_, b.id, b.loc, sealed, kCheck);
+  if (!b.delta) return DecodeBlock(codec_, hmac_, b.id, b.loc, sealed, check_);
   Blob base_blob{b.base_loc.pack, b.base_loc.offset, b.base_loc.size};
   auto it = bases.find(base_blob);
   if (it == bases.end()) {
     PGV_ASSIGN_OR_RETURN(
-        Bytes base, DecodeBlock(codec_, hmac_, b.base_id, b.base_loc, fetched[base_blob], kCheck));
+        Bytes base, DecodeBlock(codec_, hmac_, b.base_id, b.base_loc, fetched[base_blob], check_));
     it = bases.emplace(base_blob, std::move(base)).first;
   }
-  return DecodeDeltaBlock(codec_, hmac_, b.id, b.loc, b.base_id, sealed, it->second, kCheck);
+  return DecodeDeltaBlock(codec_, hmac_, b.id, b.loc, b.base_id, sealed, it->second, check_);
 }
 
 Result<Bytes> BlockReader::FromReplicas(const BlockRef& b, const Status& damage) {

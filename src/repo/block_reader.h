@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "repo/manifest.h"
+#include "repo/pack.h"
 #include "repo/repository.h"
 
 namespace pgvault::repo {
@@ -19,9 +20,10 @@ namespace pgvault::repo {
 class BlockReader {
  public:
   static constexpr uint64_t kMaxRead = 8 << 20;
+  // check: restore and backup trust the GCM tag (pack.h, IdCheck); verify passes kAlways.
   BlockReader(storage::Storage& storage, const pipeline::Codec& codec,
-              const pipeline::SecretKey& id_key)
-      : storage_(storage), codec_(codec), hmac_(id_key) {}
+              const pipeline::SecretKey& id_key, IdCheck check = IdCheck::kUnlessAuthenticated)
+      : storage_(storage), codec_(codec), hmac_(id_key), check_(check) {}
 
   // Calls fn(index, plaintext) for every non-zero block in refs[first, first + count), in order.
   // kCorruption names the pack and offset of a bad block; fn's errors are passed through.
@@ -46,6 +48,7 @@ class BlockReader {
   storage::Storage& storage_;
   const pipeline::Codec& codec_;
   pipeline::Hmac hmac_;
+  IdCheck check_;
   uint64_t requests_ = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "pg/wal_names.h"
+#include "repo/manifest.h"
 #include "repo/wal_store.h"
 
 namespace pgvault::repo {
@@ -145,6 +146,21 @@ Result<std::vector<TimelineRange>> DescribeTimelines(Repository& repo, const Wal
     out.push_back(std::move(range));
   }
   return out;
+}
+
+Result<std::vector<TimelineRange>> DescribeArchive(Repository& repo, uint64_t& segment_size) {
+  std::optional<uint64_t> from_segno;
+  PGV_ASSIGN_OR_RETURN(auto ids, ListBackups(repo.storage()));
+  if (!ids.empty()) {
+    PGV_ASSIGN_OR_RETURN(auto oldest, ReadManifestHeader(repo.storage(), repo.codec(), ids[0]));
+    segment_size = oldest.value("wal_segment_size", segment_size);
+    uint32_t tli;
+    uint64_t segno;
+    if (pg::ParseSegmentName(oldest.value("start_wal", ""), tli, segno, segment_size))
+      from_segno = segno;
+  }
+  PGV_ASSIGN_OR_RETURN(auto index, WalIndex::Load(repo, segment_size));
+  return DescribeTimelines(repo, index, from_segno);
 }
 
 }  // namespace pgvault::repo

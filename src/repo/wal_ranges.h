@@ -72,4 +72,8 @@ struct TimelineRange {
 Result<std::vector<TimelineRange>> DescribeTimelines(Repository& repo, const WalIndex& index,
                                                      std::optional<uint64_t> from_segno);
 
+// DescribeTimelines from the oldest backup's first segment (or the first archived one when there
+// is no backup). segment_size: the cluster's, updated from the oldest backup when there is one.
+Result<std::vector<TimelineRange>> DescribeArchive(Repository& repo, uint64_t& segment_size);
+
 }  // namespace pgvault::repo

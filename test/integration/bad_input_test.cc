@@ -283,5 +283,51 @@ TEST_F(BadInputTest, FlippedByteInAPackFailsTheRestoreAndLeavesNothingStartable)
   }
 }
 
+TEST_F(BadInputTest, VerifyReadsEveryBlockAndWalFileAndNamesTheDamage) {
+  ProcessResult ok = repo_->Run({"verify"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  EXPECT_NE(ok.out.find(fmt::format("backup {}: ", backup_id_)), std::string::npos) << ok.out;
+  EXPECT_NE(ok.out.find(" verified\n"), std::string::npos) << ok.out;
+  EXPECT_NE(ok.out.find("verify: OK (1 backup,"), std::string::npos) << ok.out;
+
+  // Damage a copy: a byte of the largest pack, and a WAL segment that later ones follow.
+  TempDir scratch("verify");
+  std::string damaged = scratch.Sub("repo");
+  CopyTree(repo_->path(), damaged);
+  std::vector<std::string> packs = FilesUnder(damaged, "packs/");
+  ASSERT_FALSE(packs.empty());
+  std::string largest = packs[0];
+  for (const auto& pack : packs)
+    if (fs::file_size(damaged + "/" + pack) > fs::file_size(damaged + "/" + largest))
+      largest = pack;
+  FlipByte(damaged + "/" + largest, fs::file_size(damaged + "/" + largest) / 2);
+  // The segment the backup starts in (named by its .backup history file).
+  std::string removed;
+  for (const auto& f : FilesUnder(damaged, "wal/00000001/"))
+    if (f.ends_with(".backup")) removed = f.substr(std::string("wal/00000001/").size(), 24);
+  ASSERT_EQ(removed.size(), 24u);
+  fs::remove(damaged + "/wal/00000001/" + removed);
+  auto damaged_before = TreeSnapshot(damaged);
+
+  ProcessResult r = RunPgvault({"--repo", damaged, "verify"}, repo_->env());
+  EXPECT_EQ(r.exit_code, kExitCorruption) << r.out << r.err;
+  EXPECT_NE(r.out.find(fmt::format("backup {}: ", backup_id_)), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" DAMAGED\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(fmt::format("pack '{}'", largest)), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(fmt::format("WAL segment '{}' needed to make the backup consistent is "
+                                   "missing from the repository",
+                                   removed)),
+            std::string::npos)
+      << r.out;
+  EXPECT_TRUE(ErrorText(r.err).starts_with("error: verify found ")) << r.err;
+  EXPECT_EQ(TreeSnapshot(damaged), damaged_before) << "verify must not change the repository";
+
+  // One repository at a time: with a replica, damage could be read around.
+  ProcessResult both = repo_->Run({"--repo2", damaged, "verify"});
+  EXPECT_NE(both.exit_code, 0);
+  EXPECT_TRUE(ErrorText(both.err).starts_with("error: verify checks one repository at a time\n"))
+      << both.err;
+}
+
 }  // namespace
 }  // namespace pgvault::test

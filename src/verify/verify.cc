@@ -1,0 +1,191 @@
+#include "verify/verify.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "common/time.h"
+#include "pg/wal_names.h"
+#include "repo/block_reader.h"
+#include "repo/layout.h"
+#include "repo/manifest.h"
+#include "repo/pack.h"
+#include "repo/wal_ranges.h"
+#include "repo/wal_store.h"
+
+namespace pgvault::verify {
+namespace {
+
+constexpr size_t kMaxProblemsPerBackup = 20;
+
+// The WAL from the backup's start to its end: without it the copy never becomes consistent.
+void CheckBackupWal(repo::Repository& repo, const nlohmann::json& header, BackupResult& result) {
+  uint64_t segment_size = header.value("wal_segment_size", uint64_t{16 << 20});
+  uint32_t tli = header.value("timeline", 1u);
+  auto start = pg::ParseLsn(header.value("start_lsn", ""));
+  auto stop = pg::ParseLsn(header.value("stop_lsn", ""));
+  if (!start || !stop) {
+    result.problems.push_back("manifest has no start or stop lsn");
+    return;
+  }
+  auto index = repo::WalIndex::Load(repo, segment_size);
+  if (!index.ok()) {
+    result.problems.push_back(fmt::format("cannot list WAL: {}", index.status().message()));
+    return;
+  }
+  for (uint64_t segno = *start / segment_size; segno <= *stop / segment_size; ++segno)
+    if (!index->Segments(tli).count(segno))
+      result.problems.push_back(fmt::format(
+          "WAL segment '{}' needed to make the backup consistent is missing from the repository",
+          index->Name(tli, segno)));
+}
+
+// Reads every block of one backup with `jobs` workers sharing the manifest reader.
+BackupResult VerifyBackup(repo::Repository& repo, const std::string& backup_id, int jobs) {
+  BackupResult result{.backup_id = backup_id};
+  std::mutex mu;
+  auto problem = [&](std::string line) {
+    std::lock_guard lock(mu);
+    if (result.problems.size() < kMaxProblemsPerBackup) result.problems.push_back(std::move(line));
+  };
+  auto reader = repo::ManifestReader::Open(repo.storage(), repo.codec(), backup_id);
+  if (!reader.ok()) {
+    problem(fmt::format("manifest: {}", reader.status().message()));
+    return result;
+  }
+  CheckBackupWal(repo, (*reader)->header(), result);
+  uint32_t block_size = (*reader)->header().value("block_size", 0u);
+  if (block_size == 0) {
+    problem("manifest has no block size");
+    return result;
+  }
+  std::atomic<uint64_t> files{0}, blocks{0}, bytes{0};
+  auto worker = [&] {
+    repo::BlockReader blocks_reader(repo.storage(), repo.codec(), repo.id_key(),
+                                    repo::IdCheck::kAlways);
+    repo::FileEntry e;
+    for (;;) {
+      {
+        std::lock_guard lock(mu);
+        if (!(*reader)->Next(e)) return;
+      }
+      if (e.type != repo::EntryType::kFile) continue;
+      files++;
+      if (repo::FileChecksum(e.blocks) != e.checksum) {
+        problem(fmt::format("'{}': its manifest entry fails its checksum", e.path));
+        continue;
+      }
+      if (e.blocks.size() != (e.size + block_size - 1) / block_size) {
+        problem(fmt::format("'{}': its manifest entry has the wrong number of blocks", e.path));
+        continue;
+      }
+      const size_t slice = std::max<size_t>(1, repo::BlockReader::kMaxRead / block_size);
+      for (size_t first = 0; first < e.blocks.size(); first += slice) {
+        Status s = blocks_reader.Read(e.blocks, first, slice, [&](size_t idx, Bytes& plain) {
+          uint64_t want = std::min<uint64_t>(block_size, e.size - idx * uint64_t{block_size});
+          if (plain.size() != want)
+            return Status::Corruption(
+                fmt::format("block {} has {} bytes, expected {}", idx, plain.size(), want));
+          blocks++;
+          bytes += plain.size();
+          return Status::Ok();
+        });
+        if (!s.ok()) {
+          problem(fmt::format("'{}': {}", e.path, s.message()));
+          break;
+        }
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int worker_idx = 0; worker_idx < std::max(1, jobs); ++worker_idx)
+    threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  if (!(*reader)->status().ok())
+    problem(fmt::format("manifest: {}", (*reader)->status().message()));
+  result.files = files;
+  result.blocks = blocks;
+  result.bytes = bytes;
+  return result;
+}
+
+void VerifyWal(repo::Repository& repo, VerifyReport& report) {
+  auto wal = repo::ListWal(repo.storage());
+  if (!wal.ok()) {
+    report.wal_problems.push_back(fmt::format("cannot list WAL: {}", wal.status().message()));
+    return;
+  }
+  for (const auto& w : *wal) {
+    std::string key = *repo::WalKey(w.name);
+    auto object = repo.storage().Get(key);
+    Status s = object.ok() ? repo::VerifyWalObject(repo, key, *object) : object.status();
+    if (!s.ok()) {
+      report.wal_problems.push_back(fmt::format("'{}': {}", w.name, s.message()));
+      continue;
+    }
+    report.wal_files++;
+    report.wal_bytes += object->size();
+  }
+  uint64_t segment_size = 16 << 20;
+  auto ranges = repo::DescribeArchive(repo, segment_size);
+  if (!ranges.ok()) {
+    report.wal_problems.push_back(
+        fmt::format("cannot read the archive's timelines: {}", ranges.status().message()));
+    return;
+  }
+  for (const auto& r : *ranges) {
+    report.wal_missing_segments += r.missing;
+    for (const auto& gap : r.gaps)
+      report.wal_problems.push_back(fmt::format(
+          "timeline {}: WAL missing: {} (point-in-time recovery cannot cross it)", r.tli, gap));
+  }
+}
+
+}  // namespace
+
+size_t VerifyReport::problem_count() const {
+  size_t n = wal_problems.size();
+  for (const auto& b : backups) n += b.problems.size();
+  return n;
+}
+
+Result<VerifyReport> Verify(repo::Repository& repo, const VerifyOptions& options) {
+  double t0 = MonotonicSeconds();
+  PGV_ASSIGN_OR_RETURN(auto ids, repo::ListBackups(repo.storage()));
+  if (!options.backup_id.empty()) {
+    if (std::find(ids.begin(), ids.end(), options.backup_id) == ids.end())
+      return std::move(Status::NotFound(
+                           fmt::format("backup '{}' is not in the repository", options.backup_id)))
+          .WithHint("'pgvault info' lists the backups");
+    ids = {options.backup_id};
+  }
+  VerifyReport report;
+  for (const auto& id : ids) report.backups.push_back(VerifyBackup(repo, id, options.jobs));
+  if (options.wal) VerifyWal(repo, report);
+  report.seconds = MonotonicSeconds() - t0;
+  return report;
+}
+
+std::string FormatText(const VerifyReport& r) {
+  std::string out;
+  for (const auto& b : r.backups) {
+    out += fmt::format("backup {}: {} files, {} blocks, {:.1f} MB {}\n", b.backup_id, b.files,
+                       b.blocks, b.bytes / 1e6, b.problems.empty() ? "verified" : "DAMAGED");
+    for (const auto& p : b.problems) out += "  " + p + "\n";
+  }
+  out += fmt::format("wal: {} files, {:.1f} MB verified, {} segments missing\n", r.wal_files,
+                     r.wal_bytes / 1e6, r.wal_missing_segments);
+  for (const auto& p : r.wal_problems) out += "  " + p + "\n";
+  size_t problems = r.problem_count();
+  if (problems == 0)
+    out += fmt::format("verify: OK ({} backup{}, {:.1f} s)", r.backups.size(),
+                       r.backups.size() == 1 ? "" : "s", r.seconds);
+  else
+    out += fmt::format("verify: {} problems found ({:.1f} s)", problems, r.seconds);
+  return out;
+}
+
+}  // namespace pgvault::verify
