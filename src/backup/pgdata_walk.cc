@@ -16,13 +16,13 @@ namespace {
 
 // Directories whose contents a base backup leaves out (the directory itself is kept).
 const std::set<std::string, std::less<>> kEmptiedDirs = {
-    "pg_wal", "pg_dynshmem", "pg_notify", "pg_replslot", "pg_serial",
-    "pg_snapshots", "pg_stat_tmp", "pg_subtrans"};
+    "pg_wal",    "pg_dynshmem",  "pg_notify",   "pg_replslot",
+    "pg_serial", "pg_snapshots", "pg_stat_tmp", "pg_subtrans"};
 // Files left out wherever they are (top level only, except pg_internal.init).
 const std::set<std::string, std::less<>> kSkippedTopFiles = {
-    "postmaster.pid", "postmaster.opts", "backup_label", "tablespace_map",
-    "backup_label.old", "postgresql.auto.conf.tmp", "current_logfiles.tmp", "recovery.signal",
-    "standby.signal"};
+    "postmaster.pid",       "postmaster.opts",  "backup_label",
+    "tablespace_map",       "backup_label.old", "postgresql.auto.conf.tmp",
+    "current_logfiles.tmp", "recovery.signal",  "standby.signal"};
 
 bool IsRelationFile(std::string_view name, std::string& relfilenode) {
   size_t digits = 0;
@@ -85,7 +85,9 @@ class Walker {
         // Other links (e.g. pg_wal on another disk) are restored as plain directories.
         if (::stat(child_abs.c_str(), &st) != 0) continue;
       }
-      WalkEntry e{.path = child_rel, .source_path = child_abs, .mode = st.st_mode & 07777u,
+      WalkEntry e{.path = child_rel,
+                  .source_path = child_abs,
+                  .mode = st.st_mode & 07777u,
                   .mtime = st.st_mtim.tv_sec};
       if (tablespace_link) {
         char target[4096];
@@ -102,8 +104,8 @@ class Walker {
         if (emptied) {
           // pg_wal/archive_status must exist for the restored server to archive.
           if (name == "pg_wal")
-            out_.entries.push_back(WalkEntry{.type = repo::EntryType::kDir,
-                                             .path = "pg_wal/archive_status", .mode = 0700});
+            out_.entries.push_back(WalkEntry{
+                .type = repo::EntryType::kDir, .path = "pg_wal/archive_status", .mode = 0700});
           continue;
         }
         PGV_RETURN_IF_ERROR(Dir(child_abs, child_rel));

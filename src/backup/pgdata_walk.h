@@ -18,7 +18,7 @@ struct WalkEntry {
   std::string path;         // relative to PGDATA, '/'-separated
   std::string source_path;  // absolute path to read from
   uint32_t mode = 0;
-  uint64_t size = 0;        // at walk time; the file may grow or shrink before it is read
+  uint64_t size = 0;  // at walk time; the file may grow or shrink before it is read
   int64_t mtime = 0;
   std::string link_target;  // symlinks only
 };

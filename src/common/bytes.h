@@ -40,7 +40,8 @@ class Encoder {
 
  private:
   void Fixed(uint64_t v, int width) {
-    for (int byte_idx = 0; byte_idx < width; ++byte_idx) out_.push_back((v >> (8 * byte_idx)) & 0xff);
+    for (int byte_idx = 0; byte_idx < width; ++byte_idx)
+      out_.push_back((v >> (8 * byte_idx)) & 0xff);
   }
   Bytes& out_;
 };

@@ -16,12 +16,18 @@ void SetLevel(Level level) { g_level = level; }
 Level GetLevel() { return g_level; }
 
 bool ParseLevel(std::string_view name, Level& level) {
-  if (name == "debug") level = Level::kDebug;
-  else if (name == "info") level = Level::kInfo;
-  else if (name == "warn") level = Level::kWarn;
-  else if (name == "error") level = Level::kError;
-  else if (name == "off") level = Level::kOff;
-  else return false;
+  if (name == "debug")
+    level = Level::kDebug;
+  else if (name == "info")
+    level = Level::kInfo;
+  else if (name == "warn")
+    level = Level::kWarn;
+  else if (name == "error")
+    level = Level::kError;
+  else if (name == "off")
+    level = Level::kOff;
+  else
+    return false;
   return true;
 }
 

@@ -28,8 +28,8 @@ std::string FormatIsoMicros(int64_t unix_micros) {
 
 std::string FormatCompact(int64_t unix_micros) {
   std::tm tm = ToTm(unix_micros);
-  return fmt::format("{:04}{:02}{:02}-{:02}{:02}{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return fmt::format("{:04}{:02}{:02}-{:02}{:02}{:02}", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 double MonotonicSeconds() {

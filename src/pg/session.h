@@ -16,7 +16,7 @@ namespace pgvault::pg {
 struct ConnOptions {
   std::string host;  // host name, IP or unix socket directory; empty = libpq default
   int port = 5432;
-  std::string user;    // empty = libpq default
+  std::string user;  // empty = libpq default
   std::string dbname = "postgres";
   std::string Describe() const;
 };
@@ -28,7 +28,8 @@ class PgSession {
   static Result<std::unique_ptr<PgSession>> Connect(const ConnOptions& options);
   ~PgSession();
   // Runs sql with text parameters $1..$n and returns all rows.
-  Result<std::vector<Row>> Query(const std::string& sql, const std::vector<std::string>& params = {});
+  Result<std::vector<Row>> Query(const std::string& sql,
+                                 const std::vector<std::string>& params = {});
   // First column of the first row; kPg if there is none or it is NULL.
   Result<std::string> Scalar(const std::string& sql, const std::vector<std::string>& params = {});
 

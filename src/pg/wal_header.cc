@@ -8,12 +8,18 @@ namespace {
 // XLOG_PAGE_MAGIC per major version (it changes when the WAL format does).
 int MajorForMagic(uint16_t magic) {
   switch (magic) {
-    case 0xD10D: return 14;
-    case 0xD110: return 15;
-    case 0xD113: return 16;
-    case 0xD116: return 17;
-    case 0xD118: return 18;
-    default: return 0;
+    case 0xD10D:
+      return 14;
+    case 0xD110:
+      return 15;
+    case 0xD113:
+      return 16;
+    case 0xD116:
+      return 17;
+    case 0xD118:
+      return 18;
+    default:
+      return 0;
   }
 }
 
@@ -24,8 +30,8 @@ constexpr uint16_t kXlpLongHeader = 0x0002;
 Result<WalSegmentHeader> ParseWalSegmentHeader(ByteView data) {
   size_t size = data.size();
   if (size < (1u << 20) || size > (1u << 30) || (size & (size - 1)) != 0)
-    return Status::InvalidArgument(
-        fmt::format("size {} is not a WAL segment size (a power of two from 1 MiB to 1 GiB)", size));
+    return Status::InvalidArgument(fmt::format(
+        "size {} is not a WAL segment size (a power of two from 1 MiB to 1 GiB)", size));
   Decoder d(data);
   uint16_t magic = 0, info = 0;
   uint8_t lo, hi;

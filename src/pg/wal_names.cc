@@ -47,7 +47,9 @@ std::optional<uint64_t> ParseLsn(std::string_view text) {
   return (Hex(hi) << 32) | Hex(lo);
 }
 
-std::string FormatLsn(uint64_t lsn) { return fmt::format("{:X}/{:X}", lsn >> 32, lsn & 0xffffffff); }
+std::string FormatLsn(uint64_t lsn) {
+  return fmt::format("{:X}/{:X}", lsn >> 32, lsn & 0xffffffff);
+}
 
 std::string SegmentName(uint32_t timeline, uint64_t lsn, uint64_t segment_size) {
   uint64_t segno = lsn / segment_size;

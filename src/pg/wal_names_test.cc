@@ -40,9 +40,9 @@ TEST(WalHeaderTest, RejectsWhatIsNotASegment) {
   EXPECT_EQ(ParseWalSegmentHeader(zeros).status().message(), "no WAL page header (magic 0x0000)");
   Bytes seg(16 << 20, 0);
   seg[0] = 0x10, seg[1] = 0xD1, seg[2] = 0x02;  // PG 15 magic, XLP_LONG_HEADER
-  seg[4] = 1;                                      // timeline 1
-  seg[24] = 7;                                     // system identifier 7
-  seg[32 + 3] = 1;                                 // segment size 16 MiB (0x01000000)
+  seg[4] = 1;                                   // timeline 1
+  seg[24] = 7;                                  // system identifier 7
+  seg[32 + 3] = 1;                              // segment size 16 MiB (0x01000000)
   auto h = ParseWalSegmentHeader(seg);
   ASSERT_TRUE(h.ok()) << h.status().ToString();
   EXPECT_EQ(h->pg_version_major, 15);

@@ -14,7 +14,8 @@ class BlockReaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(Repository::Create(mem_, {}, {.passphrase = "pw"}).ok());
-    auto repo = Repository::Open(std::make_unique<storage::BorrowedStorage>(mem_), {.passphrase = "pw"});
+    auto repo =
+        Repository::Open(std::make_unique<storage::BorrowedStorage>(mem_), {.passphrase = "pw"});
     ASSERT_TRUE(repo.ok());
     repo_ = std::move(repo).value();
   }

@@ -18,7 +18,8 @@ Result<PushOutcome> PushWal(Repository& repo, std::string_view name, ByteView co
 // kNotFound when the file is not in the repository; kCorruption when it does not verify.
 Result<Bytes> GetWal(Repository& repo, std::string_view name);
 
-// Opens a stored WAL object and checks that it decodes (and its SHA-256 in format 1) (repo-sync verifies before copying).
+// Opens a stored WAL object and checks that it decodes (and its SHA-256 in format 1) (repo-sync
+// verifies before copying).
 Status VerifyWalObject(Repository& repo, std::string_view key, ByteView object);
 
 struct WalFileInfo {

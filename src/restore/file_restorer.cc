@@ -10,8 +10,6 @@
 #include "storage/posix/posix_storage.h"
 
 namespace pgvault::restore {
-namespace {
-
 using storage::ErrnoStatus;
 
 Status WriteAt(int fd, const uint8_t* data, size_t n, uint64_t offset, const std::string& path) {
@@ -24,8 +22,6 @@ Status WriteAt(int fd, const uint8_t* data, size_t n, uint64_t offset, const std
   }
   return Status::Ok();
 }
-
-}  // namespace
 
 // One file being restored. Ranges share the descriptor (pwrite needs no lock); ranges_left
 // counts down, and whichever range brings it to zero completes the file.

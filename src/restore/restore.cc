@@ -55,17 +55,6 @@ Status CheckSafePath(const std::string& path) {
   return Status::Ok();
 }
 
-Status WriteAt(int fd, const uint8_t* data, size_t n, uint64_t offset, const std::string& path) {
-  size_t done = 0;
-  while (done < n) {
-    ssize_t w = ::pwrite(fd, data + done, n - done, static_cast<off_t>(offset + done));
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return ErrnoStatus("cannot write", path, errno);
-    done += static_cast<size_t>(w);
-  }
-  return Status::Ok();
-}
-
 Status WriteSmallFile(const std::string& path, std::string_view content, int mode) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return ErrnoStatus("cannot create", path, errno);

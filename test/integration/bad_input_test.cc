@@ -40,6 +40,18 @@ std::string ErrorText(const std::string& err) {
   return out;
 }
 
+// Flips the middle byte of the largest pack under repo_dir; returns its key ("packs/..").
+std::string FlipByteOfLargestPack(const std::string& repo_dir) {
+  std::vector<std::string> packs = FilesUnder(repo_dir, "packs/");
+  if (packs.empty()) throw HarnessError("no pack under " + repo_dir);
+  std::string largest = packs[0];
+  for (const auto& pack : packs)
+    if (fs::file_size(repo_dir + "/" + pack) > fs::file_size(repo_dir + "/" + largest))
+      largest = pack;
+  FlipByte(repo_dir + "/" + largest, fs::file_size(repo_dir + "/" + largest) / 2);
+  return largest;
+}
+
 class BadInputTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -255,14 +267,7 @@ TEST_F(BadInputTest, FlippedByteInAPackFailsTheRestoreAndLeavesNothingStartable)
   TempDir scratch("flipped");
   std::string damaged = scratch.Sub("repo");
   CopyTree(repo_->path(), damaged);
-  std::vector<std::string> packs = FilesUnder(damaged, "packs/");
-  ASSERT_FALSE(packs.empty());
-  std::string largest = packs[0];
-  for (const auto& pack : packs)
-    if (fs::file_size(damaged + "/" + pack) > fs::file_size(damaged + "/" + largest))
-      largest = pack;
-  uint64_t size = fs::file_size(damaged + "/" + largest);
-  FlipByte(damaged + "/" + largest, size / 2);
+  std::string largest = FlipByteOfLargestPack(damaged);
   auto damaged_before = TreeSnapshot(damaged);
 
   std::string pgdata = scratch.Sub("pgdata");
@@ -294,13 +299,7 @@ TEST_F(BadInputTest, VerifyReadsEveryBlockAndWalFileAndNamesTheDamage) {
   TempDir scratch("verify");
   std::string damaged = scratch.Sub("repo");
   CopyTree(repo_->path(), damaged);
-  std::vector<std::string> packs = FilesUnder(damaged, "packs/");
-  ASSERT_FALSE(packs.empty());
-  std::string largest = packs[0];
-  for (const auto& pack : packs)
-    if (fs::file_size(damaged + "/" + pack) > fs::file_size(damaged + "/" + largest))
-      largest = pack;
-  FlipByte(damaged + "/" + largest, fs::file_size(damaged + "/" + largest) / 2);
+  std::string largest = FlipByteOfLargestPack(damaged);
   // The segment the backup starts in (named by its .backup history file).
   std::string removed;
   for (const auto& f : FilesUnder(damaged, "wal/00000001/"))

@@ -28,8 +28,8 @@ Result<Bytes> MemStorage::Get(std::string_view key, Range range) {
 Result<std::vector<ObjectInfo>> MemStorage::List(std::string_view prefix) {
   std::lock_guard lock(mu_);
   std::vector<ObjectInfo> out;
-  for (auto it = objects_.lower_bound(prefix); it != objects_.end() && it->first.starts_with(prefix);
-       ++it)
+  for (auto it = objects_.lower_bound(prefix);
+       it != objects_.end() && it->first.starts_with(prefix); ++it)
     out.push_back({it->first, it->second.size(), 0});
   return out;
 }
