@@ -45,29 +45,21 @@ double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
 
-class ArchiveAsyncTest : public ::testing::Test {
+class ArchiveAsyncTest : public VaultTest {
  protected:
-  ProcessResult Vault(const std::string& repo, std::vector<std::string> args) {
-    std::vector<std::string> all = {"--repo", repo, "--key-file", key_};
-    all.insert(all.end(), args.begin(), args.end());
-    return RunPgvault(all);
-  }
-  TempDir work_{"async"};
-  std::string repo_ = work_.Sub("repo");
-  std::string key_ = work_.Sub("repo.key");
+  ArchiveAsyncTest() : VaultTest("async") {}
   std::string spool_ = work_.Sub("spool");
 };
 
 TEST_F(ArchiveAsyncTest, NoFailureUnderLoadAndKillNineLosesNothing) {
-  ASSERT_EQ(Vault(repo_, {"repo-create"}).exit_code, 0);
+  ASSERT_EQ(Vault({"repo-create"}).exit_code, 0);
   std::string command = fmt::format(
       "{} --repo {} --key-file {} --archive-async --spool-path {} --jobs 2 "
       "archive-push %p",
       PGVAULT_BINARY, repo_, key_, spool_);
   auto src = PgCluster::Create({.archive_command = command});
   src->RunPgbench({"-i", "-s", "5", "-q"});
-  auto b = Vault(repo_, {"backup", "--pgdata", src->pgdata(), "--pg-host", "127.0.0.1", "--pg-port",
-                         std::to_string(src->port())});
+  auto b = Backup(*src);
   ASSERT_EQ(b.exit_code, 0) << b.err;
   std::string start_lsn = src->Scalar("SELECT pg_current_wal_lsn()");
 
@@ -131,7 +123,7 @@ TEST_F(ArchiveAsyncTest, NoFailureUnderLoadAndKillNineLosesNothing) {
     EXPECT_TRUE(fs::exists(repo_ + "/wal/00000001/" + name)) << name;
   for (const auto& e : fs::directory_iterator(spool_ + "/out"))
     EXPECT_NE(e.path().extension(), ".error") << e.path();
-  auto info = nlohmann::json::parse(Vault(repo_, {"info", "--json"}).out);
+  auto info = nlohmann::json::parse(Vault({"info", "--json"}).out);
   EXPECT_EQ(info["timelines"][0]["missing_segments"], 0);
   EXPECT_EQ(info["timelines"][0]["last"], last);
   uint64_t segments = info["timelines"][0]["segments"];
@@ -142,9 +134,9 @@ TEST_F(ArchiveAsyncTest, NoFailureUnderLoadAndKillNineLosesNothing) {
     SCOPED_TRACE(prefetch);
     TempDir dir("restored");
     int port = FreePort();
-    auto r = Vault(repo_, {"restore", "--pgdata", dir.Sub("pgdata"), "--pg-host", "127.0.0.1",
-                           "--pg-port", std::to_string(port), "--archive-mode", "off", "--prefetch",
-                           std::to_string(prefetch), "--jobs", "4", "--start"});
+    auto r = RestoreAndStart(
+        dir.Sub("pgdata"), port,
+        {"--archive-mode", "off", "--prefetch", std::to_string(prefetch), "--jobs", "4"});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     size_t at = r.out.find("recovery promoted after ");
     ASSERT_NE(at, std::string::npos) << r.out;
@@ -167,28 +159,28 @@ TEST_F(ArchiveAsyncTest, NoFailureUnderLoadAndKillNineLosesNothing) {
   std::sort(names.begin(), names.end());
   names.resize(std::min<size_t>(names.size(), 24));
   for (const auto& n : names) {
-    ASSERT_EQ(Vault(repo_, {"archive-get", n, wal_dir + "/" + n}).exit_code, 0);
+    ASSERT_EQ(Vault({"archive-get", n, wal_dir + "/" + n}).exit_code, 0);
     std::ofstream(status_dir + "/" + n + ".ready").close();
   }
   std::string sync_repo = work_.Sub("repo-sync"), async_repo = work_.Sub("repo-async");
-  ASSERT_EQ(Vault(sync_repo, {"repo-create"}).exit_code, 0);
-  ASSERT_EQ(Vault(async_repo, {"repo-create"}).exit_code, 0);
+  ASSERT_EQ(VaultAt(sync_repo, {"repo-create"}).exit_code, 0);
+  ASSERT_EQ(VaultAt(async_repo, {"repo-create"}).exit_code, 0);
   auto t_sync = std::chrono::steady_clock::now();
   for (const auto& n : names)
-    ASSERT_EQ(Vault(sync_repo, {"archive-push", wal_dir + "/" + n}).exit_code, 0);
+    ASSERT_EQ(VaultAt(sync_repo, {"archive-push", wal_dir + "/" + n}).exit_code, 0);
   double sync_secs = Seconds(t_sync);
   std::string spool2 = work_.Sub("spool2");
   auto t_async = std::chrono::steady_clock::now();
   for (const auto& n : names) {
-    auto r = Vault(async_repo, {"--archive-async", "--spool-path", spool2, "--jobs", "2",
-                                "archive-push", wal_dir + "/" + n});
+    auto r = VaultAt(async_repo, {"--archive-async", "--spool-path", spool2, "--jobs", "2",
+                                  "archive-push", wal_dir + "/" + n});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     // Acknowledged means stored: the repository has it before PostgreSQL would move on.
     ASSERT_TRUE(fs::exists(async_repo + "/wal/00000001/" + n)) << n;
     fs::rename(status_dir + "/" + n + ".ready", status_dir + "/" + n + ".done");
   }
   double async_secs = Seconds(t_async);
-  auto got = Vault(async_repo, {"archive-get", names.back(), segs.Sub("check")});
+  auto got = VaultAt(async_repo, {"archive-get", names.back(), segs.Sub("check")});
   ASSERT_EQ(got.exit_code, 0) << got.err;
   EXPECT_EQ(fs::file_size(segs.Sub("check")), fs::file_size(wal_dir + "/" + names.back()));
   // A different segment under an archived name: the pusher refuses it, that archive-push fails
@@ -201,8 +193,8 @@ TEST_F(ArchiveAsyncTest, NoFailureUnderLoadAndKillNineLosesNothing) {
     f.close();
     fs::rename(status_dir + "/" + names.front() + ".done",
                status_dir + "/" + names.front() + ".ready");
-    auto r = Vault(async_repo, {"--archive-async", "--spool-path", spool2, "--jobs", "2",
-                                "archive-push", first});
+    auto r = VaultAt(async_repo, {"--archive-async", "--spool-path", spool2, "--jobs", "2",
+                                  "archive-push", first});
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.err.find(fmt::format("asynchronous archiving of '{}' failed: WAL file '{}' is "
                                      "already archived with different content",

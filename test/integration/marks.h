@@ -4,6 +4,7 @@
 #pragma once
 
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
@@ -45,6 +46,42 @@ Mark RecordMark(Db& c, int id, bool lock = true) {
   auto row = c.Query(fmt::format("SELECT ts, lsn, xid, sums FROM marks WHERE id = {}", id))[0];
   return Mark{id, row[0], row[1], row[2], name, row[3]};
 }
+
+// The table RecordMark writes to.
+inline constexpr char kCreateMarksTableSql[] =
+    "CREATE TABLE marks(id int PRIMARY KEY, ts text, lsn text, xid text, point text, sums text)";
+
+// A fixture with a key-file repository in a scratch directory (created by the test with
+// Vault({"repo-create"})) and pgvault run against it.
+class VaultTest : public ::testing::Test {
+ protected:
+  explicit VaultTest(const std::string& label) : work_(label) {}
+  // pgvault --repo REPO --key-file KEY ARGS...
+  ProcessResult VaultAt(const std::string& repo, const std::vector<std::string>& args) {
+    std::vector<std::string> all = {"--repo", repo, "--key-file", key_};
+    all.insert(all.end(), args.begin(), args.end());
+    return RunPgvault(all);
+  }
+  ProcessResult Vault(const std::vector<std::string>& args) { return VaultAt(repo_, args); }
+  // backup of a running cluster over TCP.
+  ProcessResult Backup(const PgCluster& cluster) {
+    return Vault({"backup", "--pgdata", cluster.pgdata(), "--pg-host", "127.0.0.1", "--pg-port",
+                  std::to_string(cluster.port())});
+  }
+  // restore --start into pgdata, the server on 127.0.0.1:port; args are appended.
+  ProcessResult RestoreAndStart(const std::string& pgdata, int port,
+                                const std::vector<std::string>& args) {
+    std::vector<std::string> all = {
+        "restore",   "--pgdata",           pgdata,   "--pg-host", "127.0.0.1",
+        "--pg-port", std::to_string(port), "--start"};
+    all.insert(all.end(), args.begin(), args.end());
+    return Vault(all);
+  }
+
+  TempDir work_;
+  std::string repo_ = work_.Sub("repo");
+  std::string key_ = work_.Sub("repo.key");
+};
 
 // A restored cluster started by `pgvault restore --start`, queried over libpq, stopped by
 // pg_ctl when the test is done with it.

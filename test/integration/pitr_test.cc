@@ -25,39 +25,24 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class PitrTest : public ::testing::Test {
+class PitrTest : public VaultTest {
  protected:
-  std::vector<std::string> Repo() { return {"--repo", repo_, "--key-file", key_}; }
-  ProcessResult Vault(std::vector<std::string> args) {
-    auto all = Repo();
-    all.insert(all.end(), args.begin(), args.end());
-    return RunPgvault(all);
-  }
-  // restore --start into a new directory on a free port; returns the pgvault result.
+  PitrTest() : VaultTest("pitr") {}
+  // The restored server does not archive: its WAL would land in the source's repository.
   ProcessResult RestoreAndStart(const std::string& pgdata, int port,
                                 std::vector<std::string> args) {
-    std::vector<std::string> all = {
-        "restore",   "--pgdata",           pgdata,           "--pg-host", "127.0.0.1",
-        "--pg-port", std::to_string(port), "--archive-mode", "off",       "--start"};
-    all.insert(all.end(), args.begin(), args.end());
-    return Vault(all);
+    args.insert(args.begin(), {"--archive-mode", "off"});
+    return VaultTest::RestoreAndStart(pgdata, port, args);
   }
-
-  TempDir work_{"pitr"};
-  std::string repo_ = work_.Sub("repo");
-  std::string key_ = work_.Sub("repo.key");
 };
 
 TEST_F(PitrTest, FiveTargetKindsMatchMarksExactly) {
   ASSERT_EQ(Vault({"repo-create"}).exit_code, 0);
   auto src = PgCluster::Create({.archive_command = ArchivePushCommand(repo_, key_)});
   src->RunPgbench({"-i", "-s", "1", "-q"});
-  src->Exec(
-      "CREATE TABLE marks(id int PRIMARY KEY, ts text, lsn text, xid text, point text, "
-      "sums text)");
+  src->Exec(kCreateMarksTableSql);
   std::string quiet_sums = src->Scalar(std::string("SELECT ") + kSumsSql);
-  auto b1 = Vault({"backup", "--pgdata", src->pgdata(), "--pg-host", "127.0.0.1", "--pg-port",
-                   std::to_string(src->port())});
+  auto b1 = Backup(*src);
   ASSERT_EQ(b1.exit_code, 0) << b1.err;
 
   auto bench = src->StartPgbench({"-c", "2", "-T", "600", "-n"});
@@ -68,8 +53,7 @@ TEST_F(PitrTest, FiveTargetKindsMatchMarksExactly) {
     std::this_thread::sleep_for(2s);
     marks.push_back(RecordMark(*src, id));
   }
-  auto b2 = Vault({"backup", "--pgdata", src->pgdata(), "--pg-host", "127.0.0.1", "--pg-port",
-                   std::to_string(src->port())});
+  auto b2 = Backup(*src);
   ASSERT_EQ(b2.exit_code, 0) << b2.err;
   for (int id = 4; id <= 7; ++id) {
     std::this_thread::sleep_for(2s);

@@ -34,35 +34,17 @@ std::string SwitchAndWait(Restored& db) {
   throw HarnessError("segment " + seg + " was not archived by the restored server");
 }
 
-class TimelineTest : public ::testing::Test {
+class TimelineTest : public VaultTest {
  protected:
-  ProcessResult Vault(std::vector<std::string> args) {
-    std::vector<std::string> all = {"--repo", repo_, "--key-file", key_};
-    all.insert(all.end(), args.begin(), args.end());
-    return RunPgvault(all);
-  }
-  ProcessResult RestoreAndStart(const std::string& pgdata, int port,
-                                std::vector<std::string> args) {
-    std::vector<std::string> all = {
-        "restore",   "--pgdata",           pgdata,   "--pg-host", "127.0.0.1",
-        "--pg-port", std::to_string(port), "--start"};
-    all.insert(all.end(), args.begin(), args.end());
-    return Vault(all);
-  }
-  TempDir work_{"timeline"};
-  std::string repo_ = work_.Sub("repo");
-  std::string key_ = work_.Sub("repo.key");
+  TimelineTest() : VaultTest("timeline") {}
 };
 
 TEST_F(TimelineTest, NewTimelineArchivesAndBothTimelinesRestoreExactly) {
   ASSERT_EQ(Vault({"repo-create"}).exit_code, 0);
   auto src = PgCluster::Create({.archive_command = ArchivePushCommand(repo_, key_)});
   src->RunPgbench({"-i", "-s", "1", "-q"});
-  src->Exec(
-      "CREATE TABLE marks(id int PRIMARY KEY, ts text, lsn text, xid text, point text, "
-      "sums text)");
-  auto b1 = Vault({"backup", "--pgdata", src->pgdata(), "--pg-host", "127.0.0.1", "--pg-port",
-                   std::to_string(src->port())});
+  src->Exec(kCreateMarksTableSql);
+  auto b1 = Backup(*src);
   ASSERT_EQ(b1.exit_code, 0) << b1.err;
   auto bench = src->StartPgbench({"-c", "2", "-T", "600", "-n"});
   std::vector<Mark> old_marks;
