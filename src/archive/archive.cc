@@ -400,6 +400,10 @@ Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
   const std::string& spool = options.spool_path;
   std::string out = spool + "/out", lock = spool + "/pusher.lock";
   std::string status_dir = wal_dir + "/archive_status";
+  // archive-push has a result for it to consume (or has not consumed it yet).
+  auto has_result = [&](const std::string& name) {
+    return Exists(out + "/" + name + ".ok") || Exists(out + "/" + name + ".error");
+  };
   int lock_fd = TryLock(lock);
   if (lock_fd < 0) return Status::Ok();  // another pusher runs
   WritePid(lock_fd);
@@ -434,19 +438,21 @@ Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
   auto worker = [&] {
     for (;;) {
       std::string name;
+      std::vector<std::string> next;
       {
         std::unique_lock lk(mu);
         cv.wait(lk, [&] { return stop || !queue.empty(); });
         if (queue.empty()) return;
         name = std::move(queue.front());
         queue.pop_front();
-        // Start reading the next segments from disk while this one is compressed.
-        for (size_t ahead = 0; ahead < queue.size() && ahead < 2; ++ahead) {
-          int fd = ::open((wal_dir + "/" + queue[ahead]).c_str(), O_RDONLY | O_CLOEXEC);
-          if (fd < 0) continue;
-          ::posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
-          ::close(fd);
-        }
+        next.assign(queue.begin(), queue.begin() + std::min<size_t>(queue.size(), 2));
+      }
+      // Start reading the next segments from disk while this one is compressed.
+      for (const auto& ahead : next) {
+        int fd = ::open((wal_dir + "/" + ahead).c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ::posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+        ::close(fd);
       }
       auto r = ArchivePush(*repo, wal_dir + "/" + name);
       std::lock_guard lk(mu);
@@ -500,9 +506,7 @@ Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
         candidates.push_back(name);
       }
     }
-    std::erase_if(candidates, [&](const std::string& name) {
-      return Exists(out + "/" + name + ".ok") || Exists(out + "/" + name + ".error");
-    });
+    std::erase_if(candidates, has_result);
     {
       std::lock_guard lk(mu);
       for (auto& name : candidates)
@@ -542,8 +546,7 @@ Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
     }  // no pid: nobody mistakes an exiting pusher for the running one
     ::close(lock_fd);
     bool more = false;
-    for (const auto& name : ListReady(status_dir))
-      more = more || (!Exists(out + "/" + name + ".ok") && !Exists(out + "/" + name + ".error"));
+    for (const auto& name : ListReady(status_dir)) more = more || !has_result(name);
     if (more) lock_fd = TryLock(lock);
     if (!more || lock_fd < 0) break;
     WritePid(lock_fd);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -22,7 +23,26 @@ namespace {
 constexpr size_t kMaxProblemsPerBackup = 20;
 
 // The WAL from the backup's start to its end: without it the copy never becomes consistent.
-void CheckBackupWal(repo::Repository& repo, const nlohmann::json& header, BackupResult& result) {
+// The archive's WAL listed once for all backups (per segment size, which a cluster never
+// changes).
+class WalIndexCache {
+ public:
+  explicit WalIndexCache(repo::Repository& repo) : repo_(repo) {}
+  Result<const repo::WalIndex*> Get(uint64_t segment_size) {
+    auto it = indexes_.find(segment_size);
+    if (it == indexes_.end()) {
+      PGV_ASSIGN_OR_RETURN(auto index, repo::WalIndex::Load(repo_, segment_size));
+      it = indexes_.emplace(segment_size, std::move(index)).first;
+    }
+    return &it->second;
+  }
+
+ private:
+  repo::Repository& repo_;
+  std::map<uint64_t, repo::WalIndex> indexes_;
+};
+
+void CheckBackupWal(WalIndexCache& wal, const nlohmann::json& header, BackupResult& result) {
   uint64_t segment_size = header.value("wal_segment_size", uint64_t{16 << 20});
   uint32_t tli = header.value("timeline", 1u);
   auto start = pg::ParseLsn(header.value("start_lsn", ""));
@@ -31,20 +51,21 @@ void CheckBackupWal(repo::Repository& repo, const nlohmann::json& header, Backup
     result.problems.push_back("manifest has no start or stop lsn");
     return;
   }
-  auto index = repo::WalIndex::Load(repo, segment_size);
+  auto index = wal.Get(segment_size);
   if (!index.ok()) {
     result.problems.push_back(fmt::format("cannot list WAL: {}", index.status().message()));
     return;
   }
   for (uint64_t segno = *start / segment_size; segno <= *stop / segment_size; ++segno)
-    if (!index->Segments(tli).count(segno))
+    if (!(*index)->Segments(tli).count(segno))
       result.problems.push_back(fmt::format(
           "WAL segment '{}' needed to make the backup consistent is missing from the repository",
-          index->Name(tli, segno)));
+          (*index)->Name(tli, segno)));
 }
 
 // Reads every block of one backup with `jobs` workers sharing the manifest reader.
-BackupResult VerifyBackup(repo::Repository& repo, const std::string& backup_id, int jobs) {
+BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, const std::string& backup_id,
+                          int jobs) {
   BackupResult result{.backup_id = backup_id};
   std::mutex mu;
   auto problem = [&](std::string line) {
@@ -56,7 +77,7 @@ BackupResult VerifyBackup(repo::Repository& repo, const std::string& backup_id, 
     problem(fmt::format("manifest: {}", reader.status().message()));
     return result;
   }
-  CheckBackupWal(repo, (*reader)->header(), result);
+  CheckBackupWal(wal, (*reader)->header(), result);
   uint32_t block_size = (*reader)->header().value("block_size", 0u);
   if (block_size == 0) {
     problem("manifest has no block size");
@@ -163,7 +184,8 @@ Result<VerifyReport> Verify(repo::Repository& repo, const VerifyOptions& options
     ids = {options.backup_id};
   }
   VerifyReport report;
-  for (const auto& id : ids) report.backups.push_back(VerifyBackup(repo, id, options.jobs));
+  WalIndexCache wal(repo);
+  for (const auto& id : ids) report.backups.push_back(VerifyBackup(repo, wal, id, options.jobs));
   if (options.wal) VerifyWal(repo, report);
   report.seconds = MonotonicSeconds() - t0;
   return report;
