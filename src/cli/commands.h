@@ -46,7 +46,7 @@ struct Options {
   bool target_immediate = false;
   std::string type = "default";  // default | standby
   std::string primary_conninfo;
-  std::string archive_mode = "preserve";  // preserve | off
+  std::string archive_mode;  // preserve | off; "" = off with --start (not standby), else preserve
   bool start = false;
   bool pg_port_given = false;  // --pg-port/PGVAULT_PG_PORT was set (restore writes it as port)
   // archive-push/archive-get: asynchronous queue and prefetch

@@ -142,7 +142,7 @@ void AddOptions(CLI::App& app, Options& o) {
   Opt(app, "primary-conninfo", o.primary_conninfo, "restore --type standby: primary_conninfo")
       ->group("Restore");
   Opt(app, "archive-mode", o.archive_mode,
-      "restore: preserve (default) or off (archive_mode = off)")
+      "restore: preserve or off (archive_mode = off); default off with --start, else preserve")
       ->check(CLI::IsMember({"preserve", "off"}))
       ->group("Restore");
   app.add_flag("--start", o.start,
@@ -346,7 +346,10 @@ Status FillRestoreTarget(const Options& o, restore::RestoreOptions& ro) {
     return std::move(Status::InvalidArgument("--primary-conninfo needs --type standby"))
         .WithHint("add --type standby to build a replica");
   ro.primary_conninfo = o.primary_conninfo;
-  ro.archive_mode_off = o.archive_mode == "off";
+  // A cluster restore --start starts (a test, a rehearsal) does not archive into the source's
+  // repository unless asked: its new timeline would be what the next PITR follows.
+  ro.archive_mode_off =
+      o.archive_mode == "off" || (o.archive_mode.empty() && o.start && !ro.standby);
   if (o.pg_port_given) ro.port = o.pg_port;
   return Status::Ok();
 }
@@ -388,6 +391,9 @@ Status CmdRestore(Options& o) {
         "restore_command relies on PGVAULT_PASSPHRASE in the server's environment; "
         "a --key-file avoids that");
   if (!o.start) return Status::Ok();
+  if (ro.archive_mode_off && o.archive_mode.empty())
+    std::cout << "archive_mode = off in the restored cluster: it does not archive into this "
+                 "repository (--archive-mode preserve keeps the source's archive_command)\n";
   std::cout.flush();
   restore::StartOptions so{.pgdata = AbsolutePath(o.pgdata),
                            .host = o.pg_host,

@@ -29,14 +29,18 @@ Result<std::vector<HistoryEntry>> ParseHistory(std::string_view text) {
       lsn = pg::ParseLsn(line.substr(
           lsn_start, lsn_end == std::string::npos ? std::string::npos : lsn_end - lsn_start));
     if (!lsn) return Status::Corruption(fmt::format("bad timeline history line '{}'", line));
-    out.push_back({static_cast<uint32_t>(tli), *lsn});
+    size_t reason = lsn_end == std::string::npos ? lsn_end : line.find_first_not_of(" \t", lsn_end);
+    size_t reason_end = line.find_last_not_of(" \t\r");
+    out.push_back(
+        {static_cast<uint32_t>(tli), *lsn,
+         reason == std::string::npos ? "" : line.substr(reason, reason_end + 1 - reason)});
   }
   return out;
 }
 
 std::vector<HistoryEntry> TimelinePath(uint32_t tli, const std::vector<HistoryEntry>& history) {
   std::vector<HistoryEntry> path = history;
-  path.push_back({tli, UINT64_MAX});
+  path.push_back({tli, UINT64_MAX, ""});
   return path;
 }
 

@@ -17,6 +17,7 @@ namespace pgvault::repo {
 struct HistoryEntry {
   uint32_t tli = 0;
   uint64_t switch_lsn = 0;
+  std::string reason;  // PostgreSQL's third column: "before 2024-...", "no recovery target ..."
 };
 
 // Parses PostgreSQL's history file text ("1\t0/3000158\tbefore 2024-..."), oldest first.

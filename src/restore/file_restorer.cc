@@ -81,32 +81,48 @@ bool FileRestorer::Add(repo::FileEntry entry, std::string target) {
   file->ranges_left = ranges;
   file->entry = std::move(entry);
   file->path = std::move(target);
+  uint64_t size = file->entry.size;
+  if (ranges == 1 && size <= kSmallFileBytes) {
+    batch_.push_back({std::move(file), 0, per_range});
+    batch_bytes_ += size;
+    if (batch_.size() >= kBatchFiles || batch_bytes_ >= repo::BlockReader::kMaxRead)
+      return FlushBatch();
+    return true;
+  }
   for (size_t range_idx = 0; range_idx < ranges; ++range_idx)
-    if (!Push({file, range_idx * per_range, per_range})) return false;
+    if (!Push({{file, range_idx * per_range, per_range}})) return false;
   return true;
 }
 
-bool FileRestorer::Push(Range range) {
+bool FileRestorer::FlushBatch() {
+  if (batch_.empty()) return true;
+  Job job;
+  job.swap(batch_);
+  batch_bytes_ = 0;
+  return Push(std::move(job));
+}
+
+bool FileRestorer::Push(Job job) {
   std::unique_lock lock(mu_);
   cv_.wait(lock, [&] { return queue_.size() < options_.queue_limit || failed_; });
   if (failed_) return false;
-  queue_.push_back(std::move(range));
+  queue_.push_back(std::move(job));
   cv_.notify_all();
   return true;
 }
 
-bool FileRestorer::Pop(Range& range) {
+bool FileRestorer::Pop(Job& job) {
   std::unique_lock lock(mu_);
   cv_.wait(lock, [&] { return !queue_.empty() || closed_ || failed_; });
   if (failed_ || queue_.empty()) return false;
-  range = std::move(queue_.front());
+  job = std::move(queue_.front());
   queue_.pop_front();
   cv_.notify_all();
   return true;
 }
 
 void FileRestorer::Abort(Status s) {
-  std::deque<Range> dropped;  // closes their files outside the lock
+  std::deque<Job> dropped;  // closes their files outside the lock
   std::lock_guard lock(mu_);
   if (!failed_) status_ = std::move(s);
   failed_ = true;
@@ -115,6 +131,7 @@ void FileRestorer::Abort(Status s) {
 }
 
 Status FileRestorer::Finish() {
+  if (!FlushBatch()) batch_.clear();
   {
     std::lock_guard lock(mu_);
     closed_ = true;
@@ -129,40 +146,72 @@ Status FileRestorer::Finish() {
 
 void FileRestorer::Work() {
   repo::BlockReader reader(repo_.storage(), repo_.codec(), repo_.id_key());
-  Range range;
-  while (Pop(range)) {
-    Target& file = *range.file;
-    Status s = WriteRange(reader, range);
-    // acq_rel: the range that completes the file sees every other range's writes as done.
-    if (s.ok() && file.ranges_left.fetch_sub(1, std::memory_order_acq_rel) == 1) s = Complete(file);
+  Job job;
+  while (Pop(job)) {
+    Status s = job.size() == 1 ? WriteRange(reader, job[0]) : WriteBatch(reader, job);
+    for (size_t idx = 0; s.ok() && idx < job.size(); ++idx) s = Finished(job[idx]);
     if (!s.ok()) {
-      Abort(s.Context(Describe(file.entry.path)));
+      Abort(s);
       return;
     }
-    range.file.reset();
+    job.clear();
   }
 }
 
+// acq_rel: the range that completes the file sees every other range's writes as done.
+Status FileRestorer::Finished(Range& range) {
+  Target& file = *range.file;
+  Status s;
+  if (file.ranges_left.fetch_sub(1, std::memory_order_acq_rel) == 1) s = Complete(file);
+  if (!s.ok()) return s.Context(Describe(file.entry.path));
+  range.file.reset();
+  return s;
+}
+
+Status FileRestorer::WriteBatch(repo::BlockReader& reader, const Job& job) {
+  std::vector<repo::BlockRef> refs;
+  std::vector<size_t> first_block;  // of each file in refs
+  for (const Range& range : job) {
+    first_block.push_back(refs.size());
+    refs.insert(refs.end(), range.file->entry.blocks.begin(), range.file->entry.blocks.end());
+  }
+  Status s = reader.Read(refs, 0, refs.size(), [&](size_t idx, Bytes& plain) {
+    size_t file_idx =
+        std::upper_bound(first_block.begin(), first_block.end(), idx) - first_block.begin() - 1;
+    return WriteBlock(*job[file_idx].file, idx - first_block[file_idx], plain);
+  });
+  if (s.ok()) return s;
+  // Which file? Read them one by one; the failing one names itself.
+  for (const Range& range : job) PGV_RETURN_IF_ERROR(WriteRange(reader, range));
+  return s.Context(
+      fmt::format("restoring {} small files of backup '{}'", job.size(), options_.backup_id));
+}
+
+Status FileRestorer::WriteBlock(Target& file, size_t idx, const Bytes& plain) {
+  const uint64_t block_size = options_.block_size;
+  uint64_t offset = static_cast<uint64_t>(idx) * block_size;
+  uint64_t want = std::min<uint64_t>(block_size, file.entry.size - offset);
+  if (plain.size() != want)
+    return Status::Corruption(
+        fmt::format("block {} has {} bytes, expected {}", idx, plain.size(), want));
+  PGV_RETURN_IF_ERROR(WriteAt(file.fd, plain.data(), plain.size(), offset, file.path));
+  progress_.Update(bytes_ += plain.size(), options_.total_bytes);
+  return Status::Ok();
+}
+
+// Errors name the file.
 Status FileRestorer::WriteRange(repo::BlockReader& reader, const Range& range) {
   const repo::FileEntry& e = range.file->entry;
-  const std::string& path = range.file->path;
-  const uint64_t block_size = options_.block_size;
   size_t end = std::min(e.blocks.size(), range.first_block + range.block_count);
   // A slice of blocks per read bounds memory whatever the range size; BlockReader coalesces the
   // reads and resolves delta blocks. Zero blocks stay holes (Complete's ftruncate).
-  const size_t slice = std::max<size_t>(1, repo::BlockReader::kMaxRead / block_size);
+  const size_t slice = std::max<size_t>(1, repo::BlockReader::kMaxRead / options_.block_size);
   for (size_t first = range.first_block; first < end; first += slice) {
     size_t count = std::min(slice, end - first);
-    PGV_RETURN_IF_ERROR(reader.Read(e.blocks, first, count, [&](size_t idx, Bytes& plain) {
-      uint64_t offset = static_cast<uint64_t>(idx) * block_size;
-      uint64_t want = std::min<uint64_t>(block_size, e.size - offset);
-      if (plain.size() != want)
-        return Status::Corruption(
-            fmt::format("block {} has {} bytes, expected {}", idx, plain.size(), want));
-      PGV_RETURN_IF_ERROR(WriteAt(range.file->fd, plain.data(), plain.size(), offset, path));
-      progress_.Update(bytes_ += plain.size(), options_.total_bytes);
-      return Status::Ok();
-    }));
+    Status s = reader.Read(e.blocks, first, count, [&](size_t idx, Bytes& plain) {
+      return WriteBlock(*range.file, idx, plain);
+    });
+    if (!s.ok()) return s.Context(Describe(e.path));
   }
   return Status::Ok();
 }
@@ -174,7 +223,8 @@ Status FileRestorer::Complete(Target& file) {
   // Times before the fsync so that they are durable too; PostgreSQL does not need them exact.
   timespec times[2] = {{e.mtime, 0}, {e.mtime, 0}};
   ::futimens(file.fd, times);
-  if (::fsync(file.fd) != 0) return ErrnoStatus("cannot fsync", file.path, errno);
+  if (options_.sync_each_file && ::fsync(file.fd) != 0)
+    return ErrnoStatus("cannot fsync", file.path, errno);
   int fd = file.fd;
   file.fd = -1;
   if (::close(fd) != 0) return ErrnoStatus("cannot close", file.path, errno);

@@ -1,10 +1,13 @@
 // FileRestorer: writes the regular files of a backup into a target directory with worker threads.
 // A file is cut into ranges of blocks (8 MiB by default) that any worker may restore, so one large
-// table does not keep a single core busy while the others idle. Each file is created (O_EXCL)
-// when it is added, before any of its ranges is queued; ranges pwrite their blocks at their
-// offsets through that one descriptor, and the range that completes last sizes, dates, fsyncs and
-// closes the file (a per-file countdown). Memory: a worker holds at most one range's ranged reads
-// (BlockReader::kMaxRead) plus decoded blocks; the queue holds a bounded number of ranges.
+// table does not keep a single core busy while the others idle. Small files (up to
+// kSmallFileBytes) travel in batches instead: one queue round trip and one BlockReader call for
+// up to kBatchFiles of them, so neighbouring blobs of one pack come in one ranged read. Each file
+// is created (O_EXCL) when it is added, before its range is queued; ranges pwrite their blocks at
+// their offsets through that one descriptor, and the range that completes last sizes, dates,
+// fsyncs (unless sync_each_file is off) and closes the file (a per-file countdown). Memory: a
+// worker holds at most one job's ranged reads (BlockReader::kMaxRead) plus decoded blocks; the
+// queue holds a bounded number of jobs.
 #pragma once
 
 #include <atomic>
@@ -33,7 +36,10 @@ struct FileRestorerOptions {
   uint64_t range_bytes = 8 << 20;  // one job's share of a file; rounded down to whole blocks
   std::string backup_id;           // names the backup in error messages
   uint64_t total_bytes = 0;        // for progress
-  size_t queue_limit = 64;         // ranges waiting; each queued file holds a descriptor
+  size_t queue_limit = 64;         // jobs waiting; each queued file holds a descriptor
+  // false: files are not fsync'd one by one; the caller makes them durable (restore: one
+  // syncfs per file system) before anything depends on them.
+  bool sync_each_file = true;
 };
 
 class FileRestorer {
@@ -51,6 +57,9 @@ class FileRestorer {
   // Waits until every queued range is written and every file closed; the first error, if any.
   Status Finish();
 
+  static constexpr uint64_t kSmallFileBytes = 256 << 10;
+  static constexpr size_t kBatchFiles = 256;
+
   uint64_t files() const { return files_; }
   uint64_t bytes() const { return bytes_; }
 
@@ -61,10 +70,16 @@ class FileRestorer {
     size_t first_block = 0;
     size_t block_count = 0;
   };
-  bool Push(Range range);
-  bool Pop(Range& range);
+  using Job = std::vector<Range>;  // one range of a large file, or whole small files
+  bool Push(Job job);
+  bool Pop(Job& job);
+  bool FlushBatch();
   void Work();
   Status WriteRange(repo::BlockReader& reader, const Range& range);
+  // The files of a batch with one BlockReader call; on failure, file by file to name the file.
+  Status WriteBatch(repo::BlockReader& reader, const Job& job);
+  Status Finished(Range& range);
+  Status WriteBlock(Target& file, size_t idx, const Bytes& plain);
   Status Complete(Target& file);
   std::string Describe(const std::string& path) const;
 
@@ -76,7 +91,9 @@ class FileRestorer {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Range> queue_;
+  std::deque<Job> queue_;
+  Job batch_;  // small files not yet queued (the adding thread's only)
+  uint64_t batch_bytes_ = 0;
   bool closed_ = false, failed_ = false;
   Status status_;
 };

@@ -3,6 +3,7 @@
 #include "restore/file_restorer.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -175,6 +176,42 @@ TEST_P(FileRestorerTest, ManifestEntryWithTheWrongBlockCountIsRefused) {
   EXPECT_FALSE(restorer.Add(e, dir_ + "/f"));
   EXPECT_EQ(restorer.Finish().code(), Code::kCorruption);
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/f"));
+}
+
+// Small files travel in batches (kBatchFiles per job); 600 of them make three batches.
+TEST_P(FileRestorerTest, ManySmallFilesInBatchesComeBackByteForByte) {
+  std::vector<repo::FileEntry> entries;
+  for (int file_idx = 0; file_idx < 600; ++file_idx)
+    entries.push_back(
+        Store(fmt::format("f{}", file_idx),
+              Bytes(static_cast<size_t>(file_idx % 7) * 1000 + 1, static_cast<uint8_t>(file_idx))));
+  FileRestorer restorer(*repo_, Options(), progress_);
+  for (auto& e : entries) ASSERT_TRUE(restorer.Add(e, dir_ + "/" + e.path));
+  Status s = restorer.Finish();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(restorer.files(), 600u);
+  for (int file_idx = 0; file_idx < 600; ++file_idx)
+    ASSERT_EQ(Slurp(dir_ + fmt::format("/f{}", file_idx)),
+              AsString(Bytes(static_cast<size_t>(file_idx % 7) * 1000 + 1,
+                             static_cast<uint8_t>(file_idx))));
+}
+
+// A damaged block inside a batch names its own file, not the batch.
+TEST_P(FileRestorerTest, DamagedSmallFileInABatchIsNamed) {
+  std::vector<repo::FileEntry> entries;
+  for (int file_idx = 0; file_idx < 10; ++file_idx)
+    entries.push_back(Store(fmt::format("base/5/{}", 100 + file_idx),
+                            Bytes(3000, static_cast<uint8_t>(file_idx))));
+  const repo::BlockRef& ref = entries[6].blocks[0];
+  Bytes* pack = mem_.Mutable(repo::PackKey(ref.loc.pack));
+  ASSERT_NE(pack, nullptr);
+  (*pack)[ref.loc.offset + ref.loc.size / 2] ^= 0x40;
+  FileRestorer restorer(*repo_, Options(), progress_);
+  for (auto& e : entries) restorer.Add(e, dir_ + "/" + e.path.substr(7));
+  Status s = restorer.Finish();
+  EXPECT_EQ(s.code(), Code::kCorruption);
+  EXPECT_TRUE(s.message().starts_with("restoring 'base/5/106' of backup 'B': block at offset "))
+      << s.message();
 }
 
 INSTANTIATE_TEST_SUITE_P(Encryption, FileRestorerTest, ::testing::Values(true, false),

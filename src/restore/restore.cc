@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <set>
+
 #include "common/log.h"
 #include "common/time.h"
 #include "pg/wal_names.h"
@@ -21,21 +23,82 @@ namespace {
 
 using storage::ErrnoStatus;
 
+// Failures to write the target are local I/O (exit 4), also when a path component is missing:
+// kNotFound would read as "no such backup or segment".
+Status TargetIo(const Status& s) {
+  if (s.code() != Code::kNotFound) return s;
+  return std::move(Status::Io(s.message()))
+      .WithHint("check the path: restore creates the directory and writes into it");
+}
+
+std::string ReadText(const std::string& path) {
+  std::string text;
+  if (FILE* in = ::fopen(path.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = ::fread(buf, 1, sizeof buf, in)) > 0) text.append(buf, n);
+    ::fclose(in);
+  }
+  return text;
+}
+
+// The marker's first line: "pgvault restore of backup ID started at TIME (pid N)".
+std::string MarkerLine(const std::string& backup_id) {
+  return fmt::format("pgvault restore of backup {} started at {} (pid {})", backup_id,
+                     FormatIsoMicros(NowUnixMicros()), ::getpid());
+}
+
 Status CheckEmptyTarget(const std::string& dir, const char* what) {
   DIR* d = ::opendir(dir.c_str());
   if (!d) {
     if (errno == ENOENT) return Status::Ok();
-    return ErrnoStatus("cannot open", dir, errno);
+    return TargetIo(ErrnoStatus("cannot open", dir, errno));
   }
-  bool empty = true;
+  bool empty = true, incomplete = false;
   while (dirent* e = ::readdir(d)) {
     std::string n = e->d_name;
     if (n != "." && n != "..") empty = false;
+    incomplete |= n == kIncompleteMarker;
   }
   ::closedir(d);
+  if (incomplete) {
+    // "pgvault restore of backup ID started at TIME (pid N)" -> "of backup ID from TIME"
+    std::string line = ReadText(dir + "/" + kIncompleteMarker);
+    line = line.substr(0, line.find('\n'));
+    size_t of = line.find("of backup "), at = line.find(" started at "), pid = line.find(" (pid");
+    std::string from = "from an unknown time";
+    if (of != std::string::npos && at != std::string::npos && at > of)
+      from = fmt::format("{} from {}", line.substr(of, at - of),
+                         line.substr(at + 12, pid == std::string::npos ? pid : pid - at - 12));
+    return std::move(Status::InvalidArgument(
+                         fmt::format("{} '{}' holds an incomplete restore {}", what, dir, from)))
+        .WithHint(fmt::format(
+            "that restore failed or was interrupted (its '{}' file is still there); remove the "
+            "directory (rm -rf '{}') and run restore again; nothing was written",
+            kIncompleteMarker, dir));
+  }
   if (!empty)
     return std::move(Status::InvalidArgument(fmt::format("{} '{}' is not empty", what, dir)))
         .WithHint("restore into an empty or new directory; nothing was written");
+  return Status::Ok();
+}
+
+// Makes every file and directory written under dirs durable with one syncfs(2) per file system
+// instead of one fsync per file (80,000 files of a 20,000-table cluster cost one journal commit
+// each). It also syncs whatever else is dirty on those file systems; since Linux 5.8 it reports
+// writeback errors of the file system like fsync does.
+Status SyncFileSystems(const std::vector<std::string>& dirs) {
+  std::set<dev_t> synced;
+  for (const auto& dir : dirs) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return TargetIo(ErrnoStatus("cannot open directory", dir, errno));
+    struct stat st;
+    int rc = ::fstat(fd, &st);
+    if (rc == 0 && synced.insert(st.st_dev).second) rc = ::syncfs(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return TargetIo(ErrnoStatus("cannot sync the file system of", dir, err));
+  }
   return Status::Ok();
 }
 
@@ -121,13 +184,7 @@ Status WriteRecoveryConf(const std::string& conf_path, const std::string& backup
       if (key == k) return true;
     return false;
   };
-  std::string old;
-  if (FILE* in = ::fopen(conf_path.c_str(), "r")) {
-    char buf[4096];
-    size_t n;
-    while ((n = ::fread(buf, 1, sizeof buf, in)) > 0) old.append(buf, n);
-    ::fclose(in);
-  }
+  std::string old = ReadText(conf_path);
   std::string conf;
   size_t pos = 0;
   while (pos < old.size()) {
@@ -241,16 +298,25 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
           fmt::format("backup '{}' has no tablespace with oid {}", backup_id, oid));
 
   double t0 = MonotonicSeconds();
-  PGV_RETURN_IF_ERROR(storage::MakeDirs(pgdata, 0700));
-  ::chmod(pgdata.c_str(), 0700);
-  // Directories restore creates or fills: fsync'd once their files are, before pg_control.
-  std::vector<std::string> dirs = {pgdata};
-  for (const auto& [oid, location] : ts_targets) dirs.push_back(location);
+  // The directories restore fills: synced once their files are written, before pg_control.
+  std::vector<std::string> marked = {pgdata};
+  for (const auto& [oid, location] : ts_targets) marked.push_back(location);
+  // Each target is marked incomplete before anything else is written into it.
+  std::string marker = MarkerLine(backup_id) +
+                       "\nThis directory is incomplete until pgvault removes this file: do not "
+                       "start PostgreSQL on it.\n";
+  for (const auto& dir : marked) {
+    PGV_RETURN_IF_ERROR(TargetIo(storage::MakeDirs(dir, 0700)));
+    ::chmod(dir.c_str(), 0700);
+    PGV_RETURN_IF_ERROR(TargetIo(WriteSmallFile(dir + "/" + kIncompleteMarker, marker, 0600)));
+    PGV_RETURN_IF_ERROR(TargetIo(storage::SyncDir(dir)));
+  }
   FileRestorerOptions file_options{
       .block_size = block_size,
       .jobs = options.jobs,
       .backup_id = backup_id,
-      .total_bytes = header.value("stats", nlohmann::json::object()).value("bytes_read", 0ull)};
+      .total_bytes = header.value("stats", nlohmann::json::object()).value("bytes_read", 0ull),
+      .sync_each_file = false};  // SyncFileSystems below
   FileRestorer restorer(repo, file_options, progress);
 
   std::optional<repo::FileEntry> pg_control;
@@ -262,8 +328,7 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
     std::string target = pgdata + "/" + e.path;
     if (e.type == repo::EntryType::kDir) {
       if (::mkdir(target.c_str(), e.mode & 07777) != 0 && errno != EEXIST)
-        status = ErrnoStatus("cannot create directory", target, errno);
-      dirs.push_back(target);
+        status = TargetIo(ErrnoStatus("cannot create directory", target, errno));
     } else if (e.type == repo::EntryType::kSymlink) {
       std::string oid = e.path.substr(e.path.rfind('/') + 1);
       auto it = ts_targets.find(oid);
@@ -274,6 +339,8 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
         if (status.ok() && ::symlink(it->second.c_str(), target.c_str()) != 0)
           status = ErrnoStatus("cannot create link", target, errno);
       }
+    } else if (e.path == kIncompleteMarker) {
+      continue;  // left by a restore of the backed-up cluster: never restored
     } else if (e.path == "global/pg_control") {
       pg_control = std::move(e);
       e = repo::FileEntry{};
@@ -289,8 +356,8 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   PGV_RETURN_IF_ERROR(status);
   if (!pg_control)
     return Status::Corruption(fmt::format("backup '{}' has no global/pg_control", backup_id));
-  // The files are fsync'd; now the names that lead to them.
-  for (const auto& dir : dirs) PGV_RETURN_IF_ERROR(storage::SyncDir(dir));
+  // The files and the names that lead to them, before anything refers to them.
+  PGV_RETURN_IF_ERROR(SyncFileSystems(marked));
 
   // Recovery settings: backup_label from pg_backup_stop, a signal file, postgresql.auto.conf.
   PGV_RETURN_IF_ERROR(
@@ -302,11 +369,17 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   // pg_control last, alone: an interrupted restore leaves a directory that cannot start.
   NoProgress quiet;
   file_options.jobs = 1;
+  file_options.sync_each_file = true;
   FileRestorer last(repo, file_options, quiet);
   last.Add(std::move(*pg_control), pgdata + "/global/pg_control");
   PGV_RETURN_IF_ERROR(last.Finish());
   PGV_RETURN_IF_ERROR(storage::SyncDir(pgdata + "/global"));
-  PGV_RETURN_IF_ERROR(storage::SyncDir(pgdata));
+  // Complete: the markers go last, pgdata's after the tablespaces'.
+  for (auto it = marked.rbegin(); it != marked.rend(); ++it) {
+    std::string path = *it + "/" + kIncompleteMarker;
+    if (::unlink(path.c_str()) != 0) return TargetIo(ErrnoStatus("cannot remove", path, errno));
+    PGV_RETURN_IF_ERROR(storage::SyncDir(*it));
+  }
   return RestoreResult{.backup_id = backup_id,
                        .why_this_backup = choice.reason,
                        .pg_version = header.value("pg_version", 0),

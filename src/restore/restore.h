@@ -49,6 +49,12 @@ struct RestoreOptions {
   std::string restore_command;                        // written into postgresql.auto.conf
 };
 
+// Written into every target directory (the data directory and each tablespace location) before
+// anything else and removed only once the restore is complete and synced: a retry into a
+// directory that holds it says which restore was interrupted. PostgreSQL itself refuses such a
+// directory because global/pg_control is written last.
+inline constexpr char kIncompleteMarker[] = "PGVAULT_RESTORE_INCOMPLETE";
+
 struct RestoreResult {
   std::string backup_id;
   std::string why_this_backup;  // "newest backup that ends before time '...'"

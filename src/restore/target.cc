@@ -165,6 +165,40 @@ struct Candidate {
   std::string stop_lsn_text;
 };
 
+// With no --target-timeline PostgreSQL follows the newest timeline ("latest"). When that timeline
+// branched from one that the archive shows going on past the branch point, there are two
+// histories after that point, and nothing says which one the user means: typically a restore
+// that promoted (a test, a rehearsal) archived its new timeline into this repository while the
+// source went on. Following the branch would then stop on the restore's data or fail asking for
+// its WAL. Unless a backup was taken on the branch (then it is the cluster's own history), refuse
+// and name both. path: the latest timeline's, oldest first.
+Status CheckAmbiguousBranch(const repo::WalIndex& index,
+                            const std::vector<repo::HistoryEntry>& path,
+                            const std::vector<Candidate>& backups) {
+  for (size_t idx = 0; idx + 1 < path.size(); ++idx) {
+    const repo::HistoryEntry& parent = path[idx];
+    uint32_t branch = path[idx + 1].tli;
+    const auto& segments = index.Segments(parent.tli);
+    uint64_t switch_segno = parent.switch_lsn / index.segment_size();
+    if (segments.empty() || *segments.rbegin() <= switch_segno) continue;
+    bool backed_up = false;
+    for (const auto& c : backups) backed_up |= c.timeline >= branch;
+    if (backed_up) continue;
+    return std::move(Status::InvalidArgument(fmt::format(
+                         "timeline {} in the repository branched from timeline {} at {} "
+                         "(PostgreSQL's reason: '{}'), "
+                         "but timeline {} goes on past that point to '{}': probably an earlier "
+                         "restore that was promoted and archived into this repository",
+                         branch, parent.tli, pg::FormatLsn(parent.switch_lsn), parent.reason,
+                         parent.tli, index.Name(parent.tli, *segments.rbegin()))))
+        .WithHint(fmt::format(
+            "pass --target-timeline {} to recover along timeline {}, or --target-timeline latest "
+            "to follow timeline {}; nothing was written",
+            parent.tli, parent.tli, path.back().tli));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<BackupChoice> ChooseBackup(repo::Repository& repo, const RecoveryTarget& target,
@@ -211,6 +245,7 @@ Result<BackupChoice> ChooseBackup(repo::Repository& repo, const RecoveryTarget& 
           .WithHint("check --target-timeline; 'pgvault info' lists the timelines");
     path = repo::TimelinePath(tli, history);
     timeline_text = fmt::format(" on timeline {}", tli);
+    if (target.timeline.empty()) PGV_RETURN_IF_ERROR(CheckAmbiguousBranch(index, *path, all));
   }
   auto on_path = [&](const Candidate& c) {
     if (!path) return true;

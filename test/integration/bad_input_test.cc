@@ -19,6 +19,7 @@ namespace fs = std::filesystem;
 constexpr int kExitNotFound = 1;
 constexpr int kExitInvalidArgument = 2;
 constexpr int kExitConfig = 3;
+constexpr int kExitIo = 4;
 constexpr int kExitCorruption = 5;
 constexpr int kExitConflict = 7;
 constexpr int kExitCrypto = 8;
@@ -286,6 +287,50 @@ TEST_F(BadInputTest, FlippedByteInAPackFailsTheRestoreAndLeavesNothingStartable)
   if (fs::exists(pgdata)) {
     EXPECT_THROW(PgCluster::Adopt(pgdata), HarnessError);
   }
+}
+
+TEST_F(BadInputTest, RestoreIntoAPathThatCannotBeCreatedIsALocalIoError) {
+  ProcessResult r = repo_->Run({"restore", "--pgdata", "/proc/1/x"});
+  EXPECT_EQ(r.exit_code, kExitIo) << r.err;
+  EXPECT_EQ(ErrorText(r.err),
+            "error: cannot create directory '/proc/1/x': No such file or directory\n"
+            "HINT: check the path: restore creates the directory and writes into it\n");
+}
+
+TEST_F(BadInputTest, RetryAfterAFailedRestoreSaysTheTargetHoldsAnIncompleteRestore) {
+  TempDir scratch("retry");
+  std::string damaged = scratch.Sub("repo");
+  CopyTree(repo_->path(), damaged);
+  FlipByteOfLargestPack(damaged);
+  std::string pgdata = scratch.Sub("pgdata");
+  ProcessResult failed =
+      RunPgvault({"--repo", damaged, "restore", "--pgdata", pgdata}, repo_->env());
+  ASSERT_EQ(failed.exit_code, kExitCorruption) << failed.err;
+  ASSERT_TRUE(fs::exists(pgdata + "/PGVAULT_RESTORE_INCOMPLETE"));
+  auto before = TreeSnapshot(pgdata);
+
+  ProcessResult retry =
+      RunPgvault({"--repo", damaged, "restore", "--pgdata", pgdata}, repo_->env());
+  EXPECT_EQ(retry.exit_code, kExitInvalidArgument) << retry.err;
+  std::string error = ErrorText(retry.err);
+  std::string expected_start =
+      fmt::format("error: target directory '{}' holds an incomplete restore of backup {} from ",
+                  pgdata, backup_id_);
+  EXPECT_TRUE(error.starts_with(expected_start)) << retry.err;
+  EXPECT_NE(error.find(fmt::format("\nHINT: that restore failed or was interrupted (its "
+                                   "'PGVAULT_RESTORE_INCOMPLETE' file is still there); remove the "
+                                   "directory (rm -rf '{}') and run restore again; nothing was "
+                                   "written\n",
+                                   pgdata)),
+            std::string::npos)
+      << retry.err;
+  EXPECT_EQ(TreeSnapshot(pgdata), before);
+
+  // A complete restore leaves no marker.
+  TempDir good("complete");
+  ProcessResult ok = repo_->Run({"restore", "--pgdata", good.Sub("pgdata")});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_FALSE(fs::exists(good.Sub("pgdata") + "/PGVAULT_RESTORE_INCOMPLETE"));
 }
 
 TEST_F(BadInputTest, VerifyReadsEveryBlockAndWalFileAndNamesTheDamage) {

@@ -1,5 +1,7 @@
 // Timelines: PITR to an early mark and promote; the new timeline archives into the same
-// repository; then PITR to a point on the new timeline and to one on the old, both exact.
+// repository; then PITR to a point on the new timeline and to one on the old, both exact. And a
+// test restore (--start) neither archives into the source's repository nor, when told to, makes
+// the next PITR follow its timeline without asking.
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -65,7 +68,8 @@ TEST_F(TimelineTest, NewTimelineArchivesAndBothTimelinesRestoreExactly) {
   TempDir branch_dir("branch");
   int branch_port = FreePort();
   auto r = RestoreAndStart(branch_dir.Sub("pgdata"), branch_port,
-                           {"--target-time", old_marks[0].time, "--target-action", "promote"});
+                           {"--target-time", old_marks[0].time, "--target-action", "promote",
+                            "--archive-mode", "preserve"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("recovery promoted after"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(", timeline 2"), std::string::npos) << r.out;
@@ -94,9 +98,10 @@ TEST_F(TimelineTest, NewTimelineArchivesAndBothTimelinesRestoreExactly) {
   {  // 2. a point on the new timeline (latest), from the timeline-1 backup
     TempDir dir("new-tl");
     int port = FreePort();
-    auto rr = RestoreAndStart(dir.Sub("pgdata"), port,
-                              {"--target-xid", new_mark.xid, "--target-inclusive", "true",
-                               "--target-action", "promote", "--archive-mode", "off"});
+    auto rr = RestoreAndStart(
+        dir.Sub("pgdata"), port,
+        {"--target-xid", new_mark.xid, "--target-inclusive", "true", "--target-timeline", "latest",
+         "--target-action", "promote", "--archive-mode", "off"});
     ASSERT_EQ(rr.exit_code, 0) << rr.out << rr.err;
     EXPECT_NE(rr.out.find("(newest backup on timeline 2)"), std::string::npos) << rr.out;
     Restored db(dir.Sub("pgdata"), port);
@@ -114,6 +119,73 @@ TEST_F(TimelineTest, NewTimelineArchivesAndBothTimelinesRestoreExactly) {
     EXPECT_EQ(db.Scalar(std::string("SELECT ") + kSumsSql), old_marks[2].sums);
     EXPECT_EQ(db.Scalar("SELECT string_agg(id::text, ',' ORDER BY id) FROM marks"), "1,2");
   }
+}
+
+TEST_F(TimelineTest, TestRestoreDoesNotArchiveAndItsBranchIsNotFollowedWithoutAsking) {
+  ASSERT_EQ(Vault({"repo-create"}).exit_code, 0);
+  auto src = PgCluster::Create({.archive_command = ArchivePushCommand(repo_, key_)});
+  src->RunPgbench({"-i", "-s", "1", "-q"});
+  src->Exec(kCreateMarksTableSql);
+  auto b1 = Backup(*src);
+  ASSERT_EQ(b1.exit_code, 0) << b1.err;
+  Mark m1 = RecordMark(*src, 1, false);
+  src->SwitchWalAndWaitArchived();
+  auto restore_to = [&](const std::string& label, const Mark& mark,
+                        std::vector<std::string> extra) {
+    TempDir dir(label);
+    int port = FreePort();
+    std::vector<std::string> args = {"--target-time", mark.time, "--target-action", "promote"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = RestoreAndStart(dir.Sub("pgdata"), port, args);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    if (r.exit_code != 0) return r;
+    Restored db(dir.Sub("pgdata"), port);
+    EXPECT_EQ(db.Scalar(std::string("SELECT ") + kSumsSql), mark.sums);
+    r.out += "archive_mode=" + db.Scalar("SHOW archive_mode") + "\n";
+    if (r.out.find("archive_mode=on") != std::string::npos) SwitchAndWait(db);
+    return r;
+  };
+
+  // 1. A test restore to m1 with --start: promoted, and it does not archive.
+  auto test1 = restore_to("test1", m1, {});
+  EXPECT_NE(test1.out.find("archive_mode = off in the restored cluster: it does not archive into "
+                           "this repository (--archive-mode preserve keeps the source's "
+                           "archive_command)\n"),
+            std::string::npos)
+      << test1.out;
+  EXPECT_NE(test1.out.find("archive_mode=off\n"), std::string::npos) << test1.out;
+
+  // The source goes on past the branch point; a PITR to m2 on its timeline just works.
+  src->Exec("UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid < 100");
+  Mark m2 = RecordMark(*src, 2, false);
+  src->SwitchWalAndWaitArchived();
+  EXPECT_EQ(nlohmann::json::parse(Vault({"info", "--json"}).out)["timelines"].size(), 1u);
+  restore_to("pitr1", m2, {});
+
+  // 2. A test restore told to archive (--archive-mode preserve) puts timeline 2 into the
+  // repository. The next PITR to m2 is refused, naming the branch and how to choose.
+  auto test2 = restore_to("test2", m1, {"--archive-mode", "preserve"});
+  EXPECT_NE(test2.out.find("archive_mode=on\n"), std::string::npos) << test2.out;
+  TempDir refused_dir("refused");
+  auto refused = RestoreAndStart(refused_dir.Sub("pgdata"), FreePort(),
+                                 {"--target-time", m2.time, "--target-action", "promote"});
+  EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("error: timeline 2 in the repository branched from timeline 1 at "),
+            std::string::npos)
+      << refused.err;
+  EXPECT_NE(refused.err.find("(PostgreSQL's reason: 'before "), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("but timeline 1 goes on past that point to '00000001"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_NE(refused.err.find("probably an earlier restore that was promoted and archived into "
+                             "this repository\nHINT: pass --target-timeline 1 to recover along "
+                             "timeline 1, or --target-timeline latest to follow timeline 2; "
+                             "nothing was written\n"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_FALSE(std::filesystem::exists(refused_dir.Sub("pgdata")));
+  // The hinted flag recovers m2 exactly.
+  restore_to("pitr2", m2, {"--target-timeline", "1"});
 }
 
 }  // namespace

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Restore against backup for many small files: a throw-away PostgreSQL 15 cluster with N tables
+# of one row each (heap, primary key, TOAST table and TOAST index: four small files per table),
+# one full backup, one restore into an empty directory; prints both wall times and their ratio.
+# See docs/benchmarks.md ("Many small files").
+#
+# Usage: bench/small-files.sh [--tables 20000] [--jobs 2] [--pgvault BIN] [--keep]
+# Runs as root; PostgreSQL and pgvault run as the OS user postgres. Without --pgvault it uses
+# build/pgvault (build it first, see README.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SRC=$PWD
+
+tables=20000 jobs=2 keep=no pgvault_bin=$SRC/build/pgvault
+usage() { sed -n '7,9p' "$0" | sed 's/^# \{0,1\}//'; }
+while (($#)); do
+  case $1 in
+    --tables) tables=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    --pgvault) pgvault_bin=$2; shift 2 ;;
+    --keep) keep=yes; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "small-files.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+((EUID == 0)) || { echo "small-files.sh: run as root (the tools run as postgres)" >&2; exit 1; }
+[[ -x $pgvault_bin ]] || { echo "small-files.sh: no pgvault binary '$pgvault_bin'" >&2; exit 1; }
+PGVAULT=$(realpath "$pgvault_bin")
+PGBIN=/usr/lib/postgresql/15/bin
+# shellcheck source=scripts/lib.sh
+source "$SRC/scripts/lib.sh"
+
+work=$(mktemp -d /tmp/pgvault-small-files.XXXXXX)
+chmod 755 "$work"
+chown postgres:postgres "$work"
+pgdata=$work/pgdata repo=$work/repo key=$work/pgvault.key
+cleanup() {
+  stop_cluster "$pgdata" || true
+  if [[ $keep == yes ]]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port=$(free_port)
+as_pg "$PGBIN/initdb" -D "$pgdata" -U postgres --auth=trust >/dev/null
+cat >>"$pgdata/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$work'
+archive_mode = on
+archive_command = '$PGVAULT --repo $repo --key-file $key archive-push %p'
+autovacuum = off
+fsync = off
+max_wal_size = 4GB
+CONF
+as_pg "$PGVAULT" --repo "$repo" --key-file "$key" repo-create >/dev/null
+as_pg "$PGBIN/pg_ctl" -D "$pgdata" -l "$work/postgres.log" -w start >/dev/null
+psql_q() { as_pg psql -X -q -At -h "$work" -p "$port" -d postgres -c "$1"; }
+
+echo "creating $tables tables ..."
+for ((first = 1; first <= tables; first += 500)); do
+  last=$((first + 499 < tables ? first + 499 : tables))
+  psql_q "DO \$\$ BEGIN FOR i IN $first..$last LOOP
+            EXECUTE format('CREATE TABLE t%s(id int PRIMARY KEY, v text); INSERT INTO t%s VALUES (1, %L)', i, i, 'x');
+          END LOOP; END \$\$"
+done
+psql_q "CHECKPOINT"
+files=$(find "$pgdata" -type f | wc -l)
+
+now() { date +%s.%N; }
+t0=$(now)
+as_pg "$PGVAULT" --repo "$repo" --key-file "$key" backup --pgdata "$pgdata" \
+  --pg-host "$work" --pg-port "$port" --jobs "$jobs" >"$work/backup.out"
+t1=$(now)
+as_pg "$PGVAULT" --repo "$repo" --key-file "$key" restore --pgdata "$work/restored" \
+  --jobs "$jobs" >"$work/restore.out"
+t2=$(now)
+restored=$(find "$work/restored" -type f | wc -l)
+
+awk -v t="$tables" -v f="$files" -v r="$restored" -v t0="$t0" -v t1="$t1" -v t2="$t2" \
+  -v j="$jobs" 'BEGIN { b = t1 - t0; s = t2 - t1
+  printf "tables %d, files in the cluster %d, files restored %d, --jobs %d\n", t, f, r, j
+  printf "backup  %.2f s\nrestore %.2f s\nratio   %.2f (restore / backup)\n", b, s, s / b }'
