@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "pg/wal_names.h"
+#include "repo/backup_lock.h"
 #include "repo/backup_objects.h"
 #include "repo/layout.h"
 #include "repo/manifest.h"
@@ -47,15 +48,15 @@ Status CheckIsPgdata(const std::string& pgdata) {
   return Status::Ok();
 }
 
-std::string NewBackupId(const std::vector<std::string>& existing) {
-  int64_t now = NowUnixMicros();
-  for (;;) {
-    std::string id = FormatCompact(now) + "F";
-    if (std::find(existing.begin(), existing.end(), id) == existing.end() &&
-        (existing.empty() || id > existing.back()))
-      return id;
-    now += 1000000;
-  }
+// Another backup of the same repository may run alongside this one (each has its own id and
+// lock); say so, since it doubles the load on the server.
+void WarnAboutOtherBackups(storage::Storage& storage, const std::string& backup_id) {
+  auto locks = repo::ListBackupLocks(storage, repo::SystemLockEnv());
+  if (!locks.ok()) return;
+  for (const auto& other : *locks)
+    if (other.backup_id != backup_id && other.state == repo::LockState::kLive)
+      log::Warn("backup '{}' is running too ({}); this backup '{}' runs alongside it",
+                other.backup_id, other.DescribeOwner(), backup_id);
 }
 
 repo::FileEntry EntryFor(const WalkEntry& we) {
@@ -135,24 +136,19 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
   uint64_t segment_size = std::strtoull(seg_size_text.c_str(), nullptr, 10);
   PGV_RETURN_IF_ERROR(repo.CheckCluster(sysid, version / 10000));
 
+  // Claims a unique id before any work; the lock keeps expire away from the packs this backup
+  // reuses and is released (only if it is still ours) when this function returns.
+  PGV_ASSIGN_OR_RETURN(repo::BackupLock lock, repo::LockBackup(repo.storage()));
+  const std::string backup_id = lock.backup_id();
+  WarnAboutOtherBackups(repo.storage(), backup_id);
   PGV_ASSIGN_OR_RETURN(auto backups, repo::ListBackups(repo.storage()));
-  std::string backup_id = NewBackupId(backups);
+  // A backup that runs alongside this one may finish first with a later id: not a parent.
+  std::erase_if(backups, [&](const std::string& id) { return id >= backup_id; });
   std::unique_ptr<repo::ManifestReader> parent;
   if (!backups.empty()) {
     PGV_ASSIGN_OR_RETURN(parent,
                          repo::ManifestReader::Open(repo.storage(), repo.codec(), backups.back()));
   }
-
-  // Marks the backup as running so that expire keeps its hands off the packs it reuses.
-  std::string lock_key = repo::BackupLockKey(backup_id);
-  PGV_RETURN_IF_ERROR(repo.storage().Put(lock_key, AsBytes(backup_id)));
-  struct LockRelease {
-    storage::Storage& st;
-    std::string key;
-    ~LockRelease() {
-      if (Status s = st.Delete(key); !s.ok()) log::Warn("cannot remove '{}': {}", key, s.message());
-    }
-  } lock_release{repo.storage(), lock_key};
 
   int64_t start_time = NowUnixMicros();
   double t_start = MonotonicSeconds();
@@ -323,6 +319,7 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
     header["retain_until_unix"] = options.retain_until_unix;
   }
   PGV_RETURN_IF_ERROR(manifest.Finish(header));
+  PGV_RETURN_IF_ERROR(lock.Release());
   return BackupResult{backup_id, header};
 }
 

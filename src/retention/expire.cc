@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "common/time.h"
+#include "repo/backup_lock.h"
 #include "repo/backup_objects.h"
 #include "repo/layout.h"
 #include "repo/manifest.h"
@@ -30,12 +31,8 @@ Result<ExpireResult> ExpireBackup(repo::Repository& repo, const std::string& bac
                            fmt::format("backup '{}' is on legal hold; it was kept", backup_id)))
           .WithHint(fmt::format("clear it first with: pgvault hold clear --backup {}", backup_id));
   }
-  PGV_ASSIGN_OR_RETURN(auto locks, st.List(repo::kLocksPrefix));
-  for (const auto& lock : locks)
-    if (lock.key.starts_with("locks/backup-"))
-      return std::move(Status::Conflict(fmt::format(
-                           "a backup is running ('{}'); nothing was expired", lock.key)))
-          .WithHint("wait for it to finish; if it was killed, delete that lock object and retry");
+  PGV_ASSIGN_OR_RETURN(auto running, repo::FindLiveBackup(st));
+  if (running) return repo::BackupRunningError(*running, now, "nothing was expired");
 
   PGV_ASSIGN_OR_RETURN(auto doomed, repo::ObjectsOfBackup(repo, backup_id));
   // References first: once the manifest is gone the backup no longer exists.
