@@ -107,6 +107,7 @@ Status CheckWalContent(const std::string& path, const std::string& name, ByteVie
   if (header->timeline > pg::TimelineOfWalFile(name))
     return Status::InvalidArgument(fmt::format("'{}' holds timeline {} but its name says {}", path,
                                                header->timeline, pg::TimelineOfWalFile(name)));
+  PGV_RETURN_IF_ERROR(pg::CheckSegmentIdentity(fmt::format("'{}'", path), name, *header));
   if (repo)
     PGV_RETURN_IF_ERROR(repo->CheckCluster(header->system_identifier, header->pg_version_major));
   return Status::Ok();
@@ -136,6 +137,17 @@ Status WriteFileAtomic(const std::string& path, ByteView data, bool sync) {
   if (!s.ok()) ::unlink(tmp.c_str());
   if (s.ok() && sync) s = storage::SyncDir(DirName(path));
   return s;
+}
+
+// archive-get exits 1 ("not archived": PostgreSQL may end recovery there) only for kNotFound,
+// so a failure that merely says "no such file" about something else (the destination's
+// directory, the prefetch queue) must not read as kNotFound.
+Status NotAboutTheWalFile(Status s) {
+  if (!s.IsNotFound()) return s;
+  return std::move(Status::Io(s.message()))
+      .WithHint(!s.hint().empty() ? s.hint()
+                                  : "a path is missing, not the WAL file; exiting 1 would tell "
+                                    "PostgreSQL that the archive ends here");
 }
 
 // A segment PostgreSQL asks for that is missing while later segments of its timeline are
@@ -347,7 +359,7 @@ Status ArchiveGet(repo::Repository& repo, const std::string& name, const std::st
       PGV_RETURN_IF_ERROR(CheckNotAGap(repo, name));
     return data.status();
   }
-  return WriteFileAtomic(dest, *data, false);
+  return NotAboutTheWalFile(WriteFileAtomic(dest, *data, false));
 }
 
 Result<std::string> ArchivePushAsync(const std::string& path, const AsyncOptions& options,
@@ -568,11 +580,12 @@ Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
 Status ArchiveGetPrefetch(const std::string& name, const std::string& dest,
                           const GetOptions& options, const RepoOpener& open) {
   if (options.prefetch <= 0 || pg::ClassifyWalFileName(name) != pg::WalFileKind::kSegment) {
-    PGV_ASSIGN_OR_RETURN(auto repo, open());
-    return ArchiveGet(*repo, name, dest);
+    auto repo = open();
+    if (!repo.ok()) return NotAboutTheWalFile(repo.status());
+    return ArchiveGet(**repo, name, dest);
   }
   std::string dir = DirName(dest) + "/pgvault-prefetch";
-  PGV_RETURN_IF_ERROR(storage::MakeDirs(dir, 0700));
+  PGV_RETURN_IF_ERROR(NotAboutTheWalFile(storage::MakeDirs(dir, 0700)));
   // PostgreSQL asks in order: what lies before this segment will not be asked for again.
   for (const auto& f : ListQueue(dir))
     if (f.name.substr(8) < name.substr(8)) ::unlink((dir + "/" + f.name).c_str());
@@ -582,7 +595,7 @@ Status ArchiveGetPrefetch(const std::string& name, const std::string& dest,
     log::Info("served '{}' from the prefetch queue", name);
   } else {
     auto repo = open();
-    if (!repo.ok()) return repo.status();
+    if (!repo.ok()) return NotAboutTheWalFile(repo.status());
     status = ArchiveGet(**repo, name, dest);
   }
   if (status.ok()) {
@@ -595,8 +608,8 @@ Status ArchiveGetPrefetch(const std::string& name, const std::string& dest,
       ::close(fd);
     }
     if (segment_size == 0) return status;
-    PGV_RETURN_IF_ERROR(
-        WriteFileAtomic(dir + "/want", AsBytes(fmt::format("{} {}", name, segment_size)), false));
+    PGV_RETURN_IF_ERROR(NotAboutTheWalFile(
+        WriteFileAtomic(dir + "/want", AsBytes(fmt::format("{} {}", name, segment_size)), false)));
     Daemonize(dir + "/prefetch.log", [dir, options, open] {
       Status s = RunPrefetcher(dir, options, open);
       return s.ok() ? 0 : 1;

@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <string>
+
+#include "pg/wal_names.h"
+
 namespace pgvault::pg {
 namespace {
 
@@ -58,6 +62,40 @@ Result<WalSegmentHeader> ParseWalSegmentHeader(ByteView data) {
     return Status::InvalidArgument(
         fmt::format("header says segment size {}, file has {} bytes", h.segment_size, size));
   return h;
+}
+
+Status CheckSegmentIdentity(std::string_view what, std::string_view name,
+                            const WalSegmentHeader& header, uint64_t expected_segment_size) {
+  uint64_t size = header.segment_size;
+  if (expected_segment_size != 0 && size != expected_segment_size)
+    return std::move(Status::InvalidArgument(
+                         fmt::format("{} has WAL segment size {} but the cluster's is {}: it is "
+                                     "not a segment of this cluster",
+                                     what, size, expected_segment_size)))
+        .WithHint("archive a cluster with another wal_segment_size into a repository of its own");
+  std::string segment(name.substr(0, 24));
+  uint32_t timeline = 0;
+  uint64_t segno = 0;
+  if (size == 0 || !ParseSegmentName(segment, timeline, segno, size) ||
+      SegmentName(timeline, segno * size, size) != segment)
+    return Status::InvalidArgument(
+        fmt::format("'{}' is not a segment name for {}-byte segments (its last 8 digits must be "
+                    "below {:08X})",
+                    name, size, size == 0 ? 0 : 0x100000000ull / size));
+  uint64_t expected = segno * size;
+  if (header.page_address == expected) return Status::Ok();
+  std::string found = FormatLsn(header.page_address);
+  if (header.page_address % size == 0)
+    found +=
+        fmt::format(" (segment '{}')", SegmentName(header.timeline, header.page_address, size));
+  return std::move(Status::InvalidArgument(
+                       fmt::format("{} is not WAL segment '{}': its first page address is {}, "
+                                   "expected {}",
+                                   what, name, found, FormatLsn(expected))))
+      .WithHint(
+          "it is another segment copied or renamed to this name, or a recycled segment "
+          "PostgreSQL has not written yet; archive_command must pass %p, the file PostgreSQL "
+          "names, unchanged");
 }
 
 }  // namespace pgvault::pg

@@ -223,6 +223,10 @@ TEST(WalStoreTest, FormatOneObjectsStayReadable) {
     const std::string name = "000000010000000000000005";
     Bytes content = FakeSegment(7);
     content[100] = 42;
+    // The long page header of segment 5 (verify checks that a segment is the one its name says).
+    const uint8_t header[36] = {0x10, 0xD1, 2, 0, 1, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0,
+                                0,    0,    0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    std::copy(std::begin(header), std::end(header), content.begin());
     Bytes plain;
     Append(plain, pipeline::Sha256(content));
     Append(plain, content);

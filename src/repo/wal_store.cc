@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "pg/wal_header.h"
+#include "pg/wal_names.h"
 #include "repo/layout.h"
 #include "storage/replicated/replicated_storage.h"
 
@@ -107,7 +109,31 @@ Status VerifyWalObject(Repository& repo, std::string_view key, ByteView object) 
   if (WalKey(name).value_or("") != key)
     return Status::Corruption(fmt::format("'{}' is not a WAL object name", key));
   auto content = Unseal(repo, name, std::string(key), object);
-  return content.ok() ? Status::Ok() : content.status();
+  return content.ok() ? CheckWalObjectContent(key, *content) : content.status();
+}
+
+Status CheckWalObjectContent(std::string_view key, ByteView content, uint64_t segment_size) {
+  std::string_view name = key.substr(key.rfind('/') + 1);
+  pg::WalFileKind kind = pg::ClassifyWalFileName(name);
+  if (kind != pg::WalFileKind::kSegment && kind != pg::WalFileKind::kPartial) return Status::Ok();
+  auto header = pg::ParseWalSegmentHeader(content);
+  if (!header.ok())
+    return Status::Corruption(
+        fmt::format("WAL object '{}' is not a WAL segment: {}", key, header.status().message()));
+  Status s =
+      pg::CheckSegmentIdentity(fmt::format("WAL object '{}'", key), name, *header, segment_size);
+  if (s.ok()) return s;
+  return std::move(Status::Corruption(s.message()))
+      .WithHint(
+          "it holds another segment than its name says (archived before pgvault checked page "
+          "addresses): replay would read the wrong WAL; archive the real segment into a new "
+          "repository, or recover from another repository that has it");
+}
+
+Status CheckArchivedWal(Repository& repo, std::string_view name, uint64_t segment_size) {
+  PGV_ASSIGN_OR_RETURN(Bytes content, GetWal(repo, name));
+  PGV_ASSIGN_OR_RETURN(std::string key, KeyFor(name));
+  return CheckWalObjectContent(key, content, segment_size);
 }
 
 Result<std::vector<WalFileInfo>> ListWal(storage::Storage& storage) {

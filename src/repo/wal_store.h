@@ -20,7 +20,16 @@ Result<Bytes> GetWal(Repository& repo, std::string_view name);
 
 // Opens a stored WAL object and checks that it decodes (and its SHA-256 in format 1) (repo-sync
 // verifies before copying).
+// Also checks that a segment is the segment its name says (CheckWalObjectContent).
 Status VerifyWalObject(Repository& repo, std::string_view key, ByteView object);
+
+// kCorruption unless content, the decoded WAL object at key, is the file its name says: a
+// segment or .partial must carry the page header of that segment (pg::CheckSegmentIdentity;
+// segment_size 0 = unknown, else the cluster's).
+Status CheckWalObjectContent(std::string_view key, ByteView content, uint64_t segment_size = 0);
+// Reads and decodes WAL file `name` as archive-get does (trying each replica) and checks its
+// content: kNotFound, or kCorruption naming the object, when recovery could not use it.
+Status CheckArchivedWal(Repository& repo, std::string_view name, uint64_t segment_size);
 
 struct WalFileInfo {
   std::string name;

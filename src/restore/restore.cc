@@ -15,6 +15,7 @@
 #include "repo/manifest.h"
 #include "repo/pack.h"
 #include "repo/wal_ranges.h"
+#include "repo/wal_store.h"
 #include "restore/file_restorer.h"
 #include "storage/posix/posix_storage.h"
 
@@ -244,6 +245,18 @@ Status CheckWal(repo::Repository& repo, const nlohmann::json& header,
                          fmt::format("WAL segment '{}' needed to {} is missing from the repository",
                                      missing[0], what)))
         .WithHint("check archive_command and 'pgvault check'; nothing was written");
+  // Present is not enough: recovery must be able to read each segment of the backup's own range.
+  for (uint64_t segno = first; segno <= stop; ++segno) {
+    std::string name = index.Name(repo::WalIndex::TimelineFor(segno, path, segment_size), segno);
+    Status readable = repo::CheckArchivedWal(repo, name, segment_size);
+    if (!readable.ok())
+      return readable
+          .Context(fmt::format(
+              "WAL segment '{}' needed to make the backup consistent cannot be read", name))
+          .WithHint(
+              "restore from a repository that holds a good copy (--repo2 DIR), or choose "
+              "another backup with --backup ID; nothing was written");
+  }
   uint64_t last = needed_to;
   for (const auto& step : path)
     if (!index.Segments(step.tli).empty())
