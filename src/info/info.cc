@@ -20,15 +20,22 @@ Result<json> CollectInfo(repo::Repository& repo) {
            {"cipher", params.encrypted ? "aes-256-gcm" : "none"},
            {"compression", pipeline::CompressionName(params.compression)},
            {"block_size", params.block_size}};
-  PGV_ASSIGN_OR_RETURN(auto ids, repo::ListBackups(repo.storage()));
+  PGV_ASSIGN_OR_RETURN(auto listed, repo::ListBackupHeaders(repo.storage(), repo.codec()));
   json backups = json::array();
-  for (const auto& id : ids) {
-    PGV_ASSIGN_OR_RETURN(json h, repo::ReadManifestHeader(repo.storage(), repo.codec(), id));
+  for (const auto& backup : listed) {
+    const std::string& id = backup.id;
+    if (!backup.intact()) {
+      // Listed, so that it can be expired, but nothing from its manifest can be trusted.
+      backups.push_back({{"id", id}, {"status", "damaged"}, {"reason", backup.damage}});
+      continue;
+    }
+    const json& h = *backup.header;
     const json& s = h.value("stats", json::object());
     double read = s.value("bytes_read", 0.0), raw_new = s.value("bytes_new_raw", 0.0),
            stored_new = s.value("bytes_new", 0.0);
     backups.push_back({
         {"id", id},
+        {"status", "ok"},
         {"type", h.value("type", "full")},
         {"parent", h.value("parent", json(nullptr))},
         {"start_time", h.value("start_time", "")},
@@ -102,6 +109,12 @@ std::string FormatText(const json& info) {
       info["compression"].get<std::string>(), info["block_size"].get<uint32_t>() / 1024);
   if (info["backups"].empty()) out += "no backups\n";
   for (const auto& b : info["backups"]) {
+    if (b.value("status", "ok") == "damaged") {
+      std::string id = b["id"].get<std::string>();
+      out += fmt::format("backup {}: DAMAGED: {}\n  HINT: {}\n", id, b["reason"].get<std::string>(),
+                         repo::DamagedBackupHint(id));
+      continue;
+    }
     out += fmt::format(
         "backup {} ({}): {} .. {}, lsn {} .. {}, timeline {}, {} files, {:.1f} MB read, {:.1f} MB "
         "new, dedup {:.1f}x, compression {:.1f}x\n",

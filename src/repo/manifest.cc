@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <set>
+
 #include "repo/layout.h"
 
 namespace pgvault::repo {
@@ -153,6 +155,11 @@ Result<std::unique_ptr<ManifestReader>> ManifestReader::Open(storage::Storage& s
 Status ManifestReader::LoadPart(uint32_t part) {
   std::string key = ManifestPartKey(backup_id_, part);
   auto sealed = storage_.Get(key);
+  // The header names its parts: a missing one is damage, not an unknown backup.
+  if (!sealed.ok() && sealed.status().IsNotFound())
+    return std::move(Status::Corruption(fmt::format("manifest part '{}' of backup '{}' is missing",
+                                                    key, backup_id_)))
+        .WithHint(DamagedBackupHint(backup_id_));
   if (!sealed.ok()) return sealed.status().Context(fmt::format("reading manifest part '{}'", key));
   auto plain = codec_.Decode(*sealed, AsBytes(PartAad(backup_id_, part)));
   if (!plain.ok())
@@ -213,6 +220,63 @@ Result<std::vector<std::string>> ListBackups(storage::Storage& storage) {
   for (const auto& obj : objects)
     if (auto id = BackupIdFromManifestKey(obj.key)) ids.push_back(*id);
   return ids;
+}
+
+Result<std::vector<ListedBackup>> ListBackupHeaders(storage::Storage& storage,
+                                                    const pipeline::Codec& codec) {
+  PGV_ASSIGN_OR_RETURN(auto objects, storage.List(kBackupsPrefix));
+  std::set<std::string, std::less<>> keys;
+  for (const auto& obj : objects) keys.insert(obj.key);
+  std::vector<ListedBackup> out;
+  for (const auto& obj : objects) {
+    auto id = BackupIdFromManifestKey(obj.key);
+    if (!id) continue;
+    auto header = ReadManifestHeader(storage, codec, *id);
+    if (!header.ok() && header.status().IsNotFound()) continue;  // expired since the listing
+    if (!header.ok() && header.status().code() != Code::kCorruption) return header.status();
+    ListedBackup backup{.id = *id};
+    if (!header.ok()) {
+      backup.damage = header.status().message();
+      out.push_back(std::move(backup));
+      continue;
+    }
+    uint32_t parts = header->value("parts", 0u);
+    for (uint32_t part = 0; part < parts && backup.damage.empty(); ++part)
+      if (!keys.count(ManifestPartKey(*id, part)))
+        backup.damage = fmt::format("manifest part '{}' of backup '{}' is missing",
+                                    ManifestPartKey(*id, part), *id);
+    if (backup.damage.empty()) backup.header = std::move(header).value();
+    out.push_back(std::move(backup));
+  }
+  return out;
+}
+
+std::string DamagedBackupHint(std::string_view backup_id) {
+  return fmt::format(
+      "'pgvault verify' lists the damage; remove the backup with: pgvault expire --backup {}",
+      backup_id);
+}
+
+Status CheckEntrySafe(const FileEntry& entry, const ManifestHeader& header) {
+  const std::string& path = entry.path;
+  auto unsafe = [&] {
+    return Status::Corruption(fmt::format("manifest holds an unsafe path '{}'", path));
+  };
+  if (path.empty() || path.front() == '/') return unsafe();
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    std::string_view part(path.data() + start, end - start);
+    if (part.empty() || part == "." || part == "..") return unsafe();
+    start = end + 1;
+  }
+  if (entry.type != EntryType::kSymlink) return Status::Ok();
+  // Only a tablespace's link: any other would let later entries write through it.
+  for (const auto& ts : header.value("tablespaces", nlohmann::json::array()))
+    if (ts.is_object() && path == "pg_tblspc/" + ts.value("oid", std::string()))
+      return Status::Ok();
+  return Status::Corruption(fmt::format("manifest holds an unexpected link '{}'", path));
 }
 
 }  // namespace pgvault::repo

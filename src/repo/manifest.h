@@ -109,4 +109,26 @@ Status VerifyManifestObject(const pipeline::Codec& codec, std::string_view key, 
 // Backup ids present in the repository (those with a manifest object), oldest first.
 Result<std::vector<std::string>> ListBackups(storage::Storage& storage);
 
+// A backup as listed: its header, or why it cannot be used. A backup is damaged when its
+// manifest cannot be decoded or one of the parts it names is missing; damage inside a part is
+// found only by reading it (restore, verify).
+struct ListedBackup {
+  std::string id;
+  std::optional<ManifestHeader> header;  // nullopt when damaged
+  std::string damage;                    // why it is damaged, "" when intact
+  bool intact() const { return header.has_value(); }
+};
+// Every backup with a manifest object, oldest first, intact or damaged. Fails only when the
+// repository cannot be listed or read (kCorruption of one backup is reported in its entry).
+Result<std::vector<ListedBackup>> ListBackupHeaders(storage::Storage& storage,
+                                                    const pipeline::Codec& codec);
+// The hint for a damaged backup: how to find out more and how to remove it.
+std::string DamagedBackupHint(std::string_view backup_id);
+
+// Whether restore may write this entry: a relative path without empty, "." or ".." parts, and a
+// symbolic link only as pg_tblspc/<oid> of a tablespace the header lists (restore points it at
+// the tablespace's location), so that nothing lands outside the target directories.
+// kCorruption naming the path otherwise. Restore and verify both call this.
+Status CheckEntrySafe(const FileEntry& entry, const ManifestHeader& header);
+
 }  // namespace pgvault::repo

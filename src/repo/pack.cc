@@ -125,51 +125,95 @@ Result<Bytes> DecodeDeltaBlock(const pipeline::Codec& codec, pipeline::Hmac& hma
   return plain;
 }
 
+Result<PackIndex> DecodePackIndex(const pipeline::Codec& codec, const PackId& id, ByteView tail,
+                                  uint64_t pack_size) {
+  std::string key = PackKey(id);
+  const size_t footer = kPackMagic.size() + 4;
+  if (tail.size() < footer || tail.size() > pack_size ||
+      AsString(tail.last(kPackMagic.size())) != kPackMagic)
+    return Status::Corruption(fmt::format("pack '{}' has no pack trailer", key));
+  uint32_t trailer_size;
+  Decoder(tail.subspan(tail.size() - footer, 4)).U32(trailer_size);
+  if (trailer_size > tail.size() - footer)
+    return Status::Corruption(fmt::format("pack '{}' has a bad trailer size", key));
+  size_t trailer_in_tail = tail.size() - footer - trailer_size;
+  auto plain =
+      codec.Decode(tail.subspan(trailer_in_tail, trailer_size), AsBytes(PackTrailerAad(id)));
+  if (!plain.ok())
+    return Status::Corruption(fmt::format("pack '{}' trailer: {}", key, plain.status().message()));
+  PackIndex index{.data_size = pack_size - footer - trailer_size};
+  Decoder dec(*plain);
+  uint32_t count;
+  if (!dec.U32(count) || count > dec.remaining())
+    return Status::Corruption(fmt::format("pack '{}' trailer is truncated", key));
+  uint64_t expected_offset = 0;
+  for (uint32_t entry_idx = 0; entry_idx < count; ++entry_idx) {
+    ByteView raw_id, raw_base_id, raw_base_pack;
+    PackIndexEntry e;
+    uint8_t kind = 0;
+    if (!dec.Raw(32, raw_id) || !dec.U32(e.offset) || !dec.U32(e.size) || !dec.U8(kind) ||
+        kind < 1 || kind > 2 ||
+        (kind == 2 && (!dec.Raw(32, raw_base_id) || !dec.Raw(16, raw_base_pack) ||
+                       !dec.U32(e.base_loc.offset) || !dec.U32(e.base_loc.size))))
+      return Status::Corruption(fmt::format("pack '{}' trailer is truncated", key));
+    if (static_cast<uint64_t>(e.offset) + e.size > index.data_size)
+      return Status::Corruption(fmt::format("pack '{}' trailer points past its blocks", key));
+    if (e.offset != expected_offset)
+      return Status::Corruption(fmt::format("pack '{}' trailer: bytes {}..{} belong to no block",
+                                            key, expected_offset, e.offset));
+    expected_offset = static_cast<uint64_t>(e.offset) + e.size;
+    e.delta = kind == 2;
+    std::copy(raw_id.begin(), raw_id.end(), e.id.begin());
+    if (e.delta) {
+      std::copy(raw_base_id.begin(), raw_base_id.end(), e.base_id.begin());
+      std::copy(raw_base_pack.begin(), raw_base_pack.end(), e.base_loc.pack.begin());
+    }
+    index.entries.push_back(e);
+  }
+  if (!dec.done())
+    return Status::Corruption(fmt::format("pack '{}' trailer has trailing bytes", key));
+  if (expected_offset != index.data_size)
+    return Status::Corruption(fmt::format("pack '{}' trailer: bytes {}..{} belong to no block", key,
+                                          expected_offset, index.data_size));
+  return index;
+}
+
+Result<PackIndex> ReadPackIndex(storage::Storage& storage, const pipeline::Codec& codec,
+                                const PackId& id, uint64_t pack_size) {
+  std::string key = PackKey(id);
+  const size_t footer = kPackMagic.size() + 4;
+  if (pack_size < footer)
+    return Status::Corruption(fmt::format("pack '{}' has no pack trailer", key));
+  PGV_ASSIGN_OR_RETURN(Bytes end, storage.Get(key, {pack_size - footer, footer}));
+  if (end.size() != footer)
+    return Status::Corruption(fmt::format("pack '{}' has no pack trailer", key));
+  uint32_t trailer_size;
+  Decoder(ByteView(end).first(4)).U32(trailer_size);
+  if (trailer_size > pack_size - footer)
+    return Status::Corruption(fmt::format("pack '{}' has a bad trailer size", key));
+  PGV_ASSIGN_OR_RETURN(
+      Bytes tail, storage.Get(key, {pack_size - footer - trailer_size, trailer_size + footer}));
+  return DecodePackIndex(codec, id, tail, pack_size);
+}
+
 Status VerifyPack(storage::Storage& storage, const pipeline::Codec& codec, pipeline::Hmac& hmac,
                   const PackId& id, ByteView pack) {
   std::string key = PackKey(id);
-  if (pack.size() < kPackMagic.size() + 4 || AsString(pack.last(kPackMagic.size())) != kPackMagic)
-    return Status::Corruption(fmt::format("pack '{}' has no pack trailer", key));
-  uint32_t trailer_size;
-  Decoder(pack.subspan(pack.size() - kPackMagic.size() - 4, 4)).U32(trailer_size);
-  if (trailer_size > pack.size() - kPackMagic.size() - 4)
-    return Status::Corruption(fmt::format("pack '{}' has a bad trailer size", key));
-  size_t trailer_at = pack.size() - kPackMagic.size() - 4 - trailer_size;
-  auto index = codec.Decode(pack.subspan(trailer_at, trailer_size), AsBytes(PackTrailerAad(id)));
-  if (!index.ok())
-    return Status::Corruption(fmt::format("pack '{}' trailer: {}", key, index.status().message()));
-  Decoder dec(*index);
-  uint32_t count;
-  if (!dec.U32(count))
-    return Status::Corruption(fmt::format("pack '{}' trailer is truncated", key));
-  for (uint32_t entry_idx = 0; entry_idx < count; ++entry_idx) {
-    ByteView raw_id, raw_base_id, raw_base_pack;
-    BlockLocation loc{.pack = id}, base_loc;
-    uint8_t kind = 0;
-    if (!dec.Raw(32, raw_id) || !dec.U32(loc.offset) || !dec.U32(loc.size) || !dec.U8(kind) ||
-        kind < 1 || kind > 2 ||
-        (kind == 2 && (!dec.Raw(32, raw_base_id) || !dec.Raw(16, raw_base_pack) ||
-                       !dec.U32(base_loc.offset) || !dec.U32(base_loc.size))))
-      return Status::Corruption(fmt::format("pack '{}' trailer is truncated", key));
-    if (static_cast<uint64_t>(loc.offset) + loc.size > trailer_at)
-      return Status::Corruption(fmt::format("pack '{}' trailer points past its blocks", key));
-    pipeline::Digest block_id;
-    std::copy(raw_id.begin(), raw_id.end(), block_id.begin());
-    if (kind == 1) {
-      auto plain = DecodeBlock(codec, hmac, block_id, loc, pack.subspan(loc.offset, loc.size));
+  PGV_ASSIGN_OR_RETURN(PackIndex index, DecodePackIndex(codec, id, pack, pack.size()));
+  for (const PackIndexEntry& e : index.entries) {
+    BlockLocation loc{.pack = id, .offset = e.offset, .size = e.size};
+    if (!e.delta) {
+      auto plain = DecodeBlock(codec, hmac, e.id, loc, pack.subspan(e.offset, e.size));
       if (!plain.ok()) return plain.status();
       continue;
     }
-    pipeline::Digest base_id;
-    std::copy(raw_base_id.begin(), raw_base_id.end(), base_id.begin());
-    std::copy(raw_base_pack.begin(), raw_base_pack.end(), base_loc.pack.begin());
-    auto base_sealed = storage.Get(PackKey(base_loc.pack), {base_loc.offset, base_loc.size});
+    auto base_sealed = storage.Get(PackKey(e.base_loc.pack), {e.base_loc.offset, e.base_loc.size});
     if (!base_sealed.ok())
       return base_sealed.status().Context(
           fmt::format("reading the base of a block in pack '{}'", key));
-    PGV_ASSIGN_OR_RETURN(Bytes base, DecodeBlock(codec, hmac, base_id, base_loc, *base_sealed));
-    auto plain = DecodeDeltaBlock(codec, hmac, block_id, loc, base_id,
-                                  pack.subspan(loc.offset, loc.size), base);
+    PGV_ASSIGN_OR_RETURN(Bytes base, DecodeBlock(codec, hmac, e.base_id, e.base_loc, *base_sealed));
+    auto plain =
+        DecodeDeltaBlock(codec, hmac, e.id, loc, e.base_id, pack.subspan(e.offset, e.size), base);
     if (!plain.ok()) return plain.status();
   }
   return Status::Ok();

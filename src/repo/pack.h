@@ -87,6 +87,27 @@ Result<Bytes> DecodeDeltaBlock(const pipeline::Codec& codec, pipeline::Hmac& hma
                                const pipeline::Digest& base_id, ByteView sealed, ByteView base,
                                IdCheck check = IdCheck::kAlways);
 
+// A pack's trailer index, decoded.
+struct PackIndexEntry {
+  pipeline::Digest id{};
+  uint32_t offset = 0, size = 0;
+  bool delta = false;
+  pipeline::Digest base_id{};
+  BlockLocation base_loc;
+};
+struct PackIndex {
+  uint64_t data_size = 0;               // bytes before the trailer: the blobs
+  std::vector<PackIndexEntry> entries;  // in offset order
+};
+// Decodes the trailer from the pack's last bytes (tail, at least the trailer, its size field and
+// the magic) of a pack of pack_size bytes, and checks that the blobs it lists fill the data area
+// exactly, in order, without gaps or overlaps. kCorruption naming the pack.
+Result<PackIndex> DecodePackIndex(const pipeline::Codec& codec, const PackId& id, ByteView tail,
+                                  uint64_t pack_size);
+// Reads only the pack's trailer (two ranged reads) and decodes it as above.
+Result<PackIndex> ReadPackIndex(storage::Storage& storage, const pipeline::Codec& codec,
+                                const PackId& id, uint64_t pack_size);
+
 // Checks a whole pack object: magic, trailer, and every block against its id. Delta blocks read
 // their base from storage.
 Status VerifyPack(storage::Storage& storage, const pipeline::Codec& codec, pipeline::Hmac& hmac,

@@ -174,7 +174,10 @@ TEST(ManifestTest, AMissingPartIsReportedNotSkipped) {
   FileEntry e;
   while ((*reader)->Next(e)) {
   }
-  EXPECT_EQ((*reader)->status().code(), Code::kNotFound);
+  EXPECT_EQ((*reader)->status().code(), Code::kCorruption);
+  EXPECT_EQ((*reader)->status().message(),
+            "manifest part 'backups/20261128-120000F/files.000002' of backup '20261128-120000F' is "
+            "missing");
 }
 
 TEST(ManifestTest, BackupWithoutManifestDoesNotExist) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "pg/wal_names.h"
@@ -154,9 +155,12 @@ Result<std::vector<TimelineRange>> DescribeTimelines(Repository& repo, const Wal
 
 Result<std::vector<TimelineRange>> DescribeArchive(Repository& repo, uint64_t& segment_size) {
   std::optional<uint64_t> from_segno;
-  PGV_ASSIGN_OR_RETURN(auto ids, ListBackups(repo.storage()));
-  if (!ids.empty()) {
-    PGV_ASSIGN_OR_RETURN(auto oldest, ReadManifestHeader(repo.storage(), repo.codec(), ids[0]));
+  // From the oldest backup that can be restored: a damaged one's header cannot be read.
+  PGV_ASSIGN_OR_RETURN(auto listed, ListBackupHeaders(repo.storage(), repo.codec()));
+  auto intact =
+      std::find_if(listed.begin(), listed.end(), [](const ListedBackup& b) { return b.intact(); });
+  if (intact != listed.end()) {
+    const ManifestHeader& oldest = *intact->header;
     segment_size = oldest.value("wal_segment_size", segment_size);
     uint32_t tli;
     uint64_t segno;

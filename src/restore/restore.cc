@@ -103,22 +103,6 @@ Status SyncFileSystems(const std::vector<std::string>& dirs) {
   return Status::Ok();
 }
 
-// A manifest path must stay inside the target: no absolute names, no "..", no empty parts.
-Status CheckSafePath(const std::string& path) {
-  if (path.empty() || path.front() == '/')
-    return Status::Corruption(fmt::format("manifest holds an unsafe path '{}'", path));
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t end = path.find('/', start);
-    if (end == std::string::npos) end = path.size();
-    std::string_view part(path.data() + start, end - start);
-    if (part.empty() || part == "." || part == "..")
-      return Status::Corruption(fmt::format("manifest holds an unsafe path '{}'", path));
-    start = end + 1;
-  }
-  return Status::Ok();
-}
-
 Status WriteSmallFile(const std::string& path, std::string_view content, int mode) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return ErrnoStatus("cannot create", path, errno);
@@ -336,7 +320,7 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   Status status;
   repo::FileEntry e;
   while (status.ok() && reader->Next(e)) {
-    status = CheckSafePath(e.path);
+    status = repo::CheckEntrySafe(e, header);  // the same check as verify's
     if (!status.ok()) break;
     std::string target = pgdata + "/" + e.path;
     if (e.type == repo::EntryType::kDir) {

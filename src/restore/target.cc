@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "common/log.h"
 #include "pg/wal_names.h"
 #include "repo/manifest.h"
 #include "repo/wal_ranges.h"
@@ -204,20 +205,30 @@ Status CheckAmbiguousBranch(const repo::WalIndex& index,
 Result<BackupChoice> ChooseBackup(repo::Repository& repo, const RecoveryTarget& target,
                                   const std::string& requested_id) {
   using Kind = RecoveryTarget::Kind;
-  PGV_ASSIGN_OR_RETURN(auto ids, repo::ListBackups(repo.storage()));
-  if (ids.empty())
+  PGV_ASSIGN_OR_RETURN(auto listed, repo::ListBackupHeaders(repo.storage(), repo.codec()));
+  if (listed.empty())
     return std::move(
                Status::NotFound(fmt::format("repository '{}' holds no backup", repo.Describe())))
         .WithHint("take one with: pgvault backup --pgdata DIR");
-  if (!requested_id.empty() && std::find(ids.begin(), ids.end(), requested_id) == ids.end())
+  auto requested = std::find_if(listed.begin(), listed.end(),
+                                [&](const repo::ListedBackup& b) { return b.id == requested_id; });
+  if (!requested_id.empty() && requested == listed.end())
     return std::move(Status::NotFound(fmt::format("backup '{}' is not in repository '{}'",
                                                   requested_id, repo.Describe())))
         .WithHint("list backups with: pgvault info");
+  if (!requested_id.empty() && !requested->intact())
+    return std::move(Status::Corruption(requested->damage))
+        .WithHint(repo::DamagedBackupHint(requested_id) + "; nothing was written");
   std::vector<Candidate> all;
   uint64_t segment_size = 0;
-  for (const auto& id : ids) {
+  for (const auto& backup : listed) {
+    const std::string& id = backup.id;
     if (!requested_id.empty() && id != requested_id) continue;
-    PGV_ASSIGN_OR_RETURN(auto h, repo::ReadManifestHeader(repo.storage(), repo.codec(), id));
+    if (!backup.intact()) {
+      log::Warn("skipping damaged backup '{}': {}", id, backup.damage);
+      continue;
+    }
+    const repo::ManifestHeader& h = *backup.header;
     Candidate c{.id = id,
                 .timeline = h.value("timeline", 1u),
                 .stop_lsn = pg::ParseLsn(h.value("stop_lsn", "")).value_or(UINT64_MAX),
@@ -227,6 +238,11 @@ Result<BackupChoice> ChooseBackup(repo::Repository& repo, const RecoveryTarget& 
     segment_size = h.value("wal_segment_size", uint64_t{16 << 20});
     all.push_back(c);
   }
+
+  if (all.empty())
+    return std::move(Status::Corruption(fmt::format("every backup in repository '{}' is damaged",
+                                                    repo.Describe())))
+        .WithHint("'pgvault info' lists them and why; take a new backup");
 
   // The timeline recovery will end on, and its history, decide which backups lie on its path.
   // "current" follows each backup's own timeline, so every backup qualifies.

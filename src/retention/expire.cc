@@ -13,39 +13,74 @@
 
 namespace pgvault::retention {
 
-Result<ExpireResult> ExpireBackup(repo::Repository& repo, const std::string& backup_id,
-                                  int64_t grace_seconds) {
-  storage::Storage& st = repo.storage();
-  int64_t now = NowUnixMicros() / 1000000;
-  PGV_ASSIGN_OR_RETURN(auto header, repo::ReadManifestHeader(st, repo.codec(), backup_id));
-  int64_t retain_until = header.value("retain_until_unix", 0ll);
-  if (retain_until > now)
+namespace {
+
+// kConflict when the manifest object is on legal hold or retained (object-lock storage only).
+Status CheckManifestLock(storage::Storage& st, const std::string& backup_id, int64_t now) {
+  if (!st.features().object_lock) return Status::Ok();
+  PGV_ASSIGN_OR_RETURN(auto info, st.Stat(repo::ManifestKey(backup_id)));
+  if (info.legal_hold)
+    return std::move(Status::Conflict(
+                         fmt::format("backup '{}' is on legal hold; it was kept", backup_id)))
+        .WithHint(fmt::format("clear it first with: pgvault hold clear --backup {}", backup_id));
+  if (info.retain_until_unix > now)
     return std::move(Status::Conflict(
                          fmt::format("backup '{}' is retained until {} (object lock); it was kept",
-                                     backup_id, header.value("retain_until", ""))))
+                                     backup_id, FormatIsoMicros(info.retain_until_unix * 1000000))))
         .WithHint("a retained backup can only be expired after its retention date");
-  if (st.features().object_lock) {
-    PGV_ASSIGN_OR_RETURN(auto info, st.Stat(repo::ManifestKey(backup_id)));
-    if (info.legal_hold)
-      return std::move(Status::Conflict(
-                           fmt::format("backup '{}' is on legal hold; it was kept", backup_id)))
-          .WithHint(fmt::format("clear it first with: pgvault hold clear --backup {}", backup_id));
-  }
-  PGV_ASSIGN_OR_RETURN(auto running, repo::FindLiveBackup(st));
-  if (running) return repo::BackupRunningError(*running, now, "nothing was expired");
+  return Status::Ok();
+}
 
-  PGV_ASSIGN_OR_RETURN(auto doomed, repo::ObjectsOfBackup(repo, backup_id));
-  // References first: once the manifest is gone the backup no longer exists.
-  for (auto it = doomed.manifest_keys.rbegin(); it != doomed.manifest_keys.rend(); ++it)
-    PGV_RETURN_IF_ERROR(st.Delete(*it));
+// The manifest objects of a backup whose manifest cannot be decoded (or is gone while parts are
+// left): whatever is stored under backups/<id>/, the manifest first.
+Result<std::vector<std::string>> ObjectsUnder(storage::Storage& st, const std::string& backup_id) {
+  PGV_ASSIGN_OR_RETURN(auto objects,
+                       st.List(fmt::format("{}{}/", repo::kBackupsPrefix, backup_id)));
+  std::vector<std::string> keys;
+  std::string manifest = repo::ManifestKey(backup_id);
+  for (const auto& obj : objects)
+    if (obj.key == manifest)
+      keys.insert(keys.begin(), obj.key);
+    else
+      keys.push_back(obj.key);
+  return keys;
+}
 
-  std::set<repo::PackId> live;
-  PGV_ASSIGN_OR_RETURN(auto remaining, repo::ListBackups(st));
-  for (const auto& id : remaining) {
-    PGV_ASSIGN_OR_RETURN(auto objects, repo::ObjectsOfBackup(repo, id));
-    live.insert(objects.packs.begin(), objects.packs.end());
+// Deletes the backup's manifest objects, the manifest itself first: once it is gone the backup
+// no longer exists. A damaged backup's parts are found by listing: its header cannot name them.
+Status DeleteManifestObjects(repo::Repository& repo, const std::string& backup_id, int64_t now) {
+  storage::Storage& st = repo.storage();
+  auto header = repo::ReadManifestHeader(st, repo.codec(), backup_id);
+  std::vector<std::string> keys;
+  if (header.ok()) {
+    int64_t retain_until = header->value("retain_until_unix", 0ll);
+    if (retain_until > now)
+      return std::move(Status::Conflict(fmt::format(
+                           "backup '{}' is retained until {} (object lock); it was kept", backup_id,
+                           header->value("retain_until", ""))))
+          .WithHint("a retained backup can only be expired after its retention date");
+    PGV_RETURN_IF_ERROR(CheckManifestLock(st, backup_id, now));
+    PGV_ASSIGN_OR_RETURN(auto doomed, repo::ObjectsOfBackup(repo, backup_id));
+    keys.assign(doomed.manifest_keys.rbegin(), doomed.manifest_keys.rend());
+  } else if (header.status().code() == Code::kCorruption) {
+    log::Warn("backup '{}' is damaged ({}); removing it by its object names", backup_id,
+              header.status().message());
+    PGV_RETURN_IF_ERROR(CheckManifestLock(st, backup_id, now));
+    PGV_ASSIGN_OR_RETURN(keys, ObjectsUnder(st, backup_id));
+  } else if (header.status().IsNotFound()) {
+    // Parts whose manifest is lost (verify reports them): the same removal, if there are any.
+    PGV_ASSIGN_OR_RETURN(keys, ObjectsUnder(st, backup_id));
+    if (keys.empty()) return header.status();
+  } else {
+    return header.status();
   }
-  ExpireResult result{.backup_id = backup_id};
+  for (const auto& key : keys) PGV_RETURN_IF_ERROR(st.Delete(key));
+  return Status::Ok();
+}
+
+// Deletes the packs not in live that are older than the grace period and not locked.
+Status CollectPacks(storage::Storage& st, const std::set<repo::PackId>& live, int64_t now,
+                    int64_t grace_seconds, ExpireResult& result) {
   PGV_ASSIGN_OR_RETURN(auto packs, st.List(repo::kPacksPrefix));
   for (const auto& obj : packs) {
     auto id = repo::PackIdFromKey(obj.key);
@@ -72,6 +107,35 @@ Result<ExpireResult> ExpireBackup(repo::Repository& repo, const std::string& bac
     result.bytes_deleted += obj.size;
   }
   for (const auto& example : result.locked_examples) log::Warn("kept locked object {}", example);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ExpireResult> ExpireBackup(repo::Repository& repo, const std::string& backup_id,
+                                  int64_t grace_seconds) {
+  storage::Storage& st = repo.storage();
+  int64_t now = NowUnixMicros() / 1000000;
+  PGV_ASSIGN_OR_RETURN(auto running, repo::FindLiveBackup(st));
+  if (running) return repo::BackupRunningError(*running, now, "nothing was expired");
+  PGV_RETURN_IF_ERROR(DeleteManifestObjects(repo, backup_id, now));
+
+  // Garbage: packs no remaining backup references. A damaged backup's references cannot be
+  // read, so while one remains no pack is deleted (it might be repaired, e.g. from a replica).
+  ExpireResult result{.backup_id = backup_id};
+  std::set<repo::PackId> live;
+  PGV_ASSIGN_OR_RETURN(auto remaining, repo::ListBackupHeaders(st, repo.codec()));
+  for (const auto& backup : remaining) {
+    if (!backup.intact()) {
+      result.gc_skipped_for = backup.id;
+      log::Warn("backup '{}' is damaged ({}); no pack was deleted: expire it first", backup.id,
+                backup.damage);
+      return result;
+    }
+    PGV_ASSIGN_OR_RETURN(auto objects, repo::ObjectsOfBackup(repo, backup.id));
+    live.insert(objects.packs.begin(), objects.packs.end());
+  }
+  PGV_RETURN_IF_ERROR(CollectPacks(st, live, now, grace_seconds, result));
   return result;
 }
 
@@ -93,6 +157,9 @@ std::string SummaryLine(const ExpireResult& r) {
     line += fmt::format("; {} unreferenced packs kept because they are locked", r.packs_locked);
   if (r.packs_recent)
     line += fmt::format("; {} recent packs kept for a running backup", r.packs_recent);
+  if (!r.gc_skipped_for.empty())
+    line += fmt::format("; no pack deleted while backup {} is damaged (expire it too)",
+                        r.gc_skipped_for);
   return line;
 }
 

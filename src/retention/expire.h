@@ -17,9 +17,13 @@ struct ExpireResult {
   uint64_t packs_locked = 0;  // unreferenced but locked: kept
   uint64_t packs_recent = 0;  // unreferenced but younger than the grace period: kept
   std::vector<std::string> locked_examples;
+  // A remaining backup is damaged: its references are unknown, so no pack was deleted.
+  std::string gc_skipped_for;
 };
 
-// kConflict when the backup is retained or on legal hold, or a backup is running.
+// kConflict when the backup is retained or on legal hold, or a backup is running. A damaged
+// backup (its manifest cannot be decoded, or parts are left without their manifest) is removed
+// by listing backups/<id>/, since its header cannot name its objects.
 Result<ExpireResult> ExpireBackup(repo::Repository& repo, const std::string& backup_id,
                                   int64_t grace_seconds = 3600);
 

@@ -16,6 +16,7 @@
 #include "repo/pack.h"
 #include "repo/wal_ranges.h"
 #include "repo/wal_store.h"
+#include "verify/objects.h"
 
 namespace pgvault::verify {
 namespace {
@@ -64,8 +65,8 @@ void CheckBackupWal(WalIndexCache& wal, const nlohmann::json& header, BackupResu
 }
 
 // Reads every block of one backup with `jobs` workers sharing the manifest reader.
-BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, const std::string& backup_id,
-                          int jobs) {
+BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, PackTable& packs,
+                          const std::string& backup_id, int jobs) {
   BackupResult result{.backup_id = backup_id};
   std::mutex mu;
   auto problem = [&](std::string line) {
@@ -78,7 +79,8 @@ BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, const std:
     return result;
   }
   CheckBackupWal(wal, (*reader)->header(), result);
-  uint32_t block_size = (*reader)->header().value("block_size", 0u);
+  const repo::ManifestHeader& header = (*reader)->header();
+  uint32_t block_size = header.value("block_size", 0u);
   if (block_size == 0) {
     problem("manifest has no block size");
     return result;
@@ -92,6 +94,17 @@ BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, const std:
       {
         std::lock_guard lock(mu);
         if (!(*reader)->Next(e)) return;
+      }
+      // What restore refuses to write, and references its pack's index does not hold.
+      if (Status safe = repo::CheckEntrySafe(e, header); !safe.ok()) {
+        problem(safe.message());
+        continue;
+      }
+      for (const repo::BlockRef& b : e.blocks) {
+        if (b.zero) continue;
+        auto missing = packs.Mark(b.loc);
+        if (!missing && b.delta) missing = packs.Mark(b.base_loc);
+        if (missing) problem(fmt::format("'{}': {}", e.path, *missing));
       }
       if (e.type != repo::EntryType::kFile) continue;
       files++;
@@ -168,7 +181,7 @@ void VerifyWal(repo::Repository& repo, VerifyReport& report) {
 }  // namespace
 
 size_t VerifyReport::problem_count() const {
-  size_t n = wal_problems.size();
+  size_t n = wal_problems.size() + object_problems.size();
   for (const auto& b : backups) n += b.problems.size();
   return n;
 }
@@ -185,7 +198,21 @@ Result<VerifyReport> Verify(repo::Repository& repo, const VerifyOptions& options
   }
   VerifyReport report;
   WalIndexCache wal(repo);
-  for (const auto& id : ids) report.backups.push_back(VerifyBackup(repo, wal, id, options.jobs));
+  PGV_ASSIGN_OR_RETURN(PackTable packs, PackTable::List(repo));
+  for (const auto& id : ids)
+    report.backups.push_back(VerifyBackup(repo, wal, packs, id, options.jobs));
+  if (options.backup_id.empty()) {
+    // What belongs to no backup can only be told with every backup's references.
+    packs.LoadAll();
+    PGV_ASSIGN_OR_RETURN(auto manifests, CheckManifestObjects(repo));
+    report.object_problems = std::move(manifests.problems);
+    report.warnings = std::move(manifests.warnings);
+    auto unreferenced = packs.UnreferencedWarnings();
+    report.warnings.insert(report.warnings.end(), unreferenced.begin(), unreferenced.end());
+  }
+  auto damaged_packs = packs.problems();
+  report.object_problems.insert(report.object_problems.end(), damaged_packs.begin(),
+                                damaged_packs.end());
   if (options.wal) VerifyWal(repo, report);
   report.seconds = MonotonicSeconds() - t0;
   return report;
@@ -201,12 +228,19 @@ std::string FormatText(const VerifyReport& r) {
   out += fmt::format("wal: {} files, {:.1f} MB verified, {} segments missing\n", r.wal_files,
                      r.wal_bytes / 1e6, r.wal_missing_segments);
   for (const auto& p : r.wal_problems) out += "  " + p + "\n";
+  if (!r.object_problems.empty()) out += "repository objects: DAMAGED\n";
+  for (const auto& p : r.object_problems) out += "  " + p + "\n";
+  if (!r.warnings.empty()) out += "warnings:\n";
+  for (const auto& w : r.warnings) out += "  " + w + "\n";
   size_t problems = r.problem_count();
+  std::string warnings = r.warnings.empty() ? ""
+                                            : fmt::format(", {} warning{}", r.warnings.size(),
+                                                          r.warnings.size() == 1 ? "" : "s");
   if (problems == 0)
-    out += fmt::format("verify: OK ({} backup{}, {:.1f} s)", r.backups.size(),
-                       r.backups.size() == 1 ? "" : "s", r.seconds);
+    out += fmt::format("verify: OK ({} backup{}{}, {:.1f} s)", r.backups.size(),
+                       r.backups.size() == 1 ? "" : "s", warnings, r.seconds);
   else
-    out += fmt::format("verify: {} problems found ({:.1f} s)", problems, r.seconds);
+    out += fmt::format("verify: {} problems found{} ({:.1f} s)", problems, warnings, r.seconds);
   return out;
 }
 

@@ -6,6 +6,8 @@
 // even where AES-GCM already authenticated it. Then every archived WAL file is opened and
 // decoded, and the archive is checked for gaps from the oldest backup on. One repository at a
 // time: with replicas, a damaged copy would be read from the other and go unnoticed.
+// Every pack's trailer index is read and each block reference checked against it; with every
+// backup verified (no --backup), objects no backup references are reported (verify/objects.h).
 #pragma once
 
 #include <string>
@@ -31,6 +33,10 @@ struct VerifyReport {
   std::vector<BackupResult> backups;
   uint64_t wal_files = 0, wal_bytes = 0, wal_missing_segments = 0;
   std::vector<std::string> wal_problems;  // damaged WAL objects and gaps
+  // Damaged pack trailers, block references a pack's index lacks, manifest parts without their
+  // manifest (verify/objects.h says which findings are errors and which warnings).
+  std::vector<std::string> object_problems;
+  std::vector<std::string> warnings;  // "unreferenced: ..." objects; verify still says OK
   double seconds = 0;
   size_t problem_count() const;
 };

@@ -1,0 +1,144 @@
+#include "verify/objects.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "repo/layout.h"
+
+namespace pgvault::verify {
+namespace {
+
+constexpr size_t kMaxLines = 20;
+
+// At most kMaxLines lines, then one saying how many more there were.
+void Cap(std::vector<std::string>& lines, const std::string& what) {
+  if (lines.size() <= kMaxLines) return;
+  size_t more = lines.size() - kMaxLines;
+  lines.resize(kMaxLines);
+  lines.push_back(fmt::format("... and {} more {}", more, what));
+}
+
+}  // namespace
+
+Result<PackTable> PackTable::List(repo::Repository& repo) {
+  PackTable table;
+  table.repo_ = &repo;
+  PGV_ASSIGN_OR_RETURN(auto objects, repo.storage().List(repo::kPacksPrefix));
+  for (const auto& obj : objects)
+    if (auto id = repo::PackIdFromKey(obj.key))
+      table.packs_[*id] = Pack{.key = obj.key, .size = obj.size};
+  return table;
+}
+
+void PackTable::Load(const repo::PackId& id, Pack& pack) {
+  pack.loaded = true;
+  auto index = repo::ReadPackIndex(repo_->storage(), repo_->codec(), id, pack.size);
+  if (!index.ok()) {
+    pack.problem = index.status().message();
+    return;
+  }
+  for (const auto& e : index->entries) {
+    pack.offsets.push_back(e.offset);
+    pack.sizes.push_back(e.size);
+  }
+  pack.referenced.assign(pack.offsets.size(), false);
+}
+
+std::optional<std::string> PackTable::Mark(const repo::BlockLocation& loc) {
+  std::lock_guard lock(*mu_);
+  auto it = packs_.find(loc.pack);
+  if (it == packs_.end()) return std::nullopt;
+  Pack& pack = it->second;
+  if (!pack.loaded) Load(loc.pack, pack);
+  if (!pack.problem.empty()) return std::nullopt;  // reported once, by problems()
+  auto at = std::lower_bound(pack.offsets.begin(), pack.offsets.end(), loc.offset);
+  size_t idx = at - pack.offsets.begin();
+  if (at == pack.offsets.end() || *at != loc.offset || pack.sizes[idx] != loc.size)
+    return fmt::format("block at offset {} ({} bytes) of pack '{}' is not in the pack's index",
+                       loc.offset, loc.size, pack.key);
+  pack.referenced[idx] = true;
+  return std::nullopt;
+}
+
+void PackTable::LoadAll() {
+  std::lock_guard lock(*mu_);
+  for (auto& [id, pack] : packs_)
+    if (!pack.loaded) Load(id, pack);
+}
+
+std::vector<std::string> PackTable::problems() const {
+  std::vector<std::string> out;
+  for (const auto& [id, pack] : packs_)
+    if (!pack.problem.empty()) out.push_back(pack.problem);
+  Cap(out, "damaged packs");
+  return out;
+}
+
+std::vector<std::string> PackTable::UnreferencedWarnings() const {
+  std::vector<std::string> out;
+  for (const auto& [id, pack] : packs_) {
+    if (!pack.loaded || !pack.problem.empty()) continue;
+    uint64_t unused = 0, blocks = 0;
+    for (size_t idx = 0; idx < pack.offsets.size(); ++idx)
+      if (!pack.referenced[idx]) unused += pack.sizes[idx], blocks++;
+    if (blocks == pack.offsets.size())
+      out.push_back(fmt::format("unreferenced: pack '{}' ({} bytes): no backup uses it", pack.key,
+                                pack.size));
+    else if (blocks > 0)
+      out.push_back(
+          fmt::format("unreferenced: {} bytes ({} blocks) of pack '{}': no backup uses them",
+                      unused, blocks, pack.key));
+  }
+  Cap(out, "packs with unreferenced bytes");
+  return out;
+}
+
+Result<ManifestObjectFindings> CheckManifestObjects(repo::Repository& repo) {
+  storage::Storage& st = repo.storage();
+  PGV_ASSIGN_OR_RETURN(auto objects, st.List(repo::kBackupsPrefix));
+  PGV_ASSIGN_OR_RETURN(auto locks, st.List(repo::kLocksPrefix));
+  std::set<std::string> locked;
+  for (const auto& lock : locks) locked.insert(lock.key);
+  // Keys by backup id (the path element after backups/).
+  std::map<std::string, std::vector<std::string>> by_id;
+  for (const auto& obj : objects) {
+    std::string_view rest = std::string_view(obj.key).substr(repo::kBackupsPrefix.size());
+    by_id[std::string(rest.substr(0, rest.find('/')))].push_back(obj.key);
+  }
+  ManifestObjectFindings out;
+  for (const auto& [id, keys] : by_id) {
+    std::string manifest = repo::ManifestKey(id);
+    bool has_manifest = std::find(keys.begin(), keys.end(), manifest) != keys.end();
+    std::string names;
+    for (const auto& key : keys) names += fmt::format("{}'{}'", names.empty() ? "" : ", ", key);
+    if (!has_manifest) {
+      if (locked.count(repo::BackupLockKey(id)))
+        out.warnings.push_back(fmt::format(
+            "unreferenced: {}: backup '{}' is being written or was interrupted (it holds a lock)",
+            names, id));
+      else
+        out.problems.push_back(fmt::format(
+            "backup '{}' lost its manifest: {} are left without it (remove them with: pgvault "
+            "expire --backup {})",
+            id, names, id));
+      continue;
+    }
+    // Objects the header does not name: parts beyond its count, anything else.
+    auto header = repo::ReadManifestHeader(st, repo.codec(), id);
+    if (!header.ok()) continue;  // reported with the backup
+    std::set<std::string> named = {manifest};
+    for (uint32_t part = 0; part < header->value("parts", 0u); ++part)
+      named.insert(repo::ManifestPartKey(id, part));
+    for (const auto& key : keys)
+      if (!named.count(key))
+        out.warnings.push_back(fmt::format(
+            "unreferenced: '{}': the manifest of backup '{}' does not name it", key, id));
+  }
+  Cap(out.problems, "backups");
+  Cap(out.warnings, "objects");
+  return out;
+}
+
+}  // namespace pgvault::verify

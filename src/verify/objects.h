@@ -1,0 +1,64 @@
+// verify's repository-wide object checks: every pack's trailer index, every block reference
+// against the index of its pack, and objects no backup references.
+//
+// What is an error and what a warning:
+//   - a pack whose trailer cannot be read or decoded, or whose index does not cover its blobs
+//     exactly: error (the pack cannot be checked or salvaged on its own);
+//   - a manifest's block reference that is not in its pack's index: error;
+//   - manifest parts without a manifest: error (a backup lost its manifest), unless a backup lock
+//     for that id exists (a backup is being written, or was killed): warning;
+//   - a pack no intact backup references, or bytes of a pack no backup references, and objects
+//     under backups/ that no manifest names: "unreferenced" warnings (left by an interrupted
+//     backup, by expire's grace period, or by a damaged backup's references). They cost space,
+//     not data; verify still says OK.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "repo/manifest.h"
+#include "repo/pack.h"
+#include "repo/repository.h"
+
+namespace pgvault::verify {
+
+class PackTable {
+ public:
+  // Lists the packs; their trailers are read when first referenced, or by CheckAll.
+  static Result<PackTable> List(repo::Repository& repo);
+  // Records a block reference; an error line when the pack's index does not hold it. A pack that
+  // does not exist is left to the block read, which names it.
+  std::optional<std::string> Mark(const repo::BlockLocation& loc);
+  // Reads the trailers of the packs not referenced yet. Thread-safe like Mark.
+  void LoadAll();
+  // One error line per pack whose trailer is damaged.
+  std::vector<std::string> problems() const;
+  // Packs and pack bytes no marked reference uses.
+  std::vector<std::string> UnreferencedWarnings() const;
+
+ private:
+  struct Pack {
+    std::string key;
+    uint64_t size = 0;
+    bool loaded = false;
+    std::string problem;            // trailer damage, once loaded
+    std::vector<uint32_t> offsets;  // of the blobs, ascending
+    std::vector<uint32_t> sizes;
+    std::vector<bool> referenced;
+  };
+  void Load(const repo::PackId& id, Pack& pack);
+  repo::Repository* repo_ = nullptr;
+  std::map<repo::PackId, Pack> packs_;
+  std::unique_ptr<std::mutex> mu_ = std::make_unique<std::mutex>();
+};
+
+struct ManifestObjectFindings {
+  std::vector<std::string> problems, warnings;
+};
+// Manifest parts without a manifest, and objects under backups/ no intact manifest names.
+Result<ManifestObjectFindings> CheckManifestObjects(repo::Repository& repo);
+
+}  // namespace pgvault::verify
