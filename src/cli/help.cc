@@ -92,9 +92,9 @@ std::string GlobalHelp() {
 
 std::string CommandHelp(const config::CommandSpec& command) {
   std::string args = command.args.empty() ? "" : " " + std::string(command.args);
-  return fmt::format("Usage: pgvault {} [OPTIONS]{}\n\n{}\n{}{}", command.name, args, command.help,
-                     OptionSections(config::Bit(command.id)),
-                     OptionSections(config::Bit(command.id), true));
+  return fmt::format("Usage: pgvault {} [OPTIONS]{}\n\n{}\n{}\nOptions every command takes:\n{}",
+                     command.name, args, command.help, OptionSections(config::Bit(command.id)),
+                     GlobalOptionLines());
 }
 
 std::string OptionsMarkdown() {

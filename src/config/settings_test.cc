@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -21,13 +22,17 @@ TEST(OptionTableTest, NamesAreUniqueAndEveryDefaultPassesItsOwnChecks) {
     EXPECT_TRUE(names.insert(spec.name).second) << spec.name;
     EXPECT_NE(spec.commands, 0u) << spec.name;
     EXPECT_FALSE(spec.help.empty()) << spec.name;
-    if (!spec.allowed.empty()) EXPECT_EQ(TypeOf(spec), Type::kString) << spec.name;
-    if (spec.min < spec.max) EXPECT_EQ(TypeOf(spec), Type::kInt) << spec.name;
+    if (!spec.allowed.empty()) {
+      EXPECT_EQ(TypeOf(spec), Type::kString) << spec.name;
+    }
+    if (spec.min < spec.max) {
+      EXPECT_EQ(TypeOf(spec), Type::kInt) << spec.name;
+    }
     Options o;
-    if (!spec.default_value.empty())
-      EXPECT_TRUE(
-          SetOption(spec, std::string(spec.default_value), "default", Code::kInternal, o).ok())
-          << spec.name;
+    if (!spec.default_value.empty()) {
+      Status s = SetOption(spec, std::string(spec.default_value), "default", Code::kInternal, o);
+      EXPECT_TRUE(s.ok()) << spec.name;
+    }
     // What restore forwards, archive-get must take, as one --NAME VALUE pair.
     if (spec.forward != Forward::kNo) {
       EXPECT_TRUE(Takes(spec, Command::kArchiveGet)) << spec.name;
@@ -147,13 +152,15 @@ TEST(ForwardTest, RestoreCommandReachesEveryRepositoryKind) {
   s3.s3_region = "eu-west-1";
   s3.s3_uri_style = "host";
   s3.s3_ca_file = "/etc/ssl/my ca.pem";
-  s3.config = "/etc/pgvault.toml";
+  s3.config = ::testing::TempDir() + "pgvault-forward-test.toml";
+  std::ofstream(s3.config) << "log-level = \"warn\"\n";
   s3.prefetch = 8;
   s3.jobs = 4;
   EXPECT_EQ(RestoreCommand("/usr/bin/pgvault", s3),
             "/usr/bin/pgvault --repo s3://bucket/prefix --s3-endpoint https://s3.example.com:9000 "
             "--s3-region eu-west-1 --s3-uri-style host --s3-ca-file '/etc/ssl/my ca.pem' --jobs 4 "
-            "--prefetch 8 --config /etc/pgvault.toml archive-get %f \"%p\"");
+            "--prefetch 8 --config " +
+                s3.config + " archive-get %f \"%p\"");
 
   Options replicated = s3;
   replicated.repo2 = "s3://other/prefix";
@@ -174,8 +181,9 @@ TEST(ForwardTest, RestoreCommandReachesEveryRepositoryKind) {
     auto back = Resolve(Command::kArchiveGet, inv->flags, NoEnv());
     ASSERT_TRUE(back.ok()) << back.status().ToString();
     for (const auto& spec : OptionTable())
-      if (spec.forward != Forward::kNo)
+      if (spec.forward != Forward::kNo) {
         EXPECT_EQ(ValueText(spec, *back), ValueText(spec, *o)) << spec.name;
+      }
     EXPECT_EQ(inv->positional.size(), 2u);
   }
 }
