@@ -36,9 +36,10 @@ class FileJobsTest : public ::testing::Test {
     dir_ = mkdtemp(tmpl);
     // Small packs, so a backup spreads over several packs and flushes mid-file.
     repo::RepoParams params{.block_size = kBlock, .pack_size = 64 << 10};
-    ASSERT_TRUE(repo::Repository::Create(mem_, params, {.passphrase = "pw"}).ok());
+    ASSERT_TRUE(
+        repo::Repository::Create(mem_, params, {.passphrase = "unit test passphrase"}).ok());
     auto repo = repo::Repository::Open(std::make_unique<storage::BorrowedStorage>(mem_),
-                                       {.passphrase = "pw"});
+                                       {.passphrase = "unit test passphrase"});
     ASSERT_TRUE(repo.ok());
     repo_ = std::move(repo).value();
   }

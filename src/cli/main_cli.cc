@@ -1,7 +1,6 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <functional>
 #include <iostream>
@@ -9,10 +8,13 @@
 #include "archive/archive.h"
 #include "backup/backup.h"
 #include "check/check.h"
+#include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/help.h"
 #include "cli/progress_bar.h"
 #include "common/log.h"
 #include "common/time.h"
+#include "config/forward.h"
 #include "info/info.h"
 #include "repo/repository.h"
 #include "repo/sync.h"
@@ -26,143 +28,9 @@ namespace pgvault::cli {
 namespace {
 
 struct Command {
-  const char* name;
-  const char* help;
+  config::Command id;
   std::function<Status(Options&)> run;
 };
-
-// Adds an option once: the flag, its PGVAULT_* variable and its config-file key share one name.
-template <typename T>
-CLI::Option* Opt(CLI::App& app, const std::string& name, T& target, const std::string& help) {
-  std::string env = "PGVAULT_";
-  for (char c : name) env += c == '-' ? '_' : static_cast<char>(std::toupper(c));
-  return app.add_option("--" + name, target, help)->envname(env);
-}
-
-void AddOptions(CLI::App& app, Options& o) {
-  Opt(app, "repo", o.repo, "repository: a directory or s3://BUCKET/PREFIX")->group("Repository");
-  Opt(app, "key-file", o.key_file,
-      "file whose contents unlock the repository (else PGVAULT_PASSPHRASE)")
-      ->group("Repository");
-  Opt(app, "new-key-file", o.new_key_file,
-      "key-add: the new key file (else PGVAULT_NEW_PASSPHRASE)")
-      ->group("Repository");
-  Opt(app, "cipher", o.cipher, "repo-create: aes-256-gcm (default) or none")
-      ->check(CLI::IsMember({"aes-256-gcm", "none"}))
-      ->group("Repository");
-  Opt(app, "compress", o.compress, "repo-create: zstd (default), lz4 or none")
-      ->check(CLI::IsMember({"zstd", "lz4", "none"}))
-      ->group("Repository");
-  Opt(app, "compress-level", o.compress_level, "repo-create: compression level (zstd 1-19)")
-      ->check(CLI::Range(1, 19))
-      ->group("Repository");
-  Opt(app, "block-size", o.block_size_kib, "repo-create: block size in KiB (8-4096, default 128)")
-      ->check(CLI::Range(8, 4096))
-      ->group("Repository");
-  Opt(app, "pack-size", o.pack_size_mib, "repo-create: target pack size in MiB")
-      ->check(CLI::Range(1, 1024))
-      ->group("Repository");
-  Opt(app, "repo2", o.repo2, "a replica of the repository (another region or provider)")
-      ->group("Repository");
-  Opt(app, "repo2-s3-endpoint", o.repo2_s3_endpoint,
-      "S3 endpoint of repo2 (default: --s3-endpoint)")
-      ->group("S3");
-  Opt(app, "repo2-s3-region", o.repo2_s3_region, "S3 region of repo2 (default: --s3-region)")
-      ->group("S3");
-  Opt(app, "write-policy", o.write_policy,
-      "with repo2: backup/archive-push succeed when 'all' (default) or 'any' replica stored the "
-      "data")
-      ->check(CLI::IsMember({"all", "any"}))
-      ->group("Repository");
-  app.add_flag("--object-lock", o.object_lock,
-               "repo-create: the S3 bucket has Object Lock; backups may be retained")
-      ->group("Repository");
-  Opt(app, "retain-days", o.retain_days,
-      "backup: lock everything the backup needs (COMPLIANCE) for this many days")
-      ->check(CLI::Range(1, 36500))
-      ->group("Repository");
-  Opt(app, "gc-grace", o.gc_grace,
-      "expire: keep unreferenced packs younger than this many seconds (default 3600)")
-      ->check(CLI::Range(0, 864000))
-      ->group("Repository");
-  Opt(app, "from", o.sync_from, "repo-sync: source replica number (1 or 2)")
-      ->check(CLI::Range(1, 2))
-      ->group("Repository");
-  Opt(app, "to", o.sync_to, "repo-sync: target replica number (1 or 2)")
-      ->check(CLI::Range(1, 2))
-      ->group("Repository");
-  Opt(app, "s3-endpoint", o.s3_endpoint, "S3 endpoint URL")->group("S3");
-  Opt(app, "s3-region", o.s3_region, "S3 region")->group("S3");
-  Opt(app, "s3-uri-style", o.s3_uri_style, "S3 addressing: path or host")
-      ->check(CLI::IsMember({"path", "host"}))
-      ->group("S3");
-  Opt(app, "s3-ca-file", o.s3_ca_file, "CA bundle for TLS verification")->group("S3");
-  Opt(app, "s3-storage-class", o.s3_storage_class, "S3 storage class for new objects")->group("S3");
-  Opt(app, "pgdata", o.pgdata, "PostgreSQL data directory (backup: source, restore: target)")
-      ->group("PostgreSQL");
-  Opt(app, "pg-host", o.pg_host, "host or unix socket directory")->group("PostgreSQL");
-  Opt(app, "pg-port", o.pg_port, "port")->check(CLI::Range(1, 65535))->group("PostgreSQL");
-  Opt(app, "pg-user", o.pg_user, "user (a superuser or one with backup privileges)")
-      ->group("PostgreSQL");
-  Opt(app, "jobs", o.jobs, "parallel workers for backup and restore")
-      ->check(CLI::Range(1, 256))
-      ->group("Performance");
-  Opt(app, "archive-timeout", o.archive_timeout,
-      "backup: seconds to wait for the last WAL segment to be archived; archive-push "
-      "--archive-async: seconds to wait for the background pusher")
-      ->check(CLI::Range(1, 86400))
-      ->group("PostgreSQL");
-  Opt(app, "backup", o.backup,
-      "restore: backup id (default: the newest); verify, expire, hold: the backup")
-      ->group("Restore");
-  Opt(app, "tablespace-map", o.tablespace_map, "restore: OID=DIR, restore a tablespace elsewhere")
-      ->group("Restore");
-  Opt(app, "target-time", o.target_time, "restore: recover to this time (with zone, e.g. +00)")
-      ->group("Restore");
-  Opt(app, "target-lsn", o.target_lsn, "restore: recover to this WAL position")->group("Restore");
-  Opt(app, "target-xid", o.target_xid, "restore: recover to this transaction's commit")
-      ->group("Restore");
-  Opt(app, "target-name", o.target_name, "restore: recover to this pg_create_restore_point name")
-      ->group("Restore");
-  app.add_flag("--target-immediate", o.target_immediate,
-               "restore: stop as soon as the backup is consistent")
-      ->group("Restore");
-  Opt(app, "target-inclusive", o.target_inclusive,
-      "restore: stop after (true) or before the target")
-      ->check(CLI::IsMember({"true", "false"}))
-      ->group("Restore");
-  Opt(app, "target-action", o.target_action, "restore: at the target: promote, pause or shutdown")
-      ->check(CLI::IsMember({"promote", "pause", "shutdown"}))
-      ->group("Restore");
-  Opt(app, "target-timeline", o.target_timeline, "restore: latest, current or a timeline number")
-      ->group("Restore");
-  Opt(app, "type", o.type, "restore: default, or standby (standby.signal)")
-      ->check(CLI::IsMember({"default", "standby"}))
-      ->group("Restore");
-  Opt(app, "primary-conninfo", o.primary_conninfo, "restore --type standby: primary_conninfo")
-      ->group("Restore");
-  Opt(app, "archive-mode", o.archive_mode,
-      "restore: preserve or off (archive_mode = off); default off with --start, else preserve")
-      ->check(CLI::IsMember({"preserve", "off"}))
-      ->group("Restore");
-  app.add_flag("--start", o.start,
-               "restore: start the cluster, follow recovery and report where it stopped")
-      ->group("Restore");
-  app.add_flag("--archive-async", o.archive_async,
-               "archive-push: push ready segments ahead in a background process")
-      ->group("Archive");
-  Opt(app, "spool-path", o.spool_path,
-      "archive-push --archive-async: local directory for the pusher's results and log")
-      ->group("Archive");
-  Opt(app, "prefetch", o.prefetch, "archive-get/restore: WAL segments to fetch ahead (0 = off)")
-      ->check(CLI::Range(0, 1024))
-      ->group("Archive");
-  Opt(app, "log-level", o.log_level, "debug, info, warn (default), error or off")
-      ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))
-      ->group("Output");
-  app.add_flag("--json", o.json, "info: machine-readable output")->group("Output");
-  app.add_flag("--stats", o.stats, "backup: print CPU seconds per pipeline stage")->group("Output");
-}
 
 std::string Getenv(const char* name) {
   const char* v = std::getenv(name);
@@ -215,24 +83,6 @@ Result<std::unique_ptr<storage::Storage>> OpenRepoStorage(const Options& o) {
 Result<std::unique_ptr<repo::Repository>> OpenRepo(const Options& o) {
   PGV_ASSIGN_OR_RETURN(auto storage, OpenRepoStorage(o));
   return repo::Repository::Open(std::move(storage), SecretFrom(o));
-}
-
-std::string AbsolutePath(const std::string& path) {
-  if (path.empty() || path.front() == '/' || path.starts_with("s3://")) return path;
-  char cwd[4096];
-  if (!::getcwd(cwd, sizeof cwd)) return path;
-  return std::string(cwd) + "/" + path;
-}
-
-// Quotes one shell word; restore_command is run by /bin/sh.
-std::string ShellQuote(const std::string& s) {
-  bool plain = !s.empty() && s.find_first_not_of(
-                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                 "0123456789/._-=:%+@,") == std::string::npos;
-  if (plain) return s;
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 std::string SelfPath() {
@@ -363,25 +213,10 @@ Status CmdRestore(Options& o) {
     if (eq == std::string::npos || eq == 0 || eq + 1 == m.size())
       return std::move(Status::InvalidArgument(fmt::format("bad --tablespace-map '{}'", m)))
           .WithHint("use --tablespace-map OID=DIR");
-    ro.tablespace_map[m.substr(0, eq)] = AbsolutePath(m.substr(eq + 1));
+    ro.tablespace_map[m.substr(0, eq)] = config::AbsolutePath(m.substr(eq + 1));
   }
   // restore_command names the repository and how to unlock it, never the passphrase itself.
-  std::vector<std::string> words = {SelfPath(), "--repo", AbsolutePath(o.repo)};
-  if (!o.config.empty()) words.insert(words.end(), {"--config", AbsolutePath(o.config)});
-  if (!o.key_file.empty()) words.insert(words.end(), {"--key-file", AbsolutePath(o.key_file)});
-  if (!o.s3_endpoint.empty()) words.insert(words.end(), {"--s3-endpoint", o.s3_endpoint});
-  if (!o.s3_region.empty()) words.insert(words.end(), {"--s3-region", o.s3_region});
-  if (!o.repo2.empty()) words.insert(words.end(), {"--repo2", AbsolutePath(o.repo2)});
-  if (!o.repo2_s3_endpoint.empty())
-    words.insert(words.end(), {"--repo2-s3-endpoint", o.repo2_s3_endpoint});
-  if (!o.repo2_s3_region.empty())
-    words.insert(words.end(), {"--repo2-s3-region", o.repo2_s3_region});
-  if (o.prefetch > 0)
-    words.insert(words.end(),
-                 {"--prefetch", std::to_string(o.prefetch), "--jobs", std::to_string(o.jobs)});
-  std::string cmd;
-  for (const auto& w : words) cmd += ShellQuote(w) + " ";
-  ro.restore_command = cmd + "archive-get %f \"%p\"";
+  ro.restore_command = config::RestoreCommand(SelfPath(), o);
   auto progress = MakeProgress("restore");
   PGV_ASSIGN_OR_RETURN(auto result, restore::RunRestore(*repo, ro, *progress));
   std::cout << restore::SummaryLine(result) << "\n";
@@ -395,7 +230,7 @@ Status CmdRestore(Options& o) {
     std::cout << "archive_mode = off in the restored cluster: it does not archive into this "
                  "repository (--archive-mode preserve keeps the source's archive_command)\n";
   std::cout.flush();
-  restore::StartOptions so{.pgdata = AbsolutePath(o.pgdata),
+  restore::StartOptions so{.pgdata = config::AbsolutePath(o.pgdata),
                            .host = o.pg_host,
                            .port = o.pg_port,
                            .user = o.pg_user,
@@ -409,7 +244,7 @@ Status CmdRestore(Options& o) {
 Status CmdArchivePush(Options& o) {
   PGV_RETURN_IF_ERROR(NeedArgs(o, 1, "archive-push PATH"));
   if (o.archive_async) {
-    archive::AsyncOptions ao{.spool_path = AbsolutePath(o.spool_path),
+    archive::AsyncOptions ao{.spool_path = config::AbsolutePath(o.spool_path),
                              .timeout_seconds = static_cast<double>(o.archive_timeout),
                              .jobs = o.jobs};
     PGV_ASSIGN_OR_RETURN(std::string what, archive::ArchivePushAsync(o.positional[0], ao,
@@ -426,21 +261,8 @@ Status CmdArchivePush(Options& o) {
 Status CmdArchiveGet(Options& o) {
   PGV_RETURN_IF_ERROR(NeedArgs(o, 2, "archive-get NAME DEST"));
   archive::GetOptions go{.prefetch = o.prefetch, .jobs = o.jobs};
-  Status s = archive::ArchiveGetPrefetch(o.positional[0], o.positional[1], go,
-                                         [o] { return OpenRepo(o); });
-  if (s.ok()) return s;
-  // A file that is not archived is routine (end of WAL, timeline probing): exit 1 quietly.
-  if (s.IsNotFound()) {
-    log::Info("{}", s.message());
-    std::exit(1);
-  }
-  // Anything else must stop recovery rather than end it early, except on a standby, which
-  // retries.
-  if (archive::RunningForStandby()) return s;
-  std::cerr << "error: " << s.message() << "\n";
-  if (!s.hint().empty()) std::cerr << "HINT: " << s.hint() << "\n";
-  std::cerr.flush();
-  std::exit(archive::kExitStopRecovery);
+  return archive::ArchiveGetPrefetch(o.positional[0], o.positional[1], go,
+                                     [o] { return OpenRepo(o); });
 }
 
 Status CmdVerify(Options& o) {
@@ -515,103 +337,75 @@ Status CmdVersion(Options&) {
 }
 
 const std::vector<Command>& Commands() {
+  using C = config::Command;
   static const std::vector<Command> kCommands = {
-      {"repo-create", "create a repository (encrypted unless --cipher none)", CmdRepoCreate},
-      {"backup", "back up a running cluster into the repository", CmdBackup},
-      {"restore", "restore a backup into an empty directory, ready to recover", CmdRestore},
-      {"archive-push", "archive_command: store one WAL file (PATH)", CmdArchivePush},
-      {"archive-get", "restore_command: fetch WAL file NAME into DEST", CmdArchiveGet},
-      {"info", "list backups and archived WAL", CmdInfo},
-      {"check", "check that archive_command reaches the repository; report archive lag", CmdCheck},
-      {"verify", "read back every block and WAL file (of one backup with --backup ID)", CmdVerify},
-      {"key-add", "add a passphrase or key file that unlocks the repository", CmdKeyAdd},
-      {"repo-sync", "copy what replica --to lacks from replica --from, verifying it", CmdRepoSync},
-      {"expire", "remove a backup (--backup ID) and the data no other backup uses", CmdExpire},
-      {"hold", "set|clear a legal hold on everything a backup (--backup ID) needs", CmdHold},
-      {"version", "print the version", CmdVersion},
+      {C::kRepoCreate, CmdRepoCreate}, {C::kBackup, CmdBackup},
+      {C::kRestore, CmdRestore},       {C::kArchivePush, CmdArchivePush},
+      {C::kArchiveGet, CmdArchiveGet}, {C::kInfo, CmdInfo},
+      {C::kCheck, CmdCheck},           {C::kVerify, CmdVerify},
+      {C::kKeyAdd, CmdKeyAdd},         {C::kRepoSync, CmdRepoSync},
+      {C::kExpire, CmdExpire},         {C::kHold, CmdHold},
+      {C::kVersion, CmdVersion},
   };
   return kCommands;
 }
 
-size_t EditDistance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-int Fail(const Status& s) {
+void PrintError(const Status& s) {
   std::cerr << "error: " << s.message() << "\n";
   if (!s.hint().empty()) std::cerr << "HINT: " << s.hint() << "\n";
+  std::cerr.flush();
+}
+
+// The one place that reports how a run ended. archive-get speaks PostgreSQL's restore_command
+// protocol: a file that is not archived is routine (end of WAL, timeline probing) and exits 1
+// quietly; any other failure must stop recovery rather than end it early (exit above 125),
+// except on a standby, which retries.
+int Finish(const config::CommandSpec* command, const Status& s) {
+  if (s.ok()) return 0;
+  if (command && command->id == config::Command::kArchiveGet) {
+    if (s.IsNotFound()) {
+      log::Info("{}", s.message());
+      return ExitCode(s);
+    }
+    PrintError(s);
+    return archive::RunningForStandby() ? ExitCode(s) : archive::kExitStopRecovery;
+  }
+  PrintError(s);
   return ExitCode(s);
+}
+
+Status Run(const config::CommandSpec& spec, const Invocation& inv) {
+  PGV_ASSIGN_OR_RETURN(
+      Options o, config::Resolve(spec.id, inv.flags, [](const char* n) { return std::getenv(n); }));
+  o.positional = inv.positional;
+  log::Level level;
+  log::ParseLevel(o.log_level, level);
+  log::SetLevel(level);
+  for (const auto& cmd : Commands()) {
+    if (cmd.id != spec.id) continue;
+    try {
+      return cmd.run(o);
+    } catch (const std::exception& ex) {
+      return Status::Internal(fmt::format("internal error in {}: {}", spec.name, ex.what()));
+    }
+  }
+  return Status::Internal(fmt::format("command '{}' has no entry point", spec.name));
 }
 
 }  // namespace
 
 int Main(int argc, char** argv) {
-  CLI::App app{"pgvault: backup and point-in-time recovery for PostgreSQL", "pgvault"};
-  app.require_subcommand(1);
-  app.fallthrough();
-  Options o;
-  AddOptions(app, o);
-  app.set_config("--config", "", "TOML config file: option = value, names as the flags")
-      ->envname("PGVAULT_CONFIG");
-  const Command* chosen = nullptr;
-  for (const auto& cmd : Commands()) {
-    CLI::App* sub = app.add_subcommand(cmd.name, cmd.help);
-    sub->fallthrough();
-    if (std::string(cmd.name).starts_with("archive-") || std::string(cmd.name) == "hold")
-      sub->add_option("args", o.positional, "PATH, or NAME DEST");
-    sub->callback([&chosen, &cmd] { chosen = &cmd; });
+  auto inv = ParseArgs(argc, argv);
+  if (!inv.ok()) return Finish(nullptr, inv.status());
+  if (inv->help_options) {
+    std::cout << OptionsMarkdown();
+    return 0;
   }
-  try {
-    app.parse(argc, argv);
-    o.pg_port_given = app.get_option("--pg-port")->count() > 0 || std::getenv("PGVAULT_PG_PORT");
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    // Offer the nearest command name for a typo.
-    for (int arg_idx = 1; arg_idx < argc; ++arg_idx) {
-      std::string word = argv[arg_idx];
-      if (word.starts_with("-")) continue;
-      bool known = false;
-      const Command* best = nullptr;
-      size_t best_dist = 3;
-      for (const auto& cmd : Commands()) {
-        if (word == cmd.name) known = true;
-        size_t d = EditDistance(word, cmd.name);
-        if (d < best_dist) best_dist = d, best = &cmd;
-      }
-      if (!known && best) {
-        std::cerr << fmt::format("error: unknown command '{}', did you mean '{}'?\n", word,
-                                 best->name);
-        return 2;
-      }
-      if (known) break;
-    }
-    std::string what = e.what();
-    for (char& c : what)
-      if (c == '\n') c = ' ';
-    std::cerr << "error: " << what << "\nHINT: see 'pgvault --help'\n";
-    return 2;
+  if (inv->help) {
+    std::cout << (inv->command ? CommandHelp(*inv->command) : GlobalHelp());
+    return 0;
   }
-  log::Level level;
-  log::ParseLevel(o.log_level, level);
-  log::SetLevel(level);
-  if (!chosen) return Fail(Status::InvalidArgument("no command given"));
-  try {
-    Status s = chosen->run(o);
-    return s.ok() ? 0 : Fail(s);
-  } catch (const std::exception& ex) {
-    return Fail(Status::Internal(fmt::format("internal error in {}: {}", chosen->name, ex.what())));
-  }
+  return Finish(inv->command, Run(*inv->command, *inv));
 }
 
 }  // namespace pgvault::cli

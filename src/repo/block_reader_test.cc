@@ -13,9 +13,9 @@ namespace {
 class BlockReaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(Repository::Create(mem_, {}, {.passphrase = "pw"}).ok());
-    auto repo =
-        Repository::Open(std::make_unique<storage::BorrowedStorage>(mem_), {.passphrase = "pw"});
+    ASSERT_TRUE(Repository::Create(mem_, {}, {.passphrase = "unit test passphrase"}).ok());
+    auto repo = Repository::Open(std::make_unique<storage::BorrowedStorage>(mem_),
+                                 {.passphrase = "unit test passphrase"});
     ASSERT_TRUE(repo.ok());
     repo_ = std::move(repo).value();
   }

@@ -1,6 +1,10 @@
 // Repository format tests on the in-memory storage: keys, packs, manifests, WAL objects.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <fstream>
 
 #include "repo/layout.h"
 #include "repo/manifest.h"
@@ -17,7 +21,7 @@ struct Fixture {
   std::unique_ptr<Repository> repo;
 };
 
-Fixture MakeRepo(bool encrypted, Secret secret = {.passphrase = "correct horse"}) {
+Fixture MakeRepo(bool encrypted, Secret secret = {.passphrase = "correct horse battery"}) {
   auto storage = std::make_unique<storage::MemStorage>();
   Fixture f;
   f.mem = storage.get();
@@ -33,7 +37,7 @@ Fixture MakeRepo(bool encrypted, Secret secret = {.passphrase = "correct horse"}
 
 TEST(RepositoryTest, RefusesToCreateOverAnExistingRepository) {
   storage::MemStorage mem;
-  Secret secret{.passphrase = "pw"};
+  Secret secret{.passphrase = "a long enough passphrase"};
   ASSERT_TRUE(Repository::Create(mem, {}, secret).ok());
   Status s = Repository::Create(mem, {}, secret);
   EXPECT_EQ(s.code(), Code::kConflict);
@@ -42,7 +46,7 @@ TEST(RepositoryTest, RefusesToCreateOverAnExistingRepository) {
 
 TEST(RepositoryTest, WrongPassphraseIsACryptoErrorAndChangesNothing) {
   storage::MemStorage mem;
-  ASSERT_TRUE(Repository::Create(mem, {}, {.passphrase = "right"}).ok());
+  ASSERT_TRUE(Repository::Create(mem, {}, {.passphrase = "the right passphrase"}).ok());
   auto before = mem.List("");
   auto r =
       Repository::Open(std::make_unique<storage::BorrowedStorage>(mem), {.passphrase = "wrong"});
@@ -54,6 +58,36 @@ TEST(RepositoryTest, WrongPassphraseIsACryptoErrorAndChangesNothing) {
     EXPECT_EQ(*mem.Get((*after)[obj_idx].key), *mem.Get((*before)[obj_idx].key));
 }
 
+TEST(RepositoryTest, NewPassphrasesNeedAsManyCharactersAsKeyFiles) {
+  storage::MemStorage mem;
+  Status s = Repository::Create(mem, {}, {.passphrase = "x"});
+  EXPECT_EQ(s.code(), Code::kConfig);
+  EXPECT_EQ(s.message(), "the passphrase holds fewer than 16 characters");
+  EXPECT_TRUE(mem.List("")->empty());
+  Fixture f = MakeRepo(true);
+  Status add = AddKey(*f.repo, {.passphrase = "short"});
+  EXPECT_EQ(add.code(), Code::kConfig);
+  EXPECT_EQ(add.message(), "the passphrase holds fewer than 16 characters");
+}
+
+TEST(RepositoryTest, KeyFileReadableByOthersIsRefused) {
+  std::string path = ::testing::TempDir() + "/pgvault-open-key";
+  std::remove(path.c_str());
+  {
+    std::ofstream out(path);
+    out << "0123456789abcdef0123456789abcdef\n";
+  }
+  ::chmod(path.c_str(), 0644);
+  storage::MemStorage mem;
+  Status s = Repository::Create(mem, {}, {.key_file_path = path});
+  EXPECT_EQ(s.code(), Code::kConfig);
+  EXPECT_EQ(s.message(), "key file '" + path + "' is accessible by group or others (mode 0644)");
+  EXPECT_EQ(s.hint(), "chmod 600 " + path);
+  ::chmod(path.c_str(), 0600);
+  EXPECT_TRUE(Repository::Create(mem, {}, {.key_file_path = path}).ok());
+  std::remove(path.c_str());
+}
+
 TEST(RepositoryTest, MissingRepositoryIsAConfigErrorWithAHint) {
   auto r = Repository::Open(std::make_unique<storage::MemStorage>(), {.passphrase = "x"});
   EXPECT_EQ(r.status().code(), Code::kConfig);
@@ -62,11 +96,11 @@ TEST(RepositoryTest, MissingRepositoryIsAConfigErrorWithAHint) {
 }
 
 TEST(RepositoryTest, AddedPassphraseUnlocksTheSameKeys) {
-  Fixture f = MakeRepo(true, {.passphrase = "old"});
-  ASSERT_TRUE(AddKey(*f.repo, {.passphrase = "new"}).ok());
+  Fixture f = MakeRepo(true, {.passphrase = "the old passphrase"});
+  ASSERT_TRUE(AddKey(*f.repo, {.passphrase = "the new passphrase"}).ok());
   Bytes sealed = f.repo->codec().Encode(AsBytes("data"), AsBytes("aad"));
   auto reopened = Repository::Open(std::make_unique<storage::BorrowedStorage>(f.repo->storage()),
-                                   {.passphrase = "new"});
+                                   {.passphrase = "the new passphrase"});
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
   auto plain = (*reopened)->codec().Decode(sealed, AsBytes("aad"));
   ASSERT_TRUE(plain.ok());

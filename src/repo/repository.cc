@@ -42,14 +42,21 @@ Result<std::string> ReadKeyFile(const std::string& path, bool create_missing) {
     if (!ok) return Status::Io(fmt::format("cannot write key file '{}'", path));
     return secret;
   }
+  // As ssh does with private keys: a key that others can read is no longer a secret.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 0077) != 0)
+    return std::move(Status::Config(
+                         fmt::format("key file '{}' is accessible by group or others (mode {:04o})",
+                                     path, st.st_mode & 07777)))
+        .WithHint(fmt::format("chmod 600 {}", path));
   std::stringstream buf;
   buf << in.rdbuf();
   std::string secret = buf.str();
   while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back())))
     secret.pop_back();
-  if (secret.size() < 16)
-    return std::move(
-               Status::Config(fmt::format("key file '{}' holds fewer than 16 characters", path)))
+  if (secret.size() < kMinSecretChars)
+    return std::move(Status::Config(fmt::format("key file '{}' holds fewer than {} characters",
+                                                path, kMinSecretChars)))
         .WithHint("use a key file with at least 32 random bytes, or let repo-create make one");
   return secret;
 }
@@ -68,6 +75,14 @@ Result<Kek> DeriveNewKek(const Secret& secret, bool create_key_file) {
     return Kek{pipeline::Hkdf(AsBytes(content), salt, "pgvault key file v1"),
                json{{"kdf", "hkdf-sha256"}, {"salt", ToHex(salt)}}};
   }
+  // One rule for both kinds of secret; existing repositories with shorter passphrases still open
+  // (DeriveKek), only new key objects are held to it.
+  if (secret.passphrase.size() < kMinSecretChars)
+    return std::move(Status::Config(fmt::format("the passphrase holds fewer than {} characters",
+                                                kMinSecretChars)))
+        .WithHint(fmt::format("use a passphrase of at least {} characters (PGVAULT_PASSPHRASE; "
+                              "key-add: PGVAULT_NEW_PASSPHRASE), or a key file",
+                              kMinSecretChars));
   pipeline::ScryptParams sp;
   PGV_ASSIGN_OR_RETURN(SecretKey key, pipeline::Scrypt(secret.passphrase, salt, sp));
   return Kek{key,

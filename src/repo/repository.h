@@ -16,6 +16,9 @@ namespace pgvault::repo {
 constexpr int kFormatVersion = 1;
 
 // Where the secret that unlocks the master key comes from. Never logged.
+// The fewest characters a new passphrase or a key file may hold.
+inline constexpr size_t kMinSecretChars = 16;
+
 struct Secret {
   std::string passphrase;     // from PGVAULT_PASSPHRASE
   std::string key_file_path;  // --key-file; its contents are the secret

@@ -27,7 +27,7 @@ class FileRestorerTest : public ::testing::TestWithParam<bool> {
     repo::RepoParams params;
     params.encrypted = GetParam();
     params.pack_size = 64 << 10;  // several packs per file
-    repo::Secret secret{.passphrase = "pw"};
+    repo::Secret secret{.passphrase = "unit test passphrase"};
     ASSERT_TRUE(repo::Repository::Create(mem_, params, secret).ok());
     auto repo = repo::Repository::Open(std::make_unique<storage::BorrowedStorage>(mem_), secret);
     ASSERT_TRUE(repo.ok()) << repo.status().ToString();

@@ -1,0 +1,473 @@
+#include "config/option_table.h"
+
+#include <algorithm>
+
+namespace pgvault::config {
+namespace {
+
+using C = Command;
+constexpr CommandSet kAll = kAllCommands;
+// Every command that opens a repository.
+constexpr CommandSet kRepo = kAll & ~Bit(C::kVersion);
+constexpr CommandSet kPg = Bit(C::kBackup) | Bit(C::kRestore) | Bit(C::kCheck);
+constexpr CommandSet kJobs = Bit(C::kRepoCreate) | Bit(C::kBackup) | Bit(C::kRestore) |
+                             Bit(C::kArchivePush) | Bit(C::kArchiveGet) | Bit(C::kVerify) |
+                             Bit(C::kRepoSync);
+constexpr CommandSet kCreate = Bit(C::kRepoCreate);
+constexpr CommandSet kRestore = Bit(C::kRestore);
+constexpr CommandSet kPush = Bit(C::kArchivePush);
+
+std::vector<OptionSpec> BuildTable() {
+  using O = Options;
+  return {
+      // Repository
+      {.name = "repo",
+       .field = &O::repo,
+       .commands = kRepo,
+       .group = "Repository",
+       .help = "repository: a directory or s3://BUCKET/PREFIX",
+       .value_name = "LOCATION",
+       .forward = Forward::kPath},
+      {.name = "key-file",
+       .field = &O::key_file,
+       .commands = kRepo,
+       .group = "Repository",
+       .help = "file whose contents unlock the repository (else PGVAULT_PASSPHRASE); mode 0600",
+       .value_name = "FILE",
+       .forward = Forward::kPath},
+      {.name = "new-key-file",
+       .field = &O::new_key_file,
+       .commands = Bit(C::kKeyAdd),
+       .group = "Repository",
+       .help = "the new key file (else PGVAULT_NEW_PASSPHRASE)",
+       .value_name = "FILE"},
+      {.name = "cipher",
+       .field = &O::cipher,
+       .default_value = "aes-256-gcm",
+       .commands = kCreate,
+       .group = "Repository",
+       .help = "encryption of the new repository",
+       .allowed = {"aes-256-gcm", "none"}},
+      {.name = "compress",
+       .field = &O::compress,
+       .default_value = "zstd",
+       .commands = kCreate,
+       .group = "Repository",
+       .help = "compression of the new repository",
+       .allowed = {"zstd", "lz4", "none"}},
+      {.name = "compress-level",
+       .field = &O::compress_level,
+       .default_value = "3",
+       .commands = kCreate,
+       .group = "Repository",
+       .help = "compression level (zstd)",
+       .min = 1,
+       .max = 19},
+      {.name = "block-size",
+       .field = &O::block_size_kib,
+       .default_value = "128",
+       .commands = kCreate,
+       .group = "Repository",
+       .help = "block size in KiB",
+       .value_name = "KIB",
+       .min = 8,
+       .max = 4096},
+      {.name = "pack-size",
+       .field = &O::pack_size_mib,
+       .default_value = "32",
+       .commands = kCreate,
+       .group = "Repository",
+       .help = "target pack size in MiB",
+       .value_name = "MIB",
+       .min = 1,
+       .max = 1024},
+      {.name = "object-lock",
+       .field = &O::object_lock,
+       .default_value = "false",
+       .commands = kCreate,
+       .group = "Repository",
+       .help = "the S3 bucket has Object Lock; backups may be retained"},
+      {.name = "repo2",
+       .field = &O::repo2,
+       .commands = kRepo,
+       .group = "Repository",
+       .help = "a replica of the repository (another region or provider)",
+       .value_name = "LOCATION",
+       .forward = Forward::kPath},
+      {.name = "write-policy",
+       .field = &O::write_policy,
+       .default_value = "all",
+       .commands = kRepo,
+       .group = "Repository",
+       .help = "with repo2: writes succeed when 'all' or 'any' replica stored the data",
+       .allowed = {"all", "any"}},
+      {.name = "retain-days",
+       .field = &O::retain_days,
+       .commands = Bit(C::kBackup),
+       .group = "Repository",
+       .help = "lock everything the backup needs (COMPLIANCE) for this many days",
+       .value_name = "DAYS",
+       .min = 1,
+       .max = 36500},
+      {.name = "gc-grace",
+       .field = &O::gc_grace,
+       .default_value = "3600",
+       .commands = Bit(C::kExpire),
+       .group = "Repository",
+       .help = "keep unreferenced packs younger than this many seconds",
+       .value_name = "SECONDS",
+       .min = 0,
+       .max = 864000},
+      {.name = "from",
+       .field = &O::sync_from,
+       .default_value = "1",
+       .commands = Bit(C::kRepoSync),
+       .group = "Repository",
+       .help = "source replica number",
+       .min = 1,
+       .max = 2},
+      {.name = "to",
+       .field = &O::sync_to,
+       .default_value = "2",
+       .commands = Bit(C::kRepoSync),
+       .group = "Repository",
+       .help = "target replica number",
+       .min = 1,
+       .max = 2},
+      // S3
+      {.name = "s3-endpoint",
+       .field = &O::s3_endpoint,
+       .commands = kRepo,
+       .group = "S3",
+       .help = "S3 endpoint URL",
+       .value_name = "URL",
+       .forward = Forward::kValue},
+      {.name = "s3-region",
+       .field = &O::s3_region,
+       .commands = kRepo,
+       .group = "S3",
+       .help = "S3 region",
+       .forward = Forward::kValue},
+      {.name = "s3-uri-style",
+       .field = &O::s3_uri_style,
+       .default_value = "path",
+       .commands = kRepo,
+       .group = "S3",
+       .help = "S3 addressing",
+       .allowed = {"path", "host"},
+       .forward = Forward::kValue},
+      {.name = "s3-ca-file",
+       .field = &O::s3_ca_file,
+       .commands = kRepo,
+       .group = "S3",
+       .help = "CA bundle for TLS verification",
+       .value_name = "FILE",
+       .forward = Forward::kPath},
+      {.name = "s3-storage-class",
+       .field = &O::s3_storage_class,
+       .commands = kRepo,
+       .group = "S3",
+       .help = "S3 storage class for new objects",
+       .value_name = "CLASS"},
+      {.name = "repo2-s3-endpoint",
+       .field = &O::repo2_s3_endpoint,
+       .commands = kRepo,
+       .group = "S3",
+       .help = "S3 endpoint of repo2 (default: --s3-endpoint)",
+       .value_name = "URL",
+       .forward = Forward::kValue},
+      {.name = "repo2-s3-region",
+       .field = &O::repo2_s3_region,
+       .commands = kRepo,
+       .group = "S3",
+       .help = "S3 region of repo2 (default: --s3-region)",
+       .forward = Forward::kValue},
+      // PostgreSQL
+      {.name = "pgdata",
+       .field = &O::pgdata,
+       .commands = Bit(C::kBackup) | kRestore,
+       .group = "PostgreSQL",
+       .help = "PostgreSQL data directory (backup: source, restore: target)",
+       .value_name = "DIR"},
+      {.name = "pg-host",
+       .field = &O::pg_host,
+       .commands = kPg,
+       .group = "PostgreSQL",
+       .help = "host or unix socket directory",
+       .value_name = "HOST"},
+      {.name = "pg-port",
+       .field = &O::pg_port,
+       .default_value = "5432",
+       .commands = kPg,
+       .group = "PostgreSQL",
+       .help = "port",
+       .value_name = "PORT",
+       .min = 1,
+       .max = 65535},
+      {.name = "pg-user",
+       .field = &O::pg_user,
+       .commands = kPg,
+       .group = "PostgreSQL",
+       .help = "user (a superuser or one with backup privileges)",
+       .value_name = "USER"},
+      {.name = "archive-timeout",
+       .field = &O::archive_timeout,
+       .default_value = "60",
+       .commands = Bit(C::kBackup) | Bit(C::kCheck) | kPush,
+       .group = "PostgreSQL",
+       .help = "seconds to wait for WAL to be archived (archive-push --archive-async: for the "
+               "background pusher)",
+       .value_name = "SECONDS",
+       .min = 1,
+       .max = 86400},
+      // Performance
+      {.name = "jobs",
+       .field = &O::jobs,
+       .default_value = "2",
+       .commands = kJobs,
+       .group = "Performance",
+       .help = "parallel workers",
+       .min = 1,
+       .max = 256,
+       .forward = Forward::kValue},
+      // Restore
+      {.name = "backup",
+       .field = &O::backup,
+       .commands = kRestore | Bit(C::kVerify) | Bit(C::kExpire) | Bit(C::kHold),
+       .group = "Restore",
+       .help = "backup id (restore: default the newest)",
+       .value_name = "ID"},
+      {.name = "tablespace-map",
+       .field = &O::tablespace_map,
+       .commands = kRestore,
+       .group = "Restore",
+       .help = "restore a tablespace elsewhere (repeatable)",
+       .value_name = "OID=DIR"},
+      {.name = "target-time",
+       .field = &O::target_time,
+       .commands = kRestore,
+       .group = "Restore",
+       .help = "recover to this time (with zone, e.g. +00)",
+       .value_name = "TIME"},
+      {.name = "target-lsn",
+       .field = &O::target_lsn,
+       .commands = kRestore,
+       .group = "Restore",
+       .help = "recover to this WAL position",
+       .value_name = "LSN"},
+      {.name = "target-xid",
+       .field = &O::target_xid,
+       .commands = kRestore,
+       .group = "Restore",
+       .help = "recover to this transaction's commit",
+       .value_name = "XID"},
+      {.name = "target-name",
+       .field = &O::target_name,
+       .commands = kRestore,
+       .group = "Restore",
+       .help = "recover to this pg_create_restore_point name",
+       .value_name = "NAME"},
+      {.name = "target-immediate",
+       .field = &O::target_immediate,
+       .default_value = "false",
+       .commands = kRestore,
+       .group = "Restore",
+       .help = "stop as soon as the backup is consistent"},
+      {.name = "target-inclusive",
+       .field = &O::target_inclusive,
+       .commands = kRestore,
+       .group = "Restore",
+       .help = "stop after (true) or before the target",
+       .allowed = {"true", "false"}},
+      {.name = "target-action",
+       .field = &O::target_action,
+       .commands = kRestore,
+       .group = "Restore",
+       .help = "what to do at the target",
+       .allowed = {"promote", "pause", "shutdown"}},
+      {.name = "target-timeline",
+       .field = &O::target_timeline,
+       .commands = kRestore,
+       .group = "Restore",
+       .help = "latest, current or a timeline number",
+       .value_name = "TIMELINE"},
+      {.name = "type",
+       .field = &O::type,
+       .default_value = "default",
+       .commands = kRestore,
+       .group = "Restore",
+       .help = "default, or standby (standby.signal)",
+       .allowed = {"default", "standby"}},
+      {.name = "primary-conninfo",
+       .field = &O::primary_conninfo,
+       .commands = kRestore,
+       .group = "Restore",
+       .help = "with --type standby: primary_conninfo",
+       .value_name = "CONNINFO"},
+      {.name = "archive-mode",
+       .field = &O::archive_mode,
+       .commands = kRestore,
+       .group = "Restore",
+       .help = "preserve or off (archive_mode = off); default off with --start, else preserve",
+       .allowed = {"preserve", "off"}},
+      {.name = "start",
+       .field = &O::start,
+       .default_value = "false",
+       .commands = kRestore,
+       .group = "Restore",
+       .help = "start the cluster, follow recovery and report where it stopped"},
+      // Archive
+      {.name = "archive-async",
+       .field = &O::archive_async,
+       .default_value = "false",
+       .commands = kPush,
+       .group = "Archive",
+       .help = "push ready segments ahead in a background process"},
+      {.name = "spool-path",
+       .field = &O::spool_path,
+       .commands = kPush,
+       .group = "Archive",
+       .help = "with --archive-async: local directory for the pusher's results and log",
+       .value_name = "DIR"},
+      {.name = "prefetch",
+       .field = &O::prefetch,
+       .default_value = "0",
+       .commands = Bit(C::kArchiveGet) | kRestore,
+       .group = "Archive",
+       .help = "WAL segments to fetch ahead (0 = off)",
+       .value_name = "N",
+       .min = 0,
+       .max = 1024,
+       .forward = Forward::kValue},
+      // Output
+      {.name = "config",
+       .field = &O::config,
+       .commands = kAll,
+       .group = "Output",
+       .help = "TOML config file: option = value, keys named as the flags",
+       .value_name = "FILE",
+       .forward = Forward::kPath},
+      {.name = "log-level",
+       .field = &O::log_level,
+       .default_value = "warn",
+       .commands = kAll,
+       .group = "Output",
+       .help = "messages on stderr",
+       .allowed = {"debug", "info", "warn", "error", "off"}},
+      {.name = "json",
+       .field = &O::json,
+       .default_value = "false",
+       .commands = Bit(C::kInfo) | Bit(C::kCheck),
+       .group = "Output",
+       .help = "machine-readable output"},
+      {.name = "stats",
+       .field = &O::stats,
+       .default_value = "false",
+       .commands = Bit(C::kBackup),
+       .group = "Output",
+       .help = "print CPU seconds per pipeline stage"},
+  };
+}
+
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+}  // namespace
+
+Type TypeOf(const OptionSpec& spec) {
+  switch (spec.field.index()) {
+    case 0:
+      return Type::kString;
+    case 4:
+      return Type::kBool;
+    case 5:
+      return Type::kList;
+    default:
+      return Type::kInt;
+  }
+}
+
+std::string EnvName(std::string_view option) {
+  std::string env = "PGVAULT_";
+  for (char c : option) env += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+  return env;
+}
+
+const std::vector<CommandSpec>& CommandTable() {
+  static const std::vector<CommandSpec> kCommands = {
+      {C::kRepoCreate, "repo-create", "create a repository (encrypted unless --cipher none)", "",
+       0},
+      {C::kBackup, "backup", "back up a running cluster into the repository", "", 0},
+      {C::kRestore, "restore", "restore a backup into an empty directory, ready to recover", "", 0},
+      {C::kArchivePush, "archive-push", "archive_command: store one WAL file (PATH)", "PATH", 1},
+      {C::kArchiveGet, "archive-get", "restore_command: fetch WAL file NAME into DEST", "NAME DEST",
+       2},
+      {C::kInfo, "info", "list backups and archived WAL", "", 0},
+      {C::kCheck, "check", "check that archive_command reaches the repository; report archive lag",
+       "", 0},
+      {C::kVerify, "verify", "read back every block and WAL file (of one backup with --backup ID)",
+       "", 0},
+      {C::kKeyAdd, "key-add", "add a passphrase or key file that unlocks the repository", "", 0},
+      {C::kRepoSync, "repo-sync", "copy what replica --to lacks from replica --from, verifying it",
+       "", 0},
+      {C::kExpire, "expire", "remove a backup (--backup ID) and the data no other backup uses", "",
+       0},
+      {C::kHold, "hold", "set|clear a legal hold on everything a backup (--backup ID) needs",
+       "set|clear", 1},
+      {C::kVersion, "version", "print the version", "", 0},
+  };
+  return kCommands;
+}
+
+const std::vector<OptionSpec>& OptionTable() {
+  static const std::vector<OptionSpec> kTable = BuildTable();
+  return kTable;
+}
+
+const CommandSpec* FindCommand(std::string_view name) {
+  for (const auto& c : CommandTable())
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+const OptionSpec* FindOption(std::string_view name) {
+  for (const auto& o : OptionTable())
+    if (o.name == name) return &o;
+  return nullptr;
+}
+
+bool Takes(const OptionSpec& spec, Command command) { return (spec.commands & Bit(command)) != 0; }
+
+std::string NearestName(std::string_view word, const std::vector<std::string_view>& candidates) {
+  std::string_view best;
+  size_t best_distance = 3;
+  for (auto c : candidates) {
+    size_t d = EditDistance(word, c);
+    if (d < best_distance || (best.empty() && word.size() >= 3 && c.starts_with(word)))
+      best_distance = std::min(d, best_distance), best = c;
+  }
+  return std::string(best);
+}
+
+std::vector<std::string_view> CommandNames() {
+  std::vector<std::string_view> out;
+  for (const auto& c : CommandTable()) out.push_back(c.name);
+  return out;
+}
+
+std::vector<std::string_view> OptionNames() {
+  std::vector<std::string_view> out;
+  for (const auto& o : OptionTable()) out.push_back(o.name);
+  return out;
+}
+
+}  // namespace pgvault::config

@@ -1,0 +1,57 @@
+// The values of every option after flags, PGVAULT_* variables and the config file are merged
+// (settings.h). Defaults, ranges, help and which commands take an option are in the option table
+// (option_table.cc), not here: a field holds zero until Resolve or DefaultOptions fills it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pgvault::config {
+
+struct Options {
+  std::string repo;
+  std::string config;
+  std::string key_file;
+  std::string new_key_file;
+  std::string log_level;
+  int jobs = 0;
+  std::string pgdata;
+  std::string pg_host;
+  int pg_port = 0;
+  std::string pg_user;
+  std::string cipher;
+  std::string compress;
+  int compress_level = 0;
+  uint32_t block_size_kib = 0;
+  uint32_t pack_size_mib = 0;
+  std::string backup;
+  std::vector<std::string> tablespace_map;
+  bool json = false;
+  bool stats = false;
+  int archive_timeout = 0;
+  std::string s3_endpoint, s3_region, s3_uri_style, s3_ca_file, s3_storage_class;
+  // A replica of the repository (another region or provider): same keys, same objects.
+  std::string repo2, repo2_s3_endpoint, repo2_s3_region;
+  std::string write_policy;
+  bool object_lock = false;  // repo-create
+  int retain_days = 0;       // backup: lock the backup for this many days
+  int64_t gc_grace = 0;      // expire: unreferenced packs younger than this are kept
+  int sync_from = 0, sync_to = 0;
+  // restore: recovery target and how to start (docs/pitr.md)
+  std::string target_time, target_lsn, target_xid, target_name, target_inclusive, target_action,
+      target_timeline;
+  bool target_immediate = false;
+  std::string type;  // default | standby
+  std::string primary_conninfo;
+  std::string archive_mode;  // preserve | off
+  bool start = false;
+  bool pg_port_given = false;  // pg-port came from a flag, PGVAULT_PG_PORT or the config file
+  // archive-push/archive-get: asynchronous queue and prefetch
+  bool archive_async = false;
+  std::string spool_path;
+  int prefetch = 0;
+  std::vector<std::string> positional;
+};
+
+}  // namespace pgvault::config
