@@ -144,10 +144,21 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
   PGV_ASSIGN_OR_RETURN(auto backups, repo::ListBackups(repo.storage()));
   // A backup that runs alongside this one may finish first with a later id: not a parent.
   std::erase_if(backups, [&](const std::string& id) { return id >= backup_id; });
+  // The parent is the newest intact backup: a damaged one (info lists it) is passed over, so one
+  // bad manifest does not stop every later backup.
   std::unique_ptr<repo::ManifestReader> parent;
-  if (!backups.empty()) {
-    PGV_ASSIGN_OR_RETURN(parent,
-                         repo::ManifestReader::Open(repo.storage(), repo.codec(), backups.back()));
+  std::string parent_id;
+  for (auto it = backups.rbegin(); it != backups.rend() && !parent; ++it) {
+    auto opened = repo::ManifestReader::Open(repo.storage(), repo.codec(), *it);
+    if (opened.ok()) {
+      parent = std::move(opened).value();
+      parent_id = *it;
+    } else if (opened.status().code() == Code::kCorruption) {
+      log::Warn("backup '{}' is damaged ({}); it is not used as the parent", *it,
+                opened.status().message());
+    } else {
+      return opened.status();
+    }
   }
 
   int64_t start_time = NowUnixMicros();
@@ -291,7 +302,7 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
   json header{
       {"backup_id", backup_id},
       {"type", "full"},
-      {"parent", backups.empty() ? json(nullptr) : json(backups.back())},
+      {"parent", parent_id.empty() ? json(nullptr) : json(parent_id)},
       {"pgvault_version", PGVAULT_VERSION},
       {"pg_version", version},
       {"system_identifier", sysid_text},

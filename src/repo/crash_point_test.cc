@@ -10,6 +10,7 @@
 #include "repo/manifest.h"
 #include "repo/pack.h"
 #include "repo/repository.h"
+#include "repo/test_backup.h"
 #include "storage/fault/fault_storage.h"
 #include "storage/mem/mem_storage.h"
 
@@ -62,29 +63,6 @@ TEST(CrashPointTest, RepositoryCreateLeavesNoneOrAWholeRepository) {
   }
 }
 
-// Writes one pack of blocks and a manifest that references them, as backup does.
-Status WriteBackup(Repository& repo, Storage& st, std::string_view backup_id) {
-  pipeline::Hmac hmac(repo.id_key());
-  PackWriter packs(st, repo.codec(), 64 << 10, nullptr);
-  FileEntry entry{.type = EntryType::kFile, .path = "base/1/16384", .mode = 0600};
-  for (int block_idx = 0; block_idx < 24; ++block_idx) {
-    Bytes block(8192);  // incompressible, so the blocks fill several packs
-    uint64_t x = 0x9E3779B97F4A7C15ull * (block_idx + 1);
-    for (auto& byte : block)
-      byte = static_cast<uint8_t>((x = x * 6364136223846793005ull + 1) >> 56);
-    BlockRef ref;
-    ref.id = hmac.Compute(block);
-    PGV_ASSIGN_OR_RETURN(ref.loc, packs.Add(ref.id, block));
-    entry.blocks.push_back(ref);
-    entry.size += block.size();
-  }
-  PGV_RETURN_IF_ERROR(packs.Flush());
-  entry.checksum = FileChecksum(entry.blocks);
-  ManifestWriter manifest(st, repo.codec(), std::string(backup_id), 256);
-  PGV_RETURN_IF_ERROR(manifest.Add(entry));
-  return manifest.Finish({{"backup_id", backup_id}});
-}
-
 TEST(CrashPointTest, BackupIsListedOnlyWhenEveryBlockItNamesIsStored) {
   constexpr std::string_view kId = "20261202-010000F";
   Secret secret{.passphrase = "correct horse battery"};
@@ -102,7 +80,7 @@ TEST(CrashPointTest, BackupIsListedOnlyWhenEveryBlockItNamesIsStored) {
     ASSERT_TRUE(repo.ok());
     FaultStorage faulty(mem);
     faulty.CrashAfterWrites(crash_at);
-    Status s = WriteBackup(**repo, faulty, kId);
+    Status s = WriteTestBackup(**repo, faulty, kId);
     auto listed = ListBackups(mem);
     ASSERT_TRUE(listed.ok());
     if (!s.ok()) {

@@ -119,10 +119,22 @@ Result<ExpireResult> ExpireBackup(repo::Repository& repo, const std::string& bac
   PGV_ASSIGN_OR_RETURN(auto running, repo::FindLiveBackup(st));
   if (running) return repo::BackupRunningError(*running, now, "nothing was expired");
   PGV_RETURN_IF_ERROR(DeleteManifestObjects(repo, backup_id, now));
+  ExpireResult result{.backup_id = backup_id};
+  // A backup that took its lock after the check above may have chosen blocks in this backup's
+  // packs before its manifest went. A backup lists its parents only after taking its lock, so
+  // one that is not seen here cannot have seen the deleted manifest: the packs are safe to go.
+  PGV_ASSIGN_OR_RETURN(auto started, repo::FindLiveBackup(st));
+  if (started) {
+    result.gc_skipped_running = started->backup_id;
+    log::Warn(
+        "backup '{}' started while expiring; no pack was deleted (the next expire collects "
+        "them)",
+        started->backup_id);
+    return result;
+  }
 
   // Garbage: packs no remaining backup references. A damaged backup's references cannot be
   // read, so while one remains no pack is deleted (it might be repaired, e.g. from a replica).
-  ExpireResult result{.backup_id = backup_id};
   std::set<repo::PackId> live;
   PGV_ASSIGN_OR_RETURN(auto remaining, repo::ListBackupHeaders(st, repo.codec()));
   for (const auto& backup : remaining) {
@@ -160,6 +172,8 @@ std::string SummaryLine(const ExpireResult& r) {
   if (!r.gc_skipped_for.empty())
     line += fmt::format("; no pack deleted while backup {} is damaged (expire it too)",
                         r.gc_skipped_for);
+  if (!r.gc_skipped_running.empty())
+    line += fmt::format("; no pack deleted while backup {} is running", r.gc_skipped_running);
   return line;
 }
 

@@ -19,6 +19,9 @@ struct ExpireResult {
   std::vector<std::string> locked_examples;
   // A remaining backup is damaged: its references are unknown, so no pack was deleted.
   std::string gc_skipped_for;
+  // A backup started while expire ran: it may reuse blocks of the expired backup's packs, so no
+  // pack was deleted (the next expire collects them).
+  std::string gc_skipped_running;
 };
 
 // kConflict when the backup is retained or on legal hold, or a backup is running. A damaged

@@ -191,5 +191,25 @@ TEST_F(DamageTest, VerifyNamesAPackWithAFlippedTrailerByte) {
   EXPECT_NE(r.out.find(fmt::format("pack '{}' trailer", pack)), std::string::npos) << r.out;
 }
 
+// The next backup takes the newest intact backup as its parent: a damaged newest manifest is
+// passed over with a warning instead of failing every later backup.
+TEST_F(DamageTest, ADamagedNewestManifestDoesNotStopTheNextBackup) {
+  std::string repo = CopyRepo();
+  std::string manifest = repo + "/backups/" + new_id_ + "/manifest";
+  FlipByte(manifest, fs::file_size(manifest) / 2);
+  source_->SetArchiveCommand(ArchivePushCommand(repo));
+  ProcessResult backup = At(repo, {"backup", "--pgdata", source_->pgdata(), "--pg-host",
+                                   "127.0.0.1", "--pg-port", std::to_string(source_->port())});
+  source_->SetArchiveCommand(repo_->ArchiveCommand());
+  ASSERT_EQ(backup.exit_code, 0) << backup.err;
+  EXPECT_NE(backup.err.find(fmt::format("backup '{}' is damaged", new_id_)), std::string::npos)
+      << backup.err;
+  EXPECT_NE(backup.err.find("it is not used as the parent"), std::string::npos) << backup.err;
+  std::string next_id = BackupIdFromSummary(backup.out);
+  ASSERT_FALSE(next_id.empty()) << backup.out;
+  ProcessResult verified = At(repo, {"verify", "--backup", next_id});
+  EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+}
+
 }  // namespace
 }  // namespace pgvault::test

@@ -1,0 +1,84 @@
+// expire on the in-memory storage: what it removes, and that garbage collection never deletes a
+// pack that a backup which started meanwhile may be reusing.
+#include "retention/expire.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+
+#include "repo/backup_lock.h"
+#include "repo/layout.h"
+#include "repo/test_backup.h"
+#include "storage/mem/mem_storage.h"
+
+namespace pgvault::retention {
+namespace {
+
+using storage::BorrowedStorage;
+using storage::MemStorage;
+
+// Lets a test act at the moment expire deletes a given key.
+class DeleteHook : public BorrowedStorage {
+ public:
+  DeleteHook(storage::Storage& target, std::string key, std::function<void()> hook)
+      : BorrowedStorage(target), key_(std::move(key)), hook_(std::move(hook)) {}
+  Status Delete(std::string_view key) override {
+    Status s = BorrowedStorage::Delete(key);
+    if (key == key_ && hook_) std::exchange(hook_, nullptr)();
+    return s;
+  }
+
+ private:
+  std::string key_;
+  std::function<void()> hook_;
+};
+
+size_t PackCount(MemStorage& mem) { return mem.List(repo::kPacksPrefix)->size(); }
+
+TEST(ExpireTest, RemovesTheBackupAndThePacksOnlyItUsed) {
+  MemStorage mem;
+  ASSERT_TRUE(repo::Repository::Create(mem, {.encrypted = false}, {}).ok());
+  auto repo = repo::Repository::Open(std::make_unique<BorrowedStorage>(mem), {});
+  ASSERT_TRUE(repo.ok());
+  ASSERT_TRUE(repo::WriteTestBackup(**repo, mem, "20261202-010000F", 24, 1).ok());
+  size_t first_packs = PackCount(mem);
+  ASSERT_TRUE(repo::WriteTestBackup(**repo, mem, "20261202-010001F", 24, 1000).ok());
+  auto result = ExpireBackup(**repo, "20261202-010000F", 0);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->packs_deleted, first_packs);
+  EXPECT_EQ(*repo::ListBackups(mem), std::vector<std::string>{"20261202-010001F"});
+}
+
+// A backup that takes its lock after expire's first check but before garbage collection may
+// already have chosen blocks of the expired backup's packs: expire must see it and keep them.
+TEST(ExpireTest, BackupStartingDuringExpireKeepsEveryPack) {
+  MemStorage mem;
+  ASSERT_TRUE(repo::Repository::Create(mem, {.encrypted = false}, {}).ok());
+  ASSERT_TRUE(
+      repo::WriteTestBackup(**repo::Repository::Open(std::make_unique<BorrowedStorage>(mem), {}),
+                            mem, "20261202-010000F")
+          .ok());
+  size_t packs_before = PackCount(mem);
+  std::optional<repo::BackupLock> started;
+  auto hooked = std::make_unique<DeleteHook>(mem, repo::ManifestKey("20261202-010000F"), [&] {
+    auto lock = repo::LockBackup(mem);
+    ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+    started.emplace(std::move(lock).value());
+  });
+  auto repo = repo::Repository::Open(std::move(hooked), {});
+  ASSERT_TRUE(repo.ok());
+  auto result = ExpireBackup(**repo, "20261202-010000F", 0);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  ASSERT_TRUE(started.has_value());
+  EXPECT_TRUE(repo::ListBackups(mem)->empty());
+  EXPECT_EQ(result->packs_deleted, 0u);
+  EXPECT_EQ(PackCount(mem), packs_before);
+  EXPECT_EQ(result->gc_skipped_running, started->backup_id());
+  EXPECT_NE(SummaryLine(*result).find("no pack deleted while backup " + started->backup_id() +
+                                      " is running"),
+            std::string::npos)
+      << SummaryLine(*result);
+}
+
+}  // namespace
+}  // namespace pgvault::retention
