@@ -9,37 +9,13 @@
 
 #include <filesystem>
 
+#include "exit_codes.h"
 #include "pg_cluster.h"
 
 namespace pgvault::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr int kExitNotFound = 1;
-constexpr int kExitInvalidArgument = 2;
-constexpr int kExitConfig = 3;
-constexpr int kExitIo = 4;
-constexpr int kExitCorruption = 5;
-constexpr int kExitConflict = 7;
-constexpr int kExitCrypto = 8;
-constexpr int kExitPg = 9;
-
-// stderr without pgvault's log lines ("2026-01-01 00:00:00 pgvault[123] WARN: ..."): restore from
-// a passphrase repository warns that restore_command relies on the server's environment.
-std::string ErrorText(const std::string& err) {
-  std::string out;
-  size_t start = 0;
-  while (start < err.size()) {
-    size_t end = err.find('\n', start);
-    end = end == std::string::npos ? err.size() : end + 1;
-    std::string line = err.substr(start, end - start);
-    bool log_line = line.size() > 20 && line[4] == '-' && line.find(" pgvault[") == 19;
-    if (!log_line) out += line;
-    start = end;
-  }
-  return out;
-}
 
 // Flips the middle byte of the largest pack under repo_dir; returns its key ("packs/..").
 std::string FlipByteOfLargestPack(const std::string& repo_dir) {

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "exit_codes.h"
 #include "marks.h"
 #include "pg_cluster.h"
 #include "repo/manifest.h"
@@ -22,8 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-constexpr int kExitCorruption = 5;
 
 class DamageTest : public ::testing::Test {
  protected:

@@ -8,15 +8,13 @@
 
 #include <filesystem>
 
+#include "exit_codes.h"
 #include "pg_cluster.h"
 
 namespace pgvault::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr int kExitInvalidArgument = 2;
-constexpr int kExitConfig = 3;
 
 const char kCommands[] =
     "HINT: commands: repo-create, backup, restore, archive-push, archive-get, info, check, "

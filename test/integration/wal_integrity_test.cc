@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "exit_codes.h"
 #include "pg_cluster.h"
 #include "repo/repository.h"
 #include "repo/wal_store.h"
@@ -23,27 +24,6 @@ namespace pgvault::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr int kExitNotFound = 1;
-constexpr int kExitInvalidArgument = 2;
-constexpr int kExitCorruption = 5;
-constexpr int kExitUnavailable = 6;
-constexpr int kExitStopRecovery = 200;
-
-// stderr without pgvault's log lines ("2026-01-01 00:00:00 pgvault[123] WARN: ...").
-std::string ErrorText(const std::string& err) {
-  std::string out;
-  size_t start = 0;
-  while (start < err.size()) {
-    size_t end = err.find('\n', start);
-    end = end == std::string::npos ? err.size() : end + 1;
-    std::string line = err.substr(start, end - start);
-    bool log_line = line.size() > 20 && line[4] == '-' && line.find(" pgvault[") == 19;
-    if (!log_line) out += line;
-    start = end;
-  }
-  return out;
-}
 
 void ChownToPostgres(const std::string& path) {
   passwd* pw = ::getpwnam("postgres");
