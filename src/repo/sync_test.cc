@@ -33,7 +33,10 @@ std::unique_ptr<Repository> MakeSource(MemStorage& mem) {
 
 std::vector<std::string> Keys(MemStorage& mem) {
   std::vector<std::string> out;
-  for (const auto& obj : *mem.List("")) out.push_back(obj.key);
+  auto objects = mem.List("");
+  EXPECT_TRUE(objects.ok());
+  if (objects.ok())
+    for (const auto& obj : *objects) out.push_back(obj.key);
   return out;
 }
 
