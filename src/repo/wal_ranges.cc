@@ -26,7 +26,9 @@ Result<std::vector<HistoryEntry>> ParseHistory(std::string_view text) {
     size_t lsn_start = line.find_first_not_of(" \t", static_cast<size_t>(rest - line.c_str()));
     size_t lsn_end = line.find_first_of(" \t\r", lsn_start);
     std::optional<uint64_t> lsn;
-    if (tli > 0 && lsn_start != std::string::npos)
+    // strtoul also takes a sign and wraps; a timeline is 1 .. UINT32_MAX in plain digits.
+    bool digit = line[first] >= '0' && line[first] <= '9';
+    if (digit && tli > 0 && tli <= UINT32_MAX && lsn_start != std::string::npos)
       lsn = pg::ParseLsn(line.substr(
           lsn_start, lsn_end == std::string::npos ? std::string::npos : lsn_end - lsn_start));
     if (!lsn) return Status::Corruption(fmt::format("bad timeline history line '{}'", line));
