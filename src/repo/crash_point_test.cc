@@ -10,7 +10,7 @@
 #include "repo/manifest.h"
 #include "repo/pack.h"
 #include "repo/repository.h"
-#include "repo/test_backup.h"
+#include "repo/test_repo.h"
 #include "storage/fault/fault_storage.h"
 #include "storage/mem/mem_storage.h"
 
@@ -80,7 +80,7 @@ TEST(CrashPointTest, BackupIsListedOnlyWhenEveryBlockItNamesIsStored) {
     ASSERT_TRUE(repo.ok());
     FaultStorage faulty(mem);
     faulty.CrashAfterWrites(crash_at);
-    Status s = WriteTestBackup(**repo, faulty, kId);
+    Status s = testing::WriteTestBackup(**repo, faulty, kId);
     auto listed = ListBackups(mem);
     ASSERT_TRUE(listed.ok());
     if (!s.ok()) {

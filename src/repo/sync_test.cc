@@ -26,7 +26,7 @@ const std::string kSecret = "pw";
 std::unique_ptr<Repository> MakeSource(MemStorage& mem) {
   auto repo = testing::OpenMemRepo(mem);
   EXPECT_TRUE(testing::WriteTestBackup(*repo, repo->storage(), kBackupId).ok());
-  EXPECT_TRUE(PushWal(*repo, kSegment, testing::TestBlock(99)).ok());
+  EXPECT_TRUE(PushWal(*repo, kSegment, testing::TestWalSegment(kSegment)).ok());
   EXPECT_TRUE(PushWal(*repo, "00000002.history", AsBytes("1\t0/3000158\treason\n")).ok());
   return repo;
 }
@@ -52,7 +52,7 @@ void ExpectCompleteReplica(MemStorage& source, MemStorage& target) {
   EXPECT_TRUE(checked.ok()) << checked.ToString();
   auto wal = GetWal(**replica, kSegment);
   ASSERT_TRUE(wal.ok()) << wal.status().ToString();
-  EXPECT_EQ(*wal, testing::TestBlock(99));
+  EXPECT_EQ(*wal, testing::TestWalSegment(kSegment));
 }
 
 TEST(RepoSyncTest, CopiesEverythingAndASecondSyncCopiesNothing) {
@@ -136,7 +136,7 @@ TEST(RepoSyncTest, AShortReadOfTheSourceIsRefusedAsDamage) {
   auto via_fault =
       Repository::Open(std::make_unique<BorrowedStorage>(faulty_source), {.passphrase = kSecret});
   ASSERT_TRUE(via_fault.ok());
-  faulty_source.ShortReadNth(1, 100, std::string(kWalPrefix));
+  faulty_source.ShortReadNth(1, 20, std::string(kWalPrefix));
   auto stats = SyncRepository(**via_fault, target, 1);
   EXPECT_EQ(stats.status().code(), Code::kCorruption) << stats.status().ToString();
   EXPECT_TRUE(ListBackups(target)->empty());

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "pipeline/crypto.h"
 #include "repo/manifest.h"
@@ -17,7 +19,8 @@ namespace pgvault::repo::testing {
 // A repository on `mem` (which must outlive it). Unencrypted by default: creating an encrypted
 // one runs scrypt and is slow.
 inline std::unique_ptr<Repository> OpenMemRepo(storage::MemStorage& mem, bool encrypted = false,
-                                               const Secret& secret = {.passphrase = "pw"}) {
+                                               const Secret& secret = {
+                                                   .passphrase = "unit test passphrase"}) {
   RepoParams params;
   params.encrypted = encrypted;
   params.pack_size = 1 << 20;
@@ -36,15 +39,41 @@ inline Bytes TestBlock(uint64_t seed) {
   return block;
 }
 
-// Writes `blocks` blocks into packs of pack_size bytes and a manifest of one file that names
-// them, as a backup does; every write goes to `st` (e.g. a FaultStorage over repo's storage).
+// A WAL segment that is the one `name` says (timeline and number from the name): the long page
+// header at the start (XLogLongPageHeaderData), the rest filled with `fill`.
+inline Bytes TestWalSegment(std::string_view name, uint32_t segment_size = 1 << 20,
+                            uint8_t fill = 0, uint64_t system_identifier = 7) {
+  Bytes segment(segment_size, fill);
+  auto hex = [&](size_t at) {
+    return static_cast<uint64_t>(std::stoul(std::string(name.substr(at, 8)), nullptr, 16));
+  };
+  uint64_t page_address = (hex(8) * (0x100000000ull / segment_size) + hex(16)) * segment_size;
+  auto put = [&](size_t at, uint64_t value, int bytes) {
+    for (int byte_idx = 0; byte_idx < bytes; ++byte_idx)
+      segment[at + byte_idx] = static_cast<uint8_t>(value >> (8 * byte_idx));
+  };
+  put(0, 0xD110, 2);  // xlp_magic of PostgreSQL 15
+  put(2, 2, 2);       // xlp_info: XLP_LONG_HEADER
+  put(4, hex(0), 4);  // xlp_tli
+  put(8, page_address, 8);
+  put(16, 0, 8);  // xlp_rem_len and padding
+  put(24, system_identifier, 8);
+  put(32, segment_size, 4);
+  put(36, 8192, 4);  // xlp_xlog_blcksz
+  return segment;
+}
+
+// Writes `blocks` blocks (TestBlock(first_seed + i)) into packs of pack_size bytes and a manifest
+// of one file that names them, as a backup does; every write goes to `st` (e.g. a FaultStorage
+// over repo's storage). The header carries the fields the repository's own readers need.
 inline Status WriteTestBackup(Repository& repo, storage::Storage& st, std::string_view backup_id,
-                              int blocks = 24, uint64_t pack_size = 64 << 10) {
+                              int blocks = 24, uint64_t pack_size = 64 << 10,
+                              uint64_t first_seed = 0) {
   pipeline::Hmac hmac(repo.id_key());
   PackWriter packs(st, repo.codec(), pack_size, nullptr);
   FileEntry entry{.type = EntryType::kFile, .path = "base/1/16384", .mode = 0600};
   for (int block_idx = 0; block_idx < blocks; ++block_idx) {
-    Bytes block = TestBlock(block_idx);
+    Bytes block = TestBlock(first_seed + block_idx);
     BlockRef ref;
     ref.id = hmac.Compute(block);
     PGV_ASSIGN_OR_RETURN(ref.loc, packs.Add(ref.id, block));
@@ -55,7 +84,10 @@ inline Status WriteTestBackup(Repository& repo, storage::Storage& st, std::strin
   entry.checksum = FileChecksum(entry.blocks);
   ManifestWriter manifest(st, repo.codec(), std::string(backup_id), 256);
   PGV_RETURN_IF_ERROR(manifest.Add(entry));
-  return manifest.Finish({{"backup_id", backup_id}});
+  return manifest.Finish({{"backup_id", backup_id},
+                          {"wal_segment_size", 16u << 20},
+                          {"start_wal", "000000010000000000000002"},
+                          {"stop_wal", "000000010000000000000002"}});
 }
 
 // Reads every block of every backup back and checks it (the test's own `verify`).

@@ -8,7 +8,7 @@
 
 #include "repo/backup_lock.h"
 #include "repo/layout.h"
-#include "repo/test_backup.h"
+#include "repo/test_repo.h"
 #include "storage/mem/mem_storage.h"
 
 namespace pgvault::retention {
@@ -40,9 +40,10 @@ TEST(ExpireTest, RemovesTheBackupAndThePacksOnlyItUsed) {
   ASSERT_TRUE(repo::Repository::Create(mem, {.encrypted = false}, {}).ok());
   auto repo = repo::Repository::Open(std::make_unique<BorrowedStorage>(mem), {});
   ASSERT_TRUE(repo.ok());
-  ASSERT_TRUE(repo::WriteTestBackup(**repo, mem, "20261202-010000F", 24, 1).ok());
+  ASSERT_TRUE(repo::testing::WriteTestBackup(**repo, mem, "20261202-010000F").ok());
   size_t first_packs = PackCount(mem);
-  ASSERT_TRUE(repo::WriteTestBackup(**repo, mem, "20261202-010001F", 24, 1000).ok());
+  ASSERT_TRUE(
+      repo::testing::WriteTestBackup(**repo, mem, "20261202-010001F", 24, 64 << 10, 1000).ok());
   auto result = ExpireBackup(**repo, "20261202-010000F", 0);
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   EXPECT_EQ(result->packs_deleted, first_packs);
@@ -54,10 +55,10 @@ TEST(ExpireTest, RemovesTheBackupAndThePacksOnlyItUsed) {
 TEST(ExpireTest, BackupStartingDuringExpireKeepsEveryPack) {
   MemStorage mem;
   ASSERT_TRUE(repo::Repository::Create(mem, {.encrypted = false}, {}).ok());
-  ASSERT_TRUE(
-      repo::WriteTestBackup(**repo::Repository::Open(std::make_unique<BorrowedStorage>(mem), {}),
-                            mem, "20261202-010000F")
-          .ok());
+  ASSERT_TRUE(repo::testing::WriteTestBackup(
+                  **repo::Repository::Open(std::make_unique<BorrowedStorage>(mem), {}), mem,
+                  "20261202-010000F")
+                  .ok());
   size_t packs_before = PackCount(mem);
   std::optional<repo::BackupLock> started;
   auto hooked = std::make_unique<DeleteHook>(mem, repo::ManifestKey("20261202-010000F"), [&] {
