@@ -175,7 +175,7 @@ struct Candidate {
 // and name both. path: the latest timeline's, oldest first.
 Status CheckAmbiguousBranch(const repo::WalIndex& index,
                             const std::vector<repo::HistoryEntry>& path,
-                            const std::vector<Candidate>& backups) {
+                            const std::vector<uint32_t>& backup_timelines) {
   for (size_t idx = 0; idx + 1 < path.size(); ++idx) {
     const repo::HistoryEntry& parent = path[idx];
     uint32_t branch = path[idx + 1].tli;
@@ -183,7 +183,7 @@ Status CheckAmbiguousBranch(const repo::WalIndex& index,
     uint64_t switch_segno = parent.switch_lsn / index.segment_size();
     if (segments.empty() || *segments.rbegin() <= switch_segno) continue;
     bool backed_up = false;
-    for (const auto& c : backups) backed_up |= c.timeline >= branch;
+    for (uint32_t backup_tli : backup_timelines) backed_up |= backup_tli >= branch;
     if (backed_up) continue;
     return std::move(Status::InvalidArgument(fmt::format(
                          "timeline {} in the repository branched from timeline {} at {} "
@@ -220,9 +220,13 @@ Result<BackupChoice> ChooseBackup(repo::Repository& repo, const RecoveryTarget& 
     return std::move(Status::Corruption(requested->damage))
         .WithHint(repo::DamagedBackupHint(requested_id) + "; nothing was written");
   std::vector<Candidate> all;
+  // Every intact backup's timeline, also with --backup: a backup on a branch proves the branch
+  // is the cluster's own history.
+  std::vector<uint32_t> backup_timelines;
   uint64_t segment_size = 0;
   for (const auto& backup : listed) {
     const std::string& id = backup.id;
+    if (backup.intact()) backup_timelines.push_back(backup.header->value("timeline", 1u));
     if (!requested_id.empty() && id != requested_id) continue;
     if (!backup.intact()) {
       log::Warn("skipping damaged backup '{}': {}", id, backup.damage);
@@ -261,7 +265,8 @@ Result<BackupChoice> ChooseBackup(repo::Repository& repo, const RecoveryTarget& 
           .WithHint("check --target-timeline; 'pgvault info' lists the timelines");
     path = repo::TimelinePath(tli, history);
     timeline_text = fmt::format(" on timeline {}", tli);
-    if (target.timeline.empty()) PGV_RETURN_IF_ERROR(CheckAmbiguousBranch(index, *path, all));
+    if (target.timeline.empty())
+      PGV_RETURN_IF_ERROR(CheckAmbiguousBranch(index, *path, backup_timelines));
   }
   auto on_path = [&](const Candidate& c) {
     if (!path) return true;

@@ -202,11 +202,9 @@ TEST_F(ChooseBackupTest, RefusesTargetsNoBackupCanReach) {
             "timeline 3 has no history file '00000003.history' in the repository");
 }
 
-// KNOWN BUG (reported, not fixed here: restore/target.cc is outside this change): with --backup,
-// ChooseBackup passes only the requested backup to CheckAmbiguousBranch, so the backup taken on
-// timeline 2 (which proves timeline 2 is the cluster's own history) is not seen and a restore
-// with the default timeline is refused as ambiguous. Enable once fixed.
-TEST_F(ChooseBackupTest, DISABLED_ARequestedBackupDoesNotHideABackupOnTheBranch) {
+// With --backup, the other backups still count: one taken on timeline 2 proves timeline 2 is the
+// cluster's own history, so the default timeline is not ambiguous.
+TEST_F(ChooseBackupTest, ARequestedBackupDoesNotHideABackupOnTheBranch) {
   auto choice = Choose(Kind::kEndOfWal, "", "", "20240501-100000F");
   ASSERT_TRUE(choice.ok()) << choice.status().ToString();
   EXPECT_EQ(choice->backup_id, "20240501-100000F");
