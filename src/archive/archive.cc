@@ -10,12 +10,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
@@ -24,6 +21,7 @@
 
 #include "common/log.h"
 #include "common/time.h"
+#include "common/work_queue.h"
 #include "pg/wal_header.h"
 #include "pg/wal_names.h"
 #include "repo/wal_store.h"
@@ -316,25 +314,20 @@ Status RunPrefetcher(const std::string& dir, const GetOptions& options, const Re
       continue;
     }
     idle_since = MonotonicSeconds();
-    std::atomic<size_t> next_idx{0};
     std::mutex mu;
-    auto worker = [&] {
-      for (size_t idx = next_idx++; idx < todo.size(); idx = next_idx++) {
-        auto data = repo::GetWal(*repo, todo[idx]);
-        if (!data.ok()) {
-          std::lock_guard lock(mu);
-          if (data.status().IsNotFound() && (end_of_archive.empty() || todo[idx] < end_of_archive))
-            end_of_archive = todo[idx];
-          continue;
-        }
-        Status written = WriteFileAtomic(dir + "/" + todo[idx], *data, false);
-        if (!written.ok()) std::fprintf(stderr, "%s\n", written.ToString().c_str());
+    // A segment that cannot be fetched is only not prefetched: archive-get fetches it itself.
+    (void)ParallelFor(todo.size(), options.jobs, [&](size_t idx) {
+      auto data = repo::GetWal(*repo, todo[idx]);
+      if (!data.ok()) {
+        std::lock_guard lock(mu);
+        if (data.status().IsNotFound() && (end_of_archive.empty() || todo[idx] < end_of_archive))
+          end_of_archive = todo[idx];
+        return Status::Ok();
       }
-    };
-    std::vector<std::thread> threads;
-    int nthreads = std::max(1, std::min<int>(options.jobs, static_cast<int>(todo.size())));
-    for (int thread_idx = 0; thread_idx < nthreads; ++thread_idx) threads.emplace_back(worker);
-    for (auto& t : threads) t.join();
+      Status written = WriteFileAtomic(dir + "/" + todo[idx], *data, false);
+      if (!written.ok()) std::fprintf(stderr, "%s\n", written.ToString().c_str());
+      return Status::Ok();
+    });
   }
   return Status::Ok();
 }
@@ -436,31 +429,21 @@ Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
   }
 
   // The scanning thread queues ready segments; long-lived workers push them, so each keeps its
-  // buffers and compression context from one segment to the next.
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<std::string> queue;
+  // buffers and compression context from one segment to the next. The scan waits when the
+  // workers are this far behind.
+  BoundedQueue<std::string> queue(1024);
+  std::mutex mu;                              // guards the three maps
   std::set<std::string> pending;              // queued or being pushed
   std::map<std::string, double> retry_after;  // retryable failures wait before the next try
   // Stored recently: archive-push consumed the .ok and PostgreSQL is about to rename .ready to
   // .done. Pushing such a segment again would only find it archived; after a while it may be
   // PostgreSQL asking again (its archive-push died before reporting), so it is pushed again.
   std::map<std::string, double> stored_at;
-  bool stop = false;
-  auto worker = [&] {
-    for (;;) {
-      std::string name;
-      std::vector<std::string> next;
-      {
-        std::unique_lock lk(mu);
-        cv.wait(lk, [&] { return stop || !queue.empty(); });
-        if (queue.empty()) return;
-        name = std::move(queue.front());
-        queue.pop_front();
-        next.assign(queue.begin(), queue.begin() + std::min<size_t>(queue.size(), 2));
-      }
+  auto worker = [&](std::stop_token) {
+    while (std::optional<std::string> popped = queue.Pop()) {
+      const std::string& name = *popped;
       // Start reading the next segments from disk while this one is compressed.
-      for (const auto& ahead : next) {
+      for (const auto& ahead : queue.Peek(2)) {
         int fd = ::open((wal_dir + "/" + ahead).c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0) continue;
         ::posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
@@ -488,10 +471,10 @@ Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
       }  // else PostgreSQL archived or removed it meanwhile: nothing to report
       std::fflush(stderr);
     }
+    return Status::Ok();  // failures are reported per segment, above
   };
-  std::vector<std::thread> threads;
-  for (int thread_idx = 0; thread_idx < std::max(1, options.jobs); ++thread_idx)
-    threads.emplace_back(worker);
+  WorkerGroup workers;
+  workers.Start(options.jobs, worker);
 
   double idle_since = MonotonicSeconds();
   for (;;) {
@@ -521,11 +504,11 @@ Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
     std::erase_if(candidates, has_result);
     {
       std::lock_guard lk(mu);
-      for (auto& name : candidates)
-        if (pending.insert(name).second) queue.push_back(std::move(name));
+      std::erase_if(candidates,
+                    [&](const std::string& name) { return !pending.insert(name).second; });
       busy = busy || !pending.empty();
     }
-    cv.notify_all();
+    for (auto& name : candidates) queue.Push(std::move(name));
     if (busy) {
       idle_since = MonotonicSeconds();
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -563,12 +546,8 @@ Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
     if (!more || lock_fd < 0) break;
     WritePid(lock_fd);
   }
-  {
-    std::lock_guard lk(mu);
-    stop = true;
-  }
-  cv.notify_all();
-  for (auto& t : threads) t.join();
+  queue.Close();  // the workers push what is queued, then return
+  (void)workers.Wait();
   rusage usage;
   if (::getrusage(RUSAGE_SELF, &usage) == 0)
     std::fprintf(stderr, "%s pusher done: %.2f s user, %.2f s system CPU, peak RSS %ld MiB\n",

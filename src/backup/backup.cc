@@ -14,6 +14,8 @@
 #include "backup/pgdata_walk.h"
 #include "common/log.h"
 #include "common/time.h"
+#include "common/work_queue.h"
+#include "common/work_unit.h"
 #include "pg/wal_names.h"
 #include "repo/backup_lock.h"
 #include "repo/backup_objects.h"
@@ -174,7 +176,7 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
   uint32_t block_size = repo.config().params.block_size;
   repo::ManifestWriter manifest(repo.storage(), repo.codec(), backup_id);
   JobSource jobs(walk.entries, parent.get(), block_size,
-                 std::max<uint64_t>(1, kRangeBytes / block_size));
+                 std::max<uint64_t>(1, kWorkUnitBytes / block_size));
   // Up to 4096 results, and 64Ki block references (~8 MiB), wait for an earlier one.
   OrderedSink sink(manifest, block_size, 4096, 64 << 10);
   storage::PutOptions lock_options{.lock_until_unix = options.retain_until_unix};
@@ -193,7 +195,7 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
   int delta_level = repo.config().params.compression == pipeline::Compression::kZstd
                         ? repo.config().params.compression_level
                         : 0;
-  auto worker = [&] {
+  auto worker = [&](std::stop_token stop) {
     pipeline::Hmac hmac(repo.id_key());
     repo::PackWriter packs(repo.storage(), repo.codec(), repo.config().params.pack_size, &times);
     packs.set_put_options(lock_options);
@@ -210,7 +212,7 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
     size_t seq;
     FileJob job;
     Status status;
-    while (sink.status().ok() && jobs.Next(seq, job, status)) {
+    while (!stop.stop_requested() && jobs.Next(seq, job, status)) {
       if (!status.ok()) break;
       std::optional<repo::FileEntry> entry;
       if (job.entry->type == repo::EntryType::kFile) {
@@ -227,17 +229,17 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
       if (!status.ok()) break;
     }
     if (status.ok()) status = packs.Flush();
-    if (!status.ok()) sink.Fail(status);
     std::lock_guard lock(stats_mu);
     pack_totals.packs_written += packs.stats().packs_written;
     pack_totals.bytes_written += packs.stats().bytes_written;
     pack_totals.raw_bytes_written += packs.stats().raw_bytes_written;
+    return status;
   };
-  int nworkers = std::max(1, options.jobs);
-  std::vector<std::thread> threads;
-  for (int worker_idx = 0; worker_idx < nworkers; ++worker_idx) threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
+  // The first error stops the others; the sink releases the workers waiting in Put.
+  Status copied =
+      RunWorkers(std::max(1, options.jobs), worker, [&](const Status& why) { sink.Fail(why); });
   progress.Finish();
+  PGV_RETURN_IF_ERROR(copied);
   PGV_RETURN_IF_ERROR(sink.status());
 
   PGV_ASSIGN_OR_RETURN(

@@ -19,9 +19,6 @@
 
 namespace pgvault::backup {
 
-// A file's range jobs are this long (the last reads on to EOF): one slice of BackupFile.
-constexpr uint64_t kRangeBytes = 8 << 20;
-
 class JobSource {
  public:
   // A file whose size at walk time spans more than range_blocks blocks becomes

@@ -7,15 +7,12 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "common/work_unit.h"
 #include "pipeline/delta.h"
 #include "storage/posix/posix_storage.h"
 
 namespace pgvault::backup {
 namespace {
-
-// Blocks read, hashed and stored together: 8 MiB of file per slice bounds a worker's memory
-// and lets the delta bases of a slice come in a few ranged reads.
-constexpr size_t kSliceBytes = 8 << 20;
 
 bool AllZero(const uint8_t* p, size_t n) {
   // Blocks are multiples of 8 bytes except a file's tail.
@@ -106,7 +103,9 @@ Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerCont
     return it != stored.end() ? &it->second : nullptr;
   };
 
-  const size_t slice_blocks = std::max<size_t>(1, kSliceBytes / block_size);
+  // Blocks read, hashed and stored together: a slice bounds a worker's memory and lets the
+  // delta bases of a slice come in a few ranged reads.
+  const size_t slice_blocks = std::max<size_t>(1, kWorkUnitBytes / block_size);
   // Most files are far smaller than a slice: size the buffer to the file (plus a block, so a
   // file that grows meanwhile still reads on) and keep it for the thread's next file. A fresh,
   // zero-filled 8 MiB per file cost more CPU than reading the ~1000 small files of a cluster.

@@ -33,7 +33,7 @@ Status BlockReader::Read(const std::vector<BlockRef>& refs, size_t first, size_t
     uint64_t run_bytes = blobs[run_start].size;
     while (run_end < blobs.size() && blobs[run_end].pack == blobs[run_start].pack &&
            blobs[run_end].offset == blobs[run_end - 1].offset + blobs[run_end - 1].size &&
-           run_bytes + blobs[run_end].size <= kMaxRead)
+           run_bytes + blobs[run_end].size <= kWorkUnitBytes)
       run_bytes += blobs[run_end++].size;
     std::string key = PackKey(blobs[run_start].pack);
     auto data = storage_.Get(key, {blobs[run_start].offset, run_bytes});

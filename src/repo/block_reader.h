@@ -1,9 +1,9 @@
 // BlockReader: turns a file's block references back into plaintext, for restore and for the
 // bases that delta encoding needs at backup time. Neighbouring blobs of one pack are fetched with
-// one ranged read (at most kMaxRead bytes); every block is decrypted, decompressed, delta-applied
+// one ranged read (at most kWorkUnitBytes); every block is decrypted, decompressed, delta-applied
 // and checked against its keyed id. With replicas (--repo2), a block that is damaged in one is
 // read from the next. Memory grows with the range asked for: callers read a file
-// in slices (e.g. 8 MiB of blocks). Not thread-safe: one per worker.
+// in slices (kWorkUnitBytes of blocks). Not thread-safe: one per worker.
 #pragma once
 
 #include <functional>
@@ -11,6 +11,7 @@
 #include <tuple>
 #include <vector>
 
+#include "common/work_unit.h"
 #include "repo/manifest.h"
 #include "repo/pack.h"
 #include "repo/repository.h"
@@ -19,7 +20,6 @@ namespace pgvault::repo {
 
 class BlockReader {
  public:
-  static constexpr uint64_t kMaxRead = 8 << 20;
   // check: restore and backup trust the GCM tag (pack.h, IdCheck); verify passes kAlways.
   BlockReader(storage::Storage& storage, const pipeline::Codec& codec,
               const pipeline::SecretKey& id_key, IdCheck check = IdCheck::kUnlessAuthenticated)

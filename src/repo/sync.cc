@@ -3,11 +3,10 @@
 #include <fmt/format.h>
 
 #include <atomic>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <thread>
 
+#include "common/work_queue.h"
 #include "repo/layout.h"
 #include "repo/manifest.h"
 #include "repo/pack.h"
@@ -79,35 +78,18 @@ Result<SyncStats> SyncRepository(Repository& from, storage::Storage& to, int job
   }
   std::atomic<uint64_t> copied{0}, bytes{0};
   for (const auto& keys : phases) {
-    std::atomic<size_t> next{0};
-    std::mutex mu;
-    Status failure;
-    auto worker = [&] {
-      pipeline::Hmac hmac(from.id_key());
-      for (size_t idx = next++; idx < keys.size(); idx = next++) {
-        const std::string& key = keys[idx];
-        Status s;
-        auto data = from.storage().Get(key);
-        if (!data.ok()) s = data.status().Context(fmt::format("reading '{}'", key));
-        if (s.ok()) s = Verify(from, hmac, key, *data);
-        if (s.ok()) {
-          s = to.Put(key, *data, {.if_absent = true});
-          if (s.code() == Code::kConflict)
-            s = Status::Ok();  // written by an earlier, interrupted sync
-          else if (s.ok())
-            copied++, bytes += data->size();
-        }
-        if (!s.ok()) {
-          std::lock_guard lock(mu);
-          if (failure.ok()) failure = s;
-          next = keys.size();
-        }
-      }
-    };
-    std::vector<std::thread> threads;
-    for (int thread_idx = 0; thread_idx < std::max(1, jobs); ++thread_idx)
-      threads.emplace_back(worker);
-    for (auto& t : threads) t.join();
+    Status failure = ParallelFor(keys.size(), jobs, [&](size_t idx) {
+      pipeline::Hmac hmac(from.id_key());  // per object: its cost is nothing next to the copy
+      const std::string& key = keys[idx];
+      auto data = from.storage().Get(key);
+      if (!data.ok()) return data.status().Context(fmt::format("reading '{}'", key));
+      PGV_RETURN_IF_ERROR(Verify(from, hmac, key, *data));
+      Status s = to.Put(key, *data, {.if_absent = true});
+      if (s.code() == Code::kConflict)
+        return Status::Ok();  // written by an earlier, interrupted sync
+      if (s.ok()) copied++, bytes += data->size();
+      return s;
+    });
     if (!failure.ok()) return failure.Context(fmt::format("syncing into '{}'", to.Describe()));
   }
   stats.objects_copied = copied;

@@ -36,17 +36,13 @@ struct FileRestorer::Target {
 };
 
 FileRestorer::FileRestorer(repo::Repository& repo, FileRestorerOptions options, Progress& progress)
-    : repo_(repo), options_(std::move(options)), progress_(progress) {
+    : repo_(repo), options_(std::move(options)), progress_(progress), queue_(options_.queue_limit) {
   assert(options_.block_size > 0 && "the caller checks the manifest's block size");
-  for (int worker_idx = 0; worker_idx < std::max(1, options_.jobs); ++worker_idx)
-    threads_.emplace_back([this] { Work(); });
+  workers_.Start(options_.jobs, [this](std::stop_token) { return Work(); });
 }
 
 FileRestorer::~FileRestorer() {
-  if (!threads_.empty()) {
-    Abort(Status::Internal("restore abandoned"));
-    for (auto& t : threads_) t.join();
-  }
+  if (!finished_) Abort(Status::Internal("restore abandoned"));
 }
 
 std::string FileRestorer::Describe(const std::string& path) const {
@@ -55,10 +51,7 @@ std::string FileRestorer::Describe(const std::string& path) const {
 }
 
 bool FileRestorer::Add(repo::FileEntry entry, std::string target) {
-  {
-    std::lock_guard lock(mu_);
-    if (failed_) return false;
-  }
+  if (workers_.stopped()) return false;
   auto fail = [&](const Status& s) {
     Abort(s.Context(Describe(entry.path)));
     return false;
@@ -85,8 +78,7 @@ bool FileRestorer::Add(repo::FileEntry entry, std::string target) {
   if (ranges == 1 && size <= kSmallFileBytes) {
     batch_.push_back({std::move(file), 0, per_range});
     batch_bytes_ += size;
-    if (batch_.size() >= kBatchFiles || batch_bytes_ >= repo::BlockReader::kMaxRead)
-      return FlushBatch();
+    if (batch_.size() >= kBatchFiles || batch_bytes_ >= kWorkUnitBytes) return FlushBatch();
     return true;
   }
   for (size_t range_idx = 0; range_idx < ranges; ++range_idx)
@@ -102,60 +94,29 @@ bool FileRestorer::FlushBatch() {
   return Push(std::move(job));
 }
 
-bool FileRestorer::Push(Job job) {
-  std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return queue_.size() < options_.queue_limit || failed_; });
-  if (failed_) return false;
-  queue_.push_back(std::move(job));
-  cv_.notify_all();
-  return true;
-}
+// Waits while the queue is full; a failed restore cancels the queue and the push fails.
+bool FileRestorer::Push(Job job) { return queue_.Push(std::move(job)); }
 
-bool FileRestorer::Pop(Job& job) {
-  std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return !queue_.empty() || closed_ || failed_; });
-  if (failed_ || queue_.empty()) return false;
-  job = std::move(queue_.front());
-  queue_.pop_front();
-  cv_.notify_all();
-  return true;
-}
-
-void FileRestorer::Abort(Status s) {
-  std::deque<Job> dropped;  // closes their files outside the lock
-  std::lock_guard lock(mu_);
-  if (!failed_) status_ = std::move(s);
-  failed_ = true;
-  dropped.swap(queue_);
-  cv_.notify_all();
-}
+// Dropping the queued jobs closes their files (outside the queue's lock).
+void FileRestorer::Abort(Status s) { workers_.Stop(std::move(s)); }
 
 Status FileRestorer::Finish() {
   if (!FlushBatch()) batch_.clear();
-  {
-    std::lock_guard lock(mu_);
-    closed_ = true;
-    cv_.notify_all();
-  }
-  for (auto& t : threads_) t.join();
-  threads_.clear();
+  queue_.Close();
+  Status s = workers_.Wait();
+  finished_ = true;
   progress_.Update(bytes_, options_.total_bytes);
-  std::lock_guard lock(mu_);
-  return status_;
+  return s;
 }
 
-void FileRestorer::Work() {
+Status FileRestorer::Work() {
   repo::BlockReader reader(repo_.storage(), repo_.codec(), repo_.id_key());
-  Job job;
-  while (Pop(job)) {
-    Status s = job.size() == 1 ? WriteRange(reader, job[0]) : WriteBatch(reader, job);
-    for (size_t idx = 0; s.ok() && idx < job.size(); ++idx) s = Finished(job[idx]);
-    if (!s.ok()) {
-      Abort(s);
-      return;
-    }
-    job.clear();
+  while (std::optional<Job> job = queue_.Pop()) {
+    Status s = job->size() == 1 ? WriteRange(reader, (*job)[0]) : WriteBatch(reader, *job);
+    for (size_t idx = 0; s.ok() && idx < job->size(); ++idx) s = Finished((*job)[idx]);
+    PGV_RETURN_IF_ERROR(s);
   }
+  return Status::Ok();
 }
 
 // acq_rel: the range that completes the file sees every other range's writes as done.
@@ -205,7 +166,7 @@ Status FileRestorer::WriteRange(repo::BlockReader& reader, const Range& range) {
   size_t end = std::min(e.blocks.size(), range.first_block + range.block_count);
   // A slice of blocks per read bounds memory whatever the range size; BlockReader coalesces the
   // reads and resolves delta blocks. Zero blocks stay holes (Complete's ftruncate).
-  const size_t slice = std::max<size_t>(1, repo::BlockReader::kMaxRead / options_.block_size);
+  const size_t slice = std::max<size_t>(1, kWorkUnitBytes / options_.block_size);
   for (size_t first = range.first_block; first < end; first += slice) {
     size_t count = std::min(slice, end - first);
     Status s = reader.Read(e.blocks, first, count, [&](size_t idx, Bytes& plain) {

@@ -1,26 +1,24 @@
 // FileRestorer: writes the regular files of a backup into a target directory with worker threads.
-// A file is cut into ranges of blocks (8 MiB by default) that any worker may restore, so one large
-// table does not keep a single core busy while the others idle. Small files (up to
+// A file is cut into ranges of blocks (kWorkUnitBytes by default) that any worker may restore, so
+// one large table does not keep a single core busy while the others idle. Small files (up to
 // kSmallFileBytes) travel in batches instead: one queue round trip and one BlockReader call for
 // up to kBatchFiles of them, so neighbouring blobs of one pack come in one ranged read. Each file
 // is created (O_EXCL) when it is added, before its range is queued; ranges pwrite their blocks at
 // their offsets through that one descriptor, and the range that completes last sizes, dates,
 // fsyncs (unless sync_each_file is off) and closes the file (a per-file countdown). Memory: a
-// worker holds at most one job's ranged reads (BlockReader::kMaxRead) plus decoded blocks; the
+// worker holds at most one job's ranged reads (kWorkUnitBytes) plus decoded blocks; the
 // queue holds a bounded number of jobs.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/progress.h"
+#include "common/work_queue.h"
+#include "common/work_unit.h"
 #include "repo/block_reader.h"
 #include "repo/manifest.h"
 #include "repo/repository.h"
@@ -31,12 +29,12 @@ namespace pgvault::restore {
 Status WriteAt(int fd, const uint8_t* data, size_t n, uint64_t offset, const std::string& path);
 
 struct FileRestorerOptions {
-  uint32_t block_size = 0;         // the backup's block size (manifest header)
-  int jobs = 2;                    // worker threads
-  uint64_t range_bytes = 8 << 20;  // one job's share of a file; rounded down to whole blocks
-  std::string backup_id;           // names the backup in error messages
-  uint64_t total_bytes = 0;        // for progress
-  size_t queue_limit = 64;         // jobs waiting; each queued file holds a descriptor
+  uint32_t block_size = 0;                // the backup's block size (manifest header)
+  int jobs = 2;                           // worker threads
+  uint64_t range_bytes = kWorkUnitBytes;  // one job's share of a file; rounded down to blocks
+  std::string backup_id;                  // names the backup in error messages
+  uint64_t total_bytes = 0;               // for progress
+  size_t queue_limit = 64;                // jobs waiting; each queued file holds a descriptor
   // false: files are not fsync'd one by one; the caller makes them durable (restore: one
   // syncfs per file system) before anything depends on them.
   bool sync_each_file = true;
@@ -72,9 +70,8 @@ class FileRestorer {
   };
   using Job = std::vector<Range>;  // one range of a large file, or whole small files
   bool Push(Job job);
-  bool Pop(Job& job);
   bool FlushBatch();
-  void Work();
+  Status Work();
   Status WriteRange(repo::BlockReader& reader, const Range& range);
   // The files of a batch with one BlockReader call; on failure, file by file to name the file.
   Status WriteBatch(repo::BlockReader& reader, const Job& job);
@@ -87,15 +84,13 @@ class FileRestorer {
   FileRestorerOptions options_;
   Progress& progress_;
   std::atomic<uint64_t> files_{0}, bytes_{0};
-  std::vector<std::thread> threads_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job> queue_;
+  BoundedQueue<Job> queue_;
+  // The first error cancels queue_: the workers and a waiting Add return.
+  WorkerGroup workers_{[this](const Status&) { queue_.Cancel(); }};
+  bool finished_ = false;
   Job batch_;  // small files not yet queued (the adding thread's only)
   uint64_t batch_bytes_ = 0;
-  bool closed_ = false, failed_ = false;
-  Status status_;
 };
 
 }  // namespace pgvault::restore

@@ -197,26 +197,15 @@ Status WriteRecoveryConf(const std::string& conf_path, const std::string& backup
 // (else the copy can never become consistent), and for an LSN target everything up to the
 // target too. A gap after that is reported: recovery would stop there with an error from
 // archive-get naming the segment, unless it reaches the target first.
-Status CheckWal(repo::Repository& repo, const nlohmann::json& header,
-                const RecoveryTarget& target) {
-  uint64_t segment_size = header.value("wal_segment_size", uint64_t{16 << 20});
-  uint32_t backup_tli = header.value("timeline", 1u);
-  auto start_lsn = pg::ParseLsn(header.value("start_lsn", ""));
-  auto stop_lsn = pg::ParseLsn(header.value("stop_lsn", ""));
-  if (!start_lsn || !stop_lsn) return Status::Corruption("manifest has no start or stop lsn");
-  PGV_ASSIGN_OR_RETURN(auto index, repo::WalIndex::Load(repo, segment_size));
-  uint32_t tli = backup_tli;
-  if (target.timeline.empty() || target.timeline == "latest")
-    tli = std::max(backup_tli, index.LatestTimeline());
-  else if (target.timeline != "current")
-    tli = static_cast<uint32_t>(std::strtoul(target.timeline.c_str(), nullptr, 10));
-  PGV_ASSIGN_OR_RETURN(auto history, index.History(repo, tli));
-  auto path = repo::TimelinePath(tli, history);
-  bool backup_on_path = false;
-  for (const auto& step : path) backup_on_path |= step.tli == backup_tli;
-  if (!backup_on_path) path = repo::TimelinePath(backup_tli, {});
+// plan: ChooseBackup's, whose path holds the backup's timeline.
+Status CheckWal(repo::Repository& repo, const RestorePlan& plan, const RecoveryTarget& target) {
+  if (!plan.start_lsn || !plan.stop_lsn)
+    return Status::Corruption("manifest has no start or stop lsn");
+  const repo::WalIndex& index = plan.wal;
+  const std::vector<repo::HistoryEntry>& path = plan.path;
+  const uint64_t segment_size = plan.segment_size;
 
-  uint64_t first = *start_lsn / segment_size, stop = *stop_lsn / segment_size;
+  uint64_t first = *plan.start_lsn / segment_size, stop = *plan.stop_lsn / segment_size;
   uint64_t needed_to = stop;
   std::string what = "make the backup consistent";
   if (target.kind == RecoveryTarget::Kind::kLsn && target.lsn / segment_size > stop) {
@@ -262,14 +251,14 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
         .WithHint("pass --pgdata DIR: an empty or new directory");
   RecoveryTarget target = options.target;
   PGV_RETURN_IF_ERROR(ValidateTarget(target));
-  PGV_ASSIGN_OR_RETURN(BackupChoice choice, ChooseBackup(repo, target, options.backup_id));
-  std::string backup_id = choice.backup_id;
+  PGV_ASSIGN_OR_RETURN(RestorePlan plan, ChooseBackup(repo, target, options.backup_id));
+  std::string backup_id = plan.backup_id;
   PGV_ASSIGN_OR_RETURN(auto reader,
                        repo::ManifestReader::Open(repo.storage(), repo.codec(), backup_id));
   const auto& header = reader->header();
   uint32_t block_size = header.value("block_size", 0u);
   if (block_size == 0) return Status::Corruption("manifest has no block size");
-  PGV_RETURN_IF_ERROR(CheckWal(repo, header, target));
+  PGV_RETURN_IF_ERROR(CheckWal(repo, plan, target));
 
   // Check every target before writing anything.
   std::string pgdata = options.pgdata;
@@ -378,7 +367,7 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
     PGV_RETURN_IF_ERROR(storage::SyncDir(*it));
   }
   return RestoreResult{.backup_id = backup_id,
-                       .why_this_backup = choice.reason,
+                       .why_this_backup = plan.reason,
                        .pg_version = header.value("pg_version", 0),
                        .files = restorer.files() + last.files(),
                        .bytes = restorer.bytes() + last.bytes(),

@@ -9,9 +9,11 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/progress.h"
 #include "repo/repository.h"
+#include "repo/wal_ranges.h"
 
 namespace pgvault::restore {
 
@@ -69,16 +71,29 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
 
 std::string SummaryLine(const RestoreResult& result);
 
+// What a restore does, decided once before anything is written: which backup, and the WAL
+// recovery will replay from it (the repository's WAL listing and the timelines it follows).
+struct RestorePlan {
+  std::string backup_id;
+  std::string reason;            // why this backup: "newest backup on timeline 2", ...
+  uint32_t backup_timeline = 0;  // the backup's own timeline
+  std::optional<uint64_t> start_lsn, stop_lsn;  // the backup's; nullopt when the manifest lacks one
+  uint64_t segment_size = 0;                    // the backup's wal_segment_size
+  uint32_t timeline = 0;                        // the timeline recovery ends on
+  // The timelines recovery follows from the backup's, oldest first, each with the LSN where it
+  // was left (UINT64_MAX for the last); the backup's timeline is on it.
+  std::vector<repo::HistoryEntry> path;
+  repo::WalIndex wal;  // the repository's WAL, listed once with segment_size
+};
+
 // Chooses the backup for a target: the newest one on the target timeline's history that ends
 // before the target (stop_time for a time, stop_lsn for an LSN; xid and restore point name
 // targets cannot be placed without reading WAL, so they take the newest backup). kNotFound,
-// naming the target and the oldest backup, when none can reach it.
-struct BackupChoice {
-  std::string backup_id;
-  std::string reason;
-};
-Result<BackupChoice> ChooseBackup(repo::Repository& repo, const RecoveryTarget& target,
-                                  const std::string& requested_id);
+// naming the target and the oldest backup, when none can reach it. The timeline recovery ends
+// on: --target-timeline N; "current" the backup's own; empty or "latest" the newest timeline
+// with a history file in the repository.
+Result<RestorePlan> ChooseBackup(repo::Repository& repo, const RecoveryTarget& target,
+                                 const std::string& requested_id);
 
 // --start: starts the restored cluster with pg_ctl and follows recovery to its end.
 struct StartOptions {

@@ -160,10 +160,12 @@ namespace {
 struct Candidate {
   std::string id;
   uint32_t timeline = 0;
-  uint64_t stop_lsn = 0;
+  uint64_t stop_lsn = 0;  // UINT64_MAX when the manifest lacks it
   int64_t stop_micros = 0;
   std::string stop_time;
   std::string stop_lsn_text;
+  std::optional<uint64_t> start_lsn;
+  uint64_t segment_size = 0;
 };
 
 // With no --target-timeline PostgreSQL follows the newest timeline ("latest"). When that timeline
@@ -200,11 +202,12 @@ Status CheckAmbiguousBranch(const repo::WalIndex& index,
   return Status::Ok();
 }
 
-}  // namespace
-
-Result<BackupChoice> ChooseBackup(repo::Repository& repo, const RecoveryTarget& target,
-                                  const std::string& requested_id) {
-  using Kind = RecoveryTarget::Kind;
+// The intact backups a restore may start from (only requested_id when given), oldest first.
+// backup_timelines gets every intact backup's timeline, also with --backup: a backup on a branch
+// proves the branch is the cluster's own history.
+Result<std::vector<Candidate>> ListCandidates(repo::Repository& repo,
+                                              const std::string& requested_id,
+                                              std::vector<uint32_t>& backup_timelines) {
   PGV_ASSIGN_OR_RETURN(auto listed, repo::ListBackupHeaders(repo.storage(), repo.codec()));
   if (listed.empty())
     return std::move(
@@ -220,10 +223,6 @@ Result<BackupChoice> ChooseBackup(repo::Repository& repo, const RecoveryTarget& 
     return std::move(Status::Corruption(requested->damage))
         .WithHint(repo::DamagedBackupHint(requested_id) + "; nothing was written");
   std::vector<Candidate> all;
-  // Every intact backup's timeline, also with --backup: a backup on a branch proves the branch
-  // is the cluster's own history.
-  std::vector<uint32_t> backup_timelines;
-  uint64_t segment_size = 0;
   for (const auto& backup : listed) {
     const std::string& id = backup.id;
     if (backup.intact()) backup_timelines.push_back(backup.header->value("timeline", 1u));
@@ -233,66 +232,42 @@ Result<BackupChoice> ChooseBackup(repo::Repository& repo, const RecoveryTarget& 
       continue;
     }
     const repo::ManifestHeader& h = *backup.header;
-    Candidate c{.id = id,
-                .timeline = h.value("timeline", 1u),
-                .stop_lsn = pg::ParseLsn(h.value("stop_lsn", "")).value_or(UINT64_MAX),
-                .stop_micros = h.value("stop_time_unix_micros", int64_t{0}),
-                .stop_time = h.value("stop_time", ""),
-                .stop_lsn_text = h.value("stop_lsn", "")};
-    segment_size = h.value("wal_segment_size", uint64_t{16 << 20});
-    all.push_back(c);
+    all.push_back(Candidate{.id = id,
+                            .timeline = h.value("timeline", 1u),
+                            .stop_lsn = pg::ParseLsn(h.value("stop_lsn", "")).value_or(UINT64_MAX),
+                            .stop_micros = h.value("stop_time_unix_micros", int64_t{0}),
+                            .stop_time = h.value("stop_time", ""),
+                            .stop_lsn_text = h.value("stop_lsn", ""),
+                            .start_lsn = pg::ParseLsn(h.value("start_lsn", "")),
+                            .segment_size = h.value("wal_segment_size", uint64_t{16 << 20})});
   }
-
   if (all.empty())
     return std::move(Status::Corruption(fmt::format("every backup in repository '{}' is damaged",
                                                     repo.Describe())))
         .WithHint("'pgvault info' lists them and why; take a new backup");
+  return all;
+}
 
-  // The timeline recovery will end on, and its history, decide which backups lie on its path.
-  // "current" follows each backup's own timeline, so every backup qualifies.
-  std::optional<std::vector<repo::HistoryEntry>> path;
-  std::string timeline_text;
-  if (target.timeline != "current") {
-    PGV_ASSIGN_OR_RETURN(auto index, repo::WalIndex::Load(repo, segment_size));
-    uint32_t tli = target.timeline.empty() || target.timeline == "latest"
-                       ? index.LatestTimeline()
-                       : static_cast<uint32_t>(std::strtoul(target.timeline.c_str(), nullptr, 10));
-    PGV_ASSIGN_OR_RETURN(auto history, index.History(repo, tli));
-    if (tli > 1 && history.empty())
-      return std::move(Status::NotFound(fmt::format(
-                           "timeline {} has no history file '{:08X}.history' in the repository",
-                           tli, tli)))
-          .WithHint("check --target-timeline; 'pgvault info' lists the timelines");
-    path = repo::TimelinePath(tli, history);
-    timeline_text = fmt::format(" on timeline {}", tli);
-    if (target.timeline.empty())
-      PGV_RETURN_IF_ERROR(CheckAmbiguousBranch(index, *path, backup_timelines));
-  }
-  auto on_path = [&](const Candidate& c) {
-    if (!path) return true;
-    for (const auto& step : *path)
-      if (step.tli == c.timeline) return c.stop_lsn <= step.switch_lsn;
-    return false;
-  };
-  auto reaches = [&](const Candidate& c) {
-    if (target.kind == Kind::kTime) return c.stop_micros < target.time_unix_micros;
-    if (target.kind == Kind::kLsn) return c.stop_lsn <= target.lsn;
-    return true;
-  };
-  for (auto it = all.rbegin(); it != all.rend(); ++it) {
-    if (!on_path(*it) || !reaches(*it)) continue;
-    std::string reason;
-    if (!requested_id.empty())
-      reason = "requested with --backup";
-    else if (target.kind == Kind::kTime || target.kind == Kind::kLsn)
-      reason =
-          fmt::format("newest backup{} that ends before {}", timeline_text, DescribeTarget(target));
-    else
-      reason = fmt::format("newest backup{}", timeline_text);
-    return BackupChoice{it->id, reason};
-  }
+// plan.timeline and plan.path for a recovery along `tli`. A timeline the user named needs its
+// history file; for a backup's own timeline ("current") a missing one only leaves the path that
+// timeline alone.
+Status FollowTimeline(repo::Repository& repo, uint32_t tli, bool need_history, RestorePlan& plan) {
+  PGV_ASSIGN_OR_RETURN(auto history, plan.wal.History(repo, tli));
+  if (need_history && tli > 1 && history.empty())
+    return std::move(
+               Status::NotFound(fmt::format(
+                   "timeline {} has no history file '{:08X}.history' in the repository", tli, tli)))
+        .WithHint("check --target-timeline; 'pgvault info' lists the timelines");
+  plan.timeline = tli;
+  plan.path = repo::TimelinePath(tli, history);
+  return Status::Ok();
+}
+
+Status NoBackupReaches(const std::vector<Candidate>& all, const RecoveryTarget& target,
+                       const std::string& requested_id, bool on_path,
+                       const std::string& timeline_text) {
   const Candidate& oldest = all.front();
-  if (!requested_id.empty() && !on_path(oldest))
+  if (!requested_id.empty() && !on_path)
     return std::move(Status::InvalidArgument(fmt::format(
                          "backup '{}' (timeline {}) is not on the history of the target timeline{}",
                          oldest.id, oldest.timeline, timeline_text)))
@@ -305,6 +280,66 @@ Result<BackupChoice> ChooseBackup(repo::Repository& repo, const RecoveryTarget& 
       .WithHint(requested_id.empty()
                     ? "choose a later target; nothing was written"
                     : "choose an older --backup or leave it out; nothing was written");
+}
+
+}  // namespace
+
+Result<RestorePlan> ChooseBackup(repo::Repository& repo, const RecoveryTarget& target,
+                                 const std::string& requested_id) {
+  using Kind = RecoveryTarget::Kind;
+  std::vector<uint32_t> backup_timelines;
+  PGV_ASSIGN_OR_RETURN(std::vector<Candidate> all,
+                       ListCandidates(repo, requested_id, backup_timelines));
+  RestorePlan plan;
+  // The timeline recovery will end on, and its history, decide which backups lie on its path.
+  // "current" follows each backup's own timeline, so every backup qualifies.
+  bool follow_own = target.timeline == "current";
+  std::string timeline_text;
+  if (!follow_own) {
+    PGV_ASSIGN_OR_RETURN(plan.wal, repo::WalIndex::Load(repo, all.back().segment_size));
+    uint32_t tli = target.timeline.empty() || target.timeline == "latest"
+                       ? plan.wal.LatestTimeline()
+                       : static_cast<uint32_t>(std::strtoul(target.timeline.c_str(), nullptr, 10));
+    PGV_RETURN_IF_ERROR(FollowTimeline(repo, tli, true, plan));
+    timeline_text = fmt::format(" on timeline {}", tli);
+    if (target.timeline.empty())
+      PGV_RETURN_IF_ERROR(CheckAmbiguousBranch(plan.wal, plan.path, backup_timelines));
+  }
+  auto on_path = [&](const Candidate& c) {
+    if (follow_own) return true;
+    for (const auto& step : plan.path)
+      if (step.tli == c.timeline) return c.stop_lsn <= step.switch_lsn;
+    return false;
+  };
+  auto reaches = [&](const Candidate& c) {
+    if (target.kind == Kind::kTime) return c.stop_micros < target.time_unix_micros;
+    if (target.kind == Kind::kLsn) return c.stop_lsn <= target.lsn;
+    return true;
+  };
+  auto chosen = std::find_if(all.rbegin(), all.rend(),
+                             [&](const Candidate& c) { return on_path(c) && reaches(c); });
+  if (chosen == all.rend())
+    return NoBackupReaches(all, target, requested_id, on_path(all.front()), timeline_text);
+
+  plan.backup_id = chosen->id;
+  if (!requested_id.empty())
+    plan.reason = "requested with --backup";
+  else if (target.kind == Kind::kTime || target.kind == Kind::kLsn)
+    plan.reason =
+        fmt::format("newest backup{} that ends before {}", timeline_text, DescribeTarget(target));
+  else
+    plan.reason = fmt::format("newest backup{}", timeline_text);
+  plan.backup_timeline = chosen->timeline;
+  plan.start_lsn = chosen->start_lsn;
+  if (chosen->stop_lsn != UINT64_MAX) plan.stop_lsn = chosen->stop_lsn;
+  plan.segment_size = chosen->segment_size;
+  // The WAL is named by the chosen backup's segment size (the cluster's: normally every
+  // backup's); "current" listed nothing yet.
+  if (follow_own || plan.wal.segment_size() != plan.segment_size) {
+    PGV_ASSIGN_OR_RETURN(plan.wal, repo::WalIndex::Load(repo, plan.segment_size));
+  }
+  if (follow_own) PGV_RETURN_IF_ERROR(FollowTimeline(repo, plan.backup_timeline, false, plan));
+  return plan;
 }
 
 }  // namespace pgvault::restore

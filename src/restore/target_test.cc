@@ -126,8 +126,8 @@ class ChooseBackupTest : public ::testing::Test {
     for (uint64_t segno = 5; segno <= 8; ++segno) wal.push_back(Seg(2, segno));
     ASSERT_TRUE(AddWal(*repo_, wal).ok());
   }
-  Result<BackupChoice> Choose(Kind kind, std::string value, std::string timeline = "",
-                              std::string requested = "") {
+  Result<RestorePlan> Choose(Kind kind, std::string value, std::string timeline = "",
+                             std::string requested = "") {
     RecoveryTarget t{.kind = kind, .value = std::move(value), .timeline = std::move(timeline)};
     Status valid = ValidateTarget(t);
     EXPECT_TRUE(valid.ok()) << valid.ToString();

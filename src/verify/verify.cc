@@ -6,9 +6,10 @@
 #include <atomic>
 #include <map>
 #include <mutex>
-#include <thread>
 
 #include "common/time.h"
+#include "common/work_queue.h"
+#include "common/work_unit.h"
 #include "pg/wal_names.h"
 #include "repo/block_reader.h"
 #include "repo/layout.h"
@@ -86,14 +87,15 @@ BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, PackTable&
     return result;
   }
   std::atomic<uint64_t> files{0}, blocks{0}, bytes{0};
-  auto worker = [&] {
+  // Problems are collected, not returned: every worker runs to the end of the manifest.
+  auto worker = [&](std::stop_token) {
     repo::BlockReader blocks_reader(repo.storage(), repo.codec(), repo.id_key(),
                                     repo::IdCheck::kAlways);
     repo::FileEntry e;
     for (;;) {
       {
         std::lock_guard lock(mu);
-        if (!(*reader)->Next(e)) return;
+        if (!(*reader)->Next(e)) return Status::Ok();
       }
       // What restore refuses to write, and references its pack's index does not hold.
       if (Status safe = repo::CheckEntrySafe(e, header); !safe.ok()) {
@@ -116,7 +118,7 @@ BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, PackTable&
         problem(fmt::format("'{}': its manifest entry has the wrong number of blocks", e.path));
         continue;
       }
-      const size_t slice = std::max<size_t>(1, repo::BlockReader::kMaxRead / block_size);
+      const size_t slice = std::max<size_t>(1, kWorkUnitBytes / block_size);
       for (size_t first = 0; first < e.blocks.size(); first += slice) {
         Status s = blocks_reader.Read(e.blocks, first, slice, [&](size_t idx, Bytes& plain) {
           uint64_t want = std::min<uint64_t>(block_size, e.size - idx * uint64_t{block_size});
@@ -134,10 +136,7 @@ BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, PackTable&
       }
     }
   };
-  std::vector<std::thread> threads;
-  for (int worker_idx = 0; worker_idx < std::max(1, jobs); ++worker_idx)
-    threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
+  (void)RunWorkers(std::max(1, jobs), worker);
   if (!(*reader)->status().ok())
     problem(fmt::format("manifest: {}", (*reader)->status().message()));
   result.files = files;

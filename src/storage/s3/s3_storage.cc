@@ -4,16 +4,15 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <mutex>
 #include <random>
 #include <thread>
 
 #include "common/log.h"
+#include "common/work_queue.h"
 #include "storage/s3/xml.h"
 
 namespace pgvault::storage::s3 {
@@ -414,47 +413,26 @@ Status S3Storage::PutMultipart(std::string_view key, ByteView data, const PutOpt
   uint64_t part_size = std::max(options_.part_size, (data.size() + kMaxParts - 1) / kMaxParts);
   const size_t parts = static_cast<size_t>((data.size() + part_size - 1) / part_size);
   std::vector<std::string> etags(parts);
-  std::atomic<size_t> next_part{0};
-  std::atomic<bool> failed{false};
-  std::mutex error_mu;
-  Status first_error;
-
-  auto upload = [&] {
-    while (!failed.load()) {
-      size_t part_idx = next_part.fetch_add(1);
-      if (part_idx >= parts) return;
-      ByteView slice = data.subspan(
-          part_idx * part_size, std::min<uint64_t>(part_size, data.size() - part_idx * part_size));
-      Call call{.method = "PUT",
-                .object = object,
-                .query = {{"partNumber", std::to_string(part_idx + 1)}, {"uploadId", upload_id}},
-                .body = slice};
-      call.headers.emplace_back("content-md5", ComputeMd5(slice).base64);
-      Result<Reply> reply = Execute(call);
-      Status s = !reply.ok()   ? reply.status()
-                 : reply->ok() ? Status::Ok()
-                               : ReplyError(call, *reply);
-      if (s.ok() && reply->http.Header("etag").empty())
-        s = Status::Io(
-            fmt::format("s3 PUT '{}': no ETag for part {}", DisplayName(object), part_idx + 1));
-      if (!s.ok()) {
-        std::lock_guard lock(error_mu);
-        if (first_error.ok())
-          first_error = s.Context(fmt::format("part {} of {}", part_idx + 1, parts));
-        failed = true;
-        return;
-      }
-      etags[part_idx] = reply->http.Header("etag");
-    }
-  };
-  const size_t thread_count = std::min<size_t>(parts, static_cast<size_t>(options_.upload_threads));
-  std::vector<std::thread> threads;
-  for (size_t thread_idx = 1; thread_idx < thread_count; ++thread_idx) threads.emplace_back(upload);
-  upload();
-  for (auto& thread : threads) thread.join();
-  if (failed) {
+  Status uploaded = ParallelFor(parts, options_.upload_threads, [&](size_t part_idx) {
+    ByteView slice = data.subspan(
+        part_idx * part_size, std::min<uint64_t>(part_size, data.size() - part_idx * part_size));
+    Call call{.method = "PUT",
+              .object = object,
+              .query = {{"partNumber", std::to_string(part_idx + 1)}, {"uploadId", upload_id}},
+              .body = slice};
+    call.headers.emplace_back("content-md5", ComputeMd5(slice).base64);
+    Result<Reply> reply = Execute(call);
+    Status s = !reply.ok() ? reply.status() : reply->ok() ? Status::Ok() : ReplyError(call, *reply);
+    if (s.ok() && reply->http.Header("etag").empty())
+      s = Status::Io(
+          fmt::format("s3 PUT '{}': no ETag for part {}", DisplayName(object), part_idx + 1));
+    if (!s.ok()) return s.Context(fmt::format("part {} of {}", part_idx + 1, parts));
+    etags[part_idx] = reply->http.Header("etag");
+    return Status::Ok();
+  });
+  if (!uploaded.ok()) {
     (void)AbortMultipart(key, upload_id);
-    return first_error;
+    return uploaded;
   }
 
   std::string xml = "<CompleteMultipartUpload xmlns=\"" + std::string(kS3Namespace) + "\">";
