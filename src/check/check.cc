@@ -46,9 +46,8 @@ Result<json> RunCheck(repo::Repository& repo, const CheckOptions& options) {
   auto key = repo::WalKey(segment);
   if (!key) return Status::Pg(fmt::format("server returned an odd WAL file name '{}'", segment));
   for (;;) {
-    auto st = repo.storage().Stat(*key);
-    if (st.ok()) break;
-    if (!st.status().IsNotFound()) return st.status();
+    PGV_ASSIGN_OR_RETURN(bool archived, repo.HasWal(segment));
+    if (archived) break;
     if (MonotonicSeconds() - t0 > options.timeout_seconds) {
       auto failed = session->Query(
           "SELECT coalesce(last_failed_wal, ''), coalesce(last_failed_time::text, ''), "

@@ -20,7 +20,7 @@ Result<json> CollectInfo(repo::Repository& repo) {
            {"cipher", params.encrypted ? "aes-256-gcm" : "none"},
            {"compression", pipeline::CompressionName(params.compression)},
            {"block_size", params.block_size}};
-  PGV_ASSIGN_OR_RETURN(auto listed, repo::ListBackupHeaders(repo.storage(), repo.codec()));
+  PGV_ASSIGN_OR_RETURN(auto listed, repo.ListBackupHeaders());
   json backups = json::array();
   for (const auto& backup : listed) {
     const std::string& id = backup.id;
@@ -79,7 +79,7 @@ Result<json> CollectInfo(repo::Repository& repo) {
   }
   out["timelines"] = timelines_json;
 
-  PGV_ASSIGN_OR_RETURN(auto wal, repo::ListWal(repo.storage()));
+  PGV_ASSIGN_OR_RETURN(auto wal, repo.ListWal());
   std::map<uint32_t, json> timelines;
   for (const auto& w : wal) {
     uint32_t tl = pg::TimelineOfWalFile(w.name);

@@ -8,7 +8,7 @@
 namespace pgvault::repo {
 
 Result<BackupObjects> ObjectsOfBackup(Repository& repo, const std::string& backup_id) {
-  PGV_ASSIGN_OR_RETURN(auto reader, ManifestReader::Open(repo.storage(), repo.codec(), backup_id));
+  PGV_ASSIGN_OR_RETURN(auto reader, repo.OpenManifest(backup_id));
   BackupObjects out;
   FileEntry e;
   while (reader->Next(e))

@@ -5,9 +5,7 @@
 #include <algorithm>
 #include <map>
 
-#include "common/log.h"
 #include "repo/pack.h"
-#include "storage/replicated/replicated_storage.h"
 
 namespace pgvault::repo {
 Status BlockReader::Read(const std::vector<BlockRef>& refs, size_t first, size_t count,
@@ -60,7 +58,7 @@ Status BlockReader::Read(const std::vector<BlockRef>& refs, size_t first, size_t
     if (b.zero) continue;
     auto plain = Decode(b, fetched, bases);
     if (!plain.ok() && plain.status().code() == Code::kCorruption)
-      plain = FromReplicas(b, plain.status());
+      plain = Reread(b, plain.status());
     if (!plain.ok()) return plain.status();
     PGV_RETURN_IF_ERROR(fn(idx, *plain));
   }
@@ -81,36 +79,36 @@ Result<Bytes> BlockReader::Decode(const BlockRef& b, std::map<Blob, ByteView>& f
   return DecodeDeltaBlock(codec_, hmac_, b.id, b.loc, b.base_id, sealed, it->second, check_);
 }
 
-Result<Bytes> BlockReader::FromReplicas(const BlockRef& b, const Status& damage) {
-  auto* replicated = dynamic_cast<storage::ReplicatedStorage*>(&storage_);
-  if (!replicated) return damage;
-  // Every replica holds the same objects: read this block's blobs from each in turn.
-  for (size_t replica_idx = 0; replica_idx < replicated->size(); ++replica_idx) {
-    storage::Storage& replica = replicated->replica(replica_idx);
-    std::vector<BlockLocation> needed = {b.loc};
-    if (b.delta) needed.push_back(b.base_loc);
-    std::vector<Bytes> reads;
-    std::map<Blob, ByteView> fetched;
-    bool complete = true;
-    for (const BlockLocation& loc : needed) {
-      auto data = replica.Get(PackKey(loc.pack), {loc.offset, loc.size});
-      requests_++;
-      if (!data.ok()) {
-        complete = false;
-        break;
-      }
-      reads.push_back(std::move(data).value());
-      fetched[{loc.pack, loc.offset, loc.size}] = reads.back();
-    }
-    if (!complete) continue;
-    std::map<Blob, Bytes> bases;
-    auto plain = Decode(b, fetched, bases);
-    if (plain.ok()) {
-      log::Warn("{}; read it from '{}' instead", damage.message(), replica.Describe());
-      return plain;
-    }
+Result<Bytes> BlockReader::Reread(const BlockRef& b, const Status& damage) {
+  Bytes base;
+  if (b.delta) {
+    auto decoded = ReadBlob(b.base_loc, [&](ByteView sealed) {
+      return DecodeBlock(codec_, hmac_, b.base_id, b.base_loc, sealed, check_);
+    });
+    if (!decoded.ok()) return damage;
+    base = std::move(decoded).value();
   }
-  return damage;
+  auto plain = ReadBlob(b.loc, [&](ByteView sealed) {
+    if (!b.delta) return DecodeBlock(codec_, hmac_, b.id, b.loc, sealed, check_);
+    return DecodeDeltaBlock(codec_, hmac_, b.id, b.loc, b.base_id, sealed, base, check_);
+  });
+  if (!plain.ok()) return damage;
+  return plain;
+}
+
+Result<Bytes> BlockReader::ReadBlob(const BlockLocation& loc,
+                                    const std::function<Result<Bytes>(ByteView)>& decode) {
+  Bytes plain;
+  requests_++;
+  auto sealed =
+      storage_.GetChecked(PackKey(loc.pack), {loc.offset, loc.size}, [&](ByteView bytes) -> Status {
+        auto decoded = decode(bytes);
+        if (!decoded.ok()) return decoded.status();
+        plain = std::move(decoded).value();
+        return Status::Ok();
+      });
+  if (!sealed.ok()) return sealed.status();
+  return plain;
 }
 
 }  // namespace pgvault::repo

@@ -42,8 +42,12 @@ class BlockReader {
   };
   Result<Bytes> Decode(const BlockRef& b, std::map<Blob, ByteView>& fetched,
                        std::map<Blob, Bytes>& bases);
-  // A block that failed to verify is read again from each replica of a ReplicatedStorage.
-  Result<Bytes> FromReplicas(const BlockRef& b, const Status& damage);
+  // A block that failed to verify is read again blob by blob through Storage::GetChecked, so a
+  // storage with replicas can serve it from one that holds it undamaged; damage when none does.
+  Result<Bytes> Reread(const BlockRef& b, const Status& damage);
+  // One blob read with GetChecked: decode is the check, its plaintext the result.
+  Result<Bytes> ReadBlob(const BlockLocation& loc,
+                         const std::function<Result<Bytes>(ByteView)>& decode);
 
   storage::Storage& storage_;
   const pipeline::Codec& codec_;

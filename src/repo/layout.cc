@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <ctime>
 
 #include "common/time.h"
@@ -32,6 +34,17 @@ std::string PackKey(const PackId& id) {
   return fmt::format("packs/{}/{}", hex.substr(0, 2), hex);
 }
 
+std::optional<PackId> PackIdFromKey(std::string_view key) {
+  if (!key.starts_with(kPacksPrefix) || key.size() != kPacksPrefix.size() + 3 + 32)
+    return std::nullopt;
+  Bytes raw;
+  if (!FromHex(key.substr(kPacksPrefix.size() + 3), raw) || raw.size() != 16) return std::nullopt;
+  PackId id;
+  std::copy(raw.begin(), raw.end(), id.begin());
+  if (PackKey(id) != key) return std::nullopt;
+  return id;
+}
+
 std::string BackupPrefix(std::string_view backup_id) {
   return fmt::format("backups/{}/", backup_id);
 }
@@ -50,12 +63,62 @@ std::optional<std::string> WalKey(std::string_view name) {
   return fmt::format("wal/{}/{}", name.substr(0, 8), name);
 }
 
+std::optional<std::string> WalNameFromKey(std::string_view key) {
+  size_t slash = key.rfind('/');
+  if (!key.starts_with(kWalPrefix) || slash == std::string_view::npos) return std::nullopt;
+  std::string_view name = key.substr(slash + 1);
+  if (WalKey(name).value_or("") != key) return std::nullopt;
+  return std::string(name);
+}
+
+std::optional<std::string> WalTimelinePrefix(std::string_view name) {
+  if (pg::ClassifyWalFileName(name) == pg::WalFileKind::kInvalid) return std::nullopt;
+  return fmt::format("wal/{}/", name.substr(0, 8));
+}
+
 std::optional<std::string> BackupIdFromManifestKey(std::string_view key) {
   if (!key.starts_with(kBackupsPrefix) || !key.ends_with("/manifest")) return std::nullopt;
   std::string_view id = key.substr(kBackupsPrefix.size());
   id = id.substr(0, id.size() - std::string_view("/manifest").size());
   if (!IsValidBackupId(id)) return std::nullopt;
   return std::string(id);
+}
+
+std::optional<ManifestObjectName> ParseManifestObjectKey(std::string_view key) {
+  auto dir = BackupDirFromKey(key);
+  if (!dir || !IsValidBackupId(*dir)) return std::nullopt;
+  std::string_view leaf = key.substr(BackupPrefix(*dir).size());
+  if (leaf == "manifest") return ManifestObjectName{.backup_id = *dir};
+  constexpr std::string_view kPart = "files.";
+  if (!leaf.starts_with(kPart) || leaf.size() > kPart.size() + 10) return std::nullopt;
+  uint64_t part = 0;
+  for (char c : leaf.substr(kPart.size())) {
+    if (c < '0' || c > '9') return std::nullopt;
+    part = part * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (part > UINT32_MAX || ManifestPartKey(*dir, static_cast<uint32_t>(part)) != key)
+    return std::nullopt;
+  return ManifestObjectName{.backup_id = *dir, .part = static_cast<uint32_t>(part)};
+}
+
+std::optional<std::string> BackupDirFromKey(std::string_view key) {
+  if (!key.starts_with(kBackupsPrefix)) return std::nullopt;
+  std::string_view rest = key.substr(kBackupsPrefix.size());
+  std::string_view dir = rest.substr(0, rest.find('/'));
+  if (dir.empty()) return std::nullopt;
+  return std::string(dir);
+}
+
+ObjectKind ClassifyKey(std::string_view key) {
+  if (key == kConfigKey) return ObjectKind::kConfig;
+  if (key == kClusterKey) return ObjectKind::kCluster;
+  if (key.starts_with(kKeysPrefix)) return ObjectKind::kKey;
+  if (key.starts_with(kPacksPrefix)) return ObjectKind::kPack;
+  if (key.starts_with(kWalPrefix)) return ObjectKind::kWal;
+  if (key.starts_with(kBackupsPrefix))
+    return key.ends_with("/manifest") ? ObjectKind::kManifest : ObjectKind::kBackup;
+  if (key.starts_with(kLocksPrefix)) return ObjectKind::kLock;
+  return ObjectKind::kOther;
 }
 
 bool IsValidBackupId(std::string_view id) {

@@ -38,15 +38,47 @@ std::string BackupLeaseKey(std::string_view backup_id);
 // "locks/backup-<id>" -> "<id>"; nullopt for any other key (a lease too).
 std::optional<std::string> BackupIdFromLockKey(std::string_view key);
 std::string PackKey(const PackId& id);
+// "packs/ab/ab12..." -> pack id; nullopt for any other key.
+std::optional<PackId> PackIdFromKey(std::string_view key);
 // "backups/<id>/": every object of one backup.
 std::string BackupPrefix(std::string_view backup_id);
 std::string ManifestKey(std::string_view backup_id);
 std::string ManifestPartKey(std::string_view backup_id, uint32_t part);
 // nullopt when the name is not a WAL segment, .partial, .history or .backup file.
 std::optional<std::string> WalKey(std::string_view wal_file_name);
+// "wal/<timeline>/<name>" -> "<name>"; nullopt for any other key (WalKey(name) must give it back).
+std::optional<std::string> WalNameFromKey(std::string_view key);
+// "wal/<timeline>/": every WAL object of the timeline of WAL file `wal_file_name` (its first
+// 8 hex digits); nullopt when the name is not a WAL file name.
+std::optional<std::string> WalTimelinePrefix(std::string_view wal_file_name);
 
 // "backups/<id>/manifest" -> "<id>"; nullopt for any other key.
 std::optional<std::string> BackupIdFromManifestKey(std::string_view key);
+// A manifest object: "backups/<id>/manifest" (part = nullopt) or "backups/<id>/files.<n>".
+struct ManifestObjectName {
+  std::string backup_id;
+  std::optional<uint32_t> part;
+};
+// nullopt unless key is exactly what ManifestKey or ManifestPartKey builds for a valid id.
+std::optional<ManifestObjectName> ParseManifestObjectKey(std::string_view key);
+// "backups/<x>/..." or "backups/<x>" -> "<x>", whatever <x> is (verify reports stray objects
+// under the directory they sit in); nullopt outside backups/ or for an empty <x>.
+std::optional<std::string> BackupDirFromKey(std::string_view key);
+
+// Which part of the format a key belongs to, by its prefix alone: the parsers above check the
+// rest of the name.
+enum class ObjectKind {
+  kOther,     // not part of the format
+  kConfig,    // config
+  kKey,       // keys/...
+  kCluster,   // cluster
+  kPack,      // packs/...
+  kWal,       // wal/...
+  kBackup,    // backups/... except a manifest: parts and strays
+  kManifest,  // backups/.../manifest
+  kLock,      // locks/...
+};
+ObjectKind ClassifyKey(std::string_view key);
 // Backup ids sort by time: "20261128-210423F".
 bool IsValidBackupId(std::string_view id);
 // The id of a full backup taken at unix_seconds (UTC).

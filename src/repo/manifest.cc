@@ -193,21 +193,9 @@ bool ManifestReader::Next(FileEntry& entry) {
 }
 
 Status VerifyManifestObject(const pipeline::Codec& codec, std::string_view key, ByteView object) {
-  // backups/<id>/manifest or backups/<id>/files.<n>
-  std::string_view rest = key.substr(kBackupsPrefix.size());
-  size_t slash = rest.find('/');
-  if (!key.starts_with(kBackupsPrefix) || slash == std::string_view::npos)
-    return Status::Corruption(fmt::format("'{}' is not a manifest object", key));
-  std::string_view id = rest.substr(0, slash), leaf = rest.substr(slash + 1);
-  std::string aad;
-  if (leaf == "manifest") {
-    aad = HeaderAad(id);
-  } else if (leaf.starts_with("files.")) {
-    aad = PartAad(
-        id, static_cast<uint32_t>(std::strtoul(std::string(leaf.substr(6)).c_str(), nullptr, 10)));
-  } else {
-    return Status::Corruption(fmt::format("'{}' is not a manifest object", key));
-  }
+  auto name = ParseManifestObjectKey(key);
+  if (!name) return Status::Corruption(fmt::format("'{}' is not a manifest object", key));
+  std::string aad = name->part ? PartAad(name->backup_id, *name->part) : HeaderAad(name->backup_id);
   auto plain = codec.Decode(object, AsBytes(aad));
   if (!plain.ok())
     return Status::Corruption(fmt::format("'{}' is damaged: {}", key, plain.status().message()));

@@ -219,15 +219,4 @@ Status VerifyPack(storage::Storage& storage, const pipeline::Codec& codec, pipel
   return Status::Ok();
 }
 
-std::optional<PackId> PackIdFromKey(std::string_view key) {
-  if (!key.starts_with(kPacksPrefix) || key.size() != kPacksPrefix.size() + 3 + 32)
-    return std::nullopt;
-  Bytes raw;
-  if (!FromHex(key.substr(kPacksPrefix.size() + 3), raw) || raw.size() != 16) return std::nullopt;
-  PackId id;
-  std::copy(raw.begin(), raw.end(), id.begin());
-  if (PackKey(id) != key) return std::nullopt;
-  return id;
-}
-
 }  // namespace pgvault::repo

@@ -67,6 +67,12 @@ class PackWriter {
 
 std::string PackTrailerAad(const PackId& id);
 
+// A stored pack as listed (Repository::ListPacks).
+struct ListedPack {
+  PackId id;
+  storage::ObjectInfo object;
+};
+
 // Whether decoding recomputes the block id (HMAC-SHA-256 of the plaintext) to compare it.
 // In an encrypted repository the blob is AES-256-GCM sealed with the id as associated data, so
 // the tag already proves that these bytes were stored under this id by a holder of the key;
@@ -112,7 +118,4 @@ Result<PackIndex> ReadPackIndex(storage::Storage& storage, const pipeline::Codec
 // their base from storage.
 Status VerifyPack(storage::Storage& storage, const pipeline::Codec& codec, pipeline::Hmac& hmac,
                   const PackId& id, ByteView pack);
-// "packs/ab/ab12..." -> pack id; nullopt for any other key.
-std::optional<PackId> PackIdFromKey(std::string_view key);
-
 }  // namespace pgvault::repo

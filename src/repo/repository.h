@@ -6,12 +6,19 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "pipeline/codec.h"
 #include "pipeline/crypto.h"
+#include "repo/manifest.h"
+#include "repo/pack.h"
 #include "storage/storage.h"
 
 namespace pgvault::repo {
+
+class BlockReader;   // repo/block_reader.h
+struct WalFileInfo;  // repo/wal_store.h
 
 constexpr int kFormatVersion = 1;
 
@@ -54,6 +61,29 @@ class Repository {
   const pipeline::Codec& codec() const { return *codec_; }
   const pipeline::SecretKey& id_key() const { return id_key_; }
   std::string Describe() const { return storage_->Describe(); }
+
+  // The parts of the format bound to this repository's storage and keys, so that commands do
+  // not carry (storage, codec, id key) around; each is described where its type is declared.
+  Result<std::unique_ptr<ManifestReader>> OpenManifest(std::string_view backup_id);
+  Result<ManifestHeader> ReadManifestHeader(std::string_view backup_id);
+  // Ids of the backups that have a manifest, oldest first (manifest.h ListBackups).
+  Result<std::vector<std::string>> ListBackups();
+  // Every backup with its header or its damage (manifest.h ListBackupHeaders).
+  Result<std::vector<ListedBackup>> ListBackupHeaders();
+  // Writes packs of config().params.pack_size; times may be null.
+  PackWriter NewPackWriter(pipeline::StageTimes* times = nullptr);
+  // Needs repo/block_reader.h at the call site.
+  BlockReader NewBlockReader(IdCheck check = IdCheck::kUnlessAuthenticated);
+  // Every object under packs/ with a valid pack name, sorted by key.
+  Result<std::vector<ListedPack>> ListPacks();
+  Result<PackIndex> ReadPackIndex(const PackId& id, uint64_t pack_size);
+  // All WAL objects, sorted by name (wal_store.h ListWal; needs wal_store.h at the call site).
+  Result<std::vector<WalFileInfo>> ListWal();
+  // Whether WAL file `name` is stored; kInvalidArgument when it is not a WAL file name.
+  Result<bool> HasWal(std::string_view name);
+  // The stored object of WAL file `name`, still sealed (for VerifyWalObject); kNotFound when
+  // missing, kInvalidArgument when it is not a WAL file name.
+  Result<Bytes> GetWalObject(std::string_view name);
 
   // The first backup or archive-push records which cluster this repository serves; later ones
   // must match (kConflict otherwise).

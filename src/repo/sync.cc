@@ -17,13 +17,26 @@ namespace {
 
 // Lower phases are copied first; see the header for why.
 int Phase(std::string_view key) {
-  if (key.starts_with(kKeysPrefix)) return 0;
-  if (key == kClusterKey) return 1;
-  if (key.starts_with(kPacksPrefix)) return 2;
-  if (key.starts_with(kWalPrefix)) return 3;
-  if (key.starts_with(kBackupsPrefix)) return key.ends_with("/manifest") ? 5 : 4;
-  if (key == kConfigKey) return 6;
-  return -1;  // not part of the format: left alone
+  switch (ClassifyKey(key)) {
+    case ObjectKind::kKey:
+      return 0;
+    case ObjectKind::kCluster:
+      return 1;
+    case ObjectKind::kPack:
+      return 2;
+    case ObjectKind::kWal:
+      return 3;
+    case ObjectKind::kBackup:
+      return 4;
+    case ObjectKind::kManifest:
+      return 5;
+    case ObjectKind::kConfig:
+      return 6;
+    case ObjectKind::kLock:
+    case ObjectKind::kOther:
+      break;
+  }
+  return -1;  // not part of the format (or a running backup's lock): left alone
 }
 
 Status Verify(Repository& from, pipeline::Hmac& hmac, const std::string& key, ByteView data) {

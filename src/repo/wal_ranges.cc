@@ -50,7 +50,7 @@ std::vector<HistoryEntry> TimelinePath(uint32_t tli, const std::vector<HistoryEn
 Result<WalIndex> WalIndex::Load(Repository& repo, uint64_t segment_size) {
   WalIndex index;
   if (segment_size > 0) index.segment_size_ = segment_size;
-  PGV_ASSIGN_OR_RETURN(auto files, ListWal(repo.storage()));
+  PGV_ASSIGN_OR_RETURN(auto files, repo.ListWal());
   for (const auto& f : files) {
     auto kind = pg::ClassifyWalFileName(f.name);
     uint32_t tli = pg::TimelineOfWalFile(f.name);
@@ -158,7 +158,7 @@ Result<std::vector<TimelineRange>> DescribeTimelines(Repository& repo, const Wal
 Result<std::vector<TimelineRange>> DescribeArchive(Repository& repo, uint64_t& segment_size) {
   std::optional<uint64_t> from_segno;
   // From the oldest backup that can be restored: a damaged one's header cannot be read.
-  PGV_ASSIGN_OR_RETURN(auto listed, ListBackupHeaders(repo.storage(), repo.codec()));
+  PGV_ASSIGN_OR_RETURN(auto listed, repo.ListBackupHeaders());
   auto intact =
       std::find_if(listed.begin(), listed.end(), [](const ListedBackup& b) { return b.intact(); });
   if (intact != listed.end()) {

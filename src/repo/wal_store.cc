@@ -4,11 +4,9 @@
 
 #include <algorithm>
 
-#include "common/log.h"
 #include "pg/wal_header.h"
 #include "pg/wal_names.h"
 #include "repo/layout.h"
-#include "storage/replicated/replicated_storage.h"
 
 namespace pgvault::repo {
 namespace {
@@ -81,39 +79,29 @@ Result<PushOutcome> PushWal(Repository& repo, std::string_view name, ByteView co
 
 Result<Bytes> GetWal(Repository& repo, std::string_view name) {
   PGV_ASSIGN_OR_RETURN(std::string key, KeyFor(name));
-  auto obj = repo.storage().Get(key);
+  // A replica whose copy is damaged is passed over for the next (Storage::GetChecked).
+  Bytes content;
+  auto obj = repo.storage().GetChecked(key, {}, [&](ByteView sealed) -> Status {
+    PGV_ASSIGN_OR_RETURN(content, Unseal(repo, name, key, sealed));
+    return Status::Ok();
+  });
   if (!obj.ok()) {
     if (obj.status().IsNotFound())
       return Status::NotFound(fmt::format("WAL file '{}' is not in the repository", name));
     return obj.status();
   }
-  auto content = Unseal(repo, name, key, *obj);
-  auto* replicated = dynamic_cast<storage::ReplicatedStorage*>(&repo.storage());
-  if (content.ok() || content.status().code() != Code::kCorruption || !replicated) return content;
-  // Damaged where it was read: every replica holds the same object, try each.
-  for (size_t replica_idx = 0; replica_idx < replicated->size(); ++replica_idx) {
-    auto other = replicated->replica(replica_idx).Get(key);
-    if (!other.ok()) continue;
-    auto good = Unseal(repo, name, key, *other);
-    if (good.ok()) {
-      log::Warn("{}; read it from '{}' instead", content.status().message(),
-                replicated->replica(replica_idx).Describe());
-      return good;
-    }
-  }
   return content;
 }
 
 Status VerifyWalObject(Repository& repo, std::string_view key, ByteView object) {
-  std::string_view name = key.substr(key.rfind('/') + 1);
-  if (WalKey(name).value_or("") != key)
-    return Status::Corruption(fmt::format("'{}' is not a WAL object name", key));
-  auto content = Unseal(repo, name, std::string(key), object);
+  auto name = WalNameFromKey(key);
+  if (!name) return Status::Corruption(fmt::format("'{}' is not a WAL object name", key));
+  auto content = Unseal(repo, *name, std::string(key), object);
   return content.ok() ? CheckWalObjectContent(key, *content) : content.status();
 }
 
 Status CheckWalObjectContent(std::string_view key, ByteView content, uint64_t segment_size) {
-  std::string_view name = key.substr(key.rfind('/') + 1);
+  std::string name = WalNameFromKey(key).value_or("");  // not a WAL object name: kInvalid below
   pg::WalFileKind kind = pg::ClassifyWalFileName(name);
   if (kind != pg::WalFileKind::kSegment && kind != pg::WalFileKind::kPartial) return Status::Ok();
   auto header = pg::ParseWalSegmentHeader(content);
@@ -140,11 +128,9 @@ Result<std::vector<WalFileInfo>> ListWal(storage::Storage& storage) {
   PGV_ASSIGN_OR_RETURN(auto objects, storage.List(kWalPrefix));
   std::vector<WalFileInfo> out;
   for (const auto& obj : objects) {
-    std::string_view key = obj.key;
-    size_t slash = key.rfind('/');
-    std::string_view name = key.substr(slash + 1);
-    if (WalKey(name).value_or("") != key) continue;
-    out.push_back({std::string(name), obj.size});
+    auto name = WalNameFromKey(obj.key);
+    if (!name) continue;
+    out.push_back({std::move(*name), obj.size});
   }
   std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name < b.name; });
   return out;

@@ -34,8 +34,7 @@ Status CheckManifestLock(storage::Storage& st, const std::string& backup_id, int
 // The manifest objects of a backup whose manifest cannot be decoded (or is gone while parts are
 // left): whatever is stored under backups/<id>/, the manifest first.
 Result<std::vector<std::string>> ObjectsUnder(storage::Storage& st, const std::string& backup_id) {
-  PGV_ASSIGN_OR_RETURN(auto objects,
-                       st.List(fmt::format("{}{}/", repo::kBackupsPrefix, backup_id)));
+  PGV_ASSIGN_OR_RETURN(auto objects, st.List(repo::BackupPrefix(backup_id)));
   std::vector<std::string> keys;
   std::string manifest = repo::ManifestKey(backup_id);
   for (const auto& obj : objects)
@@ -50,7 +49,7 @@ Result<std::vector<std::string>> ObjectsUnder(storage::Storage& st, const std::s
 // no longer exists. A damaged backup's parts are found by listing: its header cannot name them.
 Status DeleteManifestObjects(repo::Repository& repo, const std::string& backup_id, int64_t now) {
   storage::Storage& st = repo.storage();
-  auto header = repo::ReadManifestHeader(st, repo.codec(), backup_id);
+  auto header = repo.ReadManifestHeader(backup_id);
   std::vector<std::string> keys;
   if (header.ok()) {
     int64_t retain_until = header->value("retain_until_unix", 0ll);
@@ -79,12 +78,12 @@ Status DeleteManifestObjects(repo::Repository& repo, const std::string& backup_i
 }
 
 // Deletes the packs not in live that are older than the grace period and not locked.
-Status CollectPacks(storage::Storage& st, const std::set<repo::PackId>& live, int64_t now,
+Status CollectPacks(repo::Repository& repo, const std::set<repo::PackId>& live, int64_t now,
                     int64_t grace_seconds, ExpireResult& result) {
-  PGV_ASSIGN_OR_RETURN(auto packs, st.List(repo::kPacksPrefix));
-  for (const auto& obj : packs) {
-    auto id = repo::PackIdFromKey(obj.key);
-    if (!id || live.count(*id)) continue;
+  storage::Storage& st = repo.storage();
+  PGV_ASSIGN_OR_RETURN(auto packs, repo.ListPacks());
+  for (const auto& [id, obj] : packs) {
+    if (live.count(id)) continue;
     if (now - obj.mtime_unix < grace_seconds) {
       result.packs_recent++;  // may belong to a backup still being written
       continue;
@@ -136,7 +135,7 @@ Result<ExpireResult> ExpireBackup(repo::Repository& repo, const std::string& bac
   // Garbage: packs no remaining backup references. A damaged backup's references cannot be
   // read, so while one remains no pack is deleted (it might be repaired, e.g. from a replica).
   std::set<repo::PackId> live;
-  PGV_ASSIGN_OR_RETURN(auto remaining, repo::ListBackupHeaders(st, repo.codec()));
+  PGV_ASSIGN_OR_RETURN(auto remaining, repo.ListBackupHeaders());
   for (const auto& backup : remaining) {
     if (!backup.intact()) {
       result.gc_skipped_for = backup.id;
@@ -147,7 +146,7 @@ Result<ExpireResult> ExpireBackup(repo::Repository& repo, const std::string& bac
     PGV_ASSIGN_OR_RETURN(auto objects, repo::ObjectsOfBackup(repo, backup.id));
     live.insert(objects.packs.begin(), objects.packs.end());
   }
-  PGV_RETURN_IF_ERROR(CollectPacks(st, live, now, grace_seconds, result));
+  PGV_RETURN_IF_ERROR(CollectPacks(repo, live, now, grace_seconds, result));
   return result;
 }
 

@@ -48,6 +48,13 @@ Status Storage::ExtendRetention(std::string_view key, int64_t) {
 
 Status Storage::SetLegalHold(std::string_view key, bool) { return ExtendRetention(key, 0); }
 
+Result<Bytes> Storage::GetChecked(std::string_view key, Range range,
+                                  const std::function<Status(ByteView)>& check) {
+  PGV_ASSIGN_OR_RETURN(Bytes data, Get(key, range));
+  PGV_RETURN_IF_ERROR(check(data));
+  return data;
+}
+
 Result<std::unique_ptr<Storage>> OpenStorage(std::string_view location,
                                              const OpenOptions& options) {
   if (location.empty())

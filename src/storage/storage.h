@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +56,11 @@ class Storage {
   // kNotFound when missing; a range past the end returns the bytes that exist.
   virtual Result<Bytes> Get(std::string_view key, Range range) = 0;
   Result<Bytes> Get(std::string_view key) { return Get(key, Range{}); }
+  // Get, then check(bytes): a check failure means these bytes are damaged. A driver that holds
+  // other copies (ReplicatedStorage) tries the next one, and returns the first check failure
+  // when no copy passes; the default reads once. The bytes returned passed the check.
+  virtual Result<Bytes> GetChecked(std::string_view key, Range range,
+                                   const std::function<Status(ByteView)>& check);
   // All keys that start with prefix, sorted by key. Missing prefix = empty list.
   virtual Result<std::vector<ObjectInfo>> List(std::string_view prefix) = 0;
   virtual Result<ObjectInfo> Stat(std::string_view key) = 0;

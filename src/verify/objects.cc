@@ -25,16 +25,15 @@ void Cap(std::vector<std::string>& lines, const std::string& what) {
 Result<PackTable> PackTable::List(repo::Repository& repo) {
   PackTable table;
   table.repo_ = &repo;
-  PGV_ASSIGN_OR_RETURN(auto objects, repo.storage().List(repo::kPacksPrefix));
-  for (const auto& obj : objects)
-    if (auto id = repo::PackIdFromKey(obj.key))
-      table.packs_[*id] = Pack{.key = obj.key, .size = obj.size};
+  PGV_ASSIGN_OR_RETURN(auto packs, repo.ListPacks());
+  for (const auto& pack : packs)
+    table.packs_[pack.id] = Pack{.key = pack.object.key, .size = pack.object.size};
   return table;
 }
 
 void PackTable::Load(const repo::PackId& id, Pack& pack) {
   pack.loaded = true;
-  auto index = repo::ReadPackIndex(repo_->storage(), repo_->codec(), id, pack.size);
+  auto index = repo_->ReadPackIndex(id, pack.size);
   if (!index.ok()) {
     pack.problem = index.status().message();
     return;
@@ -103,10 +102,8 @@ Result<ManifestObjectFindings> CheckManifestObjects(repo::Repository& repo) {
   for (const auto& lock : locks) locked.insert(lock.key);
   // Keys by backup id (the path element after backups/).
   std::map<std::string, std::vector<std::string>> by_id;
-  for (const auto& obj : objects) {
-    std::string_view rest = std::string_view(obj.key).substr(repo::kBackupsPrefix.size());
-    by_id[std::string(rest.substr(0, rest.find('/')))].push_back(obj.key);
-  }
+  for (const auto& obj : objects)
+    if (auto dir = repo::BackupDirFromKey(obj.key)) by_id[*dir].push_back(obj.key);
   ManifestObjectFindings out;
   for (const auto& [id, keys] : by_id) {
     std::string manifest = repo::ManifestKey(id);
@@ -126,7 +123,7 @@ Result<ManifestObjectFindings> CheckManifestObjects(repo::Repository& repo) {
       continue;
     }
     // Objects the header does not name: parts beyond its count, anything else.
-    auto header = repo::ReadManifestHeader(st, repo.codec(), id);
+    auto header = repo.ReadManifestHeader(id);
     if (!header.ok()) continue;  // reported with the backup
     std::set<std::string> named = {manifest};
     for (uint32_t part = 0; part < header->value("parts", 0u); ++part)

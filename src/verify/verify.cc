@@ -74,7 +74,7 @@ BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, PackTable&
     std::lock_guard lock(mu);
     if (result.problems.size() < kMaxProblemsPerBackup) result.problems.push_back(std::move(line));
   };
-  auto reader = repo::ManifestReader::Open(repo.storage(), repo.codec(), backup_id);
+  auto reader = repo.OpenManifest(backup_id);
   if (!reader.ok()) {
     problem(fmt::format("manifest: {}", reader.status().message()));
     return result;
@@ -89,8 +89,7 @@ BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, PackTable&
   std::atomic<uint64_t> files{0}, blocks{0}, bytes{0};
   // Problems are collected, not returned: every worker runs to the end of the manifest.
   auto worker = [&](std::stop_token) {
-    repo::BlockReader blocks_reader(repo.storage(), repo.codec(), repo.id_key(),
-                                    repo::IdCheck::kAlways);
+    repo::BlockReader blocks_reader = repo.NewBlockReader(repo::IdCheck::kAlways);
     repo::FileEntry e;
     for (;;) {
       {
@@ -146,14 +145,14 @@ BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, PackTable&
 }
 
 void VerifyWal(repo::Repository& repo, VerifyReport& report) {
-  auto wal = repo::ListWal(repo.storage());
+  auto wal = repo.ListWal();
   if (!wal.ok()) {
     report.wal_problems.push_back(fmt::format("cannot list WAL: {}", wal.status().message()));
     return;
   }
   for (const auto& w : *wal) {
     std::string key = *repo::WalKey(w.name);
-    auto object = repo.storage().Get(key);
+    auto object = repo.GetWalObject(w.name);
     Status s = object.ok() ? repo::VerifyWalObject(repo, key, *object) : object.status();
     if (!s.ok()) {
       report.wal_problems.push_back(fmt::format("'{}': {}", w.name, s.message()));
@@ -187,7 +186,7 @@ size_t VerifyReport::problem_count() const {
 
 Result<VerifyReport> Verify(repo::Repository& repo, const VerifyOptions& options) {
   double t0 = MonotonicSeconds();
-  PGV_ASSIGN_OR_RETURN(auto ids, repo::ListBackups(repo.storage()));
+  PGV_ASSIGN_OR_RETURN(auto ids, repo.ListBackups());
   if (!options.backup_id.empty()) {
     if (std::find(ids.begin(), ids.end(), options.backup_id) == ids.end())
       return std::move(Status::NotFound(

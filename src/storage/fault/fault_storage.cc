@@ -28,11 +28,12 @@ void FaultStorage::FailNth(StorageOp op, uint64_t nth, Status status, std::strin
   rules_.push_back({op, std::move(key_prefix), nth, repeat, std::move(status)});
 }
 
-void FaultStorage::ShortReadNth(uint64_t nth, uint64_t keep_bytes, std::string key_prefix) {
+void FaultStorage::ShortReadNth(uint64_t nth, uint64_t keep_bytes, std::string key_prefix,
+                                bool repeat) {
   assert(nth > 0);
   std::lock_guard lock(mu_);
   rules_.push_back(
-      {StorageOp::kGet, std::move(key_prefix), nth, false, Status::Ok(), true, keep_bytes});
+      {StorageOp::kGet, std::move(key_prefix), nth, repeat, Status::Ok(), true, keep_bytes});
 }
 
 void FaultStorage::SetLatency(std::chrono::microseconds latency) {

@@ -33,8 +33,10 @@ class FaultStorage : public Storage {
   // with status; with repeat, every later matching call fails too.
   void FailNth(StorageOp op, uint64_t nth, Status status, std::string key_prefix = "",
                bool repeat = false);
-  // The nth Get from now (on a key under key_prefix) returns at most keep_bytes bytes.
-  void ShortReadNth(uint64_t nth, uint64_t keep_bytes, std::string key_prefix = "");
+  // The nth Get from now (on a key under key_prefix) returns at most keep_bytes bytes; with
+  // repeat, every later matching Get too.
+  void ShortReadNth(uint64_t nth, uint64_t keep_bytes, std::string key_prefix = "",
+                    bool repeat = false);
   void SetLatency(std::chrono::microseconds latency);
   // After `writes` more successful Put/Delete calls, every call fails with kIo
   // "simulated crash". crashed() says whether that point was reached.

@@ -41,6 +41,10 @@ class BorrowedStorage : public Storage {
     return target_.Put(key, data, options);
   }
   Result<Bytes> Get(std::string_view key, Range range) override { return target_.Get(key, range); }
+  Result<Bytes> GetChecked(std::string_view key, Range range,
+                           const std::function<Status(ByteView)>& check) override {
+    return target_.GetChecked(key, range, check);
+  }
   Result<std::vector<ObjectInfo>> List(std::string_view prefix) override {
     return target_.List(prefix);
   }

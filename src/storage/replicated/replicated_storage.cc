@@ -111,7 +111,13 @@ Status ReplicatedStorage::ReadError(const Status& first_error, bool saw_not_foun
 }
 
 Result<Bytes> ReplicatedStorage::Get(std::string_view key, Range range) {
+  return GetChecked(key, range, [](ByteView) { return Status::Ok(); });
+}
+
+Result<Bytes> ReplicatedStorage::GetChecked(std::string_view key, Range range,
+                                            const std::function<Status(ByteView)>& check) {
   Status first_error;
+  Status damage;  // the first check failure: what the caller hears when no replica passes
   bool saw_not_found = false;
   bool answered = false;
   for (size_t idx : ReadOrder()) {
@@ -119,11 +125,21 @@ Result<Bytes> ReplicatedStorage::Get(std::string_view key, Range range) {
     if (answered && policy_ == WritePolicy::kAll && IsDown(idx)) continue;
     auto got = replicas_[idx]->Get(key, range);
     Observe(idx, got.status());
-    if (got.ok()) return got;
+    if (got.ok()) {
+      Status checked = check(*got);
+      if (checked.ok()) {
+        if (!damage.ok())
+          log::Warn("{}; read it from '{}' instead", damage.message(), replicas_[idx]->Describe());
+        return got;
+      }
+      if (damage.ok()) damage = checked;
+      continue;
+    }
     saw_not_found |= got.status().IsNotFound();
     answered |= got.status().IsNotFound();
     if (first_error.ok() || first_error.IsNotFound()) first_error = got.status();
   }
+  if (!damage.ok()) return damage;
   return ReadError(first_error, saw_not_found);
 }
 

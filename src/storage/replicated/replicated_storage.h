@@ -8,6 +8,8 @@
 //   the key, so a missing or broken repo1 is served by repo2. "Not found" from a reachable
 //   replica while another is down counts as not found only under kAll (then every replica got
 //   every object); under kAny it stays the other replica's error, since the object may be there. A
+//   GetChecked reads the same way and also moves on when a replica's bytes fail the check
+//   (damage), warning which replica served them instead. A
 //   replica that answered kUnavailable is skipped for reads during the next kDownSeconds, so a
 //   restore does not pay the driver's retries once per block while repo1 is down.
 #pragma once
@@ -32,6 +34,8 @@ class ReplicatedStorage : public Storage {
   std::string Describe() const override;
   Status Put(std::string_view key, ByteView data, const PutOptions& options) override;
   Result<Bytes> Get(std::string_view key, Range range) override;
+  Result<Bytes> GetChecked(std::string_view key, Range range,
+                           const std::function<Status(ByteView)>& check) override;
   Result<std::vector<ObjectInfo>> List(std::string_view prefix) override;
   Result<ObjectInfo> Stat(std::string_view key) override;
   Status Delete(std::string_view key) override;
