@@ -14,6 +14,9 @@ allowed_for() {  # folder -> folders it may include (besides itself)
     config) echo "common storage" ;;
     storage) echo "common" ;;
     storage/*) echo "common storage" ;;
+    # repo sees the Storage interface (storage/storage.h), never a driver: "storage" does not
+    # match storage/replicated, storage/posix, ... (those keep their full path below). Reading
+    # around a damaged replica goes through a Storage seam method instead (issue 9, point 4).
     repo) echo "common pipeline pg storage" ;;
     daemon) echo "common pipeline pg repo storage config $commands" ;;
     cli) echo "*" ;;
