@@ -19,13 +19,13 @@
 #include <thread>
 #include <vector>
 
+#include "common/file.h"
 #include "common/log.h"
 #include "common/time.h"
 #include "common/work_queue.h"
 #include "pg/wal_header.h"
 #include "pg/wal_names.h"
 #include "repo/wal_store.h"
-#include "storage/posix/posix_storage.h"
 
 namespace pgvault::archive {
 namespace {
@@ -34,30 +34,16 @@ namespace {
 // after another, and zero-filling and faulting in a fresh buffer each time cost more than the
 // read itself.
 Status ReadFileInto(const std::string& path, Bytes& buf) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return storage::ErrnoStatus("cannot open", path, errno);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus("cannot open", path, errno);
   struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
     return Status::InvalidArgument(fmt::format("'{}' is not a regular file", path));
-  }
-  if (st.st_size > (1ll << 30)) {
-    ::close(fd);
+  if (st.st_size > (1ll << 30))
     return Status::InvalidArgument(fmt::format("'{}' is larger than any WAL segment", path));
-  }
   buf.resize(static_cast<size_t>(st.st_size));
-  size_t done = 0;
-  while (done < buf.size()) {
-    ssize_t n = ::read(fd, buf.data() + done, buf.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = n < 0 ? errno : EIO;
-      ::close(fd);
-      return storage::ErrnoStatus("cannot read", path, err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::close(fd);
+  PGV_ASSIGN_OR_RETURN(size_t n, ReadFull(fd.get(), buf, path));
+  if (n < buf.size()) return ErrnoStatus("cannot read", path, EIO);  // truncated meanwhile
   return Status::Ok();
 }
 
@@ -75,12 +61,6 @@ bool Exists(const std::string& path) {
 std::string BaseName(const std::string& path) {
   size_t slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-std::string DirName(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
 }
 
 Status CheckWalName(const std::string& name) {
@@ -111,30 +91,11 @@ Status CheckWalContent(const std::string& path, const std::string& name, ByteVie
   return Status::Ok();
 }
 
-// Writes data to path through a temp file and rename; with sync, fsyncs file and directory so
-// the content survives a crash once this returns.
-Status WriteFileAtomic(const std::string& path, ByteView data, bool sync) {
-  std::string tmp = path + ".pgvault-tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return storage::ErrnoStatus("cannot create", tmp, errno);
-  size_t done = 0;
-  Status s;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      s = storage::ErrnoStatus("cannot write", tmp, errno);
-      break;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (s.ok() && sync && ::fsync(fd) != 0) s = storage::ErrnoStatus("cannot fsync", tmp, errno);
-  ::close(fd);
-  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0)
-    s = storage::ErrnoStatus("cannot rename to", path, errno);
-  if (!s.ok()) ::unlink(tmp.c_str());
-  if (s.ok() && sync) s = storage::SyncDir(DirName(path));
-  return s;
+// Writes data to path through a temp file and rename, without fsync (as archive-get always did:
+// after a crash PostgreSQL asks for the segment again, and the spool's files are redone).
+Status WriteFileAtomic(const std::string& path, ByteView data) {
+  return pgvault::WriteFileAtomic(
+      path, data, {.mode = 0600, .sync = false, .temp_path = path + ".pgvault-tmp"});
 }
 
 // archive-get exits 1 ("not archived": PostgreSQL may end recovery there) only for kNotFound,
@@ -250,8 +211,6 @@ std::vector<QueuedFile> ListQueue(const std::string& dir) {
   return out;
 }
 
-std::string Now() { return FormatIsoMicros(NowUnixMicros()); }
-
 // Names with a .ready file in PostgreSQL's archive_status directory, oldest first.
 std::vector<std::string> ListReady(const std::string& status_dir) {
   std::vector<std::string> out;
@@ -275,8 +234,11 @@ void StartPusher(const AsyncOptions& options, const std::string& wal_dir, const 
   if (fd < 0) return;
   ::close(fd);
   Daemonize(options.spool_path + "/pusher.log", [options, wal_dir, open] {
+    // pusher.log records every segment stored (info lines) unless --log-level asked for less
+    // than the default.
+    if (log::GetLevel() == log::Level::kWarn) log::SetLevel(log::Level::kInfo);
     Status s = RunArchivePusher(options, wal_dir, open);
-    if (!s.ok()) std::fprintf(stderr, "%s error: %s\n", Now().c_str(), s.ToString().c_str());
+    if (!s.ok()) log::Error("{}", s.ToString());
     return s.ok() ? 0 : 1;
   });
 }
@@ -324,8 +286,8 @@ Status RunPrefetcher(const std::string& dir, const GetOptions& options, const Re
           end_of_archive = todo[idx];
         return Status::Ok();
       }
-      Status written = WriteFileAtomic(dir + "/" + todo[idx], *data, false);
-      if (!written.ok()) std::fprintf(stderr, "%s\n", written.ToString().c_str());
+      Status written = WriteFileAtomic(dir + "/" + todo[idx], *data);
+      if (!written.ok()) log::Warn("{}", written.ToString());
       return Status::Ok();
     });
   }
@@ -352,7 +314,7 @@ Status ArchiveGet(repo::Repository& repo, const std::string& name, const std::st
       PGV_RETURN_IF_ERROR(CheckNotAGap(repo, name));
     return data.status();
   }
-  return NotAboutTheWalFile(WriteFileAtomic(dest, *data, false));
+  return NotAboutTheWalFile(WriteFileAtomic(dest, *data));
 }
 
 Result<std::string> ArchivePushAsync(const std::string& path, const AsyncOptions& options,
@@ -363,7 +325,7 @@ Result<std::string> ArchivePushAsync(const std::string& path, const AsyncOptions
   std::string name = BaseName(path);
   PGV_RETURN_IF_ERROR(CheckWalName(name));
   char* real = ::realpath(DirName(path).c_str(), nullptr);
-  if (!real) return storage::ErrnoStatus("cannot open", path, errno);
+  if (!real) return ErrnoStatus("cannot open", path, errno);
   std::string wal_dir = real;
   std::free(real);
   // Not called by PostgreSQL's archiver (no .ready file): nothing to read ahead, push it here.
@@ -372,7 +334,7 @@ Result<std::string> ArchivePushAsync(const std::string& path, const AsyncOptions
     return ArchivePush(*repo, path);
   }
   std::string out = options.spool_path + "/out";
-  PGV_RETURN_IF_ERROR(storage::MakeDirs(out, 0700));
+  PGV_RETURN_IF_ERROR(MakeDirs(out, 0700));
   std::string ok = out + "/" + name + ".ok", error = out + "/" + name + ".error";
   double deadline = MonotonicSeconds() + options.timeout_seconds;
   int sleep_us = 500;
@@ -412,7 +374,7 @@ Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
   int lock_fd = TryLock(lock);
   if (lock_fd < 0) return Status::Ok();  // another pusher runs
   WritePid(lock_fd);
-  PGV_RETURN_IF_ERROR(storage::MakeDirs(out, 0700));
+  PGV_RETURN_IF_ERROR(MakeDirs(out, 0700));
   std::unique_ptr<repo::Repository> repo;
   double backoff = 0;
   for (;;) {
@@ -421,9 +383,7 @@ Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
       repo = std::move(opened).value();
       break;
     }
-    std::fprintf(stderr, "%s error: cannot open the repository: %s\n", Now().c_str(),
-                 opened.status().ToString().c_str());
-    std::fflush(stderr);
+    log::Error("cannot open the repository: {}", opened.status().ToString());
     backoff = std::min(10.0, std::max(0.5, backoff * 2));
     std::this_thread::sleep_for(std::chrono::duration<double>(backoff));
   }
@@ -456,20 +416,18 @@ Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
         stored_at[name] = MonotonicSeconds();
         int fd = ::open((out + "/" + name + ".ok").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
         if (fd >= 0) ::close(fd);
-        std::fprintf(stderr, "%s %s\n", Now().c_str(), r->c_str());
+        log::Info("{}", *r);
       } else if (Exists(status_dir + "/" + name + ".ready")) {
-        std::fprintf(stderr, "%s error: pushing '%s': %s\n", Now().c_str(), name.c_str(),
-                     r.status().ToString().c_str());
+        log::Error("pushing '{}': {}", name, r.status().ToString());
         // Retryable failures (network) only delay; others fail this segment's archive-push.
         if (r.status().retryable()) {
           retry_after[name] = MonotonicSeconds() + 1.0;
         } else {
           Status recorded =
-              WriteFileAtomic(out + "/" + name + ".error", AsBytes(r.status().message()), false);
-          if (!recorded.ok()) std::fprintf(stderr, "%s\n", recorded.ToString().c_str());
+              WriteFileAtomic(out + "/" + name + ".error", AsBytes(r.status().message()));
+          if (!recorded.ok()) log::Error("{}", recorded.ToString());
         }
       }  // else PostgreSQL archived or removed it meanwhile: nothing to report
-      std::fflush(stderr);
     }
     return Status::Ok();  // failures are reported per segment, above
   };
@@ -550,9 +508,9 @@ Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
   (void)workers.Wait();
   rusage usage;
   if (::getrusage(RUSAGE_SELF, &usage) == 0)
-    std::fprintf(stderr, "%s pusher done: %.2f s user, %.2f s system CPU, peak RSS %ld MiB\n",
-                 Now().c_str(), usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6,
-                 usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6, usage.ru_maxrss / 1024);
+    log::Info("pusher done: {:.2f} s user, {:.2f} s system CPU, peak RSS {} MiB",
+              usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6,
+              usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6, usage.ru_maxrss / 1024);
   return Status::Ok();
 }
 
@@ -564,7 +522,7 @@ Status ArchiveGetPrefetch(const std::string& name, const std::string& dest,
     return ArchiveGet(**repo, name, dest);
   }
   std::string dir = DirName(dest) + "/pgvault-prefetch";
-  PGV_RETURN_IF_ERROR(NotAboutTheWalFile(storage::MakeDirs(dir, 0700)));
+  PGV_RETURN_IF_ERROR(NotAboutTheWalFile(MakeDirs(dir, 0700)));
   // PostgreSQL asks in order: what lies before this segment will not be asked for again.
   for (const auto& f : ListQueue(dir))
     if (f.name.substr(8) < name.substr(8)) ::unlink((dir + "/" + f.name).c_str());
@@ -588,7 +546,7 @@ Status ArchiveGetPrefetch(const std::string& name, const std::string& dest,
     }
     if (segment_size == 0) return status;
     PGV_RETURN_IF_ERROR(NotAboutTheWalFile(
-        WriteFileAtomic(dir + "/want", AsBytes(fmt::format("{} {}", name, segment_size)), false)));
+        WriteFileAtomic(dir + "/want", AsBytes(fmt::format("{} {}", name, segment_size)))));
     Daemonize(dir + "/prefetch.log", [dir, options, open] {
       Status s = RunPrefetcher(dir, options, open);
       return s.ok() ? 0 : 1;

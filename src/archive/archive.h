@@ -24,10 +24,6 @@
 
 namespace pgvault::archive {
 
-// archive-get exits with this when recovery must stop rather than end early: PostgreSQL treats
-// an exit status above 125 from restore_command as fatal.
-constexpr int kExitStopRecovery = 200;
-
 using RepoOpener = std::function<Result<std::unique_ptr<repo::Repository>>()>;
 
 // Validates that path is a WAL file PostgreSQL produced, then stores it (idempotently).

@@ -12,6 +12,7 @@
 #include "backup/file_jobs.h"
 #include "backup/file_worker.h"
 #include "backup/pgdata_walk.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/time.h"
 #include "common/work_queue.h"
@@ -21,7 +22,7 @@
 #include "repo/backup_objects.h"
 #include "repo/layout.h"
 #include "repo/manifest.h"
-#include "storage/posix/posix_storage.h"
+#include "storage/storage.h"
 
 namespace pgvault::backup {
 namespace {
@@ -30,7 +31,7 @@ using nlohmann::json;
 
 Result<std::string> RealPath(const std::string& path) {
   char* resolved = ::realpath(path.c_str(), nullptr);
-  if (!resolved) return storage::ErrnoStatus("cannot resolve", path, errno);
+  if (!resolved) return ErrnoStatus("cannot resolve", path, errno);
   std::string out = resolved;
   std::free(resolved);
   return out;

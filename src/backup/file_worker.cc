@@ -7,9 +7,9 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "common/file.h"
 #include "common/work_unit.h"
 #include "pipeline/delta.h"
-#include "storage/posix/posix_storage.h"
 
 namespace pgvault::backup {
 namespace {
@@ -37,20 +37,6 @@ std::optional<repo::BlockRef> DeltaBase(const std::vector<repo::BlockRef>* paren
   return repo::BlockRef{.id = p.base_id, .loc = p.base_loc};
 }
 
-Status ReadSlice(int fd, const std::string& path, uint64_t offset, std::span<uint8_t> buf,
-                 size_t& filled) {
-  filled = 0;
-  while (filled < buf.size()) {
-    ssize_t n =
-        ::pread(fd, buf.data() + filled, buf.size() - filled, static_cast<off_t>(offset + filled));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return storage::ErrnoStatus("cannot read", path, errno);
-    if (n == 0) break;
-    filled += static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 const BlockIndex& ParentFile::ById() const {
@@ -63,19 +49,16 @@ const BlockIndex& ParentFile::ById() const {
 
 Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerContext& ctx) {
   const WalkEntry& we = *job.entry;
-  int fd = ::open(we.source_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
-  if (fd < 0 && errno == EPERM) fd = ::open(we.source_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd file(::open(we.source_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME));
+  if (!file && errno == EPERM) file.reset(::open(we.source_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!file) {
     if (errno == ENOENT) {
       if (job.part == 0) ctx.counters.files_vanished++;
       return std::optional<repo::FileEntry>();
     }
-    return storage::ErrnoStatus("cannot open", we.source_path, errno);
+    return ErrnoStatus("cannot open", we.source_path, errno);
   }
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
+  const int fd = file.get();
   struct stat st;
   ::fstat(fd, &st);
   const uint32_t block_size = ctx.block_size;
@@ -120,7 +103,7 @@ Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerCont
     std::span<uint8_t> buf(slice_buffer.data(), std::min<uint64_t>(slice_len, end - offset));
     int64_t t0 = pipeline::ThreadCpuNanos();
     size_t filled;
-    PGV_RETURN_IF_ERROR(ReadSlice(fd, we.source_path, offset, buf, filled));
+    PGV_ASSIGN_OR_RETURN(filled, PreadFull(fd, buf, offset, we.source_path));
     int64_t t1 = pipeline::ThreadCpuNanos();
     ctx.times.read_ns += t1 - t0;
     if (filled == 0) break;
@@ -198,7 +181,7 @@ Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerCont
       if (base != bases.end()) {
         int64_t t2 = pipeline::ThreadCpuNanos();
         Bytes frame;
-        pipeline::DeltaEncode(base->second, block, ctx.delta_level, frame);
+        PGV_RETURN_IF_ERROR(pipeline::DeltaEncode(base->second, block, ctx.delta_level, frame));
         // Worth it only at half the standalone size or less. The standalone size is estimated
         // by the base's stored size (the same block one backup ago): compressing the block
         // only to measure it, then again to store it, cost as much CPU as the delta itself.

@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <set>
 
-#include "storage/posix/posix_storage.h"
+#include "common/file.h"
 
 namespace pgvault::backup {
 namespace {
@@ -48,7 +48,7 @@ class Walker {
     DIR* d = ::opendir(abs.c_str());
     if (!d) {
       if (errno == ENOENT && !rel.empty()) return Status::Ok();  // dropped meanwhile
-      return storage::ErrnoStatus("cannot list", abs, errno);
+      return ErrnoStatus("cannot list", abs, errno);
     }
     std::vector<std::string> names;
     while (dirent* e = ::readdir(d)) {
@@ -77,7 +77,7 @@ class Walker {
       struct stat st;
       if (::lstat(child_abs.c_str(), &st) != 0) {
         if (errno == ENOENT) continue;
-        return storage::ErrnoStatus("cannot stat", child_abs, errno);
+        return ErrnoStatus("cannot stat", child_abs, errno);
       }
       bool emptied = rel.empty() && kEmptiedDirs.count(name);
       bool tablespace_link = rel == "pg_tblspc" && S_ISLNK(st.st_mode);
@@ -92,7 +92,7 @@ class Walker {
       if (tablespace_link) {
         char target[4096];
         ssize_t n = ::readlink(child_abs.c_str(), target, sizeof target - 1);
-        if (n < 0) return storage::ErrnoStatus("cannot read link", child_abs, errno);
+        if (n < 0) return ErrnoStatus("cannot read link", child_abs, errno);
         e.type = repo::EntryType::kSymlink;
         e.link_target.assign(target, n);
         out_.entries.push_back(e);

@@ -365,10 +365,10 @@ int Finish(const config::CommandSpec* command, const Status& s) {
   if (command && command->id == config::Command::kArchiveGet) {
     if (s.IsNotFound()) {
       log::Info("{}", s.message());
-      return ExitCode(s);
+    } else {
+      PrintError(s);
     }
-    PrintError(s);
-    return archive::RunningForStandby() ? ExitCode(s) : archive::kExitStopRecovery;
+    return ArchiveGetExitCode(s, archive::RunningForStandby());
   }
   PrintError(s);
   return ExitCode(s);

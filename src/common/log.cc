@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 namespace pgvault::log {
@@ -42,6 +43,12 @@ void Write(Level level, std::string_view message) {
   std::string line = fmt::format("{} pgvault[{}] {}: {}\n", stamp, getpid(),
                                  kNames[static_cast<int>(level)], message);
   std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+void Abort(std::string_view message) {
+  Write(Level::kError,
+        fmt::format("{} (aborting: this is not a usage error; please report it)", message));
+  std::abort();
 }
 
 }  // namespace pgvault::log

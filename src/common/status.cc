@@ -37,4 +37,9 @@ int ExitCode(const Status& s) {
   return 10;
 }
 
+int ArchiveGetExitCode(const Status& s, bool standby) {
+  if (s.ok() || s.IsNotFound() || standby) return ExitCode(s);
+  return kExitStopRecovery;
+}
+
 }  // namespace pgvault

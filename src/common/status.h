@@ -67,8 +67,17 @@ class [[nodiscard]] Status {
   std::string hint_;
 };
 
-// Process exit code for a status; archive-get relies on kNotFound -> 1.
+// Process exit codes, the one table (docs/user-guide.md, "Errors and exit codes"): every Code
+// maps to its own number, kOk 0 ... kInternal 10 (the values in the enum). archive-get relies on
+// kNotFound -> 1.
 int ExitCode(const Status& s);
+// The one exit code that is not a Code: archive-get's answer that recovery must stop rather
+// than end early (PostgreSQL treats an exit status above 125 from restore_command as fatal).
+constexpr int kExitStopRecovery = 200;
+// archive-get speaks PostgreSQL's restore_command protocol: 0 on success; kNotFound exits 1
+// ("not archived": PostgreSQL may end recovery there); any other failure kExitStopRecovery,
+// except on a standby, which retries: there ExitCode(s).
+int ArchiveGetExitCode(const Status& s, bool standby);
 
 template <typename T>
 class [[nodiscard]] Result {

@@ -1,5 +1,6 @@
 #include "pipeline/crypto.h"
 
+#include <fmt/format.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -8,15 +9,19 @@
 #include <openssl/rand.h>
 
 #include <cstring>
-#include <stdexcept>
+
+#include "common/log.h"
 
 namespace pgvault::pipeline {
 namespace {
 
-// OpenSSL failing on these calls means memory exhaustion or a broken library: not a user error.
-[[noreturn]] void Fatal(const char* what) {
-  throw std::runtime_error(std::string("openssl: ") + what + " failed");
-}
+// OpenSSL failing on these calls means memory exhaustion or a broken library: not a user error,
+// and nothing a caller could do about it. Like a failed assert, it ends the process with a
+// message (a throw would std::terminate without one in a worker thread). Returning a Status
+// instead would put a Result on every hash, seal and HMAC of the hot paths for an event that
+// cannot happen while the process has memory: the functions that can fail on input (Open,
+// Scrypt) return a Status.
+[[noreturn]] void Fatal(const char* what) { log::Abort(fmt::format("openssl: {} failed", what)); }
 
 const EVP_MD* Sha256Md() {
   static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);

@@ -1,8 +1,7 @@
 #include "pipeline/delta.h"
 
+#include <fmt/format.h>
 #include <zstd.h>
-
-#include <stdexcept>
 
 namespace pgvault::pipeline {
 namespace {
@@ -23,8 +22,9 @@ DeltaContexts& Contexts() {
 
 }  // namespace
 
-void DeltaEncode(ByteView base, ByteView input, int level, Bytes& out) {
+Status DeltaEncode(ByteView base, ByteView input, int level, Bytes& out) {
   ZSTD_CCtx* cctx = Contexts().cctx;
+  if (!cctx) return Status::Internal("cannot create a zstd context (out of memory?)");
   ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
   // The prefix is referenced, not copied, and lasts for one frame only.
@@ -33,8 +33,12 @@ void DeltaEncode(ByteView base, ByteView input, int level, Bytes& out) {
   out.resize(at + ZSTD_compressBound(input.size()));
   size_t n = ZSTD_compress2(cctx, out.data() + at, out.size() - at, input.data(), input.size());
   // With a bound-sized output buffer zstd cannot fail short of memory exhaustion.
-  if (ZSTD_isError(n)) throw std::runtime_error("zstd delta compression failed");
+  if (ZSTD_isError(n)) {
+    out.resize(at);
+    return Status::Internal(fmt::format("zstd delta compression failed: {}", ZSTD_getErrorName(n)));
+  }
   out.resize(at + n);
+  return Status::Ok();
 }
 
 Status DeltaDecode(ByteView base, ByteView frame, Bytes& out) {
@@ -44,6 +48,7 @@ Status DeltaDecode(ByteView base, ByteView frame, Bytes& out) {
       raw_size > (16u << 20))
     return Status::Corruption("delta frame has no valid size");
   ZSTD_DCtx* dctx = Contexts().dctx;
+  if (!dctx) return Status::Internal("cannot create a zstd context (out of memory?)");
   ZSTD_DCtx_reset(dctx, ZSTD_reset_session_and_parameters);
   ZSTD_DCtx_refPrefix(dctx, base.data(), base.size());
   out.resize(raw_size);

@@ -9,8 +9,9 @@
 
 namespace pgvault::pipeline {
 
-// Appends the delta frame of input against base to out.
-void DeltaEncode(ByteView base, ByteView input, int level, Bytes& out);
+// Appends the delta frame of input against base to out. kInternal only when zstd fails (out of
+// memory); out is then unchanged.
+Status DeltaEncode(ByteView base, ByteView input, int level, Bytes& out);
 // Rebuilds the block (its size is recorded in the frame). kCorruption on any mismatch.
 Status DeltaDecode(ByteView base, ByteView frame, Bytes& out);
 

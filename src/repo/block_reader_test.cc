@@ -48,7 +48,7 @@ TEST_F(BlockReaderTest, FullAndDeltaBlocksComeBackAndVerify) {
   Bytes changed = bases[1];
   changed[100] ^= 0xff;
   Bytes frame;
-  pipeline::DeltaEncode(bases[1], changed, 3, frame);
+  ASSERT_TRUE(pipeline::DeltaEncode(bases[1], changed, 3, frame).ok());
   EXPECT_LT(frame.size(), 200u);
   PackWriter new_packs(repo_->storage(), repo_->codec(), 1 << 20, nullptr);
   BlockRef delta{.id = hmac.Compute(changed),
@@ -120,7 +120,7 @@ TEST_F(ReplicatedReadTest, ADamagedBlockIsReadFromTheOtherReplica) {
   BlockRef full{.id = hmac.Compute(base)};
   full.loc = *packs.Add(full.id, base);
   Bytes frame;
-  pipeline::DeltaEncode(base, changed, 3, frame);
+  ASSERT_TRUE(pipeline::DeltaEncode(base, changed, 3, frame).ok());
   BlockRef delta{
       .id = hmac.Compute(changed), .delta = true, .base_id = full.id, .base_loc = full.loc};
   delta.loc = *packs.AddDelta(delta.id, frame, changed.size(), delta.base_id, delta.base_loc);

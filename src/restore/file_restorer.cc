@@ -7,32 +7,17 @@
 
 #include <algorithm>
 
-#include "storage/posix/posix_storage.h"
+#include "common/file.h"
 
 namespace pgvault::restore {
-using storage::ErrnoStatus;
-
-Status WriteAt(int fd, const uint8_t* data, size_t n, uint64_t offset, const std::string& path) {
-  size_t done = 0;
-  while (done < n) {
-    ssize_t w = ::pwrite(fd, data + done, n - done, static_cast<off_t>(offset + done));
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return ErrnoStatus("cannot write", path, errno);
-    done += static_cast<size_t>(w);
-  }
-  return Status::Ok();
-}
 
 // One file being restored. Ranges share the descriptor (pwrite needs no lock); ranges_left
 // counts down, and whichever range brings it to zero completes the file.
 struct FileRestorer::Target {
   repo::FileEntry entry;
   std::string path;
-  int fd = -1;
+  UniqueFd fd;
   std::atomic<size_t> ranges_left{0};
-  ~Target() {
-    if (fd >= 0) ::close(fd);
-  }
 };
 
 FileRestorer::FileRestorer(repo::Repository& repo, FileRestorerOptions options, Progress& progress)
@@ -66,8 +51,9 @@ bool FileRestorer::Add(repo::FileEntry entry, std::string target) {
   // Created here, before any range is queued, so every range finds it open; O_EXCL refuses to
   // overwrite anything or to follow a link planted where the file should go.
   auto file = std::make_shared<Target>();
-  file->fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, entry.mode & 07777);
-  if (file->fd < 0) return fail(ErrnoStatus("cannot create", target, errno));
+  file->fd.reset(
+      ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, entry.mode & 07777));
+  if (!file->fd) return fail(ErrnoStatus("cannot create", target, errno));
   size_t per_range = std::max<uint64_t>(1, options_.range_bytes / block_size);
   // An empty file still needs one range to size, date and fsync it.
   size_t ranges = std::max<size_t>(1, (entry.blocks.size() + per_range - 1) / per_range);
@@ -155,7 +141,7 @@ Status FileRestorer::WriteBlock(Target& file, size_t idx, const Bytes& plain) {
   if (plain.size() != want)
     return Status::Corruption(
         fmt::format("block {} has {} bytes, expected {}", idx, plain.size(), want));
-  PGV_RETURN_IF_ERROR(WriteAt(file.fd, plain.data(), plain.size(), offset, file.path));
+  PGV_RETURN_IF_ERROR(PwriteFull(file.fd.get(), plain, offset, file.path));
   progress_.Update(bytes_ += plain.size(), options_.total_bytes);
   return Status::Ok();
 }
@@ -179,16 +165,14 @@ Status FileRestorer::WriteRange(repo::BlockReader& reader, const Range& range) {
 
 Status FileRestorer::Complete(Target& file) {
   const repo::FileEntry& e = file.entry;
-  if (::ftruncate(file.fd, static_cast<off_t>(e.size)) != 0)
+  if (::ftruncate(file.fd.get(), static_cast<off_t>(e.size)) != 0)
     return ErrnoStatus("cannot size", file.path, errno);
   // Times before the fsync so that they are durable too; PostgreSQL does not need them exact.
   timespec times[2] = {{e.mtime, 0}, {e.mtime, 0}};
-  ::futimens(file.fd, times);
-  if (options_.sync_each_file && ::fsync(file.fd) != 0)
+  ::futimens(file.fd.get(), times);
+  if (options_.sync_each_file && ::fsync(file.fd.get()) != 0)
     return ErrnoStatus("cannot fsync", file.path, errno);
-  int fd = file.fd;
-  file.fd = -1;
-  if (::close(fd) != 0) return ErrnoStatus("cannot close", file.path, errno);
+  PGV_RETURN_IF_ERROR(file.fd.Close(file.path));
   files_++;
   return Status::Ok();
 }

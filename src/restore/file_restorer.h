@@ -25,9 +25,6 @@
 
 namespace pgvault::restore {
 
-// pwrite of all n bytes at offset (retrying short writes); errors name path.
-Status WriteAt(int fd, const uint8_t* data, size_t n, uint64_t offset, const std::string& path);
-
 struct FileRestorerOptions {
   uint32_t block_size = 0;                // the backup's block size (manifest header)
   int jobs = 2;                           // worker threads

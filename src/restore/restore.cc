@@ -8,6 +8,7 @@
 
 #include <set>
 
+#include "common/file.h"
 #include "common/log.h"
 #include "common/time.h"
 #include "pg/wal_names.h"
@@ -17,12 +18,9 @@
 #include "repo/wal_ranges.h"
 #include "repo/wal_store.h"
 #include "restore/file_restorer.h"
-#include "storage/posix/posix_storage.h"
 
 namespace pgvault::restore {
 namespace {
-
-using storage::ErrnoStatus;
 
 // Failures to write the target are local I/O (exit 4), also when a path component is missing:
 // kNotFound would read as "no such backup or segment".
@@ -91,25 +89,22 @@ Status CheckEmptyTarget(const std::string& dir, const char* what) {
 Status SyncFileSystems(const std::vector<std::string>& dirs) {
   std::set<dev_t> synced;
   for (const auto& dir : dirs) {
-    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return TargetIo(ErrnoStatus("cannot open directory", dir, errno));
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return TargetIo(ErrnoStatus("cannot open directory", dir, errno));
     struct stat st;
-    int rc = ::fstat(fd, &st);
-    if (rc == 0 && synced.insert(st.st_dev).second) rc = ::syncfs(fd);
-    int err = errno;
-    ::close(fd);
-    if (rc != 0) return TargetIo(ErrnoStatus("cannot sync the file system of", dir, err));
+    int rc = ::fstat(fd.get(), &st);
+    if (rc == 0 && synced.insert(st.st_dev).second) rc = ::syncfs(fd.get());
+    if (rc != 0) return TargetIo(ErrnoStatus("cannot sync the file system of", dir, errno));
   }
   return Status::Ok();
 }
 
 Status WriteSmallFile(const std::string& path, std::string_view content, int mode) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return ErrnoStatus("cannot create", path, errno);
-  Status s = WriteAt(fd, reinterpret_cast<const uint8_t*>(content.data()), content.size(), 0, path);
-  if (s.ok() && ::fsync(fd) != 0) s = ErrnoStatus("cannot fsync", path, errno);
-  ::close(fd);
-  return s;
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!fd) return ErrnoStatus("cannot create", path, errno);
+  PGV_RETURN_IF_ERROR(WriteFull(fd.get(), AsBytes(content), path));
+  if (::fsync(fd.get()) != 0) return ErrnoStatus("cannot fsync", path, errno);
+  return Status::Ok();
 }
 
 // Quotes a value for postgresql.auto.conf.
@@ -292,10 +287,10 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
                        "\nThis directory is incomplete until pgvault removes this file: do not "
                        "start PostgreSQL on it.\n";
   for (const auto& dir : marked) {
-    PGV_RETURN_IF_ERROR(TargetIo(storage::MakeDirs(dir, 0700)));
+    PGV_RETURN_IF_ERROR(TargetIo(MakeDirs(dir, 0700)));
     ::chmod(dir.c_str(), 0700);
     PGV_RETURN_IF_ERROR(TargetIo(WriteSmallFile(dir + "/" + kIncompleteMarker, marker, 0600)));
-    PGV_RETURN_IF_ERROR(TargetIo(storage::SyncDir(dir)));
+    PGV_RETURN_IF_ERROR(TargetIo(SyncDir(dir)));
   }
   FileRestorerOptions file_options{
       .block_size = block_size,
@@ -321,7 +316,7 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
       if (!e.path.starts_with("pg_tblspc/") || it == ts_targets.end()) {
         status = Status::Corruption(fmt::format("manifest holds an unexpected link '{}'", e.path));
       } else {
-        status = storage::MakeDirs(it->second, 0700);
+        status = MakeDirs(it->second, 0700);
         if (status.ok() && ::symlink(it->second.c_str(), target.c_str()) != 0)
           status = ErrnoStatus("cannot create link", target, errno);
       }
@@ -359,12 +354,12 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   FileRestorer last(repo, file_options, quiet);
   last.Add(std::move(*pg_control), pgdata + "/global/pg_control");
   PGV_RETURN_IF_ERROR(last.Finish());
-  PGV_RETURN_IF_ERROR(storage::SyncDir(pgdata + "/global"));
+  PGV_RETURN_IF_ERROR(SyncDir(pgdata + "/global"));
   // Complete: the markers go last, pgdata's after the tablespaces'.
   for (auto it = marked.rbegin(); it != marked.rend(); ++it) {
     std::string path = *it + "/" + kIncompleteMarker;
     if (::unlink(path.c_str()) != 0) return TargetIo(ErrnoStatus("cannot remove", path, errno));
-    PGV_RETURN_IF_ERROR(storage::SyncDir(*it));
+    PGV_RETURN_IF_ERROR(SyncDir(*it));
   }
   return RestoreResult{.backup_id = backup_id,
                        .why_this_backup = plan.reason,

@@ -15,11 +15,11 @@
 #include <sstream>
 #include <thread>
 
+#include "common/file.h"
 #include "common/log.h"
 #include "common/time.h"
 #include "pg/session.h"
 #include "restore/restore.h"
-#include "storage/posix/posix_storage.h"
 
 namespace pgvault::restore {
 namespace {
@@ -47,15 +47,14 @@ Result<std::pair<int, std::string>> Run(const std::vector<std::string>& argv) {
     ::_exit(127);
   }
   ::close(pipe_fds[1]);
+  UniqueFd from_child(pipe_fds[0]);
   std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(pipe_fds[0], buf, sizeof buf)) != 0) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    out.append(buf, static_cast<size_t>(n));
+  uint8_t buf[4096];
+  for (;;) {
+    auto n = ReadFull(from_child.get(), buf, argv[0]);
+    if (!n.ok() || *n == 0) break;
+    out.append(reinterpret_cast<const char*>(buf), *n);
   }
-  ::close(pipe_fds[0]);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <thread>
 
 #include "marks.h"
@@ -202,6 +203,19 @@ TEST_F(ArchiveAsyncTest, NoFailureUnderLoadAndKillNineLosesNothing) {
               std::string::npos)
         << r.err;
     fs::remove(status_dir + "/" + names.front() + ".ready");
+    // The pusher writes its log through pgvault's logger: a line per segment stored, and the
+    // refusal as an error.
+    std::ifstream log_file(spool2 + "/pusher.log");
+    std::string log_text((std::istreambuf_iterator<char>(log_file)),
+                         std::istreambuf_iterator<char>());
+    EXPECT_TRUE(std::regex_search(
+        log_text, std::regex(R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d pgvault\[\d+\] INFO: archived ')" +
+                             names.back() + "'\n")))
+        << log_text;
+    EXPECT_NE(log_text.find(fmt::format(" ERROR: pushing '{}': WAL file '{}' is already archived",
+                                        names.front(), names.front())),
+              std::string::npos)
+        << log_text;
   }
   ReportFigure("archive_push_sync_segments_per_s", fmt::format("{:.1f}", names.size() / sync_secs));
   ReportFigure("archive_push_async_segments_per_s",

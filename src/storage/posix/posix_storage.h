@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "common/file.h"
 #include "storage/storage.h"
 
 namespace pgvault::storage {
@@ -30,12 +31,5 @@ class PosixStorage : public Storage {
   std::string root_;
   bool create_root_;
 };
-
-// Creates dir and missing parents, fsyncing each parent that gained an entry.
-Status MakeDirs(const std::string& dir, int mode = 0750);
-// Opens, fsyncs and closes a directory.
-Status SyncDir(const std::string& dir);
-// Message for errno with the path, e.g. "cannot open '/x': Permission denied".
-Status ErrnoStatus(std::string_view what, const std::string& path, int err);
 
 }  // namespace pgvault::storage
