@@ -48,25 +48,25 @@ bool FileRestorer::Add(repo::FileEntry entry, std::string target) {
   if (entry.blocks.size() != expected_blocks)
     return fail(Status::Corruption("its manifest entry has the wrong number of blocks"));
 
-  // Created here, before any range is queued, so every range finds it open; O_EXCL refuses to
-  // overwrite anything or to follow a link planted where the file should go.
   auto file = std::make_shared<Target>();
-  file->fd.reset(
-      ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, entry.mode & 07777));
-  if (!file->fd) return fail(ErrnoStatus("cannot create", target, errno));
+  file->path = std::move(target);
   size_t per_range = std::max<uint64_t>(1, options_.range_bytes / block_size);
   // An empty file still needs one range to size, date and fsync it.
   size_t ranges = std::max<size_t>(1, (entry.blocks.size() + per_range - 1) / per_range);
   file->ranges_left = ranges;
   file->entry = std::move(entry);
-  file->path = std::move(target);
   uint64_t size = file->entry.size;
+  // A small file is created by the worker that writes its batch: queued batches hold no
+  // descriptors (64 queued batches of open files ran out of them on 80,000 files).
   if (ranges == 1 && size <= kSmallFileBytes) {
     batch_.push_back({std::move(file), 0, per_range});
     batch_bytes_ += size;
     if (batch_.size() >= kBatchFiles || batch_bytes_ >= kWorkUnitBytes) return FlushBatch();
     return true;
   }
+  // A large file is created here, before any range is queued, so every range finds it open.
+  Status created = Create(*file);
+  if (!created.ok()) return fail(created);
   for (size_t range_idx = 0; range_idx < ranges; ++range_idx)
     if (!Push({{file, range_idx * per_range, per_range}})) return false;
   return true;
@@ -98,7 +98,11 @@ Status FileRestorer::Finish() {
 Status FileRestorer::Work() {
   repo::BlockReader reader(repo_.storage(), repo_.codec(), repo_.id_key());
   while (std::optional<Job> job = queue_.Pop()) {
-    Status s = job->size() == 1 ? WriteRange(reader, (*job)[0]) : WriteBatch(reader, *job);
+    Status s;
+    for (const Range& range : *job)  // the small files of a batch are created here
+      if (s.ok() && !range.file->fd)
+        s = Create(*range.file).Context(Describe(range.file->entry.path));
+    if (s.ok()) s = job->size() == 1 ? WriteRange(reader, (*job)[0]) : WriteBatch(reader, *job);
     for (size_t idx = 0; s.ok() && idx < job->size(); ++idx) s = Finished((*job)[idx]);
     PGV_RETURN_IF_ERROR(s);
   }
@@ -113,6 +117,14 @@ Status FileRestorer::Finished(Range& range) {
   if (!s.ok()) return s.Context(Describe(file.entry.path));
   range.file.reset();
   return s;
+}
+
+// O_EXCL refuses to overwrite anything or to follow a link planted where the file should go.
+Status FileRestorer::Create(Target& file) {
+  file.fd.reset(
+      ::open(file.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, file.entry.mode & 07777));
+  if (!file.fd) return ErrnoStatus("cannot create", file.path, errno);
+  return Status::Ok();
 }
 
 Status FileRestorer::WriteBatch(repo::BlockReader& reader, const Job& job) {

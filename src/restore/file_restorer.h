@@ -44,8 +44,9 @@ class FileRestorer {
   FileRestorer(const FileRestorer&) = delete;
   FileRestorer& operator=(const FileRestorer&) = delete;
 
-  // Checks entry, creates target (it must not exist yet) and queues its ranges; blocks while the
-  // queue is full. false once the restore has failed: Finish says why.
+  // Checks entry and queues its ranges (a large file is created here, a small one by the worker
+  // that writes its batch; target must not exist yet); blocks while the queue is full. false
+  // once the restore has failed: Finish says why.
   bool Add(repo::FileEntry entry, std::string target);
   // Stops the workers, failing the restore with s unless another error came first.
   void Abort(Status s);
@@ -53,7 +54,7 @@ class FileRestorer {
   Status Finish();
 
   static constexpr uint64_t kSmallFileBytes = 256 << 10;
-  static constexpr size_t kBatchFiles = 256;
+  static constexpr size_t kBatchFiles = 64;  // descriptors a worker holds at once
 
   uint64_t files() const { return files_; }
   uint64_t bytes() const { return bytes_; }
@@ -68,6 +69,7 @@ class FileRestorer {
   using Job = std::vector<Range>;  // one range of a large file, or whole small files
   bool Push(Job job);
   bool FlushBatch();
+  Status Create(Target& file);
   Status Work();
   Status WriteRange(repo::BlockReader& reader, const Range& range);
   // The files of a batch with one BlockReader call; on failure, file by file to name the file.
