@@ -2,9 +2,10 @@
 // A file is cut into ranges of blocks (kWorkUnitBytes by default) that any worker may restore, so
 // one large table does not keep a single core busy while the others idle. Small files (up to
 // kSmallFileBytes) travel in batches instead: one queue round trip and one BlockReader call for
-// up to kBatchFiles of them, so neighbouring blobs of one pack come in one ranged read. Each file
-// is created (O_EXCL) when it is added, before its range is queued; ranges pwrite their blocks at
-// their offsets through that one descriptor, and the range that completes last sizes, dates,
+// up to kBatchFiles of them, so neighbouring blobs of one pack come in one ranged read. A large
+// file is created (O_EXCL) when it is added, before its ranges are queued; a small one by the
+// worker that writes its batch, so queued batches hold no descriptors. Ranges pwrite their blocks
+// at their offsets through that one descriptor, and the range that completes last sizes, dates,
 // fsyncs (unless sync_each_file is off) and closes the file (a per-file countdown). Memory: a
 // worker holds at most one job's ranged reads (kWorkUnitBytes) plus decoded blocks; the
 // queue holds a bounded number of jobs.
