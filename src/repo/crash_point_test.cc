@@ -82,7 +82,8 @@ Status WriteBackup(Repository& repo, Storage& st, std::string_view backup_id) {
   entry.checksum = FileChecksum(entry.blocks);
   ManifestWriter manifest(st, repo.codec(), std::string(backup_id), 256);
   PGV_RETURN_IF_ERROR(manifest.Add(entry));
-  return manifest.Finish({{"backup_id", backup_id}});
+  return manifest.Finish(
+      {.backup_id = std::string(backup_id), .wal_segment_size = 16 << 20, .block_size = 131072});
 }
 
 TEST(CrashPointTest, BackupIsListedOnlyWhenEveryBlockItNamesIsStored) {

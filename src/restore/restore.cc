@@ -197,13 +197,10 @@ Status WriteRecoveryConf(const std::string& conf_path, const std::string& backup
 // (else the copy can never become consistent), and for an LSN target everything up to the
 // target too. A gap after that is reported: recovery would stop there with an error from
 // archive-get naming the segment, unless it reaches the target first.
-Status CheckWal(repo::Repository& repo, const nlohmann::json& header,
+Status CheckWal(repo::Repository& repo, const repo::ManifestHeader& header,
                 const RecoveryTarget& target) {
-  uint64_t segment_size = header.value("wal_segment_size", uint64_t{16 << 20});
-  uint32_t backup_tli = header.value("timeline", 1u);
-  auto start_lsn = pg::ParseLsn(header.value("start_lsn", ""));
-  auto stop_lsn = pg::ParseLsn(header.value("stop_lsn", ""));
-  if (!start_lsn || !stop_lsn) return Status::Corruption("manifest has no start or stop lsn");
+  uint64_t segment_size = header.wal_segment_size;
+  uint32_t backup_tli = header.timeline;
   PGV_ASSIGN_OR_RETURN(auto index, repo::WalIndex::Load(repo, segment_size));
   uint32_t tli = backup_tli;
   if (target.timeline.empty() || target.timeline == "latest")
@@ -216,7 +213,7 @@ Status CheckWal(repo::Repository& repo, const nlohmann::json& header,
   for (const auto& step : path) backup_on_path |= step.tli == backup_tli;
   if (!backup_on_path) path = repo::TimelinePath(backup_tli, {});
 
-  uint64_t first = *start_lsn / segment_size, stop = *stop_lsn / segment_size;
+  uint64_t first = header.start_lsn / segment_size, stop = header.stop_lsn / segment_size;
   uint64_t needed_to = stop;
   std::string what = "make the backup consistent";
   if (target.kind == RecoveryTarget::Kind::kLsn && target.lsn / segment_size > stop) {
@@ -267,8 +264,7 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   PGV_ASSIGN_OR_RETURN(auto reader,
                        repo::ManifestReader::Open(repo.storage(), repo.codec(), backup_id));
   const auto& header = reader->header();
-  uint32_t block_size = header.value("block_size", 0u);
-  if (block_size == 0) return Status::Corruption("manifest has no block size");
+  uint32_t block_size = header.block_size;
   PGV_RETURN_IF_ERROR(CheckWal(repo, header, target));
 
   // Check every target before writing anything.
@@ -276,11 +272,10 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   while (pgdata.size() > 1 && pgdata.back() == '/') pgdata.pop_back();
   PGV_RETURN_IF_ERROR(CheckEmptyTarget(pgdata, "target directory"));
   std::map<std::string, std::string> ts_targets;
-  for (const auto& ts : header.value("tablespaces", nlohmann::json::array())) {
-    std::string oid = ts.value("oid", "");
+  for (const auto& ts : header.tablespaces) {
+    const std::string& oid = ts.oid;
     auto mapped = options.tablespace_map.find(oid);
-    std::string location =
-        mapped != options.tablespace_map.end() ? mapped->second : ts.value("location", "");
+    std::string location = mapped != options.tablespace_map.end() ? mapped->second : ts.location;
     if (location.empty() || location.front() != '/')
       return Status::InvalidArgument(fmt::format("tablespace {} needs an absolute location", oid));
     PGV_RETURN_IF_ERROR(
@@ -308,12 +303,11 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
     PGV_RETURN_IF_ERROR(TargetIo(WriteSmallFile(dir + "/" + kIncompleteMarker, marker, 0600)));
     PGV_RETURN_IF_ERROR(TargetIo(storage::SyncDir(dir)));
   }
-  FileRestorerOptions file_options{
-      .block_size = block_size,
-      .jobs = options.jobs,
-      .backup_id = backup_id,
-      .total_bytes = header.value("stats", nlohmann::json::object()).value("bytes_read", 0ull),
-      .sync_each_file = false};  // SyncFileSystems below
+  FileRestorerOptions file_options{.block_size = block_size,
+                                   .jobs = options.jobs,
+                                   .backup_id = backup_id,
+                                   .total_bytes = header.stats.bytes_read,
+                                   .sync_each_file = false};  // SyncFileSystems below
   FileRestorer restorer(repo, file_options, progress);
 
   std::optional<repo::FileEntry> pg_control;
@@ -357,8 +351,7 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   PGV_RETURN_IF_ERROR(SyncFileSystems(marked));
 
   // Recovery settings: backup_label from pg_backup_stop, a signal file, postgresql.auto.conf.
-  PGV_RETURN_IF_ERROR(
-      WriteSmallFile(pgdata + "/backup_label", header.value("backup_label", ""), 0600));
+  PGV_RETURN_IF_ERROR(WriteSmallFile(pgdata + "/backup_label", header.backup_label, 0600));
   PGV_RETURN_IF_ERROR(WriteSmallFile(
       pgdata + (options.standby ? "/standby.signal" : "/recovery.signal"), "", 0600));
   PGV_RETURN_IF_ERROR(
@@ -379,7 +372,7 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   }
   return RestoreResult{.backup_id = backup_id,
                        .why_this_backup = choice.reason,
-                       .pg_version = header.value("pg_version", 0),
+                       .pg_version = header.pg_version,
                        .files = restorer.files() + last.files(),
                        .bytes = restorer.bytes() + last.bytes(),
                        .seconds = MonotonicSeconds() - t0};

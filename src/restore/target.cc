@@ -230,12 +230,12 @@ Result<BackupChoice> ChooseBackup(repo::Repository& repo, const RecoveryTarget& 
     }
     const repo::ManifestHeader& h = *backup.header;
     Candidate c{.id = id,
-                .timeline = h.value("timeline", 1u),
-                .stop_lsn = pg::ParseLsn(h.value("stop_lsn", "")).value_or(UINT64_MAX),
-                .stop_micros = h.value("stop_time_unix_micros", int64_t{0}),
-                .stop_time = h.value("stop_time", ""),
-                .stop_lsn_text = h.value("stop_lsn", "")};
-    segment_size = h.value("wal_segment_size", uint64_t{16 << 20});
+                .timeline = h.timeline,
+                .stop_lsn = h.stop_lsn,
+                .stop_micros = h.stop_time_unix_micros,
+                .stop_time = h.stop_time,
+                .stop_lsn_text = pg::FormatLsn(h.stop_lsn)};
+    segment_size = h.wal_segment_size;
     all.push_back(c);
   }
 
