@@ -536,15 +536,12 @@ Status ArchiveGetPrefetch(const std::string& name, const std::string& dest,
     status = ArchiveGet(**repo, name, dest);
   }
   if (status.ok()) {
-    // The segment size sits at byte 32 of the long page header (XLogLongPageHeaderData).
-    uint32_t segment_size = 0;
-    int fd = ::open(dest.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      if (::pread(fd, &segment_size, sizeof segment_size, 32) != sizeof segment_size)
-        segment_size = 0;
-      ::close(fd);
-    }
-    if (segment_size == 0) return status;
+    // The segment size from the segment's long page header; no prefetch for other files.
+    auto data = ReadWholeFile(dest);
+    if (!data.ok()) return status;
+    auto header = pg::ParseWalSegmentHeader(*data);
+    if (!header.ok()) return status;
+    uint64_t segment_size = header->segment_size;
     PGV_RETURN_IF_ERROR(NotAboutTheWalFile(
         WriteFileAtomic(dir + "/want", AsBytes(fmt::format("{} {}", name, segment_size)))));
     Daemonize(dir + "/prefetch.log", [dir, options, open] {

@@ -27,8 +27,6 @@
 namespace pgvault::backup {
 namespace {
 
-using nlohmann::json;
-
 Result<std::string> RealPath(const std::string& path) {
   char* resolved = ::realpath(path.c_str(), nullptr);
   if (!resolved) return ErrnoStatus("cannot resolve", path, errno);
@@ -137,6 +135,9 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
       std::string seg_size_text,
       session->Scalar("SELECT pg_size_bytes(current_setting('wal_segment_size'))"));
   uint64_t segment_size = std::strtoull(seg_size_text.c_str(), nullptr, 10);
+  if (segment_size < (1u << 20) || (segment_size & (segment_size - 1)) != 0)
+    return Status::Pg(
+        fmt::format("the server reports an odd wal_segment_size '{}'", seg_size_text));
   PGV_RETURN_IF_ERROR(repo.CheckCluster(sysid, version / 10000));
 
   // Claims a unique id before any work; the lock keeps expire away from the packs this backup
@@ -254,8 +255,11 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
   int64_t stop_time = NowUnixMicros();
   PGV_ASSIGN_OR_RETURN(std::string stop_wal,
                        session->Scalar("SELECT pg_walfile_name($1::pg_lsn)", {stop_lsn}));
-  auto start_lsn_value = pg::ParseLsn(start_lsn);
-  std::string start_wal = pg::SegmentName(timeline, start_lsn_value.value_or(0), segment_size);
+  auto start_lsn_value = pg::ParseLsn(start_lsn), stop_lsn_value = pg::ParseLsn(stop_lsn);
+  if (!start_lsn_value || !stop_lsn_value)
+    return Status::Pg(
+        fmt::format("the server returned odd LSNs '{}' and '{}'", start_lsn, stop_lsn));
+  std::string start_wal = pg::SegmentName(timeline, *start_lsn_value, segment_size);
   log::Info("backup {} stopped at {}; waiting for WAL segment {}", backup_id, stop_lsn, stop_wal);
   PGV_RETURN_IF_ERROR(WaitForWal(repo, stop_wal, options.archive_timeout_seconds));
 
@@ -276,61 +280,57 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
   }
   double elapsed = MonotonicSeconds() - t_start;
   uint64_t stored_new = pack_totals.bytes_written;
-  json tablespaces = json::array();
-  for (const auto& ts : walk.tablespaces)
-    tablespaces.push_back({{"oid", ts.oid}, {"location", ts.location}});
-  json stats{
-      {"files", 0},
-      {"bytes_read", counters.bytes_read.load()},
-      {"blocks", counters.blocks.load()},
-      {"zero_blocks", counters.zero_blocks.load()},
-      {"reused_blocks", counters.reused_blocks.load()},
-      {"new_blocks", counters.new_blocks.load()},
-      {"delta_blocks", counters.delta_blocks.load()},
-      {"bytes_new_raw", pack_totals.raw_bytes_written},
-      {"bytes_new", stored_new},
-      {"packs_written", pack_totals.packs_written},
-      {"files_vanished", counters.files_vanished.load()},
-      {"duration_seconds", elapsed},
-      {"cpu_seconds",
-       {{"read", times.read_ns / 1e9},
-        {"hash", times.hash_ns / 1e9},
-        {"compress", times.compress_ns / 1e9},
-        {"encrypt", times.encrypt_ns / 1e9},
-        {"write", times.write_ns / 1e9}}},
+  repo::BackupStats stats{
+      .bytes_read = counters.bytes_read.load(),
+      .blocks = counters.blocks.load(),
+      .zero_blocks = counters.zero_blocks.load(),
+      .reused_blocks = counters.reused_blocks.load(),
+      .new_blocks = counters.new_blocks.load(),
+      .delta_blocks = counters.delta_blocks.load(),
+      .bytes_new_raw = pack_totals.raw_bytes_written,
+      .bytes_new = stored_new,
+      .packs_written = pack_totals.packs_written,
+      .files_vanished = counters.files_vanished.load(),
+      .duration_seconds = elapsed,
+      .cpu_seconds = {.read = times.read_ns / 1e9,
+                      .hash = times.hash_ns / 1e9,
+                      .compress = times.compress_ns / 1e9,
+                      .encrypt = times.encrypt_ns / 1e9,
+                      .write = times.write_ns / 1e9},
   };
   size_t files = 0;
   for (const auto& e : walk.entries) files += e.type == repo::EntryType::kFile;
-  stats["files"] = files - counters.files_vanished;
-  json header{
-      {"backup_id", backup_id},
-      {"type", "full"},
-      {"parent", parent_id.empty() ? json(nullptr) : json(parent_id)},
-      {"pgvault_version", PGVAULT_VERSION},
-      {"pg_version", version},
-      {"system_identifier", sysid_text},
-      {"timeline", timeline},
-      {"start_lsn", start_lsn},
-      {"stop_lsn", stop_lsn},
-      {"start_wal", start_wal},
-      {"stop_wal", stop_wal},
-      {"wal_segment_size", segment_size},
-      {"start_time", FormatIsoMicros(start_time)},
-      {"stop_time", FormatIsoMicros(stop_time)},
-      {"start_time_unix_micros", start_time},
-      {"stop_time_unix_micros", stop_time},
-      {"block_size", block_size},
-      {"compression", pipeline::CompressionName(repo.config().params.compression)},
-      {"cipher", repo.config().params.encrypted ? "aes-256-gcm" : "none"},
-      {"pgdata", pgdata},
-      {"tablespaces", tablespaces},
-      {"backup_label", label},
-      {"tablespace_map", spcmap},
-      {"stats", stats},
+  stats.files = files - counters.files_vanished;
+  repo::ManifestHeader header{
+      .backup_id = backup_id,
+      .type = "full",
+      .parent = parent_id.empty() ? std::nullopt : std::optional<std::string>(parent_id),
+      .pgvault_version = PGVAULT_VERSION,
+      .pg_version = version,
+      .system_identifier = sysid_text,
+      .timeline = timeline,
+      .start_lsn = *start_lsn_value,
+      .stop_lsn = *stop_lsn_value,
+      .start_wal = start_wal,
+      .stop_wal = stop_wal,
+      .wal_segment_size = segment_size,
+      .start_time = FormatIsoMicros(start_time),
+      .stop_time = FormatIsoMicros(stop_time),
+      .start_time_unix_micros = start_time,
+      .stop_time_unix_micros = stop_time,
+      .block_size = block_size,
+      .compression = std::string(pipeline::CompressionName(repo.config().params.compression)),
+      .cipher = repo.config().params.encrypted ? "aes-256-gcm" : "none",
+      .pgdata = pgdata,
+      .backup_label = label,
+      .tablespace_map = spcmap,
+      .stats = stats,
   };
+  for (const auto& ts : walk.tablespaces)
+    header.tablespaces.push_back({.oid = ts.oid, .location = ts.location});
   if (options.retain_until_unix > 0) {
-    header["retain_until"] = FormatIsoMicros(options.retain_until_unix * 1000000);
-    header["retain_until_unix"] = options.retain_until_unix;
+    header.retain_until = FormatIsoMicros(options.retain_until_unix * 1000000);
+    header.retain_until_unix = options.retain_until_unix;
   }
   PGV_RETURN_IF_ERROR(manifest.Finish(header));
   PGV_RETURN_IF_ERROR(lock.Release());
@@ -342,22 +342,21 @@ std::string Mb(double bytes) { return fmt::format("{:.1f} MB", bytes / 1e6); }
 }  // namespace
 
 std::string SummaryLine(const BackupResult& r) {
-  const json& s = r.header["stats"];
-  double read = s.value("bytes_read", 0.0), raw_new = s.value("bytes_new_raw", 0.0),
-         stored = s.value("bytes_new", 0.0), secs = s.value("duration_seconds", 0.0);
+  const repo::BackupStats& s = r.header.stats;
+  double read = s.bytes_read, raw_new = s.bytes_new_raw, stored = s.bytes_new,
+         secs = s.duration_seconds;
   return fmt::format(
       "backup {} complete: {} files, {} read, {} stored, dedup {:.1f}x, compression {:.1f}x, "
       "{:.1f} MB/s, {:.1f} s",
-      r.backup_id, s.value("files", 0), Mb(read), Mb(stored), raw_new > 0 ? read / raw_new : 0.0,
+      r.backup_id, s.files, Mb(read), Mb(stored), raw_new > 0 ? read / raw_new : 0.0,
       stored > 0 ? raw_new / stored : 0.0, secs > 0 ? read / 1e6 / secs : 0.0, secs);
 }
 
 std::string StatsLine(const BackupResult& r) {
-  const json& c = r.header["stats"]["cpu_seconds"];
+  const repo::CpuSeconds& c = r.header.stats.cpu_seconds;
   return fmt::format(
       "cpu seconds: read {:.2f}, hash {:.2f}, compress {:.2f}, encrypt {:.2f}, write {:.2f}",
-      c.value("read", 0.0), c.value("hash", 0.0), c.value("compress", 0.0), c.value("encrypt", 0.0),
-      c.value("write", 0.0));
+      c.read, c.hash, c.compress, c.encrypt, c.write);
 }
 
 }  // namespace pgvault::backup

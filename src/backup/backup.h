@@ -2,11 +2,11 @@
 // PostgreSQL cluster, taken between pg_backup_start and pg_backup_stop on one held session.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/progress.h"
 #include "pg/session.h"
+#include "repo/manifest.h"
 #include "repo/repository.h"
 
 namespace pgvault::backup {
@@ -22,7 +22,7 @@ struct BackupOptions {
 
 struct BackupResult {
   std::string backup_id;
-  nlohmann::json header;  // the manifest header, including the "stats" object
+  repo::ManifestHeader header;  // as written, including its stats
 };
 
 Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& options,

@@ -115,7 +115,9 @@ class FileJobsTest : public ::testing::Test {
     for (int worker_idx = 0; worker_idx < workers; ++worker_idx) threads.emplace_back(worker);
     for (auto& t : threads) t.join();
     EXPECT_TRUE(sink.status().ok()) << sink.status().ToString();
-    EXPECT_TRUE(manifest.Finish(nlohmann::json::object()).ok());
+    EXPECT_TRUE(
+        manifest.Finish(repo::ManifestHeader{.wal_segment_size = 16 << 20, .block_size = 131072})
+            .ok());
     return Read(id);
   }
 
@@ -347,7 +349,9 @@ TEST_F(OrderedSinkTest, PartsAfterAShortOneOrAVanishedOneAreDropped) {
   ASSERT_TRUE(sink.Put(5, Job(1, false), std::nullopt).ok());
   ASSERT_TRUE(sink.Put(0, Job(0, false), Part(3, 3 * kBlock, 1)).ok());
   ASSERT_TRUE(sink.Put(4, Job(0, false), Part(3, 3 * kBlock, 5)).ok());
-  ASSERT_TRUE(manifest.Finish(nlohmann::json::object()).ok());
+  ASSERT_TRUE(
+      manifest.Finish(repo::ManifestHeader{.wal_segment_size = 16 << 20, .block_size = 131072})
+          .ok());
   auto entries = Read("20250101-000001F");
   ASSERT_EQ(entries.size(), 2u);
   EXPECT_EQ(entries[0].size, 4u * kBlock + 5);
@@ -366,7 +370,9 @@ TEST_F(OrderedSinkTest, PartsAfterAShortOneOrAVanishedOneAreDropped) {
   OrderedSink sink2(manifest2, kBlock, 16, 1000);
   ASSERT_TRUE(sink2.Put(0, Job(0, false), std::nullopt).ok());
   ASSERT_TRUE(sink2.Put(1, Job(1, true), Part(3, 3 * kBlock, 1)).ok());
-  ASSERT_TRUE(manifest2.Finish(nlohmann::json::object()).ok());
+  ASSERT_TRUE(
+      manifest2.Finish(repo::ManifestHeader{.wal_segment_size = 16 << 20, .block_size = 131072})
+          .ok());
   EXPECT_TRUE(Read("20250101-000002F").empty());
 }
 
@@ -393,7 +399,9 @@ TEST_F(OrderedSinkTest, ResultsTooFarAheadWaitForTheOldest) {
   EXPECT_TRUE(over.get().ok());
   EXPECT_TRUE(far.get().ok());
   for (size_t seq : {5, 6, 7}) EXPECT_TRUE(put(seq, 3).get().ok());
-  ASSERT_TRUE(manifest.Finish(nlohmann::json::object()).ok());
+  ASSERT_TRUE(
+      manifest.Finish(repo::ManifestHeader{.wal_segment_size = 16 << 20, .block_size = 131072})
+          .ok());
   auto entries = Read("20250101-000001F");
   ASSERT_EQ(entries.size(), 1u);
   EXPECT_EQ(entries[0].blocks.size(), 24u);

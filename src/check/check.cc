@@ -9,19 +9,16 @@
 #include "common/time.h"
 #include "pg/wal_names.h"
 #include "repo/layout.h"
-#include "repo/manifest.h"
 #include "repo/wal_ranges.h"
 
 namespace pgvault::check {
 
-using nlohmann::json;
-
-Result<json> RunCheck(repo::Repository& repo, const CheckOptions& options) {
+Result<CheckResult> RunCheck(repo::Repository& repo, const CheckOptions& options) {
   PGV_ASSIGN_OR_RETURN(auto session, pg::PgSession::Connect(options.conn));
-  json out{{"server", options.conn.Describe()}, {"repository", repo.Describe()}};
+  CheckResult out{.server = options.conn.Describe(), .repository = repo.Describe()};
   PGV_ASSIGN_OR_RETURN(std::string archive_mode, session->Scalar("SHOW archive_mode"));
   PGV_ASSIGN_OR_RETURN(std::string archive_command, session->Scalar("SHOW archive_command"));
-  out["archive_command"] = archive_command;
+  out.archive_command = archive_command;
   if (archive_mode == "off" || archive_command.empty() || archive_command == "(disabled)")
     return std::move(Status::Pg(fmt::format("'{}' does not archive WAL (archive_mode = {})",
                                             options.conn.Describe(), archive_mode)))
@@ -42,7 +39,7 @@ Result<json> RunCheck(repo::Repository& repo, const CheckOptions& options) {
   double t0 = MonotonicSeconds();
   PGV_ASSIGN_OR_RETURN(std::string segment,
                        session->Scalar("SELECT pg_walfile_name(pg_switch_wal())"));
-  out["switched_segment"] = segment;
+  out.switched_segment = segment;
   auto key = repo::WalKey(segment);
   if (!key) return Status::Pg(fmt::format("server returned an odd WAL file name '{}'", segment));
   for (;;) {
@@ -66,7 +63,7 @@ Result<json> RunCheck(repo::Repository& repo, const CheckOptions& options) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  out["arrival_seconds"] = MonotonicSeconds() - t0;
+  out.arrival_seconds = MonotonicSeconds() - t0;
 
   // The archiver's view: how far behind the current WAL position it is.
   PGV_ASSIGN_OR_RETURN(
@@ -80,7 +77,10 @@ Result<json> RunCheck(repo::Repository& repo, const CheckOptions& options) {
                      "pg_size_bytes(current_setting('wal_segment_size')) FROM pg_stat_archiver"));
   if (rows.empty()) return Status::Pg("pg_stat_archiver returned no row");
   const pg::Row& r = rows[0];
-  uint64_t segment_size = std::strtoull(r[9].value_or("16777216").c_str(), nullptr, 10);
+  uint64_t segment_size = std::strtoull(r[9].value_or("").c_str(), nullptr, 10);
+  if (segment_size < (1u << 20) || (segment_size & (segment_size - 1)) != 0)
+    return Status::Pg(
+        fmt::format("the server reports an odd wal_segment_size '{}'", r[9].value_or("")));
   std::string last_archived = r[2].value_or("");
   std::string current = r[7].value_or("");
   uint32_t tli_a = 0, tli_c = 0;
@@ -89,52 +89,22 @@ Result<json> RunCheck(repo::Repository& repo, const CheckOptions& options) {
   if (pg::ParseSegmentName(last_archived, tli_a, seg_a, segment_size) &&
       pg::ParseSegmentName(current, tli_c, seg_c, segment_size) && tli_a == tli_c)
     lag_segments = static_cast<int64_t>(seg_c) - static_cast<int64_t>(seg_a) - 1;
-  out["archiver"] = {{"archived_count", std::atoll(r[0].value_or("0").c_str())},
-                     {"failed_count", std::atoll(r[1].value_or("0").c_str())},
-                     {"last_archived_wal", last_archived},
-                     {"last_archived_time", r[3].value_or("")},
-                     {"last_failed_wal", r[4].value_or("")},
-                     {"last_failed_time", r[5].value_or("")},
-                     {"seconds_since_last_archived", std::atof(r[6].value_or("0").c_str())},
-                     {"current_wal", current},
-                     {"ready_segments", std::atoll(r[8].value_or("0").c_str())},
-                     {"lag_segments", lag_segments}};
+  out.archiver = {.archived_count = std::atoll(r[0].value_or("0").c_str()),
+                  .failed_count = std::atoll(r[1].value_or("0").c_str()),
+                  .last_archived_wal = last_archived,
+                  .last_archived_time = r[3].value_or(""),
+                  .last_failed_wal = r[4].value_or(""),
+                  .last_failed_time = r[5].value_or(""),
+                  .seconds_since_last_archived = std::atof(r[6].value_or("0").c_str()),
+                  .current_wal = current,
+                  .ready_segments = std::atoll(r[8].value_or("0").c_str()),
+                  .lag_segments = lag_segments};
 
   // Continuity from the oldest backup (or the first archived segment) to the newest segment.
   PGV_ASSIGN_OR_RETURN(auto ranges, repo::DescribeArchive(repo, segment_size));
-  json gaps = json::array();
-  uint64_t missing = 0;
   for (const auto& range : ranges) {
-    missing += range.missing;
-    for (const auto& g : range.gaps) gaps.push_back(g);
-  }
-  out["wal_gaps"] = gaps;
-  out["missing_segments"] = missing;
-  return out;
-}
-
-std::string FormatText(const json& r) {
-  const json& a = r["archiver"];
-  std::string out = fmt::format(
-      "archive_command works: segment {} reached the repository in {:.2f} s\n"
-      "archiver: {} archived, {} failed, last archived {} at {}, current WAL {}, lag {} segments "
-      "({} ready), {:.1f} s since the last archived segment\n",
-      r["switched_segment"].get<std::string>(), r["arrival_seconds"].get<double>(),
-      a["archived_count"].get<int64_t>(), a["failed_count"].get<int64_t>(),
-      a["last_archived_wal"].get<std::string>(), a["last_archived_time"].get<std::string>(),
-      a["current_wal"].get<std::string>(), a["lag_segments"].get<int64_t>(),
-      a["ready_segments"].get<int64_t>(), a["seconds_since_last_archived"].get<double>());
-  if (!a["last_failed_wal"].get<std::string>().empty())
-    out +=
-        fmt::format("archiver last failed on {} at {}\n", a["last_failed_wal"].get<std::string>(),
-                    a["last_failed_time"].get<std::string>());
-  if (r["missing_segments"].get<uint64_t>() == 0) {
-    out += "archived WAL is continuous from the oldest backup\n";
-  } else {
-    out += fmt::format("GAP: {} WAL segments missing from the archive:",
-                       r["missing_segments"].get<uint64_t>());
-    for (const auto& g : r["wal_gaps"]) out += " " + g.get<std::string>();
-    out += "\n";
+    out.missing_segments += range.missing;
+    for (const auto& g : range.gaps) out.wal_gaps.push_back(g);
   }
   return out;
 }

@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/help.h"
 #include "cli/progress_bar.h"
+#include "cli/report_output.h"
 #include "common/log.h"
 #include "common/time.h"
 #include "config/forward.h"
@@ -287,12 +288,12 @@ Status CmdCheck(Options& o) {
   check::CheckOptions co{.conn = {.host = o.pg_host, .port = o.pg_port, .user = o.pg_user},
                          .timeout_seconds = o.archive_timeout};
   PGV_ASSIGN_OR_RETURN(auto result, check::RunCheck(*repo, co));
-  std::cout << (o.json ? result.dump(2) + "\n" : check::FormatText(result));
-  if (result["missing_segments"].get<uint64_t>() > 0)
-    return std::move(Status::Corruption(
-                         fmt::format("archived WAL has {} missing segments, the first '{}'",
-                                     result["missing_segments"].get<uint64_t>(),
-                                     result["wal_gaps"][0].get<std::string>())))
+  std::cout << (o.json ? CheckJson(result).dump(2) + "\n" : CheckText(result));
+  if (result.missing_segments > 0)
+    return std::move(
+               Status::Corruption(fmt::format(
+                   "archived WAL has {} missing segments, the first '{}'", result.missing_segments,
+                   result.wal_gaps.empty() ? "" : result.wal_gaps[0])))
         .WithHint(
             "point-in-time recovery cannot cross a gap; take a new backup to start a "
             "continuous range");
@@ -302,7 +303,7 @@ Status CmdCheck(Options& o) {
 Status CmdInfo(Options& o) {
   PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
   PGV_ASSIGN_OR_RETURN(auto info, info::CollectInfo(*repo));
-  std::cout << (o.json ? info.dump(2) + "\n" : info::FormatText(info));
+  std::cout << (o.json ? InfoJson(info).dump(2) + "\n" : InfoText(info));
   return Status::Ok();
 }
 

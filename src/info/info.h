@@ -1,13 +1,38 @@
 // The info command: the catalog, derived from write-once objects (manifests and WAL objects).
+// CollectInfo returns data; the CLI writes it as text or JSON (cli/report_output.h).
 #pragma once
 
-#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
+#include "repo/manifest.h"
 #include "repo/repository.h"
+#include "repo/wal_ranges.h"
 
 namespace pgvault::info {
 
-Result<nlohmann::json> CollectInfo(repo::Repository& repo);
-std::string FormatText(const nlohmann::json& info);
+// The WAL objects of one timeline, as listed.
+struct WalFiles {
+  uint32_t timeline = 0;
+  uint64_t segments = 0;  // archived segments
+  uint64_t bytes = 0;     // stored size of all its WAL objects, history file included
+  bool history = false;   // whether its history file is archived
+  std::string first;      // the first and last archived segment ("" when none)
+  std::string last;
+};
+
+struct RepoInfo {
+  std::string repository;  // where, as the storage describes itself
+  std::string repo_id;
+  std::string cipher;       // "aes-256-gcm" or "none"
+  std::string compression;  // e.g. "zstd"
+  uint32_t block_size = 0;
+  std::vector<repo::ListedBackup> backups;  // oldest first, damaged ones included
+  // Continuity per timeline from the oldest backup's first segment onwards.
+  std::vector<repo::TimelineRange> timelines;
+  std::vector<WalFiles> wal;  // by timeline, ascending
+};
+
+Result<RepoInfo> CollectInfo(repo::Repository& repo);
 
 }  // namespace pgvault::info

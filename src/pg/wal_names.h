@@ -8,6 +8,10 @@
 
 namespace pgvault::pg {
 
+// PostgreSQL's default wal_segment_size. Not a fallback for a backup's WAL: every backup's header
+// records its cluster's size. Used only to name archived WAL when no backup says which size.
+constexpr uint64_t kDefaultWalSegmentSize = 16 << 20;
+
 enum class WalFileKind { kInvalid, kSegment, kPartial, kHistory, kBackupHistory };
 
 // 000000010000000000000003 -> kSegment, ...03.partial -> kPartial, 00000002.history -> kHistory,

@@ -19,16 +19,14 @@ Result<BackupObjects> ObjectsOfBackup(Repository& repo, const std::string& backu
     }
   PGV_RETURN_IF_ERROR(reader->status());
   const auto& h = reader->header();
-  for (uint32_t part = 0; part < h.value("parts", 0u); ++part)
+  for (uint32_t part = 0; part < h.parts; ++part)
     out.manifest_keys.push_back(ManifestPartKey(backup_id, part));
   out.manifest_keys.push_back(ManifestKey(backup_id));
-  uint64_t segment_size = h.value("wal_segment_size", 0ull);
+  uint64_t segment_size = h.wal_segment_size;
   uint32_t tl_start, tl_stop;
   uint64_t seg_start, seg_stop;
-  if (segment_size == 0 ||
-      !pg::ParseSegmentName(h.value("start_wal", ""), tl_start, seg_start, segment_size) ||
-      !pg::ParseSegmentName(h.value("stop_wal", ""), tl_stop, seg_stop, segment_size) ||
-      seg_stop < seg_start)
+  if (!pg::ParseSegmentName(h.start_wal, tl_start, seg_start, segment_size) ||
+      !pg::ParseSegmentName(h.stop_wal, tl_stop, seg_stop, segment_size) || seg_stop < seg_start)
     return Status::Corruption(
         fmt::format("manifest of backup '{}' has no valid WAL range", backup_id));
   for (uint64_t segno = seg_start; segno <= seg_stop; ++segno)

@@ -2,8 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <limits>
 #include <set>
+#include <utility>
 
+#include "pg/wal_names.h"
 #include "repo/layout.h"
 
 namespace pgvault::repo {
@@ -75,7 +78,248 @@ bool DecodeEntry(Decoder& dec, FileEntry& e) {
   return true;
 }
 
+// Reads the fields of one JSON object into a struct; the first problem is kept in status.
+class FieldReader {
+ public:
+  FieldReader(std::string_view backup_id, const nlohmann::json& j, std::string prefix = "")
+      : backup_id_(backup_id), j_(j), prefix_(std::move(prefix)) {}
+  FieldReader(const FieldReader& parent, const char* key)
+      : backup_id_(parent.backup_id_),
+        j_(Child(parent, key)),
+        prefix_(parent.prefix_ + key + ".") {}
+
+  template <typename T>
+  void Required(const char* key, T& out) {
+    const nlohmann::json* v = Find(key);
+    if (!v)
+      Fail(key, "is missing");
+    else
+      Convert(key, *v, out);
+  }
+  // Keeps out (its documented default) when the field is absent.
+  template <typename T>
+  void Optional(const char* key, T& out) {
+    if (const nlohmann::json* v = Find(key)) Convert(key, *v, out);
+  }
+  void RequiredObject(const char* key) {
+    const nlohmann::json* v = Find(key);
+    if (!v)
+      Fail(key, "is missing");
+    else if (!v->is_object())
+      Fail(key, "is not an object");
+  }
+  // An "X/X" LSN as PostgreSQL writes it.
+  void RequiredLsn(const char* key, uint64_t& out) {
+    std::string text;
+    Required(key, text);
+    if (!status_.ok()) return;
+    if (auto lsn = pg::ParseLsn(text))
+      out = *lsn;
+    else
+      Fail(key, "is not an LSN");
+  }
+  // A string or null.
+  void RequiredOptionalString(const char* key, std::optional<std::string>& out) {
+    const nlohmann::json* v = Find(key);
+    if (v && v->is_null()) return out.reset();
+    std::string text;
+    Required(key, text);
+    out = text;
+  }
+  void RequiredTablespaces(const char* key, std::vector<TablespaceRef>& out) {
+    const nlohmann::json* v = Find(key);
+    if (!v) return Fail(key, "is missing");
+    if (!v->is_array()) return Fail(key, "is not an array");
+    for (size_t i = 0; i < v->size(); ++i) {
+      std::string name = fmt::format("{}[{}]", key, i);
+      FieldReader r(backup_id_, (*v)[i], prefix_ + name + ".");
+      if (!(*v)[i].is_object()) return Fail(name.c_str(), "is not an object");
+      TablespaceRef& ts = out.emplace_back();
+      r.Required("oid", ts.oid);
+      r.Required("location", ts.location);
+      Merge(r);
+    }
+  }
+  Status status() const { return status_; }
+  void Merge(const FieldReader& child) {
+    if (status_.ok()) status_ = child.status_;
+  }
+  void Fail(const char* key, std::string_view what) {
+    if (!status_.ok()) return;
+    status_ = std::move(Status::Corruption(fmt::format("manifest of backup '{}' is damaged: field "
+                                                       "'{}{}' {}",
+                                                       backup_id_, prefix_, key, what)))
+                  .WithHint(DamagedBackupHint(backup_id_));
+  }
+
+ private:
+  static const nlohmann::json& Child(const FieldReader& parent, const char* key) {
+    static const nlohmann::json kEmpty = nlohmann::json::object();
+    const nlohmann::json* v = parent.Find(key);
+    return v && v->is_object() ? *v : kEmpty;
+  }
+  const nlohmann::json* Find(const char* key) const {
+    if (!j_.is_object()) return nullptr;
+    auto it = j_.find(key);
+    return it == j_.end() ? nullptr : &*it;
+  }
+  void Convert(const char* key, const nlohmann::json& v, std::string& out) {
+    if (!v.is_string()) return Fail(key, "is not a string");
+    out = v.get<std::string>();
+  }
+  template <typename T>
+  requires std::is_integral_v<T>
+  void Convert(const char* key, const nlohmann::json& v, T& out) {
+    bool fits = v.is_number_unsigned()  ? std::in_range<T>(v.get<uint64_t>())
+                : v.is_number_integer() ? std::in_range<T>(v.get<int64_t>())
+                                        : false;
+    if (!fits) return Fail(key, "is not an integer in range");
+    out = v.is_number_unsigned() ? static_cast<T>(v.get<uint64_t>())
+                                 : static_cast<T>(v.get<int64_t>());
+  }
+  void Convert(const char* key, const nlohmann::json& v, double& out) {
+    if (!v.is_number()) return Fail(key, "is not a number");
+    out = v.get<double>();
+  }
+
+  std::string_view backup_id_;
+  const nlohmann::json& j_;
+  std::string prefix_;
+  Status status_;
+};
+
+nlohmann::json StatsToJson(const BackupStats& s) {
+  return {{"files", s.files},
+          {"bytes_read", s.bytes_read},
+          {"blocks", s.blocks},
+          {"zero_blocks", s.zero_blocks},
+          {"reused_blocks", s.reused_blocks},
+          {"new_blocks", s.new_blocks},
+          {"delta_blocks", s.delta_blocks},
+          {"bytes_new_raw", s.bytes_new_raw},
+          {"bytes_new", s.bytes_new},
+          {"packs_written", s.packs_written},
+          {"files_vanished", s.files_vanished},
+          {"duration_seconds", s.duration_seconds},
+          {"cpu_seconds",
+           {{"read", s.cpu_seconds.read},
+            {"hash", s.cpu_seconds.hash},
+            {"compress", s.cpu_seconds.compress},
+            {"encrypt", s.cpu_seconds.encrypt},
+            {"write", s.cpu_seconds.write}}}};
+}
+
+void ReadStats(FieldReader& parent, BackupStats& s) {
+  FieldReader r(parent, "stats");
+  parent.RequiredObject("stats");
+  r.Required("files", s.files);
+  r.Required("bytes_read", s.bytes_read);
+  r.Required("blocks", s.blocks);
+  r.Required("zero_blocks", s.zero_blocks);
+  r.Required("reused_blocks", s.reused_blocks);
+  r.Required("new_blocks", s.new_blocks);
+  r.Optional("delta_blocks", s.delta_blocks);  // format 1 before delta blocks: 0
+  r.Required("bytes_new_raw", s.bytes_new_raw);
+  r.Required("bytes_new", s.bytes_new);
+  r.Required("packs_written", s.packs_written);
+  r.Required("files_vanished", s.files_vanished);
+  r.Required("duration_seconds", s.duration_seconds);
+  FieldReader c(r, "cpu_seconds");
+  r.RequiredObject("cpu_seconds");
+  c.Required("read", s.cpu_seconds.read);
+  c.Required("hash", s.cpu_seconds.hash);
+  c.Required("compress", s.cpu_seconds.compress);
+  c.Required("encrypt", s.cpu_seconds.encrypt);
+  c.Required("write", s.cpu_seconds.write);
+  r.Merge(c);
+  parent.Merge(r);
+}
+
 }  // namespace
+
+nlohmann::json ManifestHeaderToJson(const ManifestHeader& h) {
+  nlohmann::json tablespaces = nlohmann::json::array();
+  for (const auto& ts : h.tablespaces)
+    tablespaces.push_back({{"oid", ts.oid}, {"location", ts.location}});
+  nlohmann::json j{
+      {"backup_id", h.backup_id},
+      {"type", h.type},
+      {"parent", h.parent ? nlohmann::json(*h.parent) : nlohmann::json(nullptr)},
+      {"pgvault_version", h.pgvault_version},
+      {"pg_version", h.pg_version},
+      {"system_identifier", h.system_identifier},
+      {"timeline", h.timeline},
+      {"start_lsn", pg::FormatLsn(h.start_lsn)},
+      {"stop_lsn", pg::FormatLsn(h.stop_lsn)},
+      {"start_wal", h.start_wal},
+      {"stop_wal", h.stop_wal},
+      {"wal_segment_size", h.wal_segment_size},
+      {"start_time", h.start_time},
+      {"stop_time", h.stop_time},
+      {"start_time_unix_micros", h.start_time_unix_micros},
+      {"stop_time_unix_micros", h.stop_time_unix_micros},
+      {"block_size", h.block_size},
+      {"compression", h.compression},
+      {"cipher", h.cipher},
+      {"pgdata", h.pgdata},
+      {"tablespaces", tablespaces},
+      {"backup_label", h.backup_label},
+      {"tablespace_map", h.tablespace_map},
+      {"stats", StatsToJson(h.stats)},
+      {"parts", h.parts},
+      {"manifest_bytes", h.manifest_bytes},
+  };
+  if (h.retain_until_unix > 0) {
+    j["retain_until"] = h.retain_until;
+    j["retain_until_unix"] = h.retain_until_unix;
+  }
+  return j;
+}
+
+Result<ManifestHeader> ParseManifestHeader(std::string_view backup_id, const nlohmann::json& j) {
+  ManifestHeader h;
+  FieldReader r(backup_id, j);
+  if (!j.is_object())
+    return Status::Corruption(
+        fmt::format("manifest of backup '{}' is not a JSON object", backup_id));
+  r.Required("backup_id", h.backup_id);
+  r.Required("type", h.type);
+  r.RequiredOptionalString("parent", h.parent);
+  r.Required("pgvault_version", h.pgvault_version);
+  r.Required("pg_version", h.pg_version);
+  r.Required("system_identifier", h.system_identifier);
+  r.Required("timeline", h.timeline);
+  r.RequiredLsn("start_lsn", h.start_lsn);
+  r.RequiredLsn("stop_lsn", h.stop_lsn);
+  r.Required("start_wal", h.start_wal);
+  r.Required("stop_wal", h.stop_wal);
+  r.Required("wal_segment_size", h.wal_segment_size);
+  r.Required("start_time", h.start_time);
+  r.Required("stop_time", h.stop_time);
+  r.Required("start_time_unix_micros", h.start_time_unix_micros);
+  r.Required("stop_time_unix_micros", h.stop_time_unix_micros);
+  r.Required("block_size", h.block_size);
+  r.Required("compression", h.compression);
+  r.Required("cipher", h.cipher);
+  r.Required("pgdata", h.pgdata);
+  r.RequiredTablespaces("tablespaces", h.tablespaces);
+  r.Required("backup_label", h.backup_label);
+  r.Required("tablespace_map", h.tablespace_map);
+  ReadStats(r, h.stats);
+  r.Optional("retain_until", h.retain_until);            // absent unless retained: ""
+  r.Optional("retain_until_unix", h.retain_until_unix);  // absent unless retained: 0
+  r.Required("parts", h.parts);
+  r.Required("manifest_bytes", h.manifest_bytes);
+  PGV_RETURN_IF_ERROR(r.status());
+  uint64_t size = h.wal_segment_size;
+  if (size < (1u << 20) || size > (1u << 30) || (size & (size - 1)) != 0)
+    r.Fail("wal_segment_size", "is not a power of two from 1 MiB to 1 GiB");
+  if (h.block_size < 4096 || h.block_size > (16u << 20))
+    r.Fail("block_size", "is not a block size (4 KiB to 16 MiB)");
+  if (h.parts == 0) r.Fail("parts", "is 0 (a backup has at least one part)");
+  PGV_RETURN_IF_ERROR(r.status());
+  return h;
+}
 
 pipeline::Digest FileChecksum(const std::vector<BlockRef>& blocks) {
   pipeline::Sha256Stream sha;
@@ -111,9 +355,9 @@ Status ManifestWriter::FlushPart() {
 
 Status ManifestWriter::Finish(ManifestHeader header) {
   if (records_in_part_ > 0 || parts_ == 0) PGV_RETURN_IF_ERROR(FlushPart());
-  header["parts"] = parts_;
-  header["manifest_bytes"] = bytes_written_;
-  std::string text = header.dump();
+  header.parts = parts_;
+  header.manifest_bytes = bytes_written_;
+  std::string text = ManifestHeaderToJson(header).dump();
   Bytes sealed = codec_.Encode(AsBytes(text), AsBytes(HeaderAad(backup_id_)));
   storage::PutOptions options = put_options_;
   options.if_absent = true;
@@ -135,10 +379,10 @@ Result<ManifestHeader> ReadManifestHeader(storage::Storage& storage, const pipel
   if (!plain.ok())
     return Status::Corruption(
         fmt::format("manifest of backup '{}' is damaged: {}", backup_id, plain.status().message()));
-  ManifestHeader h = nlohmann::json::parse(AsString(*plain), nullptr, false);
-  if (h.is_discarded() || !h.is_object())
+  nlohmann::json j = nlohmann::json::parse(AsString(*plain), nullptr, false);
+  if (j.is_discarded() || !j.is_object())
     return Status::Corruption(fmt::format("manifest of backup '{}' is not valid JSON", backup_id));
-  return h;
+  return ParseManifestHeader(backup_id, j);
 }
 
 Result<std::unique_ptr<ManifestReader>> ManifestReader::Open(storage::Storage& storage,
@@ -148,7 +392,7 @@ Result<std::unique_ptr<ManifestReader>> ManifestReader::Open(storage::Storage& s
   std::unique_ptr<ManifestReader> r(new ManifestReader(storage, codec));
   r->backup_id_ = backup_id;
   r->header_ = std::move(header);
-  r->parts_ = r->header_.value("parts", 0u);
+  r->parts_ = r->header_.parts;
   return r;
 }
 
@@ -228,7 +472,7 @@ Result<std::vector<ListedBackup>> ListBackupHeaders(storage::Storage& storage,
       out.push_back(std::move(backup));
       continue;
     }
-    uint32_t parts = header->value("parts", 0u);
+    uint32_t parts = header->parts;
     for (uint32_t part = 0; part < parts && backup.damage.empty(); ++part)
       if (!keys.count(ManifestPartKey(*id, part)))
         backup.damage = fmt::format("manifest part '{}' of backup '{}' is missing",
@@ -261,9 +505,8 @@ Status CheckEntrySafe(const FileEntry& entry, const ManifestHeader& header) {
   }
   if (entry.type != EntryType::kSymlink) return Status::Ok();
   // Only a tablespace's link: any other would let later entries write through it.
-  for (const auto& ts : header.value("tablespaces", nlohmann::json::array()))
-    if (ts.is_object() && path == "pg_tblspc/" + ts.value("oid", std::string()))
-      return Status::Ok();
+  for (const auto& ts : header.tablespaces)
+    if (path == "pg_tblspc/" + ts.oid) return Status::Ok();
   return Status::Corruption(fmt::format("manifest holds an unexpected link '{}'", path));
 }
 

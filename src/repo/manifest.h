@@ -47,8 +47,80 @@ struct FileEntry {
 
 pipeline::Digest FileChecksum(const std::vector<BlockRef>& blocks);
 
-// The manifest header is JSON so that it can grow without a format change.
-using ManifestHeader = nlohmann::json;
+// A tablespace of the backed-up cluster: its files are under pg_tblspc/<oid>/ in the manifest.
+struct TablespaceRef {
+  std::string oid;       // the tablespace's OID, decimal
+  std::string location;  // where the link pointed on the backed-up server
+};
+
+// CPU seconds spent per stage of the backup pipeline, summed over the workers.
+struct CpuSeconds {
+  double read = 0;
+  double hash = 0;
+  double compress = 0;
+  double encrypt = 0;
+  double write = 0;
+};
+
+// The totals of one backup ("stats" in the header). All fields are required unless marked.
+struct BackupStats {
+  uint64_t files = 0;          // regular files stored (vanished ones not counted)
+  uint64_t bytes_read = 0;     // bytes read from the data directory
+  uint64_t blocks = 0;         // blocks of all files
+  uint64_t zero_blocks = 0;    // all-zero blocks, not stored
+  uint64_t reused_blocks = 0;  // blocks already in the repository (deduplicated)
+  uint64_t new_blocks = 0;     // blocks written to new packs
+  uint64_t delta_blocks = 0;   // optional (absent before delta blocks): new blocks stored as deltas
+  uint64_t bytes_new_raw = 0;  // new blocks' size before compression and encryption
+  uint64_t bytes_new = 0;      // bytes written to new packs
+  uint64_t packs_written = 0;  // new pack objects
+  uint64_t files_vanished = 0;  // files removed by the server while the backup read them
+  double duration_seconds = 0;  // wall-clock time of the backup
+  CpuSeconds cpu_seconds;
+};
+
+// The manifest header (docs/repository-format.md, "Manifest header"): a JSON object on disk,
+// mapped to and from this struct in one place (manifest.cc). Reading fails with kCorruption
+// naming the backup and the field when a required field is missing or has the wrong type;
+// optional fields (ones older backups lack) get the default written here. Unknown fields are
+// ignored, so that newer writers may add fields.
+struct ManifestHeader {
+  std::string backup_id;               // "YYYYMMDD-HHMMSSF", also the manifest's object name
+  std::string type = "full";           // always "full": every backup is logically full
+  std::optional<std::string> parent;   // the newest backup when this one started (JSON null)
+  std::string pgvault_version;         // the pgvault version that wrote the backup
+  int pg_version = 0;                  // the server's server_version_num, e.g. 150004
+  std::string system_identifier;       // the cluster's system identifier, decimal text
+  uint32_t timeline = 0;               // the timeline the backup started on
+  uint64_t start_lsn = 0;              // pg_backup_start's LSN (JSON: PostgreSQL's "X/X" text)
+  uint64_t stop_lsn = 0;               // pg_backup_stop's LSN (JSON: "X/X" text)
+  std::string start_wal;               // the WAL segment holding start_lsn
+  std::string stop_wal;                // the WAL segment holding stop_lsn
+  uint64_t wal_segment_size = 0;       // the cluster's wal_segment_size in bytes
+  std::string start_time;              // ISO 8601 with microseconds, UTC
+  std::string stop_time;               // ISO 8601 with microseconds, UTC
+  int64_t start_time_unix_micros = 0;  // start_time as microseconds since the epoch
+  int64_t stop_time_unix_micros = 0;   // stop_time as microseconds since the epoch
+  uint32_t block_size = 0;             // the repository's block size when written
+  std::string compression;             // the repository's compression, e.g. "zstd"
+  std::string cipher;                  // "aes-256-gcm" or "none"
+  std::string pgdata;                  // the data directory that was backed up
+  std::vector<TablespaceRef> tablespaces;
+  std::string backup_label;    // pg_backup_stop's labelfile, restored as backup_label
+  std::string tablespace_map;  // pg_backup_stop's spcmapfile ("" without tablespaces)
+  BackupStats stats;
+  // Optional, both present or both absent: the Object Lock retention of a retained backup.
+  std::string retain_until;       // ISO 8601; "" when not retained
+  int64_t retain_until_unix = 0;  // seconds since the epoch; 0 when not retained
+  // Set by ManifestWriter::Finish.
+  uint32_t parts = 0;           // number of manifest parts (files.000000 ..)
+  uint64_t manifest_bytes = 0;  // stored size of those parts
+};
+
+// The one mapping between ManifestHeader and its JSON. ParseManifestHeader fails with
+// kCorruption naming backup_id and the field.
+nlohmann::json ManifestHeaderToJson(const ManifestHeader& header);
+Result<ManifestHeader> ParseManifestHeader(std::string_view backup_id, const nlohmann::json& j);
 
 class ManifestWriter {
  public:
@@ -58,7 +130,8 @@ class ManifestWriter {
   void set_put_options(const storage::PutOptions& options) { put_options_ = options; }
   // Entries must arrive sorted by path.
   Status Add(const FileEntry& entry);
-  // Writes the last part, then the manifest object (write-once). header gets "parts" added.
+  // Writes the last part, then the manifest object (write-once). Sets header.parts and
+  // header.manifest_bytes.
   Status Finish(ManifestHeader header);
 
  private:

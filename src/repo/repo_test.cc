@@ -178,10 +178,14 @@ TEST(ManifestTest, StreamsManyPartsInOrder) {
   ManifestWriter writer(f.repo->storage(), f.repo->codec(), "20261128-120000F", 4096);
   for (int file_idx = 0; file_idx < 500; ++file_idx)
     ASSERT_TRUE(writer.Add(MakeEntry(fmt::format("base/1/{:05}", file_idx), file_idx % 7)).ok());
-  ASSERT_TRUE(writer.Finish({{"backup_id", "20261128-120000F"}}).ok());
+  ASSERT_TRUE(
+      writer
+          .Finish(
+              {.backup_id = "20261128-120000F", .wal_segment_size = 16 << 20, .block_size = 131072})
+          .ok());
   auto reader = ManifestReader::Open(f.repo->storage(), f.repo->codec(), "20261128-120000F");
   ASSERT_TRUE(reader.ok());
-  EXPECT_GT((*reader)->header()["parts"].get<int>(), 5);
+  EXPECT_GT((*reader)->header().parts, 5);
   FileEntry e;
   int n = 0;
   while ((*reader)->Next(e)) {
@@ -202,7 +206,7 @@ TEST(ManifestTest, AMissingPartIsReportedNotSkipped) {
   ManifestWriter writer(f.repo->storage(), f.repo->codec(), "20261128-120000F", 1024);
   for (int file_idx = 0; file_idx < 100; ++file_idx)
     ASSERT_TRUE(writer.Add(MakeEntry(fmt::format("f{:03}", file_idx), 4)).ok());
-  ASSERT_TRUE(writer.Finish({}).ok());
+  ASSERT_TRUE(writer.Finish({.wal_segment_size = 16 << 20, .block_size = 131072}).ok());
   ASSERT_TRUE(f.repo->storage().Delete(ManifestPartKey("20261128-120000F", 2)).ok());
   auto reader = ManifestReader::Open(f.repo->storage(), f.repo->codec(), "20261128-120000F");
   FileEntry e;

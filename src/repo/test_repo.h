@@ -84,10 +84,11 @@ inline Status WriteTestBackup(Repository& repo, storage::Storage& st, std::strin
   entry.checksum = FileChecksum(entry.blocks);
   ManifestWriter manifest(st, repo.codec(), std::string(backup_id), 256);
   PGV_RETURN_IF_ERROR(manifest.Add(entry));
-  return manifest.Finish({{"backup_id", backup_id},
-                          {"wal_segment_size", 16u << 20},
-                          {"start_wal", "000000010000000000000002"},
-                          {"stop_wal", "000000010000000000000002"}});
+  return manifest.Finish({.backup_id = std::string(backup_id),
+                          .start_wal = "000000010000000000000002",
+                          .stop_wal = "000000010000000000000002",
+                          .wal_segment_size = 16 << 20,
+                          .block_size = 131072});
 }
 
 // Reads every block of every backup back and checks it (the test's own `verify`).

@@ -163,11 +163,12 @@ Result<std::vector<TimelineRange>> DescribeArchive(Repository& repo, uint64_t& s
       std::find_if(listed.begin(), listed.end(), [](const ListedBackup& b) { return b.intact(); });
   if (intact != listed.end()) {
     const ManifestHeader& oldest = *intact->header;
-    segment_size = oldest.value("wal_segment_size", segment_size);
+    segment_size = oldest.wal_segment_size;
     uint32_t tli;
     uint64_t segno;
-    if (pg::ParseSegmentName(oldest.value("start_wal", ""), tli, segno, segment_size))
-      from_segno = segno;
+    if (pg::ParseSegmentName(oldest.start_wal, tli, segno, segment_size)) from_segno = segno;
+  } else if (segment_size == 0) {
+    segment_size = pg::kDefaultWalSegmentSize;
   }
   PGV_ASSIGN_OR_RETURN(auto index, WalIndex::Load(repo, segment_size));
   return DescribeTimelines(repo, index, from_segno);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "pg/wal_names.h"
 #include "repo/repository.h"
 
 namespace pgvault::repo {
@@ -54,7 +55,7 @@ class WalIndex {
   std::string Name(uint32_t tli, uint64_t segno) const;
 
  private:
-  uint64_t segment_size_ = 16 << 20;
+  uint64_t segment_size_ = pg::kDefaultWalSegmentSize;  // Load(repo, 0) names WAL with the default
   std::map<uint32_t, std::set<uint64_t>> segments_;
   std::set<uint32_t> histories_;
 };
@@ -74,7 +75,9 @@ Result<std::vector<TimelineRange>> DescribeTimelines(Repository& repo, const Wal
                                                      std::optional<uint64_t> from_segno);
 
 // DescribeTimelines from the oldest backup's first segment (or the first archived one when there
-// is no backup). segment_size: the cluster's, updated from the oldest backup when there is one.
+// is no backup). segment_size: the cluster's when the caller knows it (check asks the server), or
+// 0; set from the oldest backup's header when there is one, else, when 0, to
+// pg::kDefaultWalSegmentSize (only names are compared then: no backup needs the WAL).
 Result<std::vector<TimelineRange>> DescribeArchive(Repository& repo, uint64_t& segment_size);
 
 }  // namespace pgvault::repo

@@ -232,9 +232,10 @@ TEST(DescribeArchiveTest, UsesTheOldestBackupsStartAndSegmentSize) {
   // A backup of a cluster with 1 GiB segments that started in segment 3.
   ManifestWriter writer(repo->storage(), repo->codec(), "20261128-120000F", 4096);
   ASSERT_TRUE(writer
-                  .Finish({{"backup_id", "20261128-120000F"},
-                           {"wal_segment_size", k1G},
-                           {"start_wal", "000000010000000000000003"}})
+                  .Finish({.backup_id = "20261128-120000F",
+                           .start_wal = "000000010000000000000003",
+                           .wal_segment_size = k1G,
+                           .block_size = 131072})
                   .ok());
   ranges = DescribeArchive(*repo, segment_size);
   ASSERT_TRUE(ranges.ok()) << ranges.status().ToString();

@@ -21,6 +21,9 @@ using storage::MemStorage;
 using storage::StorageOp;
 
 constexpr std::string_view kBackupId = "20261128-120000F";
+// The smallest header the readers accept.
+const ManifestHeader kHeader{
+    .backup_id = std::string(kBackupId), .wal_segment_size = 16 << 20, .block_size = 131072};
 
 const std::vector<Status>& WriteFailures() {
   static const std::vector<Status> failures = {FaultStorage::NoSpace(), FaultStorage::Eio()};
@@ -73,7 +76,7 @@ Status WriteManifest(storage::Storage& st, Repository& repo) {
   ManifestWriter writer(st, repo.codec(), std::string(kBackupId), 256);
   FileEntry entry{.type = EntryType::kFile, .path = "PG_VERSION", .mode = 0600, .size = 3};
   PGV_RETURN_IF_ERROR(writer.Add(entry));
-  return writer.Finish({{"backup_id", kBackupId}});
+  return writer.Finish(kHeader);
 }
 
 TEST(ManifestWriterFaultTest, AFailedPartOrHeaderWriteLeavesNoBackup) {
@@ -106,9 +109,9 @@ TEST(ManifestWriterFaultTest, FinishCanBeRetriedAfterAFailedHeaderWrite) {
   faulty.FailNth(StorageOp::kPut, 1, FaultStorage::NoSpace(), ManifestKey(kBackupId));
   ManifestWriter writer(faulty, repo->codec(), std::string(kBackupId), 256);
   ASSERT_TRUE(writer.Add({.type = EntryType::kFile, .path = "PG_VERSION", .mode = 0600}).ok());
-  EXPECT_EQ(writer.Finish({{"backup_id", kBackupId}}).code(), Code::kIo);
+  EXPECT_EQ(writer.Finish(kHeader).code(), Code::kIo);
   EXPECT_TRUE(ListBackups(mem)->empty());
-  ASSERT_TRUE(writer.Finish({{"backup_id", kBackupId}}).ok());
+  ASSERT_TRUE(writer.Finish(kHeader).ok());
   EXPECT_EQ(*ListBackups(mem), std::vector<std::string>{std::string(kBackupId)});
   auto reader = ManifestReader::Open(mem, repo->codec(), kBackupId);
   ASSERT_TRUE(reader.ok()) << reader.status().ToString();

@@ -251,8 +251,7 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   PGV_ASSIGN_OR_RETURN(auto reader,
                        repo::ManifestReader::Open(repo.storage(), repo.codec(), backup_id));
   const auto& header = reader->header();
-  uint32_t block_size = header.value("block_size", 0u);
-  if (block_size == 0) return Status::Corruption("manifest has no block size");
+  uint32_t block_size = header.block_size;
   PGV_RETURN_IF_ERROR(CheckWal(repo, plan, target));
 
   // Check every target before writing anything.
@@ -260,11 +259,10 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   while (pgdata.size() > 1 && pgdata.back() == '/') pgdata.pop_back();
   PGV_RETURN_IF_ERROR(CheckEmptyTarget(pgdata, "target directory"));
   std::map<std::string, std::string> ts_targets;
-  for (const auto& ts : header.value("tablespaces", nlohmann::json::array())) {
-    std::string oid = ts.value("oid", "");
+  for (const auto& ts : header.tablespaces) {
+    const std::string& oid = ts.oid;
     auto mapped = options.tablespace_map.find(oid);
-    std::string location =
-        mapped != options.tablespace_map.end() ? mapped->second : ts.value("location", "");
+    std::string location = mapped != options.tablespace_map.end() ? mapped->second : ts.location;
     if (location.empty() || location.front() != '/')
       return Status::InvalidArgument(fmt::format("tablespace {} needs an absolute location", oid));
     PGV_RETURN_IF_ERROR(
@@ -292,12 +290,11 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
     PGV_RETURN_IF_ERROR(TargetIo(WriteSmallFile(dir + "/" + kIncompleteMarker, marker, 0600)));
     PGV_RETURN_IF_ERROR(TargetIo(SyncDir(dir)));
   }
-  FileRestorerOptions file_options{
-      .block_size = block_size,
-      .jobs = options.jobs,
-      .backup_id = backup_id,
-      .total_bytes = header.value("stats", nlohmann::json::object()).value("bytes_read", 0ull),
-      .sync_each_file = false};  // SyncFileSystems below
+  FileRestorerOptions file_options{.block_size = block_size,
+                                   .jobs = options.jobs,
+                                   .backup_id = backup_id,
+                                   .total_bytes = header.stats.bytes_read,
+                                   .sync_each_file = false};  // SyncFileSystems below
   FileRestorer restorer(repo, file_options, progress);
 
   std::optional<repo::FileEntry> pg_control;
@@ -341,8 +338,7 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   PGV_RETURN_IF_ERROR(SyncFileSystems(marked));
 
   // Recovery settings: backup_label from pg_backup_stop, a signal file, postgresql.auto.conf.
-  PGV_RETURN_IF_ERROR(
-      WriteSmallFile(pgdata + "/backup_label", header.value("backup_label", ""), 0600));
+  PGV_RETURN_IF_ERROR(WriteSmallFile(pgdata + "/backup_label", header.backup_label, 0600));
   PGV_RETURN_IF_ERROR(WriteSmallFile(
       pgdata + (options.standby ? "/standby.signal" : "/recovery.signal"), "", 0600));
   PGV_RETURN_IF_ERROR(
@@ -363,7 +359,7 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   }
   return RestoreResult{.backup_id = backup_id,
                        .why_this_backup = plan.reason,
-                       .pg_version = header.value("pg_version", 0),
+                       .pg_version = header.pg_version,
                        .files = restorer.files() + last.files(),
                        .bytes = restorer.bytes() + last.bytes(),
                        .seconds = MonotonicSeconds() - t0};

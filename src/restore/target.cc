@@ -160,7 +160,7 @@ namespace {
 struct Candidate {
   std::string id;
   uint32_t timeline = 0;
-  uint64_t stop_lsn = 0;  // UINT64_MAX when the manifest lacks it
+  uint64_t stop_lsn = 0;
   int64_t stop_micros = 0;
   std::string stop_time;
   std::string stop_lsn_text;
@@ -225,7 +225,7 @@ Result<std::vector<Candidate>> ListCandidates(repo::Repository& repo,
   std::vector<Candidate> all;
   for (const auto& backup : listed) {
     const std::string& id = backup.id;
-    if (backup.intact()) backup_timelines.push_back(backup.header->value("timeline", 1u));
+    if (backup.intact()) backup_timelines.push_back(backup.header->timeline);
     if (!requested_id.empty() && id != requested_id) continue;
     if (!backup.intact()) {
       log::Warn("skipping damaged backup '{}': {}", id, backup.damage);
@@ -233,13 +233,13 @@ Result<std::vector<Candidate>> ListCandidates(repo::Repository& repo,
     }
     const repo::ManifestHeader& h = *backup.header;
     all.push_back(Candidate{.id = id,
-                            .timeline = h.value("timeline", 1u),
-                            .stop_lsn = pg::ParseLsn(h.value("stop_lsn", "")).value_or(UINT64_MAX),
-                            .stop_micros = h.value("stop_time_unix_micros", int64_t{0}),
-                            .stop_time = h.value("stop_time", ""),
-                            .stop_lsn_text = h.value("stop_lsn", ""),
-                            .start_lsn = pg::ParseLsn(h.value("start_lsn", "")),
-                            .segment_size = h.value("wal_segment_size", uint64_t{16 << 20})});
+                            .timeline = h.timeline,
+                            .stop_lsn = h.stop_lsn,
+                            .stop_micros = h.stop_time_unix_micros,
+                            .stop_time = h.stop_time,
+                            .stop_lsn_text = pg::FormatLsn(h.stop_lsn),
+                            .start_lsn = h.start_lsn,
+                            .segment_size = h.wal_segment_size});
   }
   if (all.empty())
     return std::move(Status::Corruption(fmt::format("every backup in repository '{}' is damaged",

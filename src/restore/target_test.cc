@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "pg/wal_names.h"
 #include "repo/manifest.h"
 #include "repo/test_repo.h"
 #include "repo/wal_store.h"
@@ -86,12 +87,13 @@ struct TestBackup {
 
 Status AddBackup(repo::Repository& repo, const TestBackup& b) {
   repo::ManifestWriter writer(repo.storage(), repo.codec(), b.id, 4096);
-  return writer.Finish({{"backup_id", b.id},
-                        {"timeline", b.timeline},
-                        {"stop_lsn", b.stop_lsn},
-                        {"stop_time", b.stop_time},
-                        {"stop_time_unix_micros", *ParseTargetTime(b.stop_time)},
-                        {"wal_segment_size", 16u << 20}});
+  return writer.Finish({.backup_id = b.id,
+                        .timeline = b.timeline,
+                        .stop_lsn = *pg::ParseLsn(b.stop_lsn),
+                        .wal_segment_size = 16u << 20,
+                        .stop_time = b.stop_time,
+                        .stop_time_unix_micros = *ParseTargetTime(b.stop_time),
+                        .block_size = 131072});
 }
 
 Status AddWal(repo::Repository& repo, const std::vector<std::string>& names) {

@@ -52,11 +52,11 @@ Status DeleteManifestObjects(repo::Repository& repo, const std::string& backup_i
   auto header = repo.ReadManifestHeader(backup_id);
   std::vector<std::string> keys;
   if (header.ok()) {
-    int64_t retain_until = header->value("retain_until_unix", 0ll);
+    int64_t retain_until = header->retain_until_unix;
     if (retain_until > now)
       return std::move(Status::Conflict(fmt::format(
                            "backup '{}' is retained until {} (object lock); it was kept", backup_id,
-                           header->value("retain_until", ""))))
+                           header->retain_until)))
           .WithHint("a retained backup can only be expired after its retention date");
     PGV_RETURN_IF_ERROR(CheckManifestLock(st, backup_id, now));
     PGV_ASSIGN_OR_RETURN(auto doomed, repo::ObjectsOfBackup(repo, backup_id));

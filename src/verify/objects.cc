@@ -126,7 +126,7 @@ Result<ManifestObjectFindings> CheckManifestObjects(repo::Repository& repo) {
     auto header = repo.ReadManifestHeader(id);
     if (!header.ok()) continue;  // reported with the backup
     std::set<std::string> named = {manifest};
-    for (uint32_t part = 0; part < header->value("parts", 0u); ++part)
+    for (uint32_t part = 0; part < header->parts; ++part)
       named.insert(repo::ManifestPartKey(id, part));
     for (const auto& key : keys)
       if (!named.count(key))

@@ -44,21 +44,16 @@ class WalIndexCache {
   std::map<uint64_t, repo::WalIndex> indexes_;
 };
 
-void CheckBackupWal(WalIndexCache& wal, const nlohmann::json& header, BackupResult& result) {
-  uint64_t segment_size = header.value("wal_segment_size", uint64_t{16 << 20});
-  uint32_t tli = header.value("timeline", 1u);
-  auto start = pg::ParseLsn(header.value("start_lsn", ""));
-  auto stop = pg::ParseLsn(header.value("stop_lsn", ""));
-  if (!start || !stop) {
-    result.problems.push_back("manifest has no start or stop lsn");
-    return;
-  }
+void CheckBackupWal(WalIndexCache& wal, const repo::ManifestHeader& header, BackupResult& result) {
+  uint64_t segment_size = header.wal_segment_size;
+  uint32_t tli = header.timeline;
   auto index = wal.Get(segment_size);
   if (!index.ok()) {
     result.problems.push_back(fmt::format("cannot list WAL: {}", index.status().message()));
     return;
   }
-  for (uint64_t segno = *start / segment_size; segno <= *stop / segment_size; ++segno)
+  for (uint64_t segno = header.start_lsn / segment_size; segno <= header.stop_lsn / segment_size;
+       ++segno)
     if (!(*index)->Segments(tli).count(segno))
       result.problems.push_back(fmt::format(
           "WAL segment '{}' needed to make the backup consistent is missing from the repository",
@@ -81,11 +76,7 @@ BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, PackTable&
   }
   CheckBackupWal(wal, (*reader)->header(), result);
   const repo::ManifestHeader& header = (*reader)->header();
-  uint32_t block_size = header.value("block_size", 0u);
-  if (block_size == 0) {
-    problem("manifest has no block size");
-    return result;
-  }
+  uint32_t block_size = header.block_size;
   std::atomic<uint64_t> files{0}, blocks{0}, bytes{0};
   // Problems are collected, not returned: every worker runs to the end of the manifest.
   auto worker = [&](std::stop_token) {
@@ -161,7 +152,7 @@ void VerifyWal(repo::Repository& repo, VerifyReport& report) {
     report.wal_files++;
     report.wal_bytes += object->size();
   }
-  uint64_t segment_size = 16 << 20;
+  uint64_t segment_size = 0;  // from the oldest backup
   auto ranges = repo::DescribeArchive(repo, segment_size);
   if (!ranges.ok()) {
     report.wal_problems.push_back(

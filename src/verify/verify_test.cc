@@ -51,11 +51,11 @@ class VerifyTest : public ::testing::Test {
     EXPECT_TRUE(packs.Flush().ok());
     for (const auto& e : entries) EXPECT_TRUE(manifest.Add(e).ok());
     EXPECT_TRUE(manifest
-                    .Finish({{"block_size", 131072},
-                             {"timeline", 1},
-                             {"start_lsn", "0/2000028"},
-                             {"stop_lsn", "0/2000100"},
-                             {"wal_segment_size", 16 << 20}})
+                    .Finish({.timeline = 1,
+                             .start_lsn = 0x2000028,
+                             .stop_lsn = 0x2000100,
+                             .wal_segment_size = 16 << 20,
+                             .block_size = 131072})
                     .ok());
     return pack_key;
   }

@@ -1,0 +1,168 @@
+#include "cli/report_output.h"
+
+#include <fmt/format.h>
+
+#include "pg/wal_names.h"
+
+namespace pgvault::cli {
+namespace {
+
+using nlohmann::json;
+
+double Ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
+
+json BackupJson(const repo::ListedBackup& backup) {
+  // A damaged backup is listed, so that it can be expired, but nothing from its manifest can be
+  // trusted.
+  if (!backup.intact())
+    return {{"id", backup.id}, {"status", "damaged"}, {"reason", backup.damage}};
+  const repo::ManifestHeader& h = *backup.header;
+  const repo::BackupStats& s = h.stats;
+  json tablespaces = json::array();
+  for (const auto& ts : h.tablespaces)
+    tablespaces.push_back({{"oid", ts.oid}, {"location", ts.location}});
+  double read = s.bytes_read, raw_new = s.bytes_new_raw, stored_new = s.bytes_new;
+  return {
+      {"id", backup.id},
+      {"status", "ok"},
+      {"type", h.type},
+      {"parent", h.parent ? json(*h.parent) : json(nullptr)},
+      {"start_time", h.start_time},
+      {"stop_time", h.stop_time},
+      {"start_lsn", pg::FormatLsn(h.start_lsn)},
+      {"stop_lsn", pg::FormatLsn(h.stop_lsn)},
+      {"start_wal", h.start_wal},
+      {"stop_wal", h.stop_wal},
+      {"timeline", h.timeline},
+      {"pg_version", h.pg_version},
+      {"system_identifier", h.system_identifier},
+      {"files", s.files},
+      {"bytes_read", s.bytes_read},
+      {"bytes_new", s.bytes_new},
+      {"bytes_new_raw", s.bytes_new_raw},
+      {"dedup_ratio", Ratio(read, raw_new)},
+      {"compression_ratio", Ratio(raw_new, stored_new)},
+      {"duration_seconds", s.duration_seconds},
+      {"encrypted", h.cipher != "none"},
+      {"tablespaces", tablespaces},
+  };
+}
+
+std::string BackupText(const repo::ListedBackup& backup) {
+  if (!backup.intact())
+    return fmt::format("backup {}: DAMAGED: {}\n  HINT: {}\n", backup.id, backup.damage,
+                       repo::DamagedBackupHint(backup.id));
+  const repo::ManifestHeader& h = *backup.header;
+  const repo::BackupStats& s = h.stats;
+  double read = s.bytes_read, raw_new = s.bytes_new_raw, stored_new = s.bytes_new;
+  return fmt::format(
+      "backup {} ({}): {} .. {}, lsn {} .. {}, timeline {}, {} files, {:.1f} MB read, {:.1f} MB "
+      "new, dedup {:.1f}x, compression {:.1f}x\n",
+      backup.id, h.type, h.start_time, h.stop_time, pg::FormatLsn(h.start_lsn),
+      pg::FormatLsn(h.stop_lsn), h.timeline, s.files, read / 1e6, stored_new / 1e6,
+      Ratio(read, raw_new), Ratio(raw_new, stored_new));
+}
+
+std::string TimelineText(const repo::TimelineRange& t) {
+  std::string branch;
+  if (t.parent)
+    branch = fmt::format(" (from timeline {} at {})", t.parent->tli,
+                         pg::FormatLsn(t.parent->switch_lsn));
+  std::string gaps = "no gaps";
+  if (t.missing > 0) {
+    gaps = fmt::format("GAP: {} segments missing:", t.missing);
+    for (const auto& g : t.gaps) gaps += " " + g;
+  }
+  return fmt::format("wal timeline {}{}: {} segments, {} .. {}, {}\n", t.tli, branch, t.segments,
+                     t.first.empty() ? "-" : t.first, t.last.empty() ? "-" : t.last, gaps);
+}
+
+}  // namespace
+
+json InfoJson(const info::RepoInfo& info) {
+  json backups = json::array();
+  for (const auto& b : info.backups) backups.push_back(BackupJson(b));
+  json timelines = json::array();
+  for (const auto& r : info.timelines) {
+    json t{{"timeline", r.tli},
+           {"first", r.first},
+           {"last", r.last},
+           {"segments", r.segments},
+           {"missing_segments", r.missing},
+           {"gaps", r.gaps}};
+    if (r.parent) {
+      t["parent_timeline"] = r.parent->tli;
+      t["switch_lsn"] = pg::FormatLsn(r.parent->switch_lsn);
+    }
+    timelines.push_back(t);
+  }
+  json wal = json::array();
+  for (const auto& w : info.wal) {
+    json t{{"timeline", w.timeline},
+           {"segments", w.segments},
+           {"bytes", w.bytes},
+           {"history", w.history}};
+    if (!w.first.empty()) t["first"] = w.first;  // only with a segment
+    if (!w.last.empty()) t["last"] = w.last;
+    wal.push_back(t);
+  }
+  return {{"repository", info.repository}, {"repo_id", info.repo_id},
+          {"cipher", info.cipher},         {"compression", info.compression},
+          {"block_size", info.block_size}, {"backups", backups},
+          {"timelines", timelines},        {"wal", wal}};
+}
+
+std::string InfoText(const info::RepoInfo& info) {
+  std::string out =
+      fmt::format("repository: {} (cipher {}, compression {}, block size {} KiB)\n",
+                  info.repository, info.cipher, info.compression, info.block_size / 1024);
+  if (info.backups.empty()) out += "no backups\n";
+  for (const auto& b : info.backups) out += BackupText(b);
+  for (const auto& t : info.timelines) out += TimelineText(t);
+  return out;
+}
+
+json CheckJson(const check::CheckResult& r) {
+  const check::ArchiverStatus& a = r.archiver;
+  return {{"server", r.server},
+          {"repository", r.repository},
+          {"archive_command", r.archive_command},
+          {"switched_segment", r.switched_segment},
+          {"arrival_seconds", r.arrival_seconds},
+          {"archiver",
+           {{"archived_count", a.archived_count},
+            {"failed_count", a.failed_count},
+            {"last_archived_wal", a.last_archived_wal},
+            {"last_archived_time", a.last_archived_time},
+            {"last_failed_wal", a.last_failed_wal},
+            {"last_failed_time", a.last_failed_time},
+            {"seconds_since_last_archived", a.seconds_since_last_archived},
+            {"current_wal", a.current_wal},
+            {"ready_segments", a.ready_segments},
+            {"lag_segments", a.lag_segments}}},
+          {"wal_gaps", r.wal_gaps},
+          {"missing_segments", r.missing_segments}};
+}
+
+std::string CheckText(const check::CheckResult& r) {
+  const check::ArchiverStatus& a = r.archiver;
+  std::string out = fmt::format(
+      "archive_command works: segment {} reached the repository in {:.2f} s\n"
+      "archiver: {} archived, {} failed, last archived {} at {}, current WAL {}, lag {} segments "
+      "({} ready), {:.1f} s since the last archived segment\n",
+      r.switched_segment, r.arrival_seconds, a.archived_count, a.failed_count, a.last_archived_wal,
+      a.last_archived_time, a.current_wal, a.lag_segments, a.ready_segments,
+      a.seconds_since_last_archived);
+  if (!a.last_failed_wal.empty())
+    out += fmt::format("archiver last failed on {} at {}\n", a.last_failed_wal, a.last_failed_time);
+  if (r.missing_segments == 0) {
+    out += "archived WAL is continuous from the oldest backup\n";
+  } else {
+    out += fmt::format("GAP: {} WAL segments missing from the archive:", r.missing_segments);
+    for (const auto& g : r.wal_gaps) out += " " + g;
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace pgvault::cli

@@ -1,0 +1,20 @@
+// The edge where the info and check commands' results become text or JSON: the commands return
+// typed data, and these functions are the only place that names the output's keys. The JSON keys
+// are an interface (scripts and the integration tests parse `info --json`): keep them.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "check/check.h"
+#include "info/info.h"
+
+namespace pgvault::cli {
+
+nlohmann::json InfoJson(const info::RepoInfo& info);
+std::string InfoText(const info::RepoInfo& info);
+
+nlohmann::json CheckJson(const check::CheckResult& result);
+std::string CheckText(const check::CheckResult& result);
+
+}  // namespace pgvault::cli
