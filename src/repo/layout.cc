@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <ctime>
 
@@ -47,6 +48,66 @@ std::optional<PackId> PackIdFromKey(std::string_view key) {
 
 std::string BackupPrefix(std::string_view backup_id) {
   return fmt::format("backups/{}/", backup_id);
+}
+
+std::string CatalogPrefix(std::string_view backup_id) {
+  return fmt::format("{}{}/", kCatalogPrefix, backup_id);
+}
+
+std::string CatalogRecordKey(std::string_view backup_id, std::string_view kind,
+                             int64_t time_unix_micros, uint32_t nonce) {
+  std::time_t seconds = time_unix_micros / 1000000;
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  return fmt::format("{}{}.{:04}{:02}{:02}T{:02}{:02}{:02}{:06}Z.{:08x}", CatalogPrefix(backup_id),
+                     kind, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, time_unix_micros % 1000000, nonce);
+}
+
+std::optional<CatalogRecordName> ParseCatalogRecordKey(std::string_view key) {
+  if (!key.starts_with(kCatalogPrefix)) return std::nullopt;
+  std::string_view rest = key.substr(kCatalogPrefix.size());
+  size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  std::string_view id = rest.substr(0, slash), name = rest.substr(slash + 1);
+  size_t dot = name.find('.');
+  if (!IsValidBackupId(id) || dot == std::string_view::npos || dot == 0) return std::nullopt;
+  std::string_view kind = name.substr(0, dot), stamp = name.substr(dot + 1);
+  if (!std::all_of(kind.begin(), kind.end(), [](char c) { return c >= 'a' && c <= 'z'; }))
+    return std::nullopt;
+  // YYYYMMDDTHHMMSSffffffZ.nnnnnnnn
+  if (stamp.size() != 22 + 1 + 8 || stamp[8] != 'T' || stamp[21] != 'Z' || stamp[22] != '.')
+    return std::nullopt;
+  auto digits = [&](size_t from, size_t n) -> std::optional<int64_t> {
+    int64_t v = 0;
+    for (size_t i = from; i < from + n; ++i) {
+      if (stamp[i] < '0' || stamp[i] > '9') return std::nullopt;
+      v = v * 10 + (stamp[i] - '0');
+    }
+    return v;
+  };
+  for (size_t i = 23; i < stamp.size(); ++i)
+    if (!std::isxdigit(static_cast<unsigned char>(stamp[i])) || std::isupper(stamp[i]))
+      return std::nullopt;
+  auto year = digits(0, 4), month = digits(4, 2), day = digits(6, 2), hour = digits(9, 2),
+       minute = digits(11, 2), second = digits(13, 2), micros = digits(15, 6);
+  if (!year || !month || !day || !hour || !minute || !second || !micros) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = static_cast<int>(*year) - 1900;
+  tm.tm_mon = static_cast<int>(*month) - 1;
+  tm.tm_mday = static_cast<int>(*day);
+  tm.tm_hour = static_cast<int>(*hour);
+  tm.tm_min = static_cast<int>(*minute);
+  tm.tm_sec = static_cast<int>(*second);
+  int64_t unix_micros = static_cast<int64_t>(timegm(&tm)) * 1000000 + *micros;
+  CatalogRecordName parsed{
+      .backup_id = std::string(id), .kind = std::string(kind), .time_unix_micros = unix_micros};
+  // Only the canonical spelling (no 32nd of a month normalised into the next one).
+  if (CatalogRecordKey(
+          parsed.backup_id, parsed.kind, unix_micros,
+          static_cast<uint32_t>(std::stoul(std::string(stamp.substr(23)), nullptr, 16))) != key)
+    return std::nullopt;
+  return parsed;
 }
 
 std::string ManifestKey(std::string_view backup_id) {
@@ -118,6 +179,7 @@ ObjectKind ClassifyKey(std::string_view key) {
   if (key.starts_with(kBackupsPrefix))
     return key.ends_with("/manifest") ? ObjectKind::kManifest : ObjectKind::kBackup;
   if (key.starts_with(kLocksPrefix)) return ObjectKind::kLock;
+  if (key.starts_with(kCatalogPrefix)) return ObjectKind::kCatalog;
   return ObjectKind::kOther;
 }
 

@@ -8,6 +8,7 @@
 //   backups/<backup-id>/files.<n>  manifest parts: file records, sorted by path
 //   backups/<backup-id>/manifest   the backup's header and summary; written last
 //   wal/<timeline>/<wal-file-name> one WAL segment, history or backup-history file
+//   catalog/<backup-id>/<kind>.<time>.<nonce>  a write-once catalog record (verify, drill, pin)
 //   locks/backup-<backup-id>       a running backup's claim on its id and its owner (write-once)
 //   locks/backup-<backup-id>.lease the owner's latest lease renewal (rewritten while it runs)
 #pragma once
@@ -29,6 +30,7 @@ constexpr std::string_view kPacksPrefix = "packs/";
 constexpr std::string_view kBackupsPrefix = "backups/";
 constexpr std::string_view kWalPrefix = "wal/";
 constexpr std::string_view kLocksPrefix = "locks/";
+constexpr std::string_view kCatalogPrefix = "catalog/";
 
 using PackId = std::array<uint8_t, 16>;
 
@@ -65,6 +67,20 @@ std::optional<ManifestObjectName> ParseManifestObjectKey(std::string_view key);
 // under the directory they sit in); nullopt outside backups/ or for an empty <x>.
 std::optional<std::string> BackupDirFromKey(std::string_view key);
 
+// "catalog/<id>/": every catalog record of one backup.
+std::string CatalogPrefix(std::string_view backup_id);
+// "catalog/<id>/<kind>.<YYYYMMDDTHHMMSSffffffZ>.<nonce>": kind a lowercase word, nonce 8 hex
+// digits (two records written in the same microsecond get distinct names).
+std::string CatalogRecordKey(std::string_view backup_id, std::string_view kind,
+                             int64_t time_unix_micros, uint32_t nonce);
+struct CatalogRecordName {
+  std::string backup_id;
+  std::string kind;
+  int64_t time_unix_micros = 0;
+};
+// nullopt unless key is exactly what CatalogRecordKey builds for a valid backup id.
+std::optional<CatalogRecordName> ParseCatalogRecordKey(std::string_view key);
+
 // Which part of the format a key belongs to, by its prefix alone: the parsers above check the
 // rest of the name.
 enum class ObjectKind {
@@ -77,6 +93,7 @@ enum class ObjectKind {
   kBackup,    // backups/... except a manifest: parts and strays
   kManifest,  // backups/.../manifest
   kLock,      // locks/...
+  kCatalog,   // catalog/...
 };
 ObjectKind ClassifyKey(std::string_view key);
 // Backup ids sort by time: "20261128-210423F".

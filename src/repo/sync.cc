@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/work_queue.h"
+#include "repo/catalog.h"
 #include "repo/layout.h"
 #include "repo/manifest.h"
 #include "repo/pack.h"
@@ -30,8 +31,10 @@ int Phase(std::string_view key) {
       return 4;
     case ObjectKind::kManifest:
       return 5;
+    case ObjectKind::kCatalog:
+      return 6;  // after the manifest: a record names a backup that exists
     case ObjectKind::kConfig:
-      return 6;
+      return 7;
     case ObjectKind::kLock:
     case ObjectKind::kOther:
       break;
@@ -51,6 +54,8 @@ Status Verify(Repository& from, pipeline::Hmac& hmac, const std::string& key, By
     case 4:
     case 5:
       return VerifyManifestObject(from.codec(), key, data);
+    case 6:
+      return VerifyCatalogRecordObject(from.codec(), key, data);
     default: {
       auto j = nlohmann::json::parse(AsString(data), nullptr, false);
       if (j.is_discarded()) return Status::Corruption(fmt::format("'{}' is not valid JSON", key));
@@ -79,7 +84,7 @@ Result<SyncStats> SyncRepository(Repository& from, storage::Storage& to, int job
   for (const auto& obj : target_objects) present.insert(obj.key);
 
   SyncStats stats;
-  std::vector<std::vector<std::string>> phases(7);
+  std::vector<std::vector<std::string>> phases(8);
   for (const auto& obj : source_objects) {
     int phase = Phase(obj.key);
     if (phase < 0) continue;

@@ -1,8 +1,8 @@
 // repo-sync: brings a replica up to date with the repository. Replicas share one repository
 // identity (config and key objects), so objects are copied verbatim, each verified first (packs
 // block by block, WAL by SHA-256, manifests by decryption). Objects are copied in dependency
-// order: keys, cluster, packs, WAL, manifest parts, manifests, and `config` last, so an interrupted
-// sync never leaves the replica with a backup whose data it lacks.
+// order: keys, cluster, packs, WAL, manifest parts, manifests, catalog records, and `config` last,
+// so an interrupted sync never leaves the replica with a backup whose data it lacks.
 #pragma once
 
 #include <cstdint>

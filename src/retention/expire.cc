@@ -8,6 +8,7 @@
 #include "common/time.h"
 #include "repo/backup_lock.h"
 #include "repo/backup_objects.h"
+#include "repo/catalog.h"
 #include "repo/layout.h"
 #include "repo/manifest.h"
 
@@ -74,7 +75,8 @@ Status DeleteManifestObjects(repo::Repository& repo, const std::string& backup_i
     return header.status();
   }
   for (const auto& key : keys) PGV_RETURN_IF_ERROR(st.Delete(key));
-  return Status::Ok();
+  // Its verify/drill/pin records last: records of a backup that is gone are only clutter.
+  return repo::RemoveCatalogRecords(repo, backup_id);
 }
 
 // Deletes the packs not in live that are older than the grace period and not locked.
