@@ -96,7 +96,7 @@ Status FileRestorer::Finish() {
 }
 
 Status FileRestorer::Work() {
-  repo::BlockReader reader(repo_.storage(), repo_.codec(), repo_.id_key());
+  repo::BlockReader reader = repo_.NewBlockReader();
   while (std::optional<Job> job = queue_.Pop()) {
     Status s;
     for (const Range& range : *job)  // the small files of a batch are created here

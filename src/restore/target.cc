@@ -208,7 +208,7 @@ Status CheckAmbiguousBranch(const repo::WalIndex& index,
 Result<std::vector<Candidate>> ListCandidates(repo::Repository& repo,
                                               const std::string& requested_id,
                                               std::vector<uint32_t>& backup_timelines) {
-  PGV_ASSIGN_OR_RETURN(auto listed, repo::ListBackupHeaders(repo.storage(), repo.codec()));
+  PGV_ASSIGN_OR_RETURN(auto listed, repo.ListBackupHeaders());
   if (listed.empty())
     return std::move(
                Status::NotFound(fmt::format("repository '{}' holds no backup", repo.Describe())))
