@@ -117,6 +117,27 @@ TEST(RepositoryTest, ClusterIsRecordedOnceAndChecked) {
   EXPECT_EQ(s.message(), "repository 'mem:' belongs to PostgreSQL system 42, not 43");
 }
 
+TEST(RepositoryTest, TheClustersWalSegmentSizeIsRecordedOnceAndChecked) {
+  Fixture f = MakeRepo(false);
+  EXPECT_EQ(*f.repo->RecordedWalSegmentSize(), 0u);  // nothing recorded yet
+  ASSERT_TRUE(f.repo->CheckCluster(42, 15, 64 << 20).ok());
+  EXPECT_EQ(*f.repo->RecordedWalSegmentSize(), 64u << 20);
+  EXPECT_TRUE(f.repo->CheckCluster(42, 15, 64 << 20).ok());
+  EXPECT_TRUE(f.repo->CheckCluster(42, 15).ok());  // a caller that does not know the size
+  Status s = f.repo->CheckCluster(42, 15, 16 << 20);
+  EXPECT_EQ(s.code(), Code::kConflict);
+  EXPECT_EQ(s.message(),
+            "repository 'mem:' holds WAL of 64 MiB segments, but the cluster now writes 16 MiB "
+            "segments");
+}
+
+TEST(RepositoryTest, AClusterRecordWithoutSegmentSizeStillReads) {
+  Fixture f = MakeRepo(false);
+  ASSERT_TRUE(f.repo->CheckCluster(42, 15).ok());  // as versions before the field wrote it
+  EXPECT_EQ(*f.repo->RecordedWalSegmentSize(), 0u);
+  EXPECT_TRUE(f.repo->CheckCluster(42, 15, 16 << 20).ok());
+}
+
 TEST(PackTest, BlocksRoundTripAndAFlippedByteIsCaught) {
   for (bool encrypted : {false, true}) {
     Fixture f = MakeRepo(encrypted);

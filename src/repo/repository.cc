@@ -259,9 +259,11 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::St
   return repo;
 }
 
-Status Repository::CheckCluster(uint64_t system_identifier, int pg_version_major) {
+Status Repository::CheckCluster(uint64_t system_identifier, int pg_version_major,
+                                uint64_t wal_segment_size) {
   json j{{"system_identifier", std::to_string(system_identifier)},
          {"pg_version", pg_version_major}};
+  if (wal_segment_size > 0) j["wal_segment_size"] = wal_segment_size;
   std::string text = j.dump(2);
   Status s = storage_->Put(kClusterKey, AsBytes(text), {.if_absent = true});
   if (s.ok()) return s;
@@ -275,7 +277,28 @@ Status Repository::CheckCluster(uint64_t system_identifier, int pg_version_major
                    "repository '{}' belongs to PostgreSQL system {}, not {}", storage_->Describe(),
                    e.value("system_identifier", "?"), system_identifier)))
         .WithHint("use a separate repository for each cluster");
+  uint64_t recorded = e.value("wal_segment_size", uint64_t{0});
+  if (wal_segment_size > 0 && recorded > 0 && recorded != wal_segment_size)
+    return std::move(Status::Conflict(fmt::format(
+                         "repository '{}' holds WAL of {} MiB segments, but the cluster now writes "
+                         "{} MiB segments",
+                         storage_->Describe(), recorded >> 20, wal_segment_size >> 20)))
+        .WithHint("a cluster whose segment size changed (pg_resetwal) needs a new repository");
   return Status::Ok();
+}
+
+Result<uint64_t> Repository::RecordedWalSegmentSize() {
+  auto existing = storage_->Get(kClusterKey);
+  if (!existing.ok())
+    return existing.status().IsNotFound() ? Result<uint64_t>(0) : existing.status();
+  json e = json::parse(AsString(*existing), nullptr, false);
+  if (e.is_discarded() || !e.is_object())
+    return Status::Corruption("repository 'cluster' object is not valid JSON");
+  if (!e.contains("wal_segment_size")) return uint64_t{0};  // written before the field
+  const json& size = e["wal_segment_size"];
+  if (!size.is_number_unsigned())
+    return Status::Corruption("repository 'cluster' object: 'wal_segment_size' is not a number");
+  return size.get<uint64_t>();
 }
 
 Status AddKey(Repository& repo, const Secret& new_secret) {

@@ -85,9 +85,13 @@ class Repository {
   // missing, kInvalidArgument when it is not a WAL file name.
   Result<Bytes> GetWalObject(std::string_view name);
 
-  // The first backup or archive-push records which cluster this repository serves; later ones
-  // must match (kConflict otherwise).
-  Status CheckCluster(uint64_t system_identifier, int pg_version_major);
+  // The first backup or archive-push records which cluster this repository serves and its WAL
+  // segment size (when known, > 0); later ones must match (kConflict otherwise).
+  Status CheckCluster(uint64_t system_identifier, int pg_version_major,
+                      uint64_t wal_segment_size = 0);
+  // The cluster's WAL segment size as recorded by CheckCluster; 0 when no cluster is recorded yet
+  // or the record predates the field (then the backups' headers carry it).
+  Result<uint64_t> RecordedWalSegmentSize();
 
  private:
   Repository() = default;

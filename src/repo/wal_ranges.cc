@@ -168,7 +168,9 @@ Result<std::vector<TimelineRange>> DescribeArchive(Repository& repo, uint64_t& s
     uint64_t segno;
     if (pg::ParseSegmentName(oldest.start_wal, tli, segno, segment_size)) from_segno = segno;
   } else if (segment_size == 0) {
-    segment_size = pg::kDefaultWalSegmentSize;
+    // No backup: the size archive-push recorded for the cluster, else PostgreSQL's default.
+    PGV_ASSIGN_OR_RETURN(segment_size, repo.RecordedWalSegmentSize());
+    if (segment_size == 0) segment_size = pg::kDefaultWalSegmentSize;
   }
   PGV_ASSIGN_OR_RETURN(auto index, WalIndex::Load(repo, segment_size));
   return DescribeTimelines(repo, index, from_segno);
