@@ -141,7 +141,7 @@ std::vector<QueuedFile> ListQueue(const std::string& dir) {
     std::string n = e->d_name;
     if (pg::ClassifyWalFileName(n) == pg::WalFileKind::kInvalid) continue;
     struct stat st;
-    if (::stat((dir + "/" + n).c_str(), &st) == 0)
+    if (::stat(fmt::format("{}/{}", dir, n).c_str(), &st) == 0)
       out.push_back({n, static_cast<uint64_t>(st.st_size)});
   }
   ::closedir(d);
@@ -207,7 +207,7 @@ Status RunPrefetcher(const std::string& dir, const GetOptions& options, const Re
       std::string next = pg::SegmentName(tli, (segno + ahead) * segment_size, segment_size);
       if (!end_of_archive.empty() && next >= end_of_archive) break;
       struct stat st;
-      if (::stat((dir + "/" + next).c_str(), &st) != 0) todo.push_back(next);
+      if (::stat(fmt::format("{}/{}", dir, next).c_str(), &st) != 0) todo.push_back(next);
     }
     if (todo.empty()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -457,7 +457,7 @@ Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
   std::unique_ptr<repo::Repository> repo = OpenWithRetry(open);
   Pusher pusher(options, wal_dir, *repo);
   WorkerGroup workers;
-  workers.Start(options.jobs, [&](std::stop_token) {
+  workers.Start(options.jobs, [&](const std::stop_token&) {
     pusher.Work();
     return Status::Ok();  // failures are reported per segment
   });

@@ -67,7 +67,7 @@ Status CopyFiles(repo::Repository& repo, const std::vector<WalkEntry>& entries,
   int delta_level =
       params.compression == pipeline::Compression::kZstd ? params.compression_level : 0;
   std::mutex stats_mu;
-  auto worker = [&](std::stop_token stop) {
+  auto worker = [&](const std::stop_token& stop) {
     pipeline::Hmac hmac(repo.id_key());
     repo::PackWriter packs = repo.NewPackWriter(&totals.times);
     packs.set_put_options(lock_options);
