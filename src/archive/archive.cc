@@ -3,22 +3,19 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
-#include <cstring>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
 
+#include "archive/background.h"
 #include "common/file.h"
 #include "common/log.h"
 #include "common/time.h"
@@ -130,65 +127,6 @@ Status CheckNotAGap(repo::Repository& repo, const std::string& name) {
   return Status::Ok();
 }
 
-// Closes every descriptor above stderr: a daemon must not hold PostgreSQL's pipes open.
-void CloseInheritedFds() {
-  DIR* d = ::opendir("/proc/self/fd");
-  if (!d) return;
-  std::vector<int> fds;
-  while (dirent* e = ::readdir(d)) {
-    int fd = std::atoi(e->d_name);
-    if (fd > 2 && fd != ::dirfd(d)) fds.push_back(fd);
-  }
-  ::closedir(d);
-  for (int fd : fds) ::close(fd);
-}
-
-// Runs fn in a detached grandchild (setsid, stdio to log_path) and returns at once in the
-// caller. fn's return value is the daemon's exit code.
-void Daemonize(const std::string& log_path, const std::function<int()>& fn) {
-  std::fflush(stdout);
-  std::fflush(stderr);
-  pid_t child = ::fork();
-  if (child < 0) {
-    log::Warn("cannot fork a background process: {}", std::strerror(errno));
-    return;
-  }
-  if (child > 0) {
-    int status;
-    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
-    return;
-  }
-  ::setsid();
-  if (::fork() != 0) ::_exit(0);
-  CloseInheritedFds();
-  int devnull = ::open("/dev/null", O_RDONLY);
-  int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-  if (log_fd >= 0) {
-    ::dup2(log_fd, STDOUT_FILENO);
-    ::dup2(log_fd, STDERR_FILENO);
-  }
-  ::_exit(fn());
-}
-
-// An exclusive, non-blocking flock on path; -1 when another process holds it.
-int TryLock(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return -1;
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-void WritePid(int lock_fd) {
-  std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(lock_fd, 0) == 0 && ::pwrite(lock_fd, pid.data(), pid.size(), 0) < 0) {
-  }
-}
-
 struct QueuedFile {
   std::string name;
   uint64_t size = 0;
@@ -203,7 +141,7 @@ std::vector<QueuedFile> ListQueue(const std::string& dir) {
     std::string n = e->d_name;
     if (pg::ClassifyWalFileName(n) == pg::WalFileKind::kInvalid) continue;
     struct stat st;
-    if (::stat((dir + "/" + n).c_str(), &st) == 0)
+    if (::stat(fmt::format("{}/{}", dir, n).c_str(), &st) == 0)
       out.push_back({n, static_cast<uint64_t>(st.st_size)});
   }
   ::closedir(d);
@@ -269,7 +207,7 @@ Status RunPrefetcher(const std::string& dir, const GetOptions& options, const Re
       std::string next = pg::SegmentName(tli, (segno + ahead) * segment_size, segment_size);
       if (!end_of_archive.empty() && next >= end_of_archive) break;
       struct stat st;
-      if (::stat((dir + "/" + next).c_str(), &st) != 0) todo.push_back(next);
+      if (::stat(fmt::format("{}/{}", dir, next).c_str(), &st) != 0) todo.push_back(next);
     }
     if (todo.empty()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -292,6 +230,153 @@ Status RunPrefetcher(const std::string& dir, const GetOptions& options, const Re
     });
   }
   return Status::Ok();
+}
+
+// Opens the repository, trying again with growing pauses until it opens: the pusher runs in
+// the background, and the segments wait for it.
+std::unique_ptr<repo::Repository> OpenWithRetry(const RepoOpener& open) {
+  double backoff = 0;
+  for (;;) {
+    auto opened = open();
+    if (opened.ok()) return std::move(opened).value();
+    log::Error("cannot open the repository: {}", opened.status().ToString());
+    backoff = std::min(10.0, std::max(0.5, backoff * 2));
+    std::this_thread::sleep_for(std::chrono::duration<double>(backoff));
+  }
+}
+
+// The asynchronous pusher's work: the scanning thread (Scan) queues ready segments;
+// long-lived workers (Work) push them, so each keeps its buffers and compression context from
+// one segment to the next, and leave a .ok or .error result in the spool for archive-push.
+class Pusher {
+ public:
+  Pusher(const AsyncOptions& options, const std::string& wal_dir, repo::Repository& repo)
+      : wal_dir_(wal_dir),
+        out_(options.spool_path + "/out"),
+        status_dir_(wal_dir + "/archive_status"),
+        repo_(repo) {}
+
+  // archive-push has a result for it to consume (or has not consumed it yet).
+  bool HasResult(const std::string& name) const {
+    return Exists(out_ + "/" + name + ".ok") || Exists(out_ + "/" + name + ".error");
+  }
+  const std::string& status_dir() const { return status_dir_; }
+
+  // Pushes queued segments until the queue is closed and drained.
+  void Work() {
+    while (std::optional<std::string> popped = queue_.Pop()) {
+      // Start reading the next segments from disk while this one is compressed.
+      for (const auto& ahead : queue_.Peek(2)) {
+        int fd = ::open((wal_dir_ + "/" + ahead).c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ::posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+        ::close(fd);
+      }
+      Record(*popped, ArchivePush(repo_, wal_dir_ + "/" + *popped));
+    }
+  }
+
+  // Queues the ready segments that are neither in flight, stored moments ago, waiting for a
+  // retry nor have a result; true while segments are in flight or waiting for a retry.
+  bool Scan(const std::vector<std::string>& ready) {
+    std::vector<std::string> candidates;
+    bool busy = false;
+    {
+      // Names in flight or stored moments ago need no look at the spool: the pusher runs far
+      // ahead of the archiver, and a stat per waiting name every scan added up.
+      std::lock_guard lk(mu_);
+      double now = MonotonicSeconds();
+      for (const auto& name : ready) {
+        if (pending_.count(name)) continue;
+        if (auto it = stored_at_.find(name); it != stored_at_.end()) {
+          if (it->second > now - 5.0) continue;
+          stored_at_.erase(it);
+        }
+        if (auto it = retry_after_.find(name); it != retry_after_.end()) {
+          if (it->second > now) {
+            busy = true;
+            continue;
+          }
+          retry_after_.erase(it);
+        }
+        candidates.push_back(name);
+      }
+    }
+    std::erase_if(candidates, [&](const std::string& name) { return HasResult(name); });
+    {
+      std::lock_guard lk(mu_);
+      std::erase_if(candidates,
+                    [&](const std::string& name) { return !pending_.insert(name).second; });
+      busy = busy || !pending_.empty();
+    }
+    for (auto& name : candidates) queue_.Push(std::move(name));
+    return busy;
+  }
+
+  // When idle: forgets stored segments no longer ready, and deletes results PostgreSQL will not
+  // ask for: it archived the segment another way (this pusher read its .ready file just before
+  // PostgreSQL renamed it to .done).
+  void Tidy(const std::vector<std::string>& ready) {
+    {
+      std::lock_guard lk(mu_);
+      std::erase_if(stored_at_, [&](const auto& kv) {
+        return !std::binary_search(ready.begin(), ready.end(), kv.first);
+      });
+    }
+    DIR* d = ::opendir(out_.c_str());
+    if (!d) return;
+    while (dirent* e = ::readdir(d)) {
+      std::string_view n = e->d_name;
+      if (n.ends_with(".ok") &&
+          !std::binary_search(ready.begin(), ready.end(), n.substr(0, n.size() - 3)))
+        ::unlink((out_ + "/" + std::string(n)).c_str());
+    }
+    ::closedir(d);
+  }
+
+  void Close() { queue_.Close(); }  // the workers push what is queued, then return
+
+ private:
+  void Record(const std::string& name, const Result<std::string>& r) {
+    std::lock_guard lk(mu_);
+    pending_.erase(name);
+    if (r.ok()) {
+      stored_at_[name] = MonotonicSeconds();
+      int fd = ::open((out_ + "/" + name + ".ok").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+      if (fd >= 0) ::close(fd);
+      log::Info("{}", *r);
+    } else if (Exists(status_dir_ + "/" + name + ".ready")) {
+      log::Error("pushing '{}': {}", name, r.status().ToString());
+      // Retryable failures (network) only delay; others fail this segment's archive-push.
+      if (r.status().retryable()) {
+        retry_after_[name] = MonotonicSeconds() + 1.0;
+      } else {
+        Status recorded =
+            WriteFileAtomic(out_ + "/" + name + ".error", AsBytes(r.status().message()));
+        if (!recorded.ok()) log::Error("{}", recorded.ToString());
+      }
+    }  // else PostgreSQL archived or removed it meanwhile: nothing to report
+  }
+
+  const std::string wal_dir_, out_, status_dir_;
+  repo::Repository& repo_;
+  // The scan waits when the workers are this far behind.
+  BoundedQueue<std::string> queue_{1024};
+  std::mutex mu_;                              // guards the three maps
+  std::set<std::string> pending_;              // queued or being pushed
+  std::map<std::string, double> retry_after_;  // retryable failures wait before the next try
+  // Stored recently: archive-push consumed the .ok and PostgreSQL is about to rename .ready to
+  // .done. Pushing such a segment again would only find it archived; after a while it may be
+  // PostgreSQL asking again (its archive-push died before reporting), so it is pushed again.
+  std::map<std::string, double> stored_at_;
+};
+
+void LogUsage() {
+  rusage usage;
+  if (::getrusage(RUSAGE_SELF, &usage) == 0)
+    log::Info("pusher done: {:.2f} s user, {:.2f} s system CPU, peak RSS {} MiB",
+              usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6,
+              usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6, usage.ru_maxrss / 1024);
 }
 
 }  // namespace
@@ -364,131 +449,28 @@ Result<std::string> ArchivePushAsync(const std::string& path, const AsyncOptions
 
 Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
                         const RepoOpener& open) {
-  const std::string& spool = options.spool_path;
-  std::string out = spool + "/out", lock = spool + "/pusher.lock";
-  std::string status_dir = wal_dir + "/archive_status";
-  // archive-push has a result for it to consume (or has not consumed it yet).
-  auto has_result = [&](const std::string& name) {
-    return Exists(out + "/" + name + ".ok") || Exists(out + "/" + name + ".error");
-  };
+  std::string lock = options.spool_path + "/pusher.lock";
   int lock_fd = TryLock(lock);
   if (lock_fd < 0) return Status::Ok();  // another pusher runs
   WritePid(lock_fd);
-  PGV_RETURN_IF_ERROR(MakeDirs(out, 0700));
-  std::unique_ptr<repo::Repository> repo;
-  double backoff = 0;
-  for (;;) {
-    auto opened = open();
-    if (opened.ok()) {
-      repo = std::move(opened).value();
-      break;
-    }
-    log::Error("cannot open the repository: {}", opened.status().ToString());
-    backoff = std::min(10.0, std::max(0.5, backoff * 2));
-    std::this_thread::sleep_for(std::chrono::duration<double>(backoff));
-  }
-
-  // The scanning thread queues ready segments; long-lived workers push them, so each keeps its
-  // buffers and compression context from one segment to the next. The scan waits when the
-  // workers are this far behind.
-  BoundedQueue<std::string> queue(1024);
-  std::mutex mu;                              // guards the three maps
-  std::set<std::string> pending;              // queued or being pushed
-  std::map<std::string, double> retry_after;  // retryable failures wait before the next try
-  // Stored recently: archive-push consumed the .ok and PostgreSQL is about to rename .ready to
-  // .done. Pushing such a segment again would only find it archived; after a while it may be
-  // PostgreSQL asking again (its archive-push died before reporting), so it is pushed again.
-  std::map<std::string, double> stored_at;
-  auto worker = [&](std::stop_token) {
-    while (std::optional<std::string> popped = queue.Pop()) {
-      const std::string& name = *popped;
-      // Start reading the next segments from disk while this one is compressed.
-      for (const auto& ahead : queue.Peek(2)) {
-        int fd = ::open((wal_dir + "/" + ahead).c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) continue;
-        ::posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
-        ::close(fd);
-      }
-      auto r = ArchivePush(*repo, wal_dir + "/" + name);
-      std::lock_guard lk(mu);
-      pending.erase(name);
-      if (r.ok()) {
-        stored_at[name] = MonotonicSeconds();
-        int fd = ::open((out + "/" + name + ".ok").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-        if (fd >= 0) ::close(fd);
-        log::Info("{}", *r);
-      } else if (Exists(status_dir + "/" + name + ".ready")) {
-        log::Error("pushing '{}': {}", name, r.status().ToString());
-        // Retryable failures (network) only delay; others fail this segment's archive-push.
-        if (r.status().retryable()) {
-          retry_after[name] = MonotonicSeconds() + 1.0;
-        } else {
-          Status recorded =
-              WriteFileAtomic(out + "/" + name + ".error", AsBytes(r.status().message()));
-          if (!recorded.ok()) log::Error("{}", recorded.ToString());
-        }
-      }  // else PostgreSQL archived or removed it meanwhile: nothing to report
-    }
-    return Status::Ok();  // failures are reported per segment, above
-  };
+  PGV_RETURN_IF_ERROR(MakeDirs(options.spool_path + "/out", 0700));
+  std::unique_ptr<repo::Repository> repo = OpenWithRetry(open);
+  Pusher pusher(options, wal_dir, *repo);
   WorkerGroup workers;
-  workers.Start(options.jobs, worker);
+  workers.Start(options.jobs, [&](const std::stop_token&) {
+    pusher.Work();
+    return Status::Ok();  // failures are reported per segment
+  });
 
   double idle_since = MonotonicSeconds();
   for (;;) {
-    std::vector<std::string> ready = ListReady(status_dir), candidates;
-    bool busy = false;
-    {
-      // Names in flight or stored moments ago need no look at the spool: the pusher runs far
-      // ahead of the archiver, and a stat per waiting name every scan added up.
-      std::lock_guard lk(mu);
-      double now = MonotonicSeconds();
-      for (const auto& name : ready) {
-        if (pending.count(name)) continue;
-        if (auto it = stored_at.find(name); it != stored_at.end()) {
-          if (it->second > now - 5.0) continue;
-          stored_at.erase(it);
-        }
-        if (auto it = retry_after.find(name); it != retry_after.end()) {
-          if (it->second > now) {
-            busy = true;
-            continue;
-          }
-          retry_after.erase(it);
-        }
-        candidates.push_back(name);
-      }
-    }
-    std::erase_if(candidates, has_result);
-    {
-      std::lock_guard lk(mu);
-      std::erase_if(candidates,
-                    [&](const std::string& name) { return !pending.insert(name).second; });
-      busy = busy || !pending.empty();
-    }
-    for (auto& name : candidates) queue.Push(std::move(name));
-    if (busy) {
+    std::vector<std::string> ready = ListReady(pusher.status_dir());
+    if (pusher.Scan(ready)) {
       idle_since = MonotonicSeconds();
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
       continue;
     }
-    {
-      std::lock_guard lk(mu);
-      std::erase_if(stored_at, [&](const auto& kv) {
-        return !std::binary_search(ready.begin(), ready.end(), kv.first);
-      });
-    }
-    // Results PostgreSQL will not ask for: it archived the segment another way (this pusher
-    // read its .ready file just before PostgreSQL renamed it to .done).
-    if (DIR* d = ::opendir(out.c_str())) {
-      while (dirent* e = ::readdir(d)) {
-        std::string_view n = e->d_name;
-        if (n.ends_with(".ok") &&
-            !std::binary_search(ready.begin(), ready.end(), n.substr(0, n.size() - 3)))
-          ::unlink((out + "/" + std::string(n)).c_str());
-      }
-      ::closedir(d);
-    }
+    pusher.Tidy(ready);
     if (MonotonicSeconds() - idle_since < 2.0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
       continue;
@@ -499,18 +481,14 @@ Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
     }  // no pid: nobody mistakes an exiting pusher for the running one
     ::close(lock_fd);
     bool more = false;
-    for (const auto& name : ListReady(status_dir)) more = more || !has_result(name);
+    for (const auto& name : ListReady(pusher.status_dir())) more = more || !pusher.HasResult(name);
     if (more) lock_fd = TryLock(lock);
     if (!more || lock_fd < 0) break;
     WritePid(lock_fd);
   }
-  queue.Close();  // the workers push what is queued, then return
+  pusher.Close();
   (void)workers.Wait();
-  rusage usage;
-  if (::getrusage(RUSAGE_SELF, &usage) == 0)
-    log::Info("pusher done: {:.2f} s user, {:.2f} s system CPU, peak RSS {} MiB",
-              usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6,
-              usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6, usage.ru_maxrss / 1024);
+  LogUsage();
   return Status::Ok();
 }
 

@@ -13,6 +13,7 @@
 #include <random>
 #include <thread>
 
+#include "backup/copy_files.h"
 #include "repo/block_reader.h"
 #include "repo/repository.h"
 #include "storage/mem/mem_storage.h"
@@ -63,58 +64,20 @@ class FileJobsTest : public ::testing::Test {
                      .size = walk_size.value_or(size)};
   }
 
-  // What RunBackup's workers do, for one walk: jobs from JobSource, BackupFile, OrderedSink.
+  // The copy phase of RunBackup, for one walk, on `workers` threads.
   std::vector<repo::FileEntry> Backup(const std::vector<WalkEntry>& walk, const std::string& id,
                                       const std::string& parent_id, uint64_t range_blocks,
-                                      BlockCounters& counters, int workers = 3) {
+                                      CopyTotals& totals, int workers = 3) {
     std::unique_ptr<repo::ManifestReader> parent;
     if (!parent_id.empty()) {
-      auto r = repo::ManifestReader::Open(repo_->storage(), repo_->codec(), parent_id);
+      auto r = repo_->OpenManifest(parent_id);
       EXPECT_TRUE(r.ok()) << r.status().ToString();
       parent = std::move(r).value();
     }
     repo::ManifestWriter manifest(repo_->storage(), repo_->codec(), id);
-    JobSource jobs(walk, parent.get(), kBlock, range_blocks);
-    OrderedSink sink(manifest, kBlock, 4096, 64 << 10);
-    pipeline::StageTimes times;
-    auto worker = [&] {
-      pipeline::Hmac hmac(repo_->id_key());
-      repo::PackWriter packs(repo_->storage(), repo_->codec(), repo_->config().params.pack_size,
-                             &times);
-      repo::BlockReader reader(repo_->storage(), repo_->codec(), repo_->id_key());
-      WorkerContext ctx{.block_size = kBlock,
-                        .delta_level = 3,
-                        .hmac = hmac,
-                        .packs = packs,
-                        .reader = reader,
-                        .counters = counters,
-                        .times = times,
-                        .on_read = [](uint64_t) {}};
-      size_t seq;
-      FileJob job;
-      Status status;
-      while (sink.status().ok() && jobs.Next(seq, job, status)) {
-        if (!status.ok()) break;
-        if (job.entry->type != repo::EntryType::kFile) {
-          status =
-              sink.Put(seq, job, repo::FileEntry{.type = job.entry->type, .path = job.entry->path});
-          continue;
-        }
-        auto r = BackupFile(job, ctx);
-        if (!r.ok()) {
-          status = r.status();
-          break;
-        }
-        status = sink.Put(seq, job, std::move(r).value());
-        if (!status.ok()) break;
-      }
-      if (status.ok()) status = packs.Flush();
-      if (!status.ok()) sink.Fail(status);
-    };
-    std::vector<std::thread> threads;
-    for (int worker_idx = 0; worker_idx < workers; ++worker_idx) threads.emplace_back(worker);
-    for (auto& t : threads) t.join();
-    EXPECT_TRUE(sink.status().ok()) << sink.status().ToString();
+    Status copied = CopyFiles(*repo_, walk, parent.get(), manifest,
+                              {.jobs = workers, .range_blocks = range_blocks}, totals);
+    EXPECT_TRUE(copied.ok()) << copied.ToString();
     EXPECT_TRUE(
         manifest.Finish(repo::ManifestHeader{.wal_segment_size = 16 << 20, .block_size = 131072})
             .ok());
@@ -204,9 +167,9 @@ TEST_F(FileJobsTest, RangesJoinToTheWholeFileEntryFullAndIncremental) {
   v1.push_back(RandomBlock(100, 1000));
   std::vector<WalkEntry> walk = {WriteFile(v1)};
 
-  BlockCounters whole_counters, ranged_counters;
-  auto whole = Backup(walk, "20250101-000001F", "", 1 << 20, whole_counters);
-  auto ranged = Backup(walk, "20250101-000002F", "", 3, ranged_counters);
+  CopyTotals whole_totals, ranged_totals;
+  auto whole = Backup(walk, "20250101-000001F", "", 1 << 20, whole_totals);
+  auto ranged = Backup(walk, "20250101-000002F", "", 3, ranged_totals);
   ASSERT_EQ(whole.size(), 1u);
   ASSERT_EQ(ranged.size(), 1u);
   ExpectSameEntry(whole[0], ranged[0], {});
@@ -217,10 +180,10 @@ TEST_F(FileJobsTest, RangesJoinToTheWholeFileEntryFullAndIncremental) {
   // 1 and stores it again: the one difference, for a twin in another range of the same file.
   EXPECT_EQ(whole[0].blocks[9].loc.pack, whole[0].blocks[1].loc.pack);
   EXPECT_EQ(whole[0].blocks[9].loc.offset, whole[0].blocks[1].loc.offset);
-  EXPECT_EQ(whole_counters.new_blocks, 9u);
-  EXPECT_EQ(ranged_counters.new_blocks, 10u);
-  EXPECT_EQ(ranged_counters.blocks, 12u);
-  EXPECT_EQ(ranged_counters.zero_blocks, 1u);
+  EXPECT_EQ(whole_totals.counters.new_blocks, 9u);
+  EXPECT_EQ(ranged_totals.counters.new_blocks, 10u);
+  EXPECT_EQ(ranged_totals.counters.blocks, 12u);
+  EXPECT_EQ(ranged_totals.counters.zero_blocks, 1u);
 
   // The next version, with changes in every range: block 0 and 4 change a little (deltas), 7
   // is new (stored in full), 2 now holds what 6 held (reused from the parent, from another
@@ -239,10 +202,10 @@ TEST_F(FileJobsTest, RangesJoinToTheWholeFileEntryFullAndIncremental) {
   walk = {WriteFile(v2)};
   std::set<repo::PackId> parent_packs = PacksOf(whole[0]);
 
-  BlockCounters whole_incr_counters, ranged_incr_counters;
+  CopyTotals whole_incr_totals, ranged_incr_totals;
   auto whole_incr =
-      Backup(walk, "20250101-000003F", "20250101-000001F", 1 << 20, whole_incr_counters);
-  auto ranged_incr = Backup(walk, "20250101-000004F", "20250101-000001F", 3, ranged_incr_counters);
+      Backup(walk, "20250101-000003F", "20250101-000001F", 1 << 20, whole_incr_totals);
+  auto ranged_incr = Backup(walk, "20250101-000004F", "20250101-000001F", 3, ranged_incr_totals);
   ASSERT_EQ(whole_incr.size(), 1u);
   ASSERT_EQ(ranged_incr.size(), 1u);
   ExpectSameEntry(whole_incr[0], ranged_incr[0], parent_packs);
@@ -257,15 +220,15 @@ TEST_F(FileJobsTest, RangesJoinToTheWholeFileEntryFullAndIncremental) {
   EXPECT_EQ(blocks[2].loc.offset, whole[0].blocks[6].loc.offset);
   EXPECT_EQ(blocks[5].loc.offset, whole[0].blocks[5].loc.offset);
   EXPECT_TRUE(blocks[10].zero);
-  EXPECT_EQ(ranged_incr_counters.delta_blocks, whole_incr_counters.delta_blocks);
-  EXPECT_GE(ranged_incr_counters.delta_blocks, 2u);
+  EXPECT_EQ(ranged_incr_totals.counters.delta_blocks, whole_incr_totals.counters.delta_blocks);
+  EXPECT_GE(ranged_incr_totals.counters.delta_blocks, 2u);
 
   // And the chain as RunBackup makes it: the ranged backup as the parent of a ranged one.
-  BlockCounters chain_counters;
-  auto chain = Backup(walk, "20250101-000005F", "20250101-000002F", 3, chain_counters);
+  CopyTotals chain_totals;
+  auto chain = Backup(walk, "20250101-000005F", "20250101-000002F", 3, chain_totals);
   ASSERT_EQ(chain.size(), 1u);
   EXPECT_EQ(Restore(chain[0]), Concat(v2));
-  EXPECT_GE(chain_counters.delta_blocks, 2u);
+  EXPECT_GE(chain_totals.counters.delta_blocks, 2u);
 }
 
 TEST_F(FileJobsTest, AFileThatGrewAfterTheWalkIsReadToItsEnd) {
@@ -275,8 +238,8 @@ TEST_F(FileJobsTest, AFileThatGrewAfterTheWalkIsReadToItsEnd) {
   blocks.push_back(RandomBlock(99, 123));
   // The walk saw 7 blocks: ranges 0-2, 3-5 and 6 to the end, which reads the other 8 too.
   std::vector<WalkEntry> walk = {WriteFile(blocks, 7 * kBlock)};
-  BlockCounters counters;
-  auto ranged = Backup(walk, "20250101-000001F", "", 3, counters);
+  CopyTotals totals;
+  auto ranged = Backup(walk, "20250101-000001F", "", 3, totals);
   ASSERT_EQ(ranged.size(), 1u);
   EXPECT_EQ(ranged[0].size, 14u * kBlock + 123);
   EXPECT_EQ(Restore(ranged[0]), Concat(blocks));
@@ -293,8 +256,8 @@ TEST_F(FileJobsTest, AFileThatShrankAfterTheWalkEndsAtTheFirstShortRange) {
       blocks.push_back(RandomBlock(block_idx));
     if (tail) blocks.push_back(RandomBlock(77, tail));
     std::vector<WalkEntry> walk = {WriteFile(blocks, 15 * kBlock)};
-    BlockCounters counters;
-    auto ranged = Backup(walk, tail ? "20250101-000001F" : "20250101-000002F", "", 3, counters);
+    CopyTotals totals;
+    auto ranged = Backup(walk, tail ? "20250101-000001F" : "20250101-000002F", "", 3, totals);
     ASSERT_EQ(ranged.size(), 1u);
     EXPECT_EQ(ranged[0].size, full * kBlock + tail);
     EXPECT_EQ(Restore(ranged[0]), Concat(blocks));
@@ -307,11 +270,30 @@ TEST_F(FileJobsTest, AVanishedFileHasNoEntryAndCountsOnce) {
                  .path = "base/5/1",
                  .source_path = dir_ + "/missing",
                  .size = 10 * kBlock};
-  BlockCounters counters;
-  auto entries = Backup({dir, gone}, "20250101-000001F", "", 3, counters);
+  CopyTotals totals;
+  auto entries = Backup({dir, gone}, "20250101-000001F", "", 3, totals);
   ASSERT_EQ(entries.size(), 1u);
   EXPECT_EQ(entries[0].path, "base");
-  EXPECT_EQ(counters.files_vanished, 1u);
+  EXPECT_EQ(totals.counters.files_vanished, 1u);
+}
+
+// The copy phase stops at the first file it cannot read and names it; the manifest is not
+// finished.
+TEST_F(FileJobsTest, AnUnreadableFileStopsTheCopyAndIsNamed) {
+  WalkEntry dir{.type = repo::EntryType::kDir, .path = "base", .mode = 0700};
+  // A directory where a file was walked: open succeeds, read fails with EISDIR.
+  WalkEntry unreadable{.type = repo::EntryType::kFile,
+                       .path = "base/5/2",
+                       .source_path = dir_,
+                       .mode = 0600,
+                       .size = 10 * kBlock};
+  repo::ManifestWriter manifest(repo_->storage(), repo_->codec(), "20250101-000001F");
+  CopyTotals totals;
+  Status copied = CopyFiles(*repo_, {dir, unreadable}, nullptr, manifest,
+                            {.jobs = 2, .range_blocks = 3}, totals);
+  ASSERT_FALSE(copied.ok());
+  EXPECT_EQ(copied.code(), Code::kIo) << copied.ToString();
+  EXPECT_NE(copied.message().find("backing up 'base/5/2'"), std::string::npos) << copied.ToString();
 }
 
 // The join itself, with parts made by hand and handed in out of order.

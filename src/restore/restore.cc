@@ -237,28 +237,17 @@ Status CheckWal(repo::Repository& repo, const RestorePlan& plan, const RecoveryT
         later[0], DescribeTarget(target));
   return Status::Ok();
 }
-}  // namespace
 
-Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& options,
-                                 Progress& progress) {
-  if (options.pgdata.empty())
-    return std::move(Status::Config("no target directory given"))
-        .WithHint("pass --pgdata DIR: an empty or new directory");
-  RecoveryTarget target = options.target;
-  PGV_RETURN_IF_ERROR(ValidateTarget(target));
-  PGV_ASSIGN_OR_RETURN(RestorePlan plan, ChooseBackup(repo, target, options.backup_id));
-  std::string backup_id = plan.backup_id;
-  PGV_ASSIGN_OR_RETURN(auto reader,
-                       repo::ManifestReader::Open(repo.storage(), repo.codec(), backup_id));
-  const auto& header = reader->header();
-  uint32_t block_size = header.block_size;
-  PGV_RETURN_IF_ERROR(CheckWal(repo, plan, target));
+// Tablespace oid -> the directory its files are restored into.
+using TablespaceTargets = std::map<std::string, std::string>;
 
-  // Check every target before writing anything.
-  std::string pgdata = options.pgdata;
-  while (pgdata.size() > 1 && pgdata.back() == '/') pgdata.pop_back();
+// Every target directory before anything is written: pgdata and each tablespace's (mapped or
+// as backed up) must be empty or new, and every --tablespace-map must name a tablespace.
+Result<TablespaceTargets> CheckTargets(const std::string& backup_id,
+                                       const repo::ManifestHeader& header,
+                                       const RestoreOptions& options, const std::string& pgdata) {
   PGV_RETURN_IF_ERROR(CheckEmptyTarget(pgdata, "target directory"));
-  std::map<std::string, std::string> ts_targets;
+  TablespaceTargets ts_targets;
   for (const auto& ts : header.tablespaces) {
     const std::string& oid = ts.oid;
     auto mapped = options.tablespace_map.find(oid);
@@ -275,48 +264,64 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
     if (!ts_targets.count(oid))
       return Status::InvalidArgument(
           fmt::format("backup '{}' has no tablespace with oid {}", backup_id, oid));
+  return ts_targets;
+}
 
-  double t0 = MonotonicSeconds();
-  // The directories restore fills: synced once their files are written, before pg_control.
-  std::vector<std::string> marked = {pgdata};
-  for (const auto& [oid, location] : ts_targets) marked.push_back(location);
-  // Each target is marked incomplete before anything else is written into it.
+// Each target is marked incomplete before anything else is written into it.
+Status MarkIncomplete(const std::vector<std::string>& dirs, const std::string& backup_id) {
   std::string marker = MarkerLine(backup_id) +
                        "\nThis directory is incomplete until pgvault removes this file: do not "
                        "start PostgreSQL on it.\n";
-  for (const auto& dir : marked) {
+  for (const auto& dir : dirs) {
     PGV_RETURN_IF_ERROR(TargetIo(MakeDirs(dir, 0700)));
     ::chmod(dir.c_str(), 0700);
     PGV_RETURN_IF_ERROR(TargetIo(WriteSmallFile(dir + "/" + kIncompleteMarker, marker, 0600)));
     PGV_RETURN_IF_ERROR(TargetIo(SyncDir(dir)));
   }
-  FileRestorerOptions file_options{.block_size = block_size,
-                                   .jobs = options.jobs,
-                                   .backup_id = backup_id,
-                                   .total_bytes = header.stats.bytes_read,
-                                   .sync_each_file = false};  // SyncFileSystems below
-  FileRestorer restorer(repo, file_options, progress);
+  return Status::Ok();
+}
 
+// A directory, or a tablespace's link in pg_tblspc to the directory it is restored into.
+Status MakeDirOrLink(const repo::FileEntry& e, const std::string& target,
+                     const TablespaceTargets& ts_targets) {
+  if (e.type == repo::EntryType::kDir) {
+    if (::mkdir(target.c_str(), e.mode & 07777) != 0 && errno != EEXIST)
+      return TargetIo(ErrnoStatus("cannot create directory", target, errno));
+    return Status::Ok();
+  }
+  std::string oid = e.path.substr(e.path.rfind('/') + 1);
+  auto it = ts_targets.find(oid);
+  if (!e.path.starts_with("pg_tblspc/") || it == ts_targets.end())
+    return Status::Corruption(fmt::format("manifest holds an unexpected link '{}'", e.path));
+  PGV_RETURN_IF_ERROR(MakeDirs(it->second, 0700));
+  if (::symlink(it->second.c_str(), target.c_str()) != 0)
+    return ErrnoStatus("cannot create link", target, errno);
+  return Status::Ok();
+}
+
+// What RestoreEntries restored, and pg_control, which it leaves to be written last.
+struct RestoredFiles {
+  repo::FileEntry pg_control;
+  uint64_t files = 0, bytes = 0;
+};
+
+// Restores every entry of the backup but global/pg_control (and a marker backed up from an
+// incomplete directory) into pgdata and the tablespace directories.
+Result<RestoredFiles> RestoreEntries(repo::Repository& repo, const std::string& backup_id,
+                                     repo::ManifestReader& reader, const std::string& pgdata,
+                                     const TablespaceTargets& ts_targets,
+                                     const FileRestorerOptions& file_options, Progress& progress) {
+  const repo::ManifestHeader& header = reader.header();
+  FileRestorer restorer(repo, file_options, progress);
   std::optional<repo::FileEntry> pg_control;
   Status status;
   repo::FileEntry e;
-  while (status.ok() && reader->Next(e)) {
+  while (status.ok() && reader.Next(e)) {
     status = repo::CheckEntrySafe(e, header);  // the same check as verify's
     if (!status.ok()) break;
     std::string target = pgdata + "/" + e.path;
-    if (e.type == repo::EntryType::kDir) {
-      if (::mkdir(target.c_str(), e.mode & 07777) != 0 && errno != EEXIST)
-        status = TargetIo(ErrnoStatus("cannot create directory", target, errno));
-    } else if (e.type == repo::EntryType::kSymlink) {
-      std::string oid = e.path.substr(e.path.rfind('/') + 1);
-      auto it = ts_targets.find(oid);
-      if (!e.path.starts_with("pg_tblspc/") || it == ts_targets.end()) {
-        status = Status::Corruption(fmt::format("manifest holds an unexpected link '{}'", e.path));
-      } else {
-        status = MakeDirs(it->second, 0700);
-        if (status.ok() && ::symlink(it->second.c_str(), target.c_str()) != 0)
-          status = ErrnoStatus("cannot create link", target, errno);
-      }
+    if (e.type == repo::EntryType::kDir || e.type == repo::EntryType::kSymlink) {
+      status = MakeDirOrLink(e, target, ts_targets);
     } else if (e.path == kIncompleteMarker) {
       continue;  // left by a restore of the backed-up cluster: never restored
     } else if (e.path == "global/pg_control") {
@@ -326,7 +331,7 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
       break;
     }
   }
-  if (status.ok() && !reader->status().ok()) status = reader->status();
+  if (status.ok() && !reader.status().ok()) status = reader.status();
   if (!status.ok()) restorer.Abort(status);
   Status files_status = restorer.Finish();
   progress.Finish();
@@ -334,34 +339,85 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   PGV_RETURN_IF_ERROR(status);
   if (!pg_control)
     return Status::Corruption(fmt::format("backup '{}' has no global/pg_control", backup_id));
-  // The files and the names that lead to them, before anything refers to them.
-  PGV_RETURN_IF_ERROR(SyncFileSystems(marked));
+  return RestoredFiles{
+      .pg_control = std::move(*pg_control), .files = restorer.files(), .bytes = restorer.bytes()};
+}
 
-  // Recovery settings: backup_label from pg_backup_stop, a signal file, postgresql.auto.conf.
+// Recovery settings (backup_label from pg_backup_stop, a signal file, postgresql.auto.conf),
+// then pg_control last, alone: an interrupted restore leaves a directory that cannot start.
+Status WriteRecoveryFiles(repo::Repository& repo, const std::string& backup_id,
+                          const repo::ManifestHeader& header, const RestoreOptions& options,
+                          const RecoveryTarget& target, const std::string& pgdata,
+                          FileRestorerOptions file_options, RestoredFiles& restored) {
   PGV_RETURN_IF_ERROR(WriteSmallFile(pgdata + "/backup_label", header.backup_label, 0600));
   PGV_RETURN_IF_ERROR(WriteSmallFile(
       pgdata + (options.standby ? "/standby.signal" : "/recovery.signal"), "", 0600));
   PGV_RETURN_IF_ERROR(
       WriteRecoveryConf(pgdata + "/postgresql.auto.conf", backup_id, options, target));
-  // pg_control last, alone: an interrupted restore leaves a directory that cannot start.
   NoProgress quiet;
   file_options.jobs = 1;
   file_options.sync_each_file = true;
   FileRestorer last(repo, file_options, quiet);
-  last.Add(std::move(*pg_control), pgdata + "/global/pg_control");
+  last.Add(std::move(restored.pg_control), pgdata + "/global/pg_control");
   PGV_RETURN_IF_ERROR(last.Finish());
-  PGV_RETURN_IF_ERROR(SyncDir(pgdata + "/global"));
-  // Complete: the markers go last, pgdata's after the tablespaces'.
-  for (auto it = marked.rbegin(); it != marked.rend(); ++it) {
+  restored.files += last.files();
+  restored.bytes += last.bytes();
+  return SyncDir(pgdata + "/global");
+}
+
+// Complete: the markers go last, pgdata's (the first) after the tablespaces'.
+Status RemoveMarkers(const std::vector<std::string>& dirs) {
+  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
     std::string path = *it + "/" + kIncompleteMarker;
     if (::unlink(path.c_str()) != 0) return TargetIo(ErrnoStatus("cannot remove", path, errno));
     PGV_RETURN_IF_ERROR(SyncDir(*it));
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& options,
+                                 Progress& progress) {
+  if (options.pgdata.empty())
+    return std::move(Status::Config("no target directory given"))
+        .WithHint("pass --pgdata DIR: an empty or new directory");
+  RecoveryTarget target = options.target;
+  PGV_RETURN_IF_ERROR(ValidateTarget(target));
+  PGV_ASSIGN_OR_RETURN(RestorePlan plan, ChooseBackup(repo, target, options.backup_id));
+  const std::string& backup_id = plan.backup_id;
+  PGV_ASSIGN_OR_RETURN(auto reader, repo.OpenManifest(backup_id));
+  const auto& header = reader->header();
+  PGV_RETURN_IF_ERROR(CheckWal(repo, plan, target));
+
+  // Check every target before writing anything.
+  std::string pgdata = options.pgdata;
+  while (pgdata.size() > 1 && pgdata.back() == '/') pgdata.pop_back();
+  PGV_ASSIGN_OR_RETURN(TablespaceTargets ts_targets,
+                       CheckTargets(backup_id, header, options, pgdata));
+
+  double t0 = MonotonicSeconds();
+  // The directories restore fills: synced once their files are written, before pg_control.
+  std::vector<std::string> marked = {pgdata};
+  for (const auto& [oid, location] : ts_targets) marked.push_back(location);
+  PGV_RETURN_IF_ERROR(MarkIncomplete(marked, backup_id));
+  FileRestorerOptions file_options{.block_size = header.block_size,
+                                   .jobs = options.jobs,
+                                   .backup_id = backup_id,
+                                   .total_bytes = header.stats.bytes_read,
+                                   .sync_each_file = false};  // SyncFileSystems below
+  PGV_ASSIGN_OR_RETURN(RestoredFiles restored, RestoreEntries(repo, backup_id, *reader, pgdata,
+                                                              ts_targets, file_options, progress));
+  // The files and the names that lead to them, before anything refers to them.
+  PGV_RETURN_IF_ERROR(SyncFileSystems(marked));
+  PGV_RETURN_IF_ERROR(
+      WriteRecoveryFiles(repo, backup_id, header, options, target, pgdata, file_options, restored));
+  PGV_RETURN_IF_ERROR(RemoveMarkers(marked));
   return RestoreResult{.backup_id = backup_id,
                        .why_this_backup = plan.reason,
                        .pg_version = header.pg_version,
-                       .files = restorer.files() + last.files(),
-                       .bytes = restorer.bytes() + last.bytes(),
+                       .files = restored.files,
+                       .bytes = restored.bytes,
                        .seconds = MonotonicSeconds() - t0};
 }
 

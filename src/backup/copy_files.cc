@@ -1,0 +1,98 @@
+#include "backup/copy_files.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <mutex>
+#include <optional>
+
+#include "common/work_queue.h"
+#include "common/work_unit.h"
+#include "repo/block_reader.h"
+#include "storage/storage.h"
+
+namespace pgvault::backup {
+namespace {
+
+repo::FileEntry EntryFor(const WalkEntry& we) {
+  return repo::FileEntry{.type = we.type,
+                         .path = we.path,
+                         .mode = we.mode,
+                         .size = 0,
+                         .mtime = we.mtime,
+                         .link_target = we.link_target};
+}
+
+}  // namespace
+
+Status RunCopyWorker(JobSource& jobs, OrderedSink& sink, WorkerContext& ctx,
+                     const std::stop_token& stop) {
+  size_t seq;
+  FileJob job;
+  Status status;
+  while (!stop.stop_requested() && jobs.Next(seq, job, status)) {
+    if (!status.ok()) break;
+    std::optional<repo::FileEntry> entry;
+    if (job.entry->type == repo::EntryType::kFile) {
+      auto r = BackupFile(job, ctx);
+      if (!r.ok()) {
+        status = r.status().Context(fmt::format("backing up '{}'", job.entry->path));
+        break;
+      }
+      entry = std::move(r).value();
+    } else {
+      entry = EntryFor(*job.entry);
+    }
+    status = sink.Put(seq, job, std::move(entry));
+    if (!status.ok()) break;
+  }
+  if (status.ok()) status = ctx.packs.Flush();
+  return status;
+}
+
+Status CopyFiles(repo::Repository& repo, const std::vector<WalkEntry>& entries,
+                 repo::ManifestReader* parent, repo::ManifestWriter& manifest,
+                 const CopyOptions& options, CopyTotals& totals) {
+  const repo::RepoParams& params = repo.config().params;
+  uint32_t block_size = params.block_size;
+  uint64_t range_blocks = options.range_blocks > 0
+                              ? options.range_blocks
+                              : std::max<uint64_t>(1, kWorkUnitBytes / block_size);
+  JobSource jobs(entries, parent, block_size, range_blocks);
+  // Up to 4096 results, and 64Ki block references (~8 MiB), wait for an earlier one.
+  OrderedSink sink(manifest, block_size, 4096, 64 << 10);
+  storage::PutOptions lock_options{.lock_until_unix = options.lock_until_unix};
+  if (options.lock_until_unix > 0) sink.CollectPacks(&totals.referenced_packs);
+  // Delta blocks are zstd frames: only repositories that compress with zstd make them.
+  int delta_level =
+      params.compression == pipeline::Compression::kZstd ? params.compression_level : 0;
+  std::mutex stats_mu;
+  auto worker = [&](const std::stop_token& stop) {
+    pipeline::Hmac hmac(repo.id_key());
+    repo::PackWriter packs = repo.NewPackWriter(&totals.times);
+    packs.set_put_options(lock_options);
+    repo::BlockReader reader = repo.NewBlockReader();
+    WorkerContext ctx{.block_size = block_size,
+                      .delta_level = delta_level,
+                      .hmac = hmac,
+                      .packs = packs,
+                      .reader = reader,
+                      .counters = totals.counters,
+                      .times = totals.times,
+                      .on_read = [&](uint64_t n) {
+                        if (options.on_read) options.on_read(n);
+                      }};
+    Status status = RunCopyWorker(jobs, sink, ctx, stop);
+    std::lock_guard lock(stats_mu);
+    totals.packs.packs_written += packs.stats().packs_written;
+    totals.packs.bytes_written += packs.stats().bytes_written;
+    totals.packs.raw_bytes_written += packs.stats().raw_bytes_written;
+    return status;
+  };
+  // The first error stops the others; the sink releases the workers waiting in Put.
+  PGV_RETURN_IF_ERROR(
+      RunWorkers(std::max(1, options.jobs), worker, [&](const Status& why) { sink.Fail(why); }));
+  return sink.status();
+}
+
+}  // namespace pgvault::backup
