@@ -22,6 +22,7 @@
 #include "common/work_queue.h"
 #include "pg/wal_header.h"
 #include "pg/wal_names.h"
+#include "repo/layout.h"
 #include "repo/wal_store.h"
 
 namespace pgvault::archive {
@@ -84,7 +85,8 @@ Status CheckWalContent(const std::string& path, const std::string& name, ByteVie
                                                header->timeline, pg::TimelineOfWalFile(name)));
   PGV_RETURN_IF_ERROR(pg::CheckSegmentIdentity(fmt::format("'{}'", path), name, *header));
   if (repo)
-    PGV_RETURN_IF_ERROR(repo->CheckCluster(header->system_identifier, header->pg_version_major));
+    PGV_RETURN_IF_ERROR(repo->CheckCluster(header->system_identifier, header->pg_version_major,
+                                           header->segment_size));
   return Status::Ok();
 }
 
@@ -110,10 +112,13 @@ Status NotAboutTheWalFile(Status s) {
 // archived is a hole: replaying past it is impossible, and ending recovery there would silently
 // lose everything after it.
 Status CheckNotAGap(repo::Repository& repo, const std::string& name) {
-  std::string prefix = fmt::format("wal/{}/", name.substr(0, 8));
-  PGV_ASSIGN_OR_RETURN(auto objects, repo.storage().List(prefix));
+  auto prefix = repo::WalTimelinePrefix(name);
+  if (!prefix) return Status::Ok();  // not a WAL file name: nothing to compare with
+  PGV_ASSIGN_OR_RETURN(auto objects, repo.storage().List(*prefix));
   for (const auto& obj : objects) {
-    std::string later = BaseName(obj.key);
+    auto later_name = repo::WalNameFromKey(obj.key);
+    if (!later_name) continue;
+    const std::string& later = *later_name;
     if (pg::ClassifyWalFileName(later) == pg::WalFileKind::kSegment && later > name)
       return std::move(
                  Status::Corruption(fmt::format(

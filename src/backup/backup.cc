@@ -137,7 +137,7 @@ Status CheckServer(repo::Repository& repo, const pg::ServerInfo& server, const s
   if (server.archive_mode == "off")
     return std::move(Status::Pg(fmt::format("archive_mode is off on '{}'", conn.Describe())))
         .WithHint(pg::ArchivingHint(repo.Describe()));
-  return repo.CheckCluster(server.system_id, server.major());
+  return repo.CheckCluster(server.system_id, server.major(), server.wal_segment_size);
 }
 
 Result<ParentBackup> ChooseParent(repo::Repository& repo, const std::string& backup_id) {
@@ -264,7 +264,7 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
   double t_start = MonotonicSeconds();
   PGV_ASSIGN_OR_RETURN(BackupPoints points, StartBackup(*session, backup_id));
   PGV_ASSIGN_OR_RETURN(WalkResult walk, WalkPgdata(pgdata));
-  repo::ManifestWriter manifest(repo.storage(), repo.codec(), backup_id);
+  repo::ManifestWriter manifest = repo.NewManifestWriter(backup_id);
   const int64_t retain = options.retain_until_unix;
   if (retain > 0) manifest.set_put_options({.lock_until_unix = retain});
   std::atomic<uint64_t> done_bytes{0};

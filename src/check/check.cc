@@ -100,7 +100,7 @@ Result<CheckResult> RunCheck(repo::Repository& repo, const CheckOptions& options
   if (server.in_recovery)
     return std::move(Status::Pg(fmt::format("'{}' is in recovery", options.conn.Describe())))
         .WithHint("run check against the primary: a standby cannot switch WAL");
-  PGV_RETURN_IF_ERROR(repo.CheckCluster(server.system_id, server.major()));
+  PGV_RETURN_IF_ERROR(repo.CheckCluster(server.system_id, server.major(), server.wal_segment_size));
 
   PGV_RETURN_IF_ERROR(SwitchAndWait(repo, *session, options, out));
   PGV_ASSIGN_OR_RETURN(out.archiver, ReadArchiver(*session, server.wal_segment_size));

@@ -65,6 +65,8 @@ class Repository {
   // The parts of the format bound to this repository's storage and keys, so that commands do
   // not carry (storage, codec, id key) around; each is described where its type is declared.
   Result<std::unique_ptr<ManifestReader>> OpenManifest(std::string_view backup_id);
+  // A writer for a new backup's manifest (parts, then the header last).
+  ManifestWriter NewManifestWriter(std::string backup_id);
   Result<ManifestHeader> ReadManifestHeader(std::string_view backup_id);
   // Ids of the backups that have a manifest, oldest first (manifest.h ListBackups).
   Result<std::vector<std::string>> ListBackups();

@@ -36,6 +36,10 @@ PackWriter Repository::NewPackWriter(pipeline::StageTimes* times) {
   return PackWriter(*storage_, *codec_, config_.params.pack_size, times);
 }
 
+ManifestWriter Repository::NewManifestWriter(std::string backup_id) {
+  return ManifestWriter(*storage_, *codec_, std::move(backup_id));
+}
+
 BlockReader Repository::NewBlockReader(IdCheck check) {
   return BlockReader(*storage_, *codec_, id_key_, check);
 }
