@@ -11,6 +11,7 @@
 
 #include "backup/file_jobs.h"
 #include "backup/file_worker.h"
+#include "backup/page_check.h"
 #include "backup/pgdata_walk.h"
 #include "common/file.h"
 #include "common/log.h"
@@ -86,6 +87,33 @@ Status WaitForWal(repo::Repository& repo, const std::string& segment, int timeou
                           repo.Describe()));
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+}
+
+// What the backup checks pages against, when it does: the cluster has data checksums on (says
+// data_checksums) and --checksum-page is on. Pages are the server's block_size, segments its
+// segment_size.
+Result<std::optional<PageCheckConfig>> PageCheckFor(pg::PgSession& session, bool wanted,
+                                                    uint64_t start_lsn, PageErrors& errors,
+                                                    std::atomic<uint64_t>& pages_checked,
+                                                    bool& data_checksums) {
+  auto on = session.Scalar("SHOW data_checksums");
+  if (!on.ok()) return on.status();
+  data_checksums = on->compare("on") == 0;
+  if (!wanted || !data_checksums) return std::optional<PageCheckConfig>();
+  PGV_ASSIGN_OR_RETURN(std::string page_text, session.Scalar("SHOW block_size"));
+  PGV_ASSIGN_OR_RETURN(std::string segment_text,
+                       session.Scalar("SELECT pg_size_bytes(current_setting('segment_size'))"));
+  uint64_t page_size = std::strtoull(page_text.c_str(), nullptr, 10);
+  uint64_t segment_bytes = std::strtoull(segment_text.c_str(), nullptr, 10);
+  if (page_size < 1024 || page_size % 128 != 0 || segment_bytes % page_size != 0)
+    return Status::Pg(fmt::format("the server reports an odd block_size '{}' or segment_size '{}'",
+                                  page_text, segment_text));
+  return std::optional<PageCheckConfig>(
+      PageCheckConfig{.page_size = static_cast<uint32_t>(page_size),
+                      .pages_per_segment = segment_bytes / page_size,
+                      .start_lsn = start_lsn,
+                      .errors = &errors,
+                      .pages_checked = &pages_checked});
 }
 
 }  // namespace
@@ -173,6 +201,13 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
                        session->Scalar("SELECT timeline_id FROM pg_control_checkpoint()"));
   uint32_t timeline = static_cast<uint32_t>(std::atoi(timeline_text.c_str()));
   log::Info("backup {} started at {} on timeline {}", backup_id, start_lsn, timeline);
+  PageErrors page_errors;
+  std::atomic<uint64_t> pages_checked{0};
+  std::optional<PageCheckConfig> page_check;
+  bool data_checksums = false;
+  PGV_ASSIGN_OR_RETURN(page_check, PageCheckFor(*session, options.checksum_page,
+                                                pg::ParseLsn(start_lsn).value_or(UINT64_MAX),
+                                                page_errors, pages_checked, data_checksums));
 
   PGV_ASSIGN_OR_RETURN(WalkResult walk, WalkPgdata(pgdata));
   uint32_t block_size = repo.config().params.block_size;
@@ -210,7 +245,8 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
         .reader = reader,
         .counters = counters,
         .times = times,
-        .on_read = [&](uint64_t n) { progress.Update(done_bytes += n, walk.total_bytes); }};
+        .on_read = [&](uint64_t n) { progress.Update(done_bytes += n, walk.total_bytes); },
+        .page_check = page_check ? &*page_check : nullptr};
     size_t seq;
     FileJob job;
     Status status;
@@ -291,6 +327,8 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
       .bytes_new = stored_new,
       .packs_written = pack_totals.packs_written,
       .files_vanished = counters.files_vanished.load(),
+      .pages_checked = pages_checked.load(),
+      .pages_failed = page_errors.failed(),
       .duration_seconds = elapsed,
       .cpu_seconds = {.read = times.read_ns / 1e9,
                       .hash = times.hash_ns / 1e9,
@@ -325,6 +363,8 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
       .backup_label = label,
       .tablespace_map = spcmap,
       .stats = stats,
+      .data_checksums = data_checksums,
+      .page_checksum_errors = page_errors.Finish(),
   };
   for (const auto& ts : walk.tablespaces)
     header.tablespaces.push_back({.oid = ts.oid, .location = ts.location});
