@@ -51,9 +51,11 @@ uint16_t PageChecksum(const uint8_t* page, size_t page_size, uint32_t block_numb
   std::array<uint32_t, kLanes> lanes = kLaneSeeds;
   std::array<uint32_t, kLanes> row;
   const size_t rows = page_size / kRowBytes;
-  for (size_t row_idx = 0; row_idx < rows; ++row_idx) {
+  std::memcpy(row.data(), page, kRowBytes);
+  row[kChecksumWord] &= kChecksumMask;
+  MixRow(lanes, row);
+  for (size_t row_idx = 1; row_idx < rows; ++row_idx) {
     std::memcpy(row.data(), page + row_idx * kRowBytes, kRowBytes);
-    if (row_idx == 0) row[kChecksumWord] &= kChecksumMask;
     MixRow(lanes, row);
   }
   row.fill(0);

@@ -14,6 +14,8 @@
 namespace pgvault::test {
 namespace {
 
+// backup completed, but data pages failed their checksum (src/common/status.h, Code::kWarning)
+constexpr int kExitWarning = 11;
 constexpr uint64_t kPage = 8192;
 constexpr uint64_t kDamagedBlock = 5;
 
