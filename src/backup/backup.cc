@@ -10,6 +10,7 @@
 
 #include "backup/backup_phases.h"
 #include "backup/copy_files.h"
+#include "backup/page_check.h"
 #include "backup/pgdata_walk.h"
 #include "common/file.h"
 #include "common/log.h"
@@ -102,6 +103,29 @@ repo::BackupStats MakeStats(const WalkResult& walk, const CopyTotals& totals,
   for (const auto& e : walk.entries) files += e.type == repo::EntryType::kFile;
   stats.files = files - counters.files_vanished;
   return stats;
+}
+
+// What the backup checks pages against, when it does: the cluster has data checksums on and
+// --checksum-page is on. Pages are the server's block_size, segments its segment_size.
+Result<std::optional<PageCheckConfig>> PageCheckFor(pg::PgSession& session, bool wanted,
+                                                    const pg::ServerInfo& server,
+                                                    uint64_t start_lsn, PageErrors& errors,
+                                                    std::atomic<uint64_t>& pages_checked) {
+  if (!wanted || !server.data_checksums) return std::optional<PageCheckConfig>();
+  PGV_ASSIGN_OR_RETURN(std::string page_text, session.Scalar("SHOW block_size"));
+  PGV_ASSIGN_OR_RETURN(std::string segment_text,
+                       session.Scalar("SELECT pg_size_bytes(current_setting('segment_size'))"));
+  uint64_t page_size = std::strtoull(page_text.c_str(), nullptr, 10);
+  uint64_t segment_bytes = std::strtoull(segment_text.c_str(), nullptr, 10);
+  if (page_size < 1024 || page_size % 128 != 0 || segment_bytes % page_size != 0)
+    return Status::Pg(fmt::format("the server reports an odd block_size '{}' or segment_size '{}'",
+                                  page_text, segment_text));
+  return std::optional<PageCheckConfig>(
+      PageCheckConfig{.page_size = static_cast<uint32_t>(page_size),
+                      .pages_per_segment = segment_bytes / page_size,
+                      .start_lsn = start_lsn,
+                      .errors = &errors,
+                      .pages_checked = &pages_checked});
 }
 
 }  // namespace
@@ -263,18 +287,25 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
 
   double t_start = MonotonicSeconds();
   PGV_ASSIGN_OR_RETURN(BackupPoints points, StartBackup(*session, backup_id));
+  PageErrors page_errors;
+  std::atomic<uint64_t> pages_checked{0};
+  PGV_ASSIGN_OR_RETURN(std::optional<PageCheckConfig> page_check,
+                       PageCheckFor(*session, options.checksum_page, server,
+                                    pg::ParseLsn(points.start_lsn_text).value_or(UINT64_MAX),
+                                    page_errors, pages_checked));
   PGV_ASSIGN_OR_RETURN(WalkResult walk, WalkPgdata(pgdata));
   repo::ManifestWriter manifest = repo.NewManifestWriter(backup_id);
   const int64_t retain = options.retain_until_unix;
   if (retain > 0) manifest.set_put_options({.lock_until_unix = retain});
   std::atomic<uint64_t> done_bytes{0};
   CopyTotals totals;
-  Status copied = CopyFiles(
-      repo, walk.entries, parent.manifest.get(), manifest,
-      {.jobs = options.jobs,
-       .lock_until_unix = retain,
-       .on_read = [&](uint64_t n) { progress.Update(done_bytes += n, walk.total_bytes); }},
-      totals);
+  Status copied =
+      CopyFiles(repo, walk.entries, parent.manifest.get(), manifest,
+                {.jobs = options.jobs,
+                 .lock_until_unix = retain,
+                 .on_read = [&](uint64_t n) { progress.Update(done_bytes += n, walk.total_bytes); },
+                 .page_check = page_check ? &*page_check : nullptr},
+                totals);
   progress.Finish();
   PGV_RETURN_IF_ERROR(copied);
 
@@ -295,6 +326,10 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
                                         .totals = totals,
                                         .duration_seconds = MonotonicSeconds() - t_start,
                                         .retain_until_unix = retain});
+  header.stats.pages_checked = pages_checked.load();
+  header.stats.pages_failed = page_errors.failed();
+  header.data_checksums = server.data_checksums;
+  header.page_checksum_errors = page_errors.Finish();
   PGV_RETURN_IF_ERROR(manifest.Finish(header));
   PGV_RETURN_IF_ERROR(lock.Release());
   return BackupResult{backup_id, header};

@@ -18,6 +18,8 @@ struct BackupOptions {
   int archive_timeout_seconds = 60;  // wait for the stop segment to reach the repository
   // >0: every object the backup needs is locked (S3 Object Lock, COMPLIANCE) until this time.
   int64_t retain_until_unix = 0;
+  // Check data page checksums when the cluster has them (--checksum-page).
+  bool checksum_page = true;
 };
 
 struct BackupResult {

@@ -79,9 +79,11 @@ Status CopyFiles(repo::Repository& repo, const std::vector<WalkEntry>& entries,
                       .reader = reader,
                       .counters = totals.counters,
                       .times = totals.times,
-                      .on_read = [&](uint64_t n) {
-                        if (options.on_read) options.on_read(n);
-                      }};
+                      .on_read =
+                          [&](uint64_t n) {
+                            if (options.on_read) options.on_read(n);
+                          },
+                      .page_check = options.page_check};
     Status status = RunCopyWorker(jobs, sink, ctx, stop);
     std::lock_guard lock(stats_mu);
     totals.packs.packs_written += packs.stats().packs_written;

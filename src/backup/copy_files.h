@@ -13,6 +13,7 @@
 
 #include "backup/file_jobs.h"
 #include "backup/file_worker.h"
+#include "backup/page_check.h"
 #include "backup/pgdata_walk.h"
 #include "repo/manifest.h"
 #include "repo/pack.h"
@@ -29,6 +30,8 @@ struct CopyOptions {
   int64_t lock_until_unix = 0;
   // Called on worker threads with the bytes just read; may be empty.
   std::function<void(uint64_t)> on_read;
+  // Data pages are checked against their checksums when set (page_check.h).
+  const PageCheckConfig* page_check = nullptr;
 };
 
 // What the copy phase counted, for the manifest header's stats.

@@ -37,6 +37,190 @@ std::optional<repo::BlockRef> DeltaBase(const std::vector<repo::BlockRef>* paren
   return repo::BlockRef{.id = p.base_id, .loc = p.base_loc};
 }
 
+// Opens the job's file. nullopt when it vanished (PostgreSQL dropped it meanwhile).
+Result<std::optional<UniqueFd>> OpenSource(const FileJob& job, BlockCounters& counters) {
+  const WalkEntry& we = *job.entry;
+  UniqueFd file(::open(we.source_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME));
+  if (!file && errno == EPERM) file.reset(::open(we.source_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!file) {
+    if (errno == ENOENT) {
+      if (job.part == 0) counters.files_vanished++;
+      return std::optional<UniqueFd>();
+    }
+    return ErrnoStatus("cannot open", we.source_path, errno);
+  }
+  return std::optional<UniqueFd>(std::move(file));
+}
+
+// The parent's versions of a slice's changed blocks, fetched together, as delta bases.
+struct DeltaBases {
+  std::vector<repo::BlockRef> refs;
+  std::unordered_map<size_t, size_t> ref_of_slot;  // slot -> index in refs
+  std::unordered_map<size_t, Bytes> plain;         // slot -> base plaintext
+};
+
+// One job's blocks, stored slice by slice into out.
+class JobWriter {
+ public:
+  JobWriter(const FileJob& job, WorkerContext& ctx, repo::FileEntry& out)
+      : job_(job), ctx_(ctx), out_(out), parent_(job.parent ? &job.parent->blocks() : nullptr) {}
+
+  // The blocks of one slice: filled bytes of buf, read at the file's current end of out.
+  Status StoreSlice(std::span<const uint8_t> buf, size_t filled) {
+    slice_ = buf.data();
+    filled_ = filled;
+    first_idx_ = out_.blocks.size();
+    int64_t t0 = pipeline::ThreadCpuNanos();
+    std::vector<size_t> changed = IdentifyBlocks();
+    ctx_.times.hash_ns += pipeline::ThreadCpuNanos() - t0;
+    DeltaBases bases = FetchBases(changed);
+    for (size_t slot : changed) PGV_RETURN_IF_ERROR(StoreChanged(slot, bases));
+    return Status::Ok();
+  }
+
+ private:
+  ByteView BlockAt(size_t slot) const {
+    size_t begin = slot * ctx_.block_size;
+    return ByteView(slice_ + begin, std::min<size_t>(ctx_.block_size, filled_ - begin));
+  }
+  size_t FileIndex(size_t slot) const { return job_.first_block + first_idx_ + slot; }
+
+  // Blocks stored by this job so far, by id. With the parent's blocks by id (shared by the
+  // file's jobs), this finds a block that is not at its parent position; blocks stored by
+  // other ranges of the same file are not seen, so such a twin is stored once per range.
+  const repo::BlockRef* FindKnown(const pipeline::Digest& id) const {
+    if (job_.parent) {
+      const BlockIndex& by_id = job_.parent->ById();
+      if (auto it = by_id.find(id); it != by_id.end()) return &it->second;
+    }
+    auto it = stored_.find(id);
+    return it != stored_.end() ? &it->second : nullptr;
+  }
+
+  // Pass 1: ids, and what the parent already has. Returns the slots that must be stored.
+  std::vector<size_t> IdentifyBlocks() {
+    std::vector<size_t> changed;
+    size_t nblocks = (filled_ + ctx_.block_size - 1) / ctx_.block_size;
+    for (size_t slot = 0; slot < nblocks; ++slot) {
+      ByteView block = BlockAt(slot);
+      size_t file_idx = FileIndex(slot);
+      repo::BlockRef ref;
+      ctx_.counters.blocks++;
+      if (AllZero(block.data(), block.size())) {
+        ref.zero = true;
+        ctx_.counters.zero_blocks++;
+        out_.blocks.push_back(ref);
+        continue;
+      }
+      ref.id = ctx_.hmac.Compute(block);
+      bool found = false;
+      if (parent_ && file_idx < parent_->size() && !(*parent_)[file_idx].zero &&
+          (*parent_)[file_idx].id == ref.id) {
+        ref = (*parent_)[file_idx];
+        found = true;
+      } else if (const repo::BlockRef* known = FindKnown(ref.id)) {
+        ref = *known;
+        found = true;
+      }
+      if (found)
+        ctx_.counters.reused_blocks++;
+      else
+        changed.push_back(slot);
+      out_.blocks.push_back(ref);
+    }
+    return changed;
+  }
+
+  // Pass 2: the parent's versions of the changed blocks. An unreadable parent block only costs
+  // the delta: the block is stored in full.
+  DeltaBases FetchBases(const std::vector<size_t>& changed) {
+    DeltaBases bases;
+    if (ctx_.delta_level <= 0) return bases;
+    std::vector<size_t> base_slot;
+    for (size_t slot : changed)
+      if (auto base = DeltaBase(parent_, FileIndex(slot))) {
+        bases.ref_of_slot[slot] = bases.refs.size();
+        bases.refs.push_back(*base);
+        base_slot.push_back(slot);
+      }
+    if (bases.refs.empty()) return bases;
+    Status s = ctx_.reader.Read(bases.refs, 0, bases.refs.size(), [&](size_t ref_idx, Bytes& p) {
+      bases.plain.emplace(base_slot[ref_idx], std::move(p));
+      return Status::Ok();
+    });
+    if (!s.ok()) bases.plain.clear();
+    return bases;
+  }
+
+  // Stores the block as a delta when that is clearly smaller. Returns whether it did.
+  Result<bool> TryDelta(ByteView block, const Bytes& base, const repo::BlockRef& b,
+                        repo::BlockRef& ref) {
+    int64_t t0 = pipeline::ThreadCpuNanos();
+    Bytes frame;
+    PGV_RETURN_IF_ERROR(pipeline::DeltaEncode(base, block, ctx_.delta_level, frame));
+    // Worth it only at half the standalone size or less. The standalone size is estimated by
+    // the base's stored size (the same block one backup ago): compressing the block only to
+    // measure it, then again to store it, cost as much CPU as the delta itself.
+    bool use_delta = frame.size() <= block.size() / 16 || frame.size() * 2 <= b.loc.size;
+    ctx_.times.compress_ns += pipeline::ThreadCpuNanos() - t0;
+    if (!use_delta) return false;
+    PGV_ASSIGN_OR_RETURN(ref.loc, ctx_.packs.AddDelta(ref.id, frame, block.size(), b.id, b.loc));
+    ref.delta = true;
+    ref.base_id = b.id;
+    ref.base_loc = b.loc;
+    ctx_.counters.delta_blocks++;
+    return true;
+  }
+
+  // Pass 3: one changed block, as a delta or in full, unless stored earlier in this job.
+  Status StoreChanged(size_t slot, const DeltaBases& bases) {
+    ByteView block = BlockAt(slot);
+    repo::BlockRef& ref = out_.blocks[first_idx_ + slot];
+    if (auto twin = stored_.find(ref.id); twin != stored_.end()) {
+      ref = twin->second;
+      ctx_.counters.reused_blocks++;
+      return Status::Ok();
+    }
+    bool stored_delta = false;
+    if (auto base = bases.plain.find(slot); base != bases.plain.end()) {
+      const repo::BlockRef& b = bases.refs[bases.ref_of_slot.at(slot)];
+      PGV_ASSIGN_OR_RETURN(stored_delta, TryDelta(block, base->second, b, ref));
+    }
+    if (!stored_delta) {
+      PGV_ASSIGN_OR_RETURN(ref.loc, ctx_.packs.Add(ref.id, block));
+      ctx_.counters.new_blocks++;
+    }
+    stored_.emplace(ref.id, ref);
+    return Status::Ok();
+  }
+
+  const FileJob& job_;
+  WorkerContext& ctx_;
+  repo::FileEntry& out_;
+  const std::vector<repo::BlockRef>* parent_;
+  BlockIndex stored_;
+  const uint8_t* slice_ = nullptr;
+  size_t filled_ = 0;
+  size_t first_idx_ = 0;  // index in out_.blocks of the slice's first block
+};
+
+// The slice buffer of this thread, at least one slice of the job long. Most files are far
+// smaller than a slice: the buffer is sized to the file (plus a block, so a file that grows
+// meanwhile still reads on) and kept for the thread's next file. A fresh, zero-filled 8 MiB
+// per file cost more CPU than reading the ~1000 small files of a cluster.
+std::span<uint8_t> SliceBuffer(const FileJob& job, uint32_t block_size, uint64_t file_size,
+                               uint64_t start) {
+  thread_local Bytes slice_buffer;
+  // Blocks read, hashed and stored together: a slice bounds a worker's memory and lets the
+  // delta bases of a slice come in a few ranged reads.
+  const size_t slice_blocks = std::max<size_t>(1, kWorkUnitBytes / block_size);
+  uint64_t left = file_size > start ? file_size - start : 0;
+  uint64_t job_blocks = job.block_count > 0 ? job.block_count : left / block_size + 1;
+  size_t slice_len = std::min<uint64_t>(slice_blocks, job_blocks) * block_size;
+  if (slice_buffer.size() < slice_len) slice_buffer.resize(slice_len);
+  return {slice_buffer.data(), slice_len};
+}
+
 }  // namespace
 
 const BlockIndex& ParentFile::ById() const {
@@ -49,16 +233,10 @@ const BlockIndex& ParentFile::ById() const {
 
 Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerContext& ctx) {
   const WalkEntry& we = *job.entry;
-  UniqueFd file(::open(we.source_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME));
-  if (!file && errno == EPERM) file.reset(::open(we.source_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!file) {
-    if (errno == ENOENT) {
-      if (job.part == 0) ctx.counters.files_vanished++;
-      return std::optional<repo::FileEntry>();
-    }
-    return ErrnoStatus("cannot open", we.source_path, errno);
-  }
-  const int fd = file.get();
+  std::optional<UniqueFd> file;
+  PGV_ASSIGN_OR_RETURN(file, OpenSource(job, ctx.counters));
+  if (!file) return std::optional<repo::FileEntry>();
+  const int fd = file->get();
   struct stat st;
   ::fstat(fd, &st);
   const uint32_t block_size = ctx.block_size;
@@ -72,35 +250,12 @@ Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerCont
                       .path = we.path,
                       .mode = st.st_mode & 07777u,
                       .mtime = st.st_mtim.tv_sec};
-  const std::vector<repo::BlockRef>* parent = job.parent ? &job.parent->blocks() : nullptr;
-  // Blocks stored by this job so far, by id. With the parent's blocks by id (shared by the
-  // file's jobs), this finds a block that is not at its parent position; blocks stored by
-  // other ranges of the same file are not seen, so such a twin is stored once per range.
-  BlockIndex stored;
-  auto find_known = [&](const pipeline::Digest& id) -> const repo::BlockRef* {
-    if (job.parent) {
-      const BlockIndex& by_id = job.parent->ById();
-      if (auto it = by_id.find(id); it != by_id.end()) return &it->second;
-    }
-    auto it = stored.find(id);
-    return it != stored.end() ? &it->second : nullptr;
-  };
-
-  // Blocks read, hashed and stored together: a slice bounds a worker's memory and lets the
-  // delta bases of a slice come in a few ranged reads.
-  const size_t slice_blocks = std::max<size_t>(1, kWorkUnitBytes / block_size);
-  // Most files are far smaller than a slice: size the buffer to the file (plus a block, so a
-  // file that grows meanwhile still reads on) and keep it for the thread's next file. A fresh,
-  // zero-filled 8 MiB per file cost more CPU than reading the ~1000 small files of a cluster.
-  thread_local Bytes slice_buffer;
-  uint64_t file_size = static_cast<uint64_t>(std::max<off_t>(st.st_size, 0));
-  uint64_t left = file_size > start ? file_size - start : 0;
-  uint64_t job_blocks = job.block_count > 0 ? job.block_count : left / block_size + 1;
-  size_t slice_len = std::min<uint64_t>(slice_blocks, job_blocks) * block_size;
-  if (slice_buffer.size() < slice_len) slice_buffer.resize(slice_len);
+  JobWriter writer(job, ctx, out);
+  std::span<uint8_t> slice =
+      SliceBuffer(job, block_size, static_cast<uint64_t>(std::max<off_t>(st.st_size, 0)), start);
   uint64_t offset = start;
   while (offset < end) {
-    std::span<uint8_t> buf(slice_buffer.data(), std::min<uint64_t>(slice_len, end - offset));
+    std::span<uint8_t> buf = slice.first(std::min<uint64_t>(slice.size(), end - offset));
     int64_t t0 = pipeline::ThreadCpuNanos();
     size_t filled;
     PGV_ASSIGN_OR_RETURN(filled, PreadFull(fd, buf, offset, we.source_path));
@@ -108,101 +263,11 @@ Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerCont
     ctx.times.read_ns += t1 - t0;
     if (filled == 0) break;
     ctx.counters.bytes_read += filled;
-    size_t first_idx = out.blocks.size();
-    size_t nblocks = (filled + block_size - 1) / block_size;
-    auto block_at = [&](size_t slot) {
-      size_t begin = slot * block_size;
-      return ByteView(buf.data() + begin, std::min<size_t>(block_size, filled - begin));
-    };
-
-    // Pass 1: ids, and what the parent already has.
-    std::vector<size_t> changed;  // slots that must be stored
-    for (size_t slot = 0; slot < nblocks; ++slot) {
-      ByteView block = block_at(slot);
-      size_t file_idx = job.first_block + first_idx + slot;
-      repo::BlockRef ref;
-      ctx.counters.blocks++;
-      if (AllZero(block.data(), block.size())) {
-        ref.zero = true;
-        ctx.counters.zero_blocks++;
-        out.blocks.push_back(ref);
-        continue;
-      }
-      ref.id = ctx.hmac.Compute(block);
-      bool found = false;
-      if (parent && file_idx < parent->size() && !(*parent)[file_idx].zero &&
-          (*parent)[file_idx].id == ref.id) {
-        ref = (*parent)[file_idx];
-        found = true;
-      } else if (const repo::BlockRef* known = find_known(ref.id)) {
-        ref = *known;
-        found = true;
-      }
-      if (found)
-        ctx.counters.reused_blocks++;
-      else
-        changed.push_back(slot);
-      out.blocks.push_back(ref);
+    if (ctx.page_check) {
+      PGV_RETURN_IF_ERROR(CheckPages(*ctx.page_check, we.path, fd, offset, buf.first(filled)));
+      ctx.times.hash_ns += pipeline::ThreadCpuNanos() - t1;  // page checksums count as hashing
     }
-    ctx.times.hash_ns += pipeline::ThreadCpuNanos() - t1;
-
-    // Pass 2: the parent's versions of the changed blocks, fetched together, as delta bases.
-    std::vector<repo::BlockRef> base_refs;
-    std::vector<size_t> base_slot;
-    std::unordered_map<size_t, size_t> base_of_slot;  // slot -> index in base_refs
-    if (ctx.delta_level > 0) {
-      for (size_t slot : changed)
-        if (auto base = DeltaBase(parent, job.first_block + first_idx + slot)) {
-          base_of_slot[slot] = base_refs.size();
-          base_refs.push_back(*base);
-          base_slot.push_back(slot);
-        }
-    }
-    std::unordered_map<size_t, Bytes> bases;  // slot -> base plaintext
-    if (!base_refs.empty()) {
-      Status s = ctx.reader.Read(base_refs, 0, base_refs.size(), [&](size_t ref_idx, Bytes& plain) {
-        bases.emplace(base_slot[ref_idx], std::move(plain));
-        return Status::Ok();
-      });
-      // An unreadable parent block only costs the delta: store the block in full.
-      if (!s.ok()) bases.clear();
-    }
-
-    // Pass 3: store each changed block as a delta when that is clearly smaller, else in full.
-    for (size_t slot : changed) {
-      ByteView block = block_at(slot);
-      repo::BlockRef& ref = out.blocks[first_idx + slot];
-      if (auto twin = stored.find(ref.id); twin != stored.end()) {
-        ref = twin->second;  // the same block stored earlier in this slice
-        ctx.counters.reused_blocks++;
-        continue;
-      }
-      auto base = bases.find(slot);
-      if (base != bases.end()) {
-        int64_t t2 = pipeline::ThreadCpuNanos();
-        Bytes frame;
-        PGV_RETURN_IF_ERROR(pipeline::DeltaEncode(base->second, block, ctx.delta_level, frame));
-        // Worth it only at half the standalone size or less. The standalone size is estimated
-        // by the base's stored size (the same block one backup ago): compressing the block
-        // only to measure it, then again to store it, cost as much CPU as the delta itself.
-        const repo::BlockRef& b = base_refs[base_of_slot[slot]];
-        bool use_delta = frame.size() <= block.size() / 16 || frame.size() * 2 <= b.loc.size;
-        ctx.times.compress_ns += pipeline::ThreadCpuNanos() - t2;
-        if (use_delta) {
-          PGV_ASSIGN_OR_RETURN(ref.loc,
-                               ctx.packs.AddDelta(ref.id, frame, block.size(), b.id, b.loc));
-          ref.delta = true;
-          ref.base_id = b.id;
-          ref.base_loc = b.loc;
-          ctx.counters.delta_blocks++;
-          stored.emplace(ref.id, ref);
-          continue;
-        }
-      }
-      PGV_ASSIGN_OR_RETURN(ref.loc, ctx.packs.Add(ref.id, block));
-      ctx.counters.new_blocks++;
-      stored.emplace(ref.id, ref);
-    }
+    PGV_RETURN_IF_ERROR(writer.StoreSlice(buf, filled));
     offset += filled;
     ctx.on_read(filled);
     if (filled < buf.size()) break;

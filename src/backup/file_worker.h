@@ -1,7 +1,8 @@
 // Backs up one file, or one range of blocks of a large file: reads it slice by slice, skips
 // all-zero blocks, reuses blocks the parent backup already stored at the same place (or anywhere
 // in the same file), stores a changed block as a delta against the parent's version when that is
-// much smaller, and seals the rest into the worker's pack. Runs on a worker thread with its own
+// much smaller, and seals the rest into the worker's pack. Checks relation files' page checksums
+// on the way (page_check.h). Runs on a worker thread with its own
 // PackWriter, Hmac and BlockReader; the ranges of one file may run on different workers at once.
 #pragma once
 
@@ -13,6 +14,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "backup/page_check.h"
 #include "backup/pgdata_walk.h"
 #include "pipeline/codec.h"
 #include "repo/block_reader.h"
@@ -77,6 +79,9 @@ struct WorkerContext {
   BlockCounters& counters;
   pipeline::StageTimes& times;
   std::function<void(uint64_t)> on_read;
+  // Set when the cluster has data checksums and the check is on: the pages of relation files
+  // are checked as they are read (page_check.h).
+  const PageCheckConfig* page_check = nullptr;
 };
 
 // The job's blocks as a FileEntry: blocks[0] is the job's first_block; size is the bytes read,

@@ -159,13 +159,25 @@ Status CmdBackup(Options& o) {
   backup::BackupOptions bo{.pgdata = o.pgdata,
                            .conn = {.host = o.pg_host, .port = o.pg_port, .user = o.pg_user},
                            .jobs = o.jobs,
-                           .archive_timeout_seconds = o.archive_timeout};
+                           .archive_timeout_seconds = o.archive_timeout,
+                           .checksum_page = o.checksum_page != "off"};
   if (o.retain_days > 0)
     bo.retain_until_unix = NowUnixMicros() / 1000000 + static_cast<int64_t>(o.retain_days) * 86400;
   auto progress = MakeProgress("backup");
   PGV_ASSIGN_OR_RETURN(auto result, backup::RunBackup(*repo, bo, *progress));
   if (o.stats) std::cout << backup::StatsLine(result) << "\n";
   std::cout << backup::SummaryLine(result) << "\n";
+  if (uint64_t failed = result.header.stats.pages_failed; failed > 0)
+    return std::move(
+               Status::Warning(fmt::format(
+                   "backup {} is complete, but {} data page{} failed {} checksum (listed above; "
+                   "'pgvault info' lists them)",
+                   result.backup_id, failed, failed == 1 ? "" : "s",
+                   failed == 1 ? "its" : "their")))
+        .WithHint(
+            "the cluster's files are damaged: check the storage, then restore the damaged "
+            "relations from an earlier backup or rebuild them; --checksum-page=off skips the "
+            "check");
   return Status::Ok();
 }
 
@@ -352,7 +364,7 @@ const std::vector<Command>& Commands() {
 }
 
 void PrintError(const Status& s) {
-  std::cerr << "error: " << s.message() << "\n";
+  std::cerr << (s.code() == Code::kWarning ? "warning: " : "error: ") << s.message() << "\n";
   if (!s.hint().empty()) std::cerr << "HINT: " << s.hint() << "\n";
   std::cerr.flush();
 }

@@ -11,6 +11,29 @@ using nlohmann::json;
 
 double Ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
 
+json PageErrorsJson(const std::vector<repo::PageChecksumError>& errors) {
+  json out = json::array();
+  for (const auto& e : errors)
+    out.push_back(
+        {{"path", e.path}, {"block", e.block}, {"stored", e.stored}, {"computed", e.computed}});
+  return out;
+}
+
+// "" when no page failed; else a line per page that failed its checksum (the manifest keeps
+// the first repo::kMaxPageChecksumErrors).
+std::string PageErrorsText(const repo::ManifestHeader& h) {
+  if (h.stats.pages_failed == 0) return "";
+  std::string out = fmt::format("  PAGE CHECKSUMS: {} of {} pages failed\n", h.stats.pages_failed,
+                                h.stats.pages_checked);
+  for (const auto& e : h.page_checksum_errors)
+    out += fmt::format("    '{}' block {}: stored {}, computed {}\n", e.path, e.block, e.stored,
+                       e.computed);
+  if (h.page_checksum_errors.size() < h.stats.pages_failed)
+    out += fmt::format("    ... {} more not listed\n",
+                       h.stats.pages_failed - h.page_checksum_errors.size());
+  return out;
+}
+
 json BackupJson(const repo::ListedBackup& backup) {
   // A damaged backup is listed, so that it can be expired, but nothing from its manifest can be
   // trusted.
@@ -45,6 +68,10 @@ json BackupJson(const repo::ListedBackup& backup) {
       {"duration_seconds", s.duration_seconds},
       {"encrypted", h.cipher != "none"},
       {"tablespaces", tablespaces},
+      {"data_checksums", h.data_checksums},
+      {"pages_checked", s.pages_checked},
+      {"pages_failed", s.pages_failed},
+      {"page_checksum_errors", PageErrorsJson(h.page_checksum_errors)},
   };
 }
 
@@ -56,11 +83,13 @@ std::string BackupText(const repo::ListedBackup& backup) {
   const repo::BackupStats& s = h.stats;
   double read = s.bytes_read, raw_new = s.bytes_new_raw, stored_new = s.bytes_new;
   return fmt::format(
-      "backup {} ({}): {} .. {}, lsn {} .. {}, timeline {}, {} files, {:.1f} MB read, {:.1f} MB "
-      "new, dedup {:.1f}x, compression {:.1f}x\n",
-      backup.id, h.type, h.start_time, h.stop_time, pg::FormatLsn(h.start_lsn),
-      pg::FormatLsn(h.stop_lsn), h.timeline, s.files, read / 1e6, stored_new / 1e6,
-      Ratio(read, raw_new), Ratio(raw_new, stored_new));
+             "backup {} ({}): {} .. {}, lsn {} .. {}, timeline {}, {} files, {:.1f} MB read, "
+             "{:.1f} MB "
+             "new, dedup {:.1f}x, compression {:.1f}x\n",
+             backup.id, h.type, h.start_time, h.stop_time, pg::FormatLsn(h.start_lsn),
+             pg::FormatLsn(h.stop_lsn), h.timeline, s.files, read / 1e6, stored_new / 1e6,
+             Ratio(read, raw_new), Ratio(raw_new, stored_new)) +
+         PageErrorsText(h);
 }
 
 std::string TimelineText(const repo::TimelineRange& t) {

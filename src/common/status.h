@@ -22,6 +22,9 @@ enum class Code : int {
   kCrypto = 8,           // wrong passphrase/key, crypto library failure
   kPg = 9,               // PostgreSQL refused or is not in the expected state
   kInternal = 10,        // a bug in pgvault
+  // The command completed, with a finding the user must act on: backup stored every file but
+  // some data pages failed their checksum (the manifest lists them; info shows them).
+  kWarning = 11,
 };
 
 class [[nodiscard]] Status {
@@ -40,6 +43,7 @@ class [[nodiscard]] Status {
   static Status Crypto(std::string msg) { return Status(Code::kCrypto, std::move(msg)); }
   static Status Pg(std::string msg) { return Status(Code::kPg, std::move(msg)); }
   static Status Internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
+  static Status Warning(std::string msg) { return Status(Code::kWarning, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -68,7 +72,7 @@ class [[nodiscard]] Status {
 };
 
 // Process exit codes, the one table (docs/user-guide.md, "Errors and exit codes"): every Code
-// maps to its own number, kOk 0 ... kInternal 10 (the values in the enum). archive-get relies on
+// maps to its own number, kOk 0 ... kWarning 11 (the values in the enum). archive-get relies on
 // kNotFound -> 1.
 int ExitCode(const Status& s);
 // The one exit code that is not a Code: archive-get's answer that recovery must stop rather

@@ -220,6 +220,14 @@ std::vector<OptionSpec> BuildTable() {
        .value_name = "SECONDS",
        .min = 1,
        .max = 86400},
+      {.name = "checksum-page",
+       .field = &O::checksum_page,
+       .default_value = "on",
+       .commands = Bit(C::kBackup),
+       .group = "PostgreSQL",
+       .help = "check data page checksums when the cluster has them; a bad page makes the backup "
+               "exit 11",
+       .allowed = {"on", "off"}},
       // Performance
       {.name = "jobs",
        .field = &O::jobs,

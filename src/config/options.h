@@ -34,9 +34,10 @@ struct Options {
   // A replica of the repository (another region or provider): same keys, same objects.
   std::string repo2, repo2_s3_endpoint, repo2_s3_region;
   std::string write_policy;
-  bool object_lock = false;  // repo-create
-  int retain_days = 0;       // backup: lock the backup for this many days
-  int64_t gc_grace = 0;      // expire: unreferenced packs younger than this are kept
+  bool object_lock = false;   // repo-create
+  int retain_days = 0;        // backup: lock the backup for this many days
+  std::string checksum_page;  // backup: on | off
+  int64_t gc_grace = 0;       // expire: unreferenced packs younger than this are kept
   int sync_from = 0, sync_to = 0;
   // restore: recovery target and how to start (docs/pitr.md)
   std::string target_time, target_lsn, target_xid, target_name, target_inclusive, target_action,

@@ -126,6 +126,28 @@ class FieldReader {
     Required(key, text);
     out = text;
   }
+  void OptionalBool(const char* key, bool& out) {
+    const nlohmann::json* v = Find(key);
+    if (!v) return;
+    if (!v->is_boolean()) return Fail(key, "is not true or false");
+    out = v->get<bool>();
+  }
+  void OptionalPageErrors(const char* key, std::vector<PageChecksumError>& out) {
+    const nlohmann::json* v = Find(key);
+    if (!v) return;
+    if (!v->is_array()) return Fail(key, "is not an array");
+    for (size_t i = 0; i < v->size(); ++i) {
+      std::string name = fmt::format("{}[{}]", key, i);
+      if (!(*v)[i].is_object()) return Fail(name.c_str(), "is not an object");
+      FieldReader r(backup_id_, (*v)[i], prefix_ + name + ".");
+      PageChecksumError& e = out.emplace_back();
+      r.Required("path", e.path);
+      r.Required("block", e.block);
+      r.Required("stored", e.stored);
+      r.Required("computed", e.computed);
+      Merge(r);
+    }
+  }
   void RequiredTablespaces(const char* key, std::vector<TablespaceRef>& out) {
     const nlohmann::json* v = Find(key);
     if (!v) return Fail(key, "is missing");
@@ -200,6 +222,8 @@ nlohmann::json StatsToJson(const BackupStats& s) {
           {"bytes_new", s.bytes_new},
           {"packs_written", s.packs_written},
           {"files_vanished", s.files_vanished},
+          {"pages_checked", s.pages_checked},
+          {"pages_failed", s.pages_failed},
           {"duration_seconds", s.duration_seconds},
           {"cpu_seconds",
            {{"read", s.cpu_seconds.read},
@@ -223,6 +247,8 @@ void ReadStats(FieldReader& parent, BackupStats& s) {
   r.Required("bytes_new", s.bytes_new);
   r.Required("packs_written", s.packs_written);
   r.Required("files_vanished", s.files_vanished);
+  r.Optional("pages_checked", s.pages_checked);  // before page checksums: 0
+  r.Optional("pages_failed", s.pages_failed);    // before page checksums: 0
   r.Required("duration_seconds", s.duration_seconds);
   FieldReader c(r, "cpu_seconds");
   r.RequiredObject("cpu_seconds");
@@ -269,6 +295,12 @@ nlohmann::json ManifestHeaderToJson(const ManifestHeader& h) {
       {"parts", h.parts},
       {"manifest_bytes", h.manifest_bytes},
   };
+  j["data_checksums"] = h.data_checksums;
+  nlohmann::json page_errors = nlohmann::json::array();
+  for (const auto& e : h.page_checksum_errors)
+    page_errors.push_back(
+        {{"path", e.path}, {"block", e.block}, {"stored", e.stored}, {"computed", e.computed}});
+  j["page_checksum_errors"] = std::move(page_errors);
   if (h.retain_until_unix > 0) {
     j["retain_until"] = h.retain_until;
     j["retain_until_unix"] = h.retain_until_unix;
@@ -306,6 +338,8 @@ Result<ManifestHeader> ParseManifestHeader(std::string_view backup_id, const nlo
   r.Required("backup_label", h.backup_label);
   r.Required("tablespace_map", h.tablespace_map);
   ReadStats(r, h.stats);
+  r.OptionalBool("data_checksums", h.data_checksums);                    // before: false
+  r.OptionalPageErrors("page_checksum_errors", h.page_checksum_errors);  // before: none
   r.Optional("retain_until", h.retain_until);            // absent unless retained: ""
   r.Optional("retain_until_unix", h.retain_until_unix);  // absent unless retained: 0
   r.Required("parts", h.parts);

@@ -75,8 +75,19 @@ struct BackupStats {
   uint64_t bytes_new = 0;      // bytes written to new packs
   uint64_t packs_written = 0;  // new pack objects
   uint64_t files_vanished = 0;  // files removed by the server while the backup read them
+  uint64_t pages_checked = 0;   // optional (absent before page checksums): pages whose checksum
+                                // was verified (0 when the cluster has none or the check was off)
+  uint64_t pages_failed = 0;    // optional: pages whose checksum did not match, after a re-read
   double duration_seconds = 0;  // wall-clock time of the backup
   CpuSeconds cpu_seconds;
+};
+
+// A page whose stored checksum did not match the computed one when the backup read it (twice).
+struct PageChecksumError {
+  std::string path;     // the relation file, as in the manifest
+  uint64_t block = 0;   // the page's number within the relation (across segment files)
+  uint32_t stored = 0;  // pd_checksum as found
+  uint32_t computed = 0;
 };
 
 // The manifest header (docs/repository-format.md, "Manifest header"): a JSON object on disk,
@@ -84,6 +95,7 @@ struct BackupStats {
 // naming the backup and the field when a required field is missing or has the wrong type;
 // optional fields (ones older backups lack) get the default written here. Unknown fields are
 // ignored, so that newer writers may add fields.
+constexpr size_t kMaxPageChecksumErrors = 1000;
 struct ManifestHeader {
   std::string backup_id;               // "YYYYMMDD-HHMMSSF", also the manifest's object name
   std::string type = "full";           // always "full": every backup is logically full
@@ -109,6 +121,11 @@ struct ManifestHeader {
   std::string backup_label;    // pg_backup_stop's labelfile, restored as backup_label
   std::string tablespace_map;  // pg_backup_stop's spcmapfile ("" without tablespaces)
   BackupStats stats;
+  // Optional (absent before page checksums: false, none): whether the cluster had data checksums
+  // on and the backup checked them, and the first kMaxPageChecksumErrors pages that failed
+  // (stats.pages_failed counts them all).
+  bool data_checksums = false;
+  std::vector<PageChecksumError> page_checksum_errors;
   // Optional, both present or both absent: the Object Lock retention of a retained backup.
   std::string retain_until;       // ISO 8601; "" when not retained
   int64_t retain_until_unix = 0;  // seconds since the epoch; 0 when not retained

@@ -93,6 +93,41 @@ TEST(ManifestHeaderTest, RoundTripKeepsEveryFieldAndTheFormat1Keys) {
   EXPECT_FALSE(ManifestHeaderToJson(*h).contains("retain_until_unix"));
 }
 
+TEST(ManifestHeaderTest, PageChecksumFieldsAreOptionalAndRoundTrip) {
+  auto h = ParseManifestHeader("20261128-120000F", Format1Header());
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  // A header from before page checksums: nothing checked, nothing failed.
+  EXPECT_FALSE(h->data_checksums);
+  EXPECT_TRUE(h->page_checksum_errors.empty());
+  EXPECT_EQ(h->stats.pages_checked, 0u);
+  EXPECT_EQ(h->stats.pages_failed, 0u);
+  h->data_checksums = true;
+  h->stats.pages_checked = 120;
+  h->stats.pages_failed = 1;
+  h->page_checksum_errors.push_back(
+      {.path = "base/5/16384", .block = 3, .stored = 51937, .computed = 1234});
+  json j = ManifestHeaderToJson(*h);
+  EXPECT_EQ(j["data_checksums"], true);
+  EXPECT_EQ(j["page_checksum_errors"][0]["path"], "base/5/16384");
+  EXPECT_EQ(j["page_checksum_errors"][0]["stored"], 51937);
+  auto back = ParseManifestHeader("20261128-120000F", j);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(back->data_checksums);
+  EXPECT_EQ(back->stats.pages_checked, 120u);
+  EXPECT_EQ(back->stats.pages_failed, 1u);
+  ASSERT_EQ(back->page_checksum_errors.size(), 1u);
+  EXPECT_EQ(back->page_checksum_errors[0].block, 3u);
+  EXPECT_EQ(back->page_checksum_errors[0].computed, 1234u);
+  j["page_checksum_errors"][0].erase("block");
+  EXPECT_EQ(ParseManifestHeader("20261128-120000F", j).status().message(),
+            "manifest of backup '20261128-120000F' is damaged: field "
+            "'page_checksum_errors[0].block' is missing");
+  j["data_checksums"] = "on";
+  EXPECT_EQ(ParseManifestHeader("20261128-120000F", j).status().message(),
+            "manifest of backup '20261128-120000F' is damaged: field 'data_checksums' is not true "
+            "or false");
+}
+
 Status ParseWith(const std::function<void(json&)>& change) {
   json j = Format1Header();
   change(j);

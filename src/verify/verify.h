@@ -26,6 +26,7 @@ struct VerifyOptions {
 struct BackupResult {
   std::string backup_id;
   uint64_t files = 0, blocks = 0, bytes = 0;
+  uint64_t pages_checked = 0;         // data pages whose checksum matched (clusters with checksums)
   std::vector<std::string> problems;  // one line each, at most a few per backup
 };
 
