@@ -24,14 +24,6 @@ const std::set<std::string, std::less<>> kSkippedTopFiles = {
     "tablespace_map",       "backup_label.old", "postgresql.auto.conf.tmp",
     "current_logfiles.tmp", "recovery.signal",  "standby.signal"};
 
-// "dir/name" in one allocation (the walk builds two paths for every file of the cluster).
-std::string JoinPath(std::string_view dir, std::string_view name) {
-  std::string path;
-  path.reserve(dir.size() + 1 + name.size());
-  path.append(dir).append("/").append(name);
-  return path;
-}
-
 bool IsRelationFile(std::string_view name, std::string& relfilenode) {
   size_t digits = 0;
   while (digits < name.size() && std::isdigit(static_cast<unsigned char>(name[digits]))) digits++;
@@ -74,8 +66,8 @@ class Walker {
     }
 
     for (const auto& name : names) {
-      std::string child_rel = rel.empty() ? name : JoinPath(rel, name);
-      std::string child_abs = JoinPath(abs, name);
+      std::string child_rel = rel.empty() ? name : fmt::format("{}/{}", rel, name);
+      std::string child_abs = fmt::format("{}/{}", abs, name);
       if (rel.empty() && kSkippedTopFiles.count(name)) continue;
       if (name == "pg_internal.init" || name.starts_with("pgsql_tmp")) continue;
       std::string relfilenode;
