@@ -17,7 +17,7 @@ void WorkerGroup::Start(int n, const WorkerFn& fn) {
 
 void WorkerGroup::RunHere(const WorkerFn& fn) {
   Status s = fn(stop_.get_token());
-  if (!s.ok()) Stop(std::move(s));
+  if (!s.ok()) Stop(s);
 }
 
 void WorkerGroup::Stop(const Status& why) {
