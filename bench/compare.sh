@@ -55,17 +55,9 @@ else
   PGVAULT=$SRC/build-bench/pgvault
 fi
 
-work=$(mktemp -d /tmp/pgvault-bench.XXXXXX)
-chmod 755 "$work"
-chown postgres:postgres "$work"
 # shellcheck source=scripts/lib.sh
 source "$SRC/scripts/lib.sh"
-cleanup() {
-  stop_cluster "$work/pgdata" || true
-  if [[ $keep == yes ]]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_workdir pgvault-bench
 
 port=$(free_port)
 pgdata=$work/pgdata

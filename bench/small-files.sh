@@ -30,16 +30,8 @@ PGBIN=/usr/lib/postgresql/15/bin
 # shellcheck source=scripts/lib.sh
 source "$SRC/scripts/lib.sh"
 
-work=$(mktemp -d /tmp/pgvault-small-files.XXXXXX)
-chmod 755 "$work"
-chown postgres:postgres "$work"
+make_workdir pgvault-small-files
 pgdata=$work/pgdata repo=$work/repo key=$work/pgvault.key
-cleanup() {
-  stop_cluster "$pgdata" || true
-  if [[ $keep == yes ]]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 port=$(free_port)
 as_pg "$PGBIN/initdb" -D "$pgdata" -U postgres --auth=trust >/dev/null

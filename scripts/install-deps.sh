@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config clang-format
+  build-essential cmake ninja-build pkg-config clang-format clang-tidy
   libpq-dev libssl-dev libzstd-dev liblz4-dev zlib1g-dev libcurl4-openssl-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev libgtest-dev libgmock-dev
   postgresql-15 postgresql-client-15 pgbackrest zstd curl util-linux procps

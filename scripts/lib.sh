@@ -1,4 +1,4 @@
-# Shell helpers shared by scripts/demo.sh and bench/compare.sh (sourced, not run).
+# Shell helpers shared by scripts/demo.sh and the bench/ scripts (sourced, not run).
 # Throw-away PostgreSQL clusters run as the OS user postgres on free loopback ports and are
 # stopped by PID, as the integration-test harness does.
 
@@ -19,4 +19,18 @@ stop_cluster() {  # stop_cluster PGDATA: SIGINT (fast shutdown) by PID, SIGKILL 
   kill -INT "$pid" 2>/dev/null || true
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
+}
+
+make_workdir() {  # make_workdir NAME: sets work to a new /tmp/NAME.XXXXXX that postgres may use;
+  # on exit the cluster in $work/pgdata is stopped and $work removed (kept if keep=yes).
+  work=$(mktemp -d "/tmp/$1.XXXXXX")
+  chmod 755 "$work"
+  chown postgres:postgres "$work"
+  trap remove_workdir EXIT
+  trap 'exit 130' INT TERM
+}
+
+remove_workdir() {
+  stop_cluster "$work/pgdata" || true
+  if [[ ${keep:-no} == yes ]]; then echo "kept $work"; else rm -rf "$work"; fi
 }

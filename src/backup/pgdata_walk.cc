@@ -66,8 +66,8 @@ class Walker {
     }
 
     for (const auto& name : names) {
-      std::string child_rel = rel.empty() ? name : rel + "/" + name;
-      std::string child_abs = abs + "/" + name;
+      std::string child_rel = rel.empty() ? name : fmt::format("{}/{}", rel, name);
+      std::string child_abs = fmt::format("{}/{}", abs, name);
       if (rel.empty() && kSkippedTopFiles.count(name)) continue;
       if (name == "pg_internal.init" || name.starts_with("pgsql_tmp")) continue;
       std::string relfilenode;

@@ -118,11 +118,11 @@ class [[nodiscard]] Result {
     ::pgvault::Status pgv_status_ = (expr);    \
     if (!pgv_status_.ok()) return pgv_status_; \
   } while (0)
-
-// `PGV_ASSIGN_OR_RETURN(auto x, Fn());` unwraps a Result or returns its status.
+// `PGV_ASSIGN_OR_RETURN(auto x, Fn());` unwraps a Result or returns its status. `tmp` is a name
+// and `lhs` a declaration, neither fits in parentheses: NOLINTBEGIN(bugprone-macro-parentheses)
 #define PGV_ASSIGN_OR_RETURN(lhs, expr) \
   PGV_ASSIGN_OR_RETURN_IMPL(PGV_CONCAT(pgv_result_, __LINE__), lhs, expr)
 #define PGV_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                              \
   if (!tmp.ok()) return tmp.status();             \
-  lhs = std::move(tmp).value()
+  lhs = std::move(tmp).value()  // NOLINTEND(bugprone-macro-parentheses)

@@ -10,17 +10,17 @@ WorkerGroup::~WorkerGroup() {
   (void)Wait();
 }
 
-void WorkerGroup::Start(int n, WorkerFn fn) {
+void WorkerGroup::Start(int n, const WorkerFn& fn) {
   for (int worker_idx = 0; worker_idx < std::max(1, n); ++worker_idx)
     threads_.emplace_back([this, fn] { RunHere(fn); });
 }
 
 void WorkerGroup::RunHere(const WorkerFn& fn) {
   Status s = fn(stop_.get_token());
-  if (!s.ok()) Stop(std::move(s));
+  if (!s.ok()) Stop(s);
 }
 
-void WorkerGroup::Stop(Status why) {
+void WorkerGroup::Stop(const Status& why) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
@@ -49,7 +49,7 @@ Status ParallelFor(size_t count, int jobs, const std::function<Status(size_t idx
   if (count == 0) return Status::Ok();
   std::atomic<size_t> next{0};
   int workers = static_cast<int>(std::min<size_t>(std::max(1, jobs), count));
-  return RunWorkers(workers, [&](std::stop_token stop) {
+  return RunWorkers(workers, [&](const std::stop_token& stop) {
     for (size_t idx = next++; idx < count && !stop.stop_requested(); idx = next++)
       PGV_RETURN_IF_ERROR(fn(idx));
     return Status::Ok();

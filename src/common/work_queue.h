@@ -97,10 +97,10 @@ class WorkerGroup {
   WorkerGroup& operator=(const WorkerGroup&) = delete;
 
   // Starts n (at least 1) threads running fn. A worker that returns an error stops the group.
-  void Start(int n, WorkerFn fn);
+  void Start(int n, const WorkerFn& fn);
   // Stops the group: fails it with why unless an error came first (why may be ok: stop without
   // failing), requests stop and calls on_stop. Only the first call has an effect.
-  void Stop(Status why);
+  void Stop(const Status& why);
   bool stopped() const { return stop_.stop_requested(); }
   std::stop_token stop_token() const { return stop_.get_token(); }
   // Joins the workers; the first error.

@@ -97,6 +97,7 @@ Result<std::vector<Row>> PgSession::Query(const std::string& sql,
                                           const std::vector<std::string>& params) {
   const PqApi* pq = *Pq();
   std::vector<const char*> values;
+  values.reserve(params.size());
   for (const auto& p : params) values.push_back(p.c_str());
   PGresult* res = pq->exec_params(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
                                   values.data(), nullptr, nullptr, 0);

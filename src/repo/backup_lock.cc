@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
+#include <exception>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -126,6 +128,12 @@ std::string BackupLockInfo::DescribeOwner() const {
 }
 
 struct BackupLock::State {
+  State(storage::Storage& storage_in, std::string id, LockOwner owner_in, LockEnv env_in)
+      : storage(storage_in),
+        backup_id(std::move(id)),
+        owner(std::move(owner_in)),
+        env(std::move(env_in)) {}
+
   storage::Storage& storage;
   std::string backup_id;
   LockOwner owner;
@@ -159,19 +167,32 @@ BackupLock::BackupLock(std::unique_ptr<State> state) : state_(std::move(state)) 
   });
 }
 
+namespace {
+// Release for the destructor and the move assignment, which must not throw: a failure, or an
+// exception (out of memory while logging), is reported on stderr, never propagated.
+void ReleaseNoThrow(BackupLock& lock) noexcept {
+  try {
+    if (Status s = lock.Release(); !s.ok()) log::Warn("{}", s.ToString());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pgvault: releasing backup lock '%s': %s\n", lock.backup_id().c_str(),
+                 e.what());
+  } catch (...) {
+    std::fprintf(stderr, "pgvault: releasing backup lock '%s' failed\n", lock.backup_id().c_str());
+  }
+}
+}  // namespace
+
 BackupLock::BackupLock(BackupLock&& other) noexcept = default;
 BackupLock& BackupLock::operator=(BackupLock&& other) noexcept {
   if (this != &other) {
-    if (state_)
-      if (Status s = Release(); !s.ok()) log::Warn("{}", s.ToString());
+    if (state_) ReleaseNoThrow(*this);
     state_ = std::move(other.state_);
   }
   return *this;
 }
 
 BackupLock::~BackupLock() {
-  if (!state_) return;
-  if (Status s = Release(); !s.ok()) log::Warn("{}", s.ToString());
+  if (state_) ReleaseNoThrow(*this);
 }
 
 const std::string& BackupLock::backup_id() const { return state_->backup_id; }
@@ -232,8 +253,7 @@ Result<BackupLock> LockBackup(storage::Storage& storage, const LockEnv& env) {
       if (!objects.ok()) return objects.status();
       continue;
     }
-    return BackupLock(std::unique_ptr<BackupLock::State>(
-        new BackupLock::State{.storage = storage, .backup_id = id, .owner = owner, .env = env}));
+    return BackupLock(std::make_unique<BackupLock::State>(storage, id, owner, env));
   }
   return std::move(Status::Conflict(fmt::format(
                        "no free backup id: {} ids in a row from '{}' are taken in '{}'",

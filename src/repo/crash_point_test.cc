@@ -17,7 +17,6 @@
 namespace pgvault::repo {
 namespace {
 
-using storage::BorrowedStorage;
 using storage::FaultStorage;
 using storage::MemStorage;
 using storage::Storage;
@@ -52,8 +51,7 @@ TEST(CrashPointTest, RepositoryCreateLeavesNoneOrAWholeRepository) {
     Secret secret{.passphrase = "correct horse battery"};
     ForEveryCrashPoint([&](Storage& st) { return Repository::Create(st, params, secret); },
                        [&](MemStorage& mem, bool completed) {
-                         auto opened =
-                             Repository::Open(std::make_unique<BorrowedStorage>(mem), secret);
+                         auto opened = testing::OpenOn(mem, secret);
                          if (completed) {
                            EXPECT_TRUE(opened.ok()) << opened.status().ToString();
                          } else {
@@ -76,7 +74,7 @@ TEST(CrashPointTest, BackupIsListedOnlyWhenEveryBlockItNamesIsStored) {
     MemStorage mem;
     for (const auto& obj : *empty_objects)
       ASSERT_TRUE(mem.Put(obj.key, *empty_repo.Get(obj.key)).ok());
-    auto repo = Repository::Open(std::make_unique<BorrowedStorage>(mem), secret);
+    auto repo = testing::OpenOn(mem, secret);
     ASSERT_TRUE(repo.ok());
     FaultStorage faulty(mem);
     faulty.CrashAfterWrites(crash_at);

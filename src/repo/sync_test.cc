@@ -13,19 +13,18 @@
 namespace pgvault::repo {
 namespace {
 
-using storage::BorrowedStorage;
 using storage::FaultStorage;
 using storage::MemStorage;
 using storage::StorageOp;
 
-constexpr std::string_view kBackupId = "20261128-120000F";
+using testing::kTestBackupId;
 const std::string kSegment = "000000010000000000000003";
 const std::string kSecret = "pw";
 
 // A source repository with one backup (several packs) and two WAL objects.
 std::unique_ptr<Repository> MakeSource(MemStorage& mem) {
   auto repo = testing::OpenMemRepo(mem);
-  EXPECT_TRUE(testing::WriteTestBackup(*repo, repo->storage(), kBackupId).ok());
+  EXPECT_TRUE(testing::WriteTestBackup(*repo, repo->storage(), kTestBackupId).ok());
   EXPECT_TRUE(PushWal(*repo, kSegment, testing::TestWalSegment(kSegment)).ok());
   EXPECT_TRUE(PushWal(*repo, "00000002.history", AsBytes("1\t0/3000158\treason\n")).ok());
   return repo;
@@ -44,10 +43,9 @@ std::vector<std::string> Keys(MemStorage& mem) {
 // it reads back and verifies.
 void ExpectCompleteReplica(MemStorage& source, MemStorage& target) {
   EXPECT_EQ(Keys(target), Keys(source));
-  auto replica =
-      Repository::Open(std::make_unique<BorrowedStorage>(target), {.passphrase = kSecret});
+  auto replica = testing::OpenOn(target, {.passphrase = kSecret});
   ASSERT_TRUE(replica.ok()) << replica.status().ToString();
-  EXPECT_EQ(*ListBackups(target), std::vector<std::string>{std::string(kBackupId)});
+  EXPECT_EQ(*ListBackups(target), std::vector<std::string>{std::string(kTestBackupId)});
   Status checked = testing::CheckAllBackups(**replica);
   EXPECT_TRUE(checked.ok()) << checked.ToString();
   auto wal = GetWal(**replica, kSegment);
@@ -94,7 +92,7 @@ std::string Damage(MemStorage& mem, std::string_view prefix) {
 
 TEST(RepoSyncTest, ADamagedSourceObjectIsRefusedAndNotCopied) {
   for (std::string prefix : {std::string(kPacksPrefix), std::string(kWalPrefix) + "00000001/",
-                             ManifestPartKey(kBackupId, 0), ManifestKey(kBackupId)}) {
+                             ManifestPartKey(kTestBackupId, 0), ManifestKey(kTestBackupId)}) {
     SCOPED_TRACE(prefix);
     MemStorage source_mem, target;
     auto source = MakeSource(source_mem);
@@ -133,8 +131,7 @@ TEST(RepoSyncTest, AShortReadOfTheSourceIsRefusedAsDamage) {
   MemStorage source_mem, target;
   auto source = MakeSource(source_mem);
   FaultStorage faulty_source(source_mem);
-  auto via_fault =
-      Repository::Open(std::make_unique<BorrowedStorage>(faulty_source), {.passphrase = kSecret});
+  auto via_fault = testing::OpenOn(faulty_source, {.passphrase = kSecret});
   ASSERT_TRUE(via_fault.ok());
   faulty_source.ShortReadNth(1, 20, std::string(kWalPrefix));
   auto stats = SyncRepository(**via_fault, target, 1);
@@ -158,8 +155,7 @@ TEST(RepoSyncTest, AnInterruptedSyncLeavesNoRepositoryAndTheNextOneCompletes) {
     EXPECT_EQ(stats.status().code(), Code::kIo);
     EXPECT_EQ(Keys(target).size(), crash_at);
     // Until `config` arrives (last) the target is not a repository, so nobody uses a part.
-    auto opened =
-        Repository::Open(std::make_unique<BorrowedStorage>(target), {.passphrase = kSecret});
+    auto opened = testing::OpenOn(target, {.passphrase = kSecret});
     EXPECT_EQ(opened.status().code(), Code::kConfig);
     auto resumed = SyncRepository(*source, target, 2);
     ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();

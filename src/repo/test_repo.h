@@ -16,6 +16,15 @@
 
 namespace pgvault::repo::testing {
 
+// The backup id the repository tests write and read.
+constexpr std::string_view kTestBackupId = "20261128-120000F";
+
+// Opens the repository on `st` (often a FaultStorage over a MemStorage), which the test keeps
+// and which must outlive the repository.
+inline Result<std::unique_ptr<Repository>> OpenOn(storage::Storage& st, const Secret& secret) {
+  return Repository::Open(std::make_unique<storage::BorrowedStorage>(st), secret);
+}
+
 // A repository on `mem` (which must outlive it). Unencrypted by default: creating an encrypted
 // one runs scrypt and is slow.
 inline std::unique_ptr<Repository> OpenMemRepo(storage::MemStorage& mem, bool encrypted = false,
@@ -26,7 +35,7 @@ inline std::unique_ptr<Repository> OpenMemRepo(storage::MemStorage& mem, bool en
   params.pack_size = 1 << 20;
   Status created = Repository::Create(mem, params, secret);
   EXPECT_TRUE(created.ok()) << created.ToString();
-  auto repo = Repository::Open(std::make_unique<storage::BorrowedStorage>(mem), secret);
+  auto repo = OpenOn(mem, secret);
   EXPECT_TRUE(repo.ok()) << repo.status().ToString();
   return repo.ok() ? std::move(repo).value() : nullptr;
 }

@@ -15,15 +15,14 @@
 namespace pgvault::repo {
 namespace {
 
-using storage::BorrowedStorage;
 using storage::FaultStorage;
 using storage::MemStorage;
 using storage::StorageOp;
 
-constexpr std::string_view kBackupId = "20261128-120000F";
+using testing::kTestBackupId;
 // The smallest header the readers accept.
 const ManifestHeader kHeader{
-    .backup_id = std::string(kBackupId), .wal_segment_size = 16 << 20, .block_size = 131072};
+    .backup_id = std::string(kTestBackupId), .wal_segment_size = 16 << 20, .block_size = 131072};
 
 const std::vector<Status>& WriteFailures() {
   static const std::vector<Status> failures = {FaultStorage::NoSpace(), FaultStorage::Eio()};
@@ -73,7 +72,7 @@ TEST(PackWriterFaultTest, AFailedFlushInsideAddIsReturnedByAdd) {
 }
 
 Status WriteManifest(storage::Storage& st, Repository& repo) {
-  ManifestWriter writer(st, repo.codec(), std::string(kBackupId), 256);
+  ManifestWriter writer(st, repo.codec(), std::string(kTestBackupId), 256);
   FileEntry entry{.type = EntryType::kFile, .path = "PG_VERSION", .mode = 0600, .size = 3};
   PGV_RETURN_IF_ERROR(writer.Add(entry));
   return writer.Finish(kHeader);
@@ -84,8 +83,8 @@ TEST(ManifestWriterFaultTest, AFailedPartOrHeaderWriteLeavesNoBackup) {
     std::string key;
     std::string what;
   };
-  const std::vector<Case> cases = {{ManifestPartKey(kBackupId, 0), "writing manifest part"},
-                                   {ManifestKey(kBackupId), "writing manifest"}};
+  const std::vector<Case> cases = {{ManifestPartKey(kTestBackupId, 0), "writing manifest part"},
+                                   {ManifestKey(kTestBackupId), "writing manifest"}};
   for (const Case& c : cases) {
     for (const Status& failure : WriteFailures()) {
       SCOPED_TRACE(c.key + ": " + failure.message());
@@ -96,7 +95,7 @@ TEST(ManifestWriterFaultTest, AFailedPartOrHeaderWriteLeavesNoBackup) {
       Status s = WriteManifest(faulty, *repo);
       EXPECT_EQ(s.code(), Code::kIo);
       EXPECT_EQ(s.message(), fmt::format("{}: put '{}': {}", c.what, c.key, failure.message()));
-      EXPECT_TRUE(mem.Get(ManifestKey(kBackupId)).status().IsNotFound());
+      EXPECT_TRUE(mem.Get(ManifestKey(kTestBackupId)).status().IsNotFound());
       EXPECT_TRUE(ListBackups(mem)->empty());
     }
   }
@@ -106,14 +105,14 @@ TEST(ManifestWriterFaultTest, FinishCanBeRetriedAfterAFailedHeaderWrite) {
   MemStorage mem;
   auto repo = testing::OpenMemRepo(mem);
   FaultStorage faulty(mem);
-  faulty.FailNth(StorageOp::kPut, 1, FaultStorage::NoSpace(), ManifestKey(kBackupId));
-  ManifestWriter writer(faulty, repo->codec(), std::string(kBackupId), 256);
+  faulty.FailNth(StorageOp::kPut, 1, FaultStorage::NoSpace(), ManifestKey(kTestBackupId));
+  ManifestWriter writer(faulty, repo->codec(), std::string(kTestBackupId), 256);
   ASSERT_TRUE(writer.Add({.type = EntryType::kFile, .path = "PG_VERSION", .mode = 0600}).ok());
   EXPECT_EQ(writer.Finish(kHeader).code(), Code::kIo);
   EXPECT_TRUE(ListBackups(mem)->empty());
   ASSERT_TRUE(writer.Finish(kHeader).ok());
-  EXPECT_EQ(*ListBackups(mem), std::vector<std::string>{std::string(kBackupId)});
-  auto reader = ManifestReader::Open(mem, repo->codec(), kBackupId);
+  EXPECT_EQ(*ListBackups(mem), std::vector<std::string>{std::string(kTestBackupId)});
+  auto reader = ManifestReader::Open(mem, repo->codec(), kTestBackupId);
   ASSERT_TRUE(reader.ok()) << reader.status().ToString();
   FileEntry entry;
   ASSERT_TRUE((*reader)->Next(entry));
@@ -130,7 +129,7 @@ TEST(WalStoreFaultTest, AFailedPutStoresNothingAndARetrySucceeds) {
     MemStorage mem;
     auto base = testing::OpenMemRepo(mem);
     FaultStorage faulty(mem);
-    auto repo = Repository::Open(std::make_unique<BorrowedStorage>(faulty), {.passphrase = "pw"});
+    auto repo = testing::OpenOn(faulty, {.passphrase = "pw"});
     ASSERT_TRUE(repo.ok());
     faulty.FailNth(StorageOp::kPut, 1, failure);
     auto pushed = PushWal(**repo, name, testing::TestBlock(3));
@@ -152,7 +151,7 @@ TEST(ShortReadTest, AShortWalReadIsCorruptionNotData) {
     MemStorage mem;
     auto base = testing::OpenMemRepo(mem);
     FaultStorage faulty(mem);
-    auto repo = Repository::Open(std::make_unique<BorrowedStorage>(faulty), {.passphrase = "pw"});
+    auto repo = testing::OpenOn(faulty, {.passphrase = "pw"});
     ASSERT_TRUE(repo.ok());
     const std::string name = "000000010000000000000003";
     ASSERT_TRUE(PushWal(**repo, name, testing::TestBlock(3)).ok());
@@ -171,10 +170,10 @@ TEST(ShortReadTest, AShortPackRangeIsCorruptionNotData) {
   MemStorage mem;
   auto base = testing::OpenMemRepo(mem);
   FaultStorage faulty(mem);
-  auto repo = Repository::Open(std::make_unique<BorrowedStorage>(faulty), {.passphrase = "pw"});
+  auto repo = testing::OpenOn(faulty, {.passphrase = "pw"});
   ASSERT_TRUE(repo.ok());
-  ASSERT_TRUE(testing::WriteTestBackup(**repo, mem, kBackupId, 4, 1 << 20).ok());
-  auto reader = ManifestReader::Open(mem, (*repo)->codec(), kBackupId);
+  ASSERT_TRUE(testing::WriteTestBackup(**repo, mem, kTestBackupId, 4, 1 << 20).ok());
+  auto reader = ManifestReader::Open(mem, (*repo)->codec(), kTestBackupId);
   ASSERT_TRUE(reader.ok());
   FileEntry entry;
   ASSERT_TRUE((*reader)->Next(entry));

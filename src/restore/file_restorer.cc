@@ -23,7 +23,7 @@ struct FileRestorer::Target {
 FileRestorer::FileRestorer(repo::Repository& repo, FileRestorerOptions options, Progress& progress)
     : repo_(repo), options_(std::move(options)), progress_(progress), queue_(options_.queue_limit) {
   assert(options_.block_size > 0 && "the caller checks the manifest's block size");
-  workers_.Start(options_.jobs, [this](std::stop_token) { return Work(); });
+  workers_.Start(options_.jobs, [this](const std::stop_token&) { return Work(); });
 }
 
 FileRestorer::~FileRestorer() {
@@ -84,7 +84,7 @@ bool FileRestorer::FlushBatch() {
 bool FileRestorer::Push(Job job) { return queue_.Push(std::move(job)); }
 
 // Dropping the queued jobs closes their files (outside the queue's lock).
-void FileRestorer::Abort(Status s) { workers_.Stop(std::move(s)); }
+void FileRestorer::Abort(const Status& s) { workers_.Stop(s); }
 
 Status FileRestorer::Finish() {
   if (!FlushBatch()) batch_.clear();

@@ -50,7 +50,7 @@ class FileRestorer {
   // once the restore has failed: Finish says why.
   bool Add(repo::FileEntry entry, std::string target);
   // Stops the workers, failing the restore with s unless another error came first.
-  void Abort(Status s);
+  void Abort(const Status& s);
   // Waits until every queued range is written and every file closed; the first error, if any.
   Status Finish();
 

@@ -41,6 +41,7 @@ Result<std::pair<int, std::string>> Run(const std::vector<std::string>& argv) {
     int devnull = ::open("/dev/null", O_RDWR);
     ::dup2(devnull, STDIN_FILENO);
     std::vector<char*> args;
+    args.reserve(argv.size() + 1);
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     ::execvp(args[0], args.data());
@@ -100,6 +101,32 @@ std::string ControlValue(const std::string& controldata, std::string_view key) {
   std::string v = controldata.substr(colon + 1, end - colon - 1);
   size_t first = v.find_first_not_of(' ');
   return first == std::string::npos ? "" : v.substr(first);
+}
+
+// The server stopped: at the recovery target as asked (report completed from the log and
+// pg_controldata), or because recovery failed (the error lines of its log).
+Result<RecoveryReport> ServerGone(const StartOptions& o, const std::string& log_path,
+                                  RecoveryReport report) {
+  std::string log_text = ReadText(log_path);
+  if (log_text.find("shutdown at recovery target") != std::string::npos) {
+    report.outcome = "shut down at the target";
+    report.stop_detail = LastLogLine(log_text, "recovery stopping");
+    auto control = Run({PgBin(o.pg_version, "pg_controldata"), "-D", o.pgdata});
+    if (control.ok()) {
+      report.stop_lsn = ControlValue(control->second, "Minimum recovery ending location");
+      report.timeline = static_cast<uint32_t>(
+          std::strtoul(ControlValue(control->second, "Min recovery ending loc's timeline").c_str(),
+                       nullptr, 10));
+    }
+    return report;
+  }
+  std::string why = LastLogLine(log_text, "error: ");
+  std::string fatal = LastLogLine(log_text, "FATAL:  ");
+  if (fatal.empty()) fatal = LastLogLine(log_text, "PANIC:  ");
+  std::string msg = "the restored cluster stopped during recovery";
+  if (!why.empty()) msg += ": " + why;
+  if (!fatal.empty()) msg += (why.empty() ? ": " : "; ") + fatal;
+  return std::move(Status::Pg(msg)).WithHint(fmt::format("see the server log '{}'", log_path));
 }
 
 }  // namespace
@@ -181,26 +208,7 @@ Result<RecoveryReport> StartAndFollow(const StartOptions& o) {
 
   // The server is gone: either it shut down at the target as asked, or recovery failed.
   report.seconds = MonotonicSeconds() - t0;
-  std::string log_text = ReadText(log_path);
-  if (log_text.find("shutdown at recovery target") != std::string::npos) {
-    report.outcome = "shut down at the target";
-    report.stop_detail = LastLogLine(log_text, "recovery stopping");
-    auto control = Run({PgBin(o.pg_version, "pg_controldata"), "-D", o.pgdata});
-    if (control.ok()) {
-      report.stop_lsn = ControlValue(control->second, "Minimum recovery ending location");
-      report.timeline = static_cast<uint32_t>(
-          std::strtoul(ControlValue(control->second, "Min recovery ending loc's timeline").c_str(),
-                       nullptr, 10));
-    }
-    return report;
-  }
-  std::string why = LastLogLine(log_text, "error: ");
-  std::string fatal = LastLogLine(log_text, "FATAL:  ");
-  if (fatal.empty()) fatal = LastLogLine(log_text, "PANIC:  ");
-  std::string msg = "the restored cluster stopped during recovery";
-  if (!why.empty()) msg += ": " + why;
-  if (!fatal.empty()) msg += (why.empty() ? ": " : "; ") + fatal;
-  return std::move(Status::Pg(msg)).WithHint(fmt::format("see the server log '{}'", log_path));
+  return ServerGone(o, log_path, std::move(report));
 }
 
 std::string ReportLine(const RecoveryReport& r) {

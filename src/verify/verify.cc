@@ -131,7 +131,7 @@ BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, PackTable&
   uint32_t block_size = header.block_size;
   Counts counts;
   // Problems are collected, not returned: every worker runs to the end of the manifest.
-  auto worker = [&](std::stop_token) {
+  auto worker = [&](const std::stop_token&) {
     repo::BlockReader blocks_reader = repo.NewBlockReader(repo::IdCheck::kAlways);
     repo::FileEntry e;
     for (;;) {

@@ -11,6 +11,7 @@
 
 #include "exit_codes.h"
 #include "pg_cluster.h"
+#include "suite_source.h"
 
 namespace pgvault::test {
 namespace {
@@ -33,11 +34,8 @@ class BadInputTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     repo_ = new TestRepo(RepoCipher::kPassphrase);
-    source_ = PgCluster::Create({.archive_command = repo_->ArchiveCommand(), .env = repo_->env()})
-                  .release();
-    source_->RunPgbench({"-i", "-s", "1", "-q"});
-    ProcessResult backup = repo_->Backup(*source_);
-    if (backup.exit_code != 0) throw HarnessError("the suite's backup failed: " + backup.err);
+    source_ = NewArchivingSource(*repo_);
+    ProcessResult backup = SuiteBackup(*repo_, *source_);
     backup_id_ = BackupIdFromSummary(backup.out);
     source_->SwitchWalAndWaitArchived();
   }

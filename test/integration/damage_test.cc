@@ -17,6 +17,7 @@
 #include "repo/manifest.h"
 #include "repo/repository.h"
 #include "storage/posix/posix_storage.h"
+#include "suite_source.h"
 
 namespace pgvault::test {
 namespace {
@@ -28,9 +29,7 @@ class DamageTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     repo_ = new TestRepo(RepoCipher::kNone);
-    source_ = PgCluster::Create({.archive_command = repo_->ArchiveCommand(), .env = repo_->env()})
-                  .release();
-    source_->RunPgbench({"-i", "-s", "1", "-q"});
+    source_ = NewArchivingSource(*repo_);
     source_->Exec("CREATE TABLE generation(n int)");
     source_->Exec("INSERT INTO generation VALUES (1)");
     old_id_ = TakeBackup();

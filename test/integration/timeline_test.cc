@@ -40,15 +40,22 @@ std::string SwitchAndWait(Restored& db) {
 class TimelineTest : public VaultTest {
  protected:
   TimelineTest() : VaultTest("timeline") {}
+
+  // The repository, a source cluster archiving into it (pgbench tables and the marks table) and
+  // a first backup of it.
+  void CreateSourceWithBackup(std::unique_ptr<PgCluster>& src) {
+    ASSERT_EQ(Vault({"repo-create"}).exit_code, 0);
+    src = PgCluster::Create({.archive_command = ArchivePushCommand(repo_, key_)});
+    src->RunPgbench({"-i", "-s", "1", "-q"});
+    src->Exec(kCreateMarksTableSql);
+    auto b1 = Backup(*src);
+    ASSERT_EQ(b1.exit_code, 0) << b1.err;
+  }
 };
 
 TEST_F(TimelineTest, NewTimelineArchivesAndBothTimelinesRestoreExactly) {
-  ASSERT_EQ(Vault({"repo-create"}).exit_code, 0);
-  auto src = PgCluster::Create({.archive_command = ArchivePushCommand(repo_, key_)});
-  src->RunPgbench({"-i", "-s", "1", "-q"});
-  src->Exec(kCreateMarksTableSql);
-  auto b1 = Backup(*src);
-  ASSERT_EQ(b1.exit_code, 0) << b1.err;
+  std::unique_ptr<PgCluster> src;
+  ASSERT_NO_FATAL_FAILURE(CreateSourceWithBackup(src));
   auto bench = src->StartPgbench({"-c", "2", "-T", "600", "-n"});
   std::vector<Mark> old_marks;
   for (int id = 1; id <= 3; ++id) {
@@ -122,12 +129,8 @@ TEST_F(TimelineTest, NewTimelineArchivesAndBothTimelinesRestoreExactly) {
 }
 
 TEST_F(TimelineTest, TestRestoreDoesNotArchiveAndItsBranchIsNotFollowedWithoutAsking) {
-  ASSERT_EQ(Vault({"repo-create"}).exit_code, 0);
-  auto src = PgCluster::Create({.archive_command = ArchivePushCommand(repo_, key_)});
-  src->RunPgbench({"-i", "-s", "1", "-q"});
-  src->Exec(kCreateMarksTableSql);
-  auto b1 = Backup(*src);
-  ASSERT_EQ(b1.exit_code, 0) << b1.err;
+  std::unique_ptr<PgCluster> src;
+  ASSERT_NO_FATAL_FAILURE(CreateSourceWithBackup(src));
   Mark m1 = RecordMark(*src, 1, false);
   src->SwitchWalAndWaitArchived();
   auto restore_to = [&](const std::string& label, const Mark& mark,

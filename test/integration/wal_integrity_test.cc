@@ -19,6 +19,7 @@
 #include "repo/repository.h"
 #include "repo/wal_store.h"
 #include "storage/storage.h"
+#include "suite_source.h"
 
 namespace pgvault::test {
 namespace {
@@ -35,11 +36,8 @@ class WalIntegrityTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     repo_ = new TestRepo(RepoCipher::kPassphrase);
-    source_ = PgCluster::Create({.archive_command = repo_->ArchiveCommand(), .env = repo_->env()})
-                  .release();
-    source_->RunPgbench({"-i", "-s", "1", "-q"});
-    ProcessResult backup = repo_->Backup(*source_);
-    if (backup.exit_code != 0) throw HarnessError("the suite's backup failed: " + backup.err);
+    source_ = NewArchivingSource(*repo_);
+    SuiteBackup(*repo_, *source_);
     source_->SwitchWalAndWaitArchived();
     // The segment the backup starts in (named by its .backup history file).
     for (const auto& f : FilesUnder(repo_->path(), "wal/00000001/"))

@@ -32,12 +32,12 @@ void Walk(const std::string& root, const std::string& rel, std::string_view pref
   while (dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
     if (name == "." || name == ".." || name.starts_with(kTempMarker)) continue;
-    std::string key = rel.empty() ? name : rel + "/" + name;
+    std::string key = rel.empty() ? name : fmt::format("{}/{}", rel, name);
     // Only descend where the prefix can still match.
     size_t common = std::min(key.size(), prefix.size());
     if (key.compare(0, common, prefix.substr(0, common)) != 0) continue;
     struct stat st;
-    if (::lstat((root + "/" + key).c_str(), &st) != 0) continue;  // vanished meanwhile
+    if (::lstat(fmt::format("{}/{}", root, key).c_str(), &st) != 0) continue;  // vanished meanwhile
     if (S_ISDIR(st.st_mode)) {
       Walk(root, key, prefix, out, status);
     } else if (S_ISREG(st.st_mode) && key.starts_with(prefix)) {
