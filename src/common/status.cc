@@ -33,6 +33,8 @@ int ExitCode(const Status& s) {
       return 9;
     case Code::kInternal:
       return 10;
+    case Code::kCheckFailed:
+      return 11;
   }
   return 10;
 }

@@ -22,6 +22,7 @@ enum class Code : int {
   kCrypto = 8,           // wrong passphrase/key, crypto library failure
   kPg = 9,               // PostgreSQL refused or is not in the expected state
   kInternal = 10,        // a bug in pgvault
+  kCheckFailed = 11,     // a drill check failed: the restored database is not as expected
 };
 
 class [[nodiscard]] Status {
@@ -40,6 +41,7 @@ class [[nodiscard]] Status {
   static Status Crypto(std::string msg) { return Status(Code::kCrypto, std::move(msg)); }
   static Status Pg(std::string msg) { return Status(Code::kPg, std::move(msg)); }
   static Status Internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
+  static Status CheckFailed(std::string msg) { return Status(Code::kCheckFailed, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

@@ -17,6 +17,7 @@ TEST(ExitCodeTest, EveryCodeHasItsNumber) {
   EXPECT_EQ(ExitCode(Status::Crypto("x")), 8);
   EXPECT_EQ(ExitCode(Status::Pg("x")), 9);
   EXPECT_EQ(ExitCode(Status::Internal("x")), 10);
+  EXPECT_EQ(ExitCode(Status::CheckFailed("x")), 11);
 }
 
 // restore_command's protocol: 1 ends recovery quietly ("not archived"), above 125 stops it.
