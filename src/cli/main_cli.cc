@@ -272,8 +272,8 @@ Result<std::string> ResolveBackup(repo::Repository& repo, const std::string& bac
   if (backup != "latest") return backup;
   PGV_ASSIGN_OR_RETURN(auto ids, repo.ListBackups());
   if (ids.empty())
-    return std::move(Status::NotFound(
-                         fmt::format("repository '{}' holds no backup", repo.Describe())))
+    return std::move(
+               Status::NotFound(fmt::format("repository '{}' holds no backup", repo.Describe())))
         .WithHint("take one with 'pgvault backup'");
   return ids.back();
 }
@@ -318,9 +318,8 @@ Status CmdDrill(Options& o) {
   std::cout << (o.json ? DrillJson(result).dump(2) : drill::FormatText(result)) << "\n";
   if (o.keep) std::cout << fmt::format("scratch directory kept: '{}'\n", result.scratch);
   if (!result.record.passed)
-    return std::move(Status::CheckFailed(
-                         fmt::format("drill of backup '{}' failed: {}", result.backup_id,
-                                     result.record.failed)))
+    return std::move(Status::CheckFailed(fmt::format("drill of backup '{}' failed: {}",
+                                                     result.backup_id, result.record.failed)))
         .WithHint("see the checks above; rerun with --keep to inspect the restored cluster");
   return Status::Ok();
 }

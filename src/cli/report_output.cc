@@ -66,18 +66,18 @@ std::string RecordsText(const info::RepoInfo& info, const std::string& id) {
   const info::BackupRecords& r = it->second;
   std::string out;
   if (r.verify)
-    out += fmt::format("  last verify: {} at {} ({:.1f} MB read{}, {} problems)\n",
-                       r.verify->passed ? "PASSED" : "FAILED", r.verify->time,
-                       r.verify->bytes_read / 1e6,
-                       r.verify->sample_percent < 100
-                           ? fmt::format(", {:g}% sample", r.verify->sample_percent)
-                           : "",
-                       r.verify->problems.size());
+    out += fmt::format(
+        "  last verify: {} at {} ({:.1f} MB read{}, {} problems)\n",
+        r.verify->passed ? "PASSED" : "FAILED", r.verify->time, r.verify->bytes_read / 1e6,
+        r.verify->sample_percent < 100 ? fmt::format(", {:g}% sample", r.verify->sample_percent)
+                                       : "",
+        r.verify->problems.size());
   if (r.drill)
-    out += fmt::format("  last drill: {} at {}, RTO {:.1f} s (restore {:.1f} s, replay {:.1f} s){}\n",
-                       r.drill->passed ? "PASSED" : "FAILED", r.drill->time, r.drill->rto_seconds,
-                       r.drill->restore_seconds, r.drill->replay_seconds,
-                       r.drill->passed ? "" : ": " + r.drill->failed);
+    out +=
+        fmt::format("  last drill: {} at {}, RTO {:.1f} s (restore {:.1f} s, replay {:.1f} s){}\n",
+                    r.drill->passed ? "PASSED" : "FAILED", r.drill->time, r.drill->rto_seconds,
+                    r.drill->restore_seconds, r.drill->replay_seconds,
+                    r.drill->passed ? "" : ": " + r.drill->failed);
   if (!r.damage.empty()) out += fmt::format("  catalog: DAMAGED: {}\n", r.damage);
   return out;
 }
@@ -171,10 +171,11 @@ json VerifyJson(const verify::VerifyReport& r) {
           {"seconds", r.seconds},
           {"sample_percent", r.sample_percent},
           {"backups", backups},
-          {"wal", {{"files", r.wal_files},
-                   {"bytes", r.wal_bytes},
-                   {"missing_segments", r.wal_missing_segments},
-                   {"problems", r.wal_problems}}},
+          {"wal",
+           {{"files", r.wal_files},
+            {"bytes", r.wal_bytes},
+            {"missing_segments", r.wal_missing_segments},
+            {"problems", r.wal_problems}}},
           {"object_problems", r.object_problems},
           {"warnings", r.warnings}};
 }

@@ -53,8 +53,8 @@ void RowCounts(pg::PgSession& session, const std::string& db, std::vector<DrillC
       out.push_back(Failed(name, count.status().message()));
       continue;
     }
-    out.push_back({.name = name, .passed = true, .value = *count,
-                   .seconds = MonotonicSeconds() - t0});
+    out.push_back(
+        {.name = name, .passed = true, .value = *count, .seconds = MonotonicSeconds() - t0});
   }
 }
 
@@ -73,8 +73,8 @@ void ForeignKeys(pg::PgSession& session, const std::string& db, std::vector<Dril
     return;
   }
   for (const auto& fk : *fks) {
-    std::string name = fmt::format("foreign key {}.{} on {}", db, fk[0].value_or(""),
-                                   fk[1].value_or(""));
+    std::string name =
+        fmt::format("foreign key {}.{} on {}", db, fk[0].value_or(""), fk[1].value_or(""));
     auto from = Split(fk[3].value_or(""), '\x01'), to = Split(fk[4].value_or(""), '\x01');
     std::string not_null, join;
     for (size_t i = 0; i < from.size() && i < to.size(); ++i) {
@@ -91,7 +91,9 @@ void ForeignKeys(pg::PgSession& session, const std::string& db, std::vector<Dril
       continue;
     }
     bool ok = *violations == "0";
-    out.push_back({.name = name, .passed = ok, .value = *violations,
+    out.push_back({.name = name,
+                   .passed = ok,
+                   .value = *violations,
                    .detail = ok ? "" : "rows without a referenced row",
                    .seconds = MonotonicSeconds() - t0});
   }
@@ -111,9 +113,9 @@ std::optional<DrillCheck> Amcheck(const ScratchServer& s) {
   std::string bin = restore::PgBin(s.pg_version, "pg_amcheck");
   if (bin.front() != '/' || ::access(bin.c_str(), X_OK) != 0) return std::nullopt;
   double t0 = MonotonicSeconds();
-  auto run = restore::RunProgram({bin, "--all", "--install-missing", "--host", s.socket_dir,
-                                  "--port", std::to_string(s.port), "--username", s.user,
-                                  "--no-password"});
+  auto run =
+      restore::RunProgram({bin, "--all", "--install-missing", "--host", s.socket_dir, "--port",
+                           std::to_string(s.port), "--username", s.user, "--no-password"});
   DrillCheck check{.name = "amcheck heaps and btree indexes"};
   check.seconds = MonotonicSeconds() - t0;
   if (!run.ok()) return Failed(check.name, run.status().message());
@@ -141,7 +143,9 @@ std::vector<DrillCheck> RunAutomaticChecks(const ScratchServer& server) {
       out.push_back(Failed("connect " + db, db_session.status().message()));
       continue;
     }
-    out.push_back({.name = "connect " + db, .passed = true, .value = "ok",
+    out.push_back({.name = "connect " + db,
+                   .passed = true,
+                   .value = "ok",
                    .seconds = MonotonicSeconds() - t0});
     RowCounts(**db_session, db, out);
     ForeignKeys(**db_session, db, out);
@@ -166,9 +170,8 @@ std::vector<DrillCheck> RunUserChecks(const ScratchServer& server,
       out.push_back(Failed(c.name, rows.status().message()));
       continue;
     }
-    check.value = rows->empty() || rows->front().empty()
-                      ? "no rows"
-                      : rows->front()[0].value_or("null");
+    check.value =
+        rows->empty() || rows->front().empty() ? "no rows" : rows->front()[0].value_or("null");
     check.passed = true;
     std::vector<std::string> expected;
     if (c.expect) {

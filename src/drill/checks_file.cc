@@ -1,11 +1,11 @@
 #include "drill/checks_file.h"
 
 #include <fmt/format.h>
+#include <toml++/toml.h>
 
 #include <charconv>
 #include <fstream>
 #include <sstream>
-#include <toml++/toml.hpp>
 
 namespace pgvault::drill {
 namespace {

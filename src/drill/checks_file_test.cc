@@ -56,7 +56,8 @@ TEST(ChecksFileTest, MalformedChecksNameTheFileCheckAndField) {
   auto no_sql = ParseChecks("[[check]]\nexpect = 1\n", "c.toml");
   ASSERT_FALSE(no_sql.ok());
   EXPECT_EQ(no_sql.status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(no_sql.status().message(), "checks file 'c.toml': check 1: 'sql' is missing or not a string");
+  EXPECT_EQ(no_sql.status().message(),
+            "checks file 'c.toml': check 1: 'sql' is missing or not a string");
   auto no_expect = ParseChecks("[[check]]\nsql = \"select 1\"\n", "c.toml");
   ASSERT_FALSE(no_expect.ok());
   EXPECT_EQ(no_expect.status().message(),

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -56,7 +57,8 @@ Result<std::string> MakeScratch(const std::string& requested) {
   if (ec || !fs::is_directory(dir))
     return Status::Io(fmt::format("cannot create the scratch directory '{}'", dir));
   if (!fs::is_empty(dir, ec))
-    return std::move(Status::InvalidArgument(fmt::format("scratch directory '{}' is not empty", dir)))
+    return std::move(
+               Status::InvalidArgument(fmt::format("scratch directory '{}' is not empty", dir)))
         .WithHint("pass --scratch with a new or empty directory");
   ::chmod(dir.c_str(), 0700);
   return dir;
@@ -121,8 +123,7 @@ Status RestoreStep(repo::Repository& repo, Run& run, Progress& progress) {
   if (ro.target.kind != restore::RecoveryTarget::Kind::kEndOfWal) ro.target.action = "promote";
   PGV_ASSIGN_OR_RETURN(auto manifest, repo.OpenManifest(run.result.backup_id));
   for (const auto& ts : manifest->header().tablespaces)
-    ro.tablespace_map[std::to_string(ts.oid)] = fmt::format("{}/tablespaces/{}", run.result.scratch,
-                                                            ts.oid);
+    ro.tablespace_map[ts.oid] = fmt::format("{}/tablespaces/{}", run.result.scratch, ts.oid);
   double t0 = MonotonicSeconds();
   PGV_ASSIGN_OR_RETURN(auto restored, restore::RunRestore(repo, ro, progress));
   run.result.record.restore_seconds = MonotonicSeconds() - t0;
@@ -140,8 +141,8 @@ void DrillSteps(repo::Repository& repo, Run& run, const std::vector<UserCheck>& 
     record.checks.push_back({.name = "restore", .value = s.message()});
     return;
   }
-  record.checks.push_back({.name = "restore", .passed = true, .value = "ok",
-                           .seconds = record.restore_seconds});
+  record.checks.push_back(
+      {.name = "restore", .passed = true, .value = "ok", .seconds = record.restore_seconds});
   restore::StartOptions so{.pgdata = run.pgdata,
                            .host = run.result.scratch,
                            .port = run.port,
@@ -156,11 +157,15 @@ void DrillSteps(repo::Repository& repo, Run& run, const std::vector<UserCheck>& 
   record.replay_seconds = recovered->seconds;
   record.rto_seconds = record.restore_seconds + record.replay_seconds;
   bool promoted = recovered->outcome == "promoted";
-  record.checks.push_back({.name = "recovery", .passed = promoted,
-                           .value = RecoveryValue(*recovered), .seconds = recovered->seconds});
+  record.checks.push_back({.name = "recovery",
+                           .passed = promoted,
+                           .value = RecoveryValue(*recovered),
+                           .seconds = recovered->seconds});
   if (!promoted) return;
-  ScratchServer server{.socket_dir = run.result.scratch, .port = run.port,
-                       .user = run.options.user, .pg_version = run.pg_version};
+  ScratchServer server{.socket_dir = run.result.scratch,
+                       .port = run.port,
+                       .user = run.options.user,
+                       .pg_version = run.pg_version};
   double t0 = MonotonicSeconds();
   auto automatic = RunAutomaticChecks(server);
   auto user = RunUserChecks(server, user_checks);
@@ -175,8 +180,8 @@ void Finish(repo::Repository& repo, Run& run) {
   if (!run.options.keep) {
     std::error_code ec;
     fs::remove_all(run.result.scratch, ec);
-    if (ec) log::Warn("cannot remove the scratch directory '{}': {}", run.result.scratch,
-                      ec.message());
+    if (ec)
+      log::Warn("cannot remove the scratch directory '{}': {}", run.result.scratch, ec.message());
   }
   record.passed = !record.checks.empty();
   for (const auto& c : record.checks) {

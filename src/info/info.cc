@@ -19,13 +19,17 @@ BackupRecords ReadRecords(repo::Repository& repo, const std::string& backup_id) 
   }
   if (auto v = repo::NewestRecord(*records, repo::RecordKind::kVerify)) {
     auto parsed = repo::ParseVerifyRecord(backup_id, v->body);
-    if (parsed.ok()) out.verify = std::move(*parsed);
-    else out.damage = parsed.status().message();
+    if (parsed.ok())
+      out.verify = std::move(*parsed);
+    else
+      out.damage = parsed.status().message();
   }
   if (auto d = repo::NewestRecord(*records, repo::RecordKind::kDrill)) {
     auto parsed = repo::ParseDrillRecord(backup_id, d->body);
-    if (parsed.ok()) out.drill = std::move(*parsed);
-    else out.damage = parsed.status().message();
+    if (parsed.ok())
+      out.drill = std::move(*parsed);
+    else
+      out.damage = parsed.status().message();
   }
   return out;
 }

@@ -37,7 +37,7 @@ struct RepoInfo {
   std::string cipher;       // "aes-256-gcm" or "none"
   std::string compression;  // e.g. "zstd"
   uint32_t block_size = 0;
-  std::vector<repo::ListedBackup> backups;  // oldest first, damaged ones included
+  std::vector<repo::ListedBackup> backups;       // oldest first, damaged ones included
   std::map<std::string, BackupRecords> records;  // by backup id; absent: none recorded
   // Continuity per timeline from the oldest backup's first segment onwards.
   std::vector<repo::TimelineRange> timelines;

@@ -27,8 +27,8 @@ class RecordReader {
     }
   }
   void Fail(std::string_view key, std::string_view why) {
-    status_ = Status::Corruption(fmt::format("{} record of backup '{}': field '{}' is {}", what_,
-                                             backup_id_, key, why));
+    status_ = Status::Corruption(
+        fmt::format("{} record of backup '{}': field '{}' is {}", what_, backup_id_, key, why));
   }
   const Status& status() const { return status_; }
 
@@ -56,10 +56,14 @@ bool ReadResult(RecordReader& r, const char* key) {
 }  // namespace
 
 json VerifyRecordToJson(const VerifyRecord& v) {
-  return {{"result", ResultText(v.passed)},     {"time", v.time},
-          {"seconds", v.seconds},           {"checked", v.checked},
-          {"sample_percent", v.sample_percent}, {"files", v.files},
-          {"blocks", v.blocks},             {"bytes_read", v.bytes_read},
+  return {{"result", ResultText(v.passed)},
+          {"time", v.time},
+          {"seconds", v.seconds},
+          {"checked", v.checked},
+          {"sample_percent", v.sample_percent},
+          {"files", v.files},
+          {"blocks", v.blocks},
+          {"bytes_read", v.bytes_read},
           {"problems", ProblemsToJson(v.problems)}};
 }
 

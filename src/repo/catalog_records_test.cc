@@ -44,7 +44,8 @@ TEST(CatalogRecordsTest, AMissingOrMistypedFieldIsCorruptionNamingIt) {
   j.erase("rto_seconds");
   auto missing = ParseDrillRecord("B", j);
   ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(missing.status().message(), "drill record of backup 'B': field 'rto_seconds' is missing");
+  EXPECT_EQ(missing.status().message(),
+            "drill record of backup 'B': field 'rto_seconds' is missing");
   auto v = VerifyRecordToJson({});
   v["files"] = "three";
   auto mistyped = ParseVerifyRecord("B", v);

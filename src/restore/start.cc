@@ -77,8 +77,7 @@ std::string PgBin(int pg_version, const char* tool) {
 void BecomeUser(const std::string& name) {
   if (name.empty() || ::geteuid() != 0) return;
   passwd* pw = ::getpwnam(name.c_str());
-  if (!pw || ::setgroups(0, nullptr) != 0 || ::setgid(pw->pw_gid) != 0 ||
-      ::setuid(pw->pw_uid) != 0)
+  if (!pw || ::setgroups(0, nullptr) != 0 || ::setgid(pw->pw_gid) != 0 || ::setuid(pw->pw_uid) != 0)
     ::_exit(126);
   ::setenv("HOME", pw->pw_dir, 1);
   ::setenv("USER", pw->pw_name, 1);
@@ -135,13 +134,13 @@ Result<RecoveryReport> StartAndFollow(const StartOptions& o) {
   std::string log_dir = o.pgdata + "/log";
   ::mkdir(log_dir.c_str(), 0700);
   if (!o.run_as.empty() && ::geteuid() == 0)
-    if (passwd* pw = ::getpwnam(o.run_as.c_str())) (void)::chown(log_dir.c_str(), pw->pw_uid, pw->pw_gid);
+    if (passwd* pw = ::getpwnam(o.run_as.c_str()))
+      (void)::chown(log_dir.c_str(), pw->pw_uid, pw->pw_gid);
   std::string log_path = log_dir + "/pgvault-recovery.log";
   double t0 = MonotonicSeconds();
-  PGV_ASSIGN_OR_RETURN(auto started,
-                       RunProgram({PgBin(o.pg_version, "pg_ctl"), "start", "-W", "-s", "-D",
-                                   o.pgdata, "-l", log_path},
-                                  o.run_as));
+  PGV_ASSIGN_OR_RETURN(auto started, RunProgram({PgBin(o.pg_version, "pg_ctl"), "start", "-W", "-s",
+                                                 "-D", o.pgdata, "-l", log_path},
+                                                o.run_as));
   if (started.first != 0)
     return std::move(Status::Pg(fmt::format("pg_ctl could not start the restored cluster in '{}'",
                                             o.pgdata)))

@@ -206,8 +206,7 @@ Result<VerifyReport> Verify(repo::Repository& repo, const VerifyOptions& options
   VerifyReport report{.sample_percent = options.sample_percent, .started_unix_micros = started};
   WalIndexCache wal(repo);
   PGV_ASSIGN_OR_RETURN(PackTable packs, PackTable::List(repo));
-  for (const auto& id : ids)
-    report.backups.push_back(VerifyBackup(repo, wal, packs, id, options));
+  for (const auto& id : ids) report.backups.push_back(VerifyBackup(repo, wal, packs, id, options));
   if (options.backup_id.empty()) {
     // What belongs to no backup can only be told with every backup's references.
     packs.LoadAll();
@@ -246,8 +245,9 @@ Status RecordResults(repo::Repository& repo, const VerifyReport& report) {
                                .kind = repo::RecordKind::kVerify,
                                .time_unix_micros = NowUnixMicros(),
                                .body = repo::VerifyRecordToJson(RecordFor(report, b))};
-    PGV_RETURN_IF_ERROR(repo::AppendCatalogRecord(repo, record)
-                            .Context(fmt::format("recording the verify of backup '{}'", b.backup_id)));
+    PGV_RETURN_IF_ERROR(
+        repo::AppendCatalogRecord(repo, record)
+            .Context(fmt::format("recording the verify of backup '{}'", b.backup_id)));
   }
   return Status::Ok();
 }

@@ -152,8 +152,8 @@ TEST_F(DrillTest, AFlippedByteInAPackFailsTheDrillNamingThePack) {
     if (pack.empty() || fs::file_size(repo + "/" + p) > fs::file_size(repo + "/" + pack)) pack = p;
   ASSERT_FALSE(pack.empty());
   FlipByte(repo + "/" + pack, fs::file_size(repo + "/" + pack) / 3);
-  ProcessResult r = RunPgvault({"--repo", repo, "drill", "--backup", backup_id_,
-                                "--target-immediate", "--json"});
+  ProcessResult r =
+      RunPgvault({"--repo", repo, "drill", "--backup", backup_id_, "--target-immediate", "--json"});
   EXPECT_EQ(r.exit_code, kExitCheckFailed) << r.out << r.err;
   EXPECT_NE(r.err.find(fmt::format("failed: 'restore': ")), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(fmt::format("of pack '{}'", pack)), std::string::npos) << r.err;
