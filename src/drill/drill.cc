@@ -89,10 +89,11 @@ std::string HandToPostgres(const std::string& scratch) {
   passwd* pw = ::getpwnam("postgres");
   if (!pw) return "";
   std::error_code ec;
-  (void)::chown(scratch.c_str(), pw->pw_uid, pw->pw_gid);
+  int failed = ::chown(scratch.c_str(), pw->pw_uid, pw->pw_gid) != 0;
   for (auto it = fs::recursive_directory_iterator(scratch, ec);
        it != fs::recursive_directory_iterator(); it.increment(ec))
-    (void)::lchown(it->path().c_str(), pw->pw_uid, pw->pw_gid);
+    failed += ::lchown(it->path().c_str(), pw->pw_uid, pw->pw_gid) != 0;
+  if (failed) log::Warn("could not hand {} files of '{}' to postgres", failed, scratch);
   return "postgres";
 }
 

@@ -74,7 +74,7 @@ std::string PgBin(int pg_version, const char* tool) {
 }
 
 // Drops to the OS user `name` in a forked child (when running as root).
-void BecomeUser(const std::string& name) {
+static void BecomeUser(const std::string& name) {
   if (name.empty() || ::geteuid() != 0) return;
   passwd* pw = ::getpwnam(name.c_str());
   if (!pw || ::setgroups(0, nullptr) != 0 || ::setgid(pw->pw_gid) != 0 || ::setuid(pw->pw_uid) != 0)
@@ -135,7 +135,8 @@ Result<RecoveryReport> StartAndFollow(const StartOptions& o) {
   ::mkdir(log_dir.c_str(), 0700);
   if (!o.run_as.empty() && ::geteuid() == 0)
     if (passwd* pw = ::getpwnam(o.run_as.c_str()))
-      (void)::chown(log_dir.c_str(), pw->pw_uid, pw->pw_gid);
+      if (::chown(log_dir.c_str(), pw->pw_uid, pw->pw_gid) != 0)
+        log::Warn("cannot hand '{}' to '{}'", log_dir, o.run_as);
   std::string log_path = log_dir + "/pgvault-recovery.log";
   double t0 = MonotonicSeconds();
   PGV_ASSIGN_OR_RETURN(auto started, RunProgram({PgBin(o.pg_version, "pg_ctl"), "start", "-W", "-s",
