@@ -117,7 +117,7 @@ json InfoJson(const info::RepoInfo& info) {
   json backups = json::array();
   for (const auto& b : info.backups) {
     json backup = BackupJson(b);
-    AddRecords(info, b.id, backup);
+    if (b.intact()) AddRecords(info, b.id, backup);  // a damaged one keeps its three fields
     backups.push_back(std::move(backup));
   }
   json timelines = json::array();
