@@ -104,8 +104,9 @@ max_ms = 5000
   EXPECT_EQ(Check(d, "connect postgres")["result"], "pass");
   EXPECT_EQ(Check(d, "enough subjects")["value"], "60");
   EXPECT_EQ(Check(d, "exam lookup")["result"], "pass");
-  if (fs::exists("/usr/lib/postgresql/15/bin/pg_amcheck"))
+  if (fs::exists("/usr/lib/postgresql/15/bin/pg_amcheck")) {
     EXPECT_EQ(Check(d, "amcheck heaps and btree indexes")["value"], "ok");
+  }
   EXPECT_NE(Check(d, "roles")["value"].get<std::string>().find("postgres"), std::string::npos);
   double restore = d["drill"]["restore_seconds"], replay = d["drill"]["replay_seconds"];
   double checks_s = d["drill"]["checks_seconds"], rto = d["drill"]["rto_seconds"];
