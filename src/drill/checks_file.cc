@@ -55,6 +55,10 @@ Status Bad(std::string_view file, size_t index, std::string_view what) {
 
 Result<UserCheck> ParseOne(const toml::table& t, std::string_view file, size_t index) {
   UserCheck c;
+  // A misspelt key is named, not reported as the key it was meant to be missing.
+  for (const auto& [key, value] : t)
+    if (key != "sql" && key != "name" && key != "database" && key != "expect" && key != "max_ms")
+      return Bad(file, index, fmt::format("unknown key '{}'", key.str()));
   auto sql = t["sql"].value<std::string>();
   if (!sql || Trim(*sql).empty()) return Bad(file, index, "'sql' is missing or not a string");
   c.sql = *sql;
@@ -81,9 +85,6 @@ Result<UserCheck> ParseOne(const toml::table& t, std::string_view file, size_t i
     c.max_ms = *ms;
   }
   if (!c.expect && !c.max_ms) return Bad(file, index, "it has neither 'expect' nor 'max_ms'");
-  for (const auto& [key, value] : t)
-    if (key != "sql" && key != "name" && key != "database" && key != "expect" && key != "max_ms")
-      return Bad(file, index, fmt::format("unknown key '{}'", key.str()));
   return c;
 }
 
