@@ -18,6 +18,8 @@ allowed_for() {  # folder -> folders it may include (besides itself)
     # match storage/replicated, storage/posix, ... (those keep their full path below). Reading
     # around a damaged replica goes through a Storage seam method instead (issue 9, point 4).
     repo) echo "common pipeline pg storage" ;;
+    # drill restores and starts a scratch cluster with restore's code, as a library.
+    drill) echo "common pipeline pg repo storage config restore" ;;
     daemon) echo "common pipeline pg repo storage config $commands" ;;
     cli) echo "*" ;;
     *) echo "common pipeline pg repo storage config" ;;  # a command

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "config/forward.h"
+#include "drill/drill.h"
 #include "info/info.h"
 #include "repo/repository.h"
 #include "repo/sync.h"
@@ -278,13 +279,29 @@ Status CmdArchiveGet(Options& o) {
                                      [o] { return OpenRepo(o); });
 }
 
+// --backup latest: the newest backup's id; any other value as given.
+Result<std::string> ResolveBackup(repo::Repository& repo, const std::string& backup) {
+  if (backup != "latest") return backup;
+  PGV_ASSIGN_OR_RETURN(auto ids, repo.ListBackups());
+  if (ids.empty())
+    return std::move(
+               Status::NotFound(fmt::format("repository '{}' holds no backup", repo.Describe())))
+        .WithHint("take one with 'pgvault backup'");
+  return ids.back();
+}
+
 Status CmdVerify(Options& o) {
   if (!o.repo2.empty())
     return std::move(Status::Config("verify checks one repository at a time"))
         .WithHint("run it once with --repo and once with the replica as --repo, without --repo2");
   PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
-  PGV_ASSIGN_OR_RETURN(auto report, verify::Verify(*repo, {.backup_id = o.backup, .jobs = o.jobs}));
-  std::cout << verify::FormatText(report) << "\n";
+  PGV_ASSIGN_OR_RETURN(std::string backup_id, ResolveBackup(*repo, o.backup));
+  verify::VerifyOptions vo{.backup_id = backup_id, .jobs = o.jobs, .sample_percent = 100.0};
+  if (o.sample > 0) vo.sample_percent = o.sample;
+  PGV_ASSIGN_OR_RETURN(auto report, verify::Verify(*repo, vo));
+  // Recorded before anything is printed: the catalog holds what the output says.
+  PGV_RETURN_IF_ERROR(verify::RecordResults(*repo, report));
+  std::cout << (o.json ? VerifyJson(report).dump(2) : verify::FormatText(report)) << "\n";
   if (size_t problems = report.problem_count(); problems > 0)
     return std::move(Status::Corruption(
                          fmt::format("verify found {} problem{} in the repository (listed above)",
@@ -292,6 +309,30 @@ Status CmdVerify(Options& o) {
         .WithHint(
             "restore from a replica with 'repo-sync', or take a new backup; 'expire' the "
             "damaged ones");
+  return Status::Ok();
+}
+
+Status CmdDrill(Options& o) {
+  PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
+  PGV_ASSIGN_OR_RETURN(std::string backup_id, ResolveBackup(*repo, o.backup));
+  restore::RestoreOptions ro;
+  PGV_RETURN_IF_ERROR(FillRestoreTarget(o, ro));
+  drill::DrillOptions d{.backup_id = backup_id,
+                        .target = ro.target,
+                        .checks_file = o.checks_file,
+                        .scratch = o.scratch,
+                        .keep = o.keep,
+                        .jobs = o.jobs,
+                        .user = o.pg_user.empty() ? "postgres" : o.pg_user,
+                        .restore_command = config::RestoreCommand(SelfPath(), o)};
+  auto progress = MakeProgress("drill restore");
+  PGV_ASSIGN_OR_RETURN(auto result, drill::RunDrill(*repo, d, *progress));
+  std::cout << (o.json ? DrillJson(result).dump(2) : drill::FormatText(result)) << "\n";
+  if (o.keep) std::cout << fmt::format("scratch directory kept: '{}'\n", result.scratch);
+  if (!result.record.passed)
+    return std::move(Status::CheckFailed(fmt::format("drill of backup '{}' failed: {}",
+                                                     result.backup_id, result.record.failed)))
+        .WithHint("see the checks above; rerun with --keep to inspect the restored cluster");
   return Status::Ok();
 }
 
@@ -358,7 +399,7 @@ const std::vector<Command>& Commands() {
       {C::kCheck, CmdCheck},           {C::kVerify, CmdVerify},
       {C::kKeyAdd, CmdKeyAdd},         {C::kRepoSync, CmdRepoSync},
       {C::kExpire, CmdExpire},         {C::kHold, CmdHold},
-      {C::kVersion, CmdVersion},
+      {C::kDrill, CmdDrill},           {C::kVersion, CmdVersion},
   };
   return kCommands;
 }

@@ -75,6 +75,40 @@ json BackupJson(const repo::ListedBackup& backup) {
   };
 }
 
+// The newest verify and drill of a backup: null when none was recorded.
+void AddRecords(const info::RepoInfo& info, const std::string& id, json& backup) {
+  backup["last_verify"] = nullptr;
+  backup["last_drill"] = nullptr;
+  auto it = info.records.find(id);
+  if (it == info.records.end()) return;
+  const info::BackupRecords& r = it->second;
+  if (r.verify) backup["last_verify"] = repo::VerifyRecordToJson(*r.verify);
+  if (r.drill) backup["last_drill"] = repo::DrillRecordToJson(*r.drill);
+  if (!r.damage.empty()) backup["catalog_damage"] = r.damage;
+}
+
+std::string RecordsText(const info::RepoInfo& info, const std::string& id) {
+  auto it = info.records.find(id);
+  if (it == info.records.end()) return "";
+  const info::BackupRecords& r = it->second;
+  std::string out;
+  if (r.verify)
+    out += fmt::format(
+        "  last verify: {} at {} ({:.1f} MB read{}, {} problems)\n",
+        r.verify->passed ? "PASSED" : "FAILED", r.verify->time, r.verify->bytes_read / 1e6,
+        r.verify->sample_percent < 100 ? fmt::format(", {:g}% sample", r.verify->sample_percent)
+                                       : "",
+        r.verify->problems.size());
+  if (r.drill)
+    out +=
+        fmt::format("  last drill: {} at {}, RTO {:.1f} s (restore {:.1f} s, replay {:.1f} s){}\n",
+                    r.drill->passed ? "PASSED" : "FAILED", r.drill->time, r.drill->rto_seconds,
+                    r.drill->restore_seconds, r.drill->replay_seconds,
+                    r.drill->passed ? "" : ": " + r.drill->failed);
+  if (!r.damage.empty()) out += fmt::format("  catalog: DAMAGED: {}\n", r.damage);
+  return out;
+}
+
 std::string BackupText(const repo::ListedBackup& backup) {
   if (!backup.intact())
     return fmt::format("backup {}: DAMAGED: {}\n  HINT: {}\n", backup.id, backup.damage,
@@ -110,7 +144,11 @@ std::string TimelineText(const repo::TimelineRange& t) {
 
 json InfoJson(const info::RepoInfo& info) {
   json backups = json::array();
-  for (const auto& b : info.backups) backups.push_back(BackupJson(b));
+  for (const auto& b : info.backups) {
+    json backup = BackupJson(b);
+    if (b.intact()) AddRecords(info, b.id, backup);  // a damaged one keeps its three fields
+    backups.push_back(std::move(backup));
+  }
   json timelines = json::array();
   for (const auto& r : info.timelines) {
     json t{{"timeline", r.tli},
@@ -146,9 +184,36 @@ std::string InfoText(const info::RepoInfo& info) {
       fmt::format("repository: {} (cipher {}, compression {}, block size {} KiB)\n",
                   info.repository, info.cipher, info.compression, info.block_size / 1024);
   if (info.backups.empty()) out += "no backups\n";
-  for (const auto& b : info.backups) out += BackupText(b);
+  for (const auto& b : info.backups) out += BackupText(b) + RecordsText(info, b.id);
   for (const auto& t : info.timelines) out += TimelineText(t);
   return out;
+}
+
+json VerifyJson(const verify::VerifyReport& r) {
+  json backups = json::array();
+  for (const auto& b : r.backups) {
+    json j = repo::VerifyRecordToJson(verify::RecordFor(r, b));
+    j["backup_id"] = b.backup_id;
+    backups.push_back(std::move(j));
+  }
+  return {{"result", r.problem_count() == 0 ? "pass" : "fail"},
+          {"seconds", r.seconds},
+          {"sample_percent", r.sample_percent},
+          {"backups", backups},
+          {"wal",
+           {{"files", r.wal_files},
+            {"bytes", r.wal_bytes},
+            {"missing_segments", r.wal_missing_segments},
+            {"problems", r.wal_problems}}},
+          {"object_problems", r.object_problems},
+          {"warnings", r.warnings}};
+}
+
+json DrillJson(const drill::DrillResult& r) {
+  return {{"backup_id", r.backup_id},
+          {"scratch", r.scratch},
+          {"recorded", r.recorded},
+          {"drill", repo::DrillRecordToJson(r.record)}};
 }
 
 json CheckJson(const check::CheckResult& r) {

@@ -7,12 +7,19 @@
 #include <string>
 
 #include "check/check.h"
+#include "drill/drill.h"
 #include "info/info.h"
+#include "verify/verify.h"
 
 namespace pgvault::cli {
 
 nlohmann::json InfoJson(const info::RepoInfo& info);
 std::string InfoText(const info::RepoInfo& info);
+
+// verify --json: the report, with each backup's record as the catalog holds it.
+nlohmann::json VerifyJson(const verify::VerifyReport& report);
+// drill --json: the backup, the scratch directory and the drill record.
+nlohmann::json DrillJson(const drill::DrillResult& result);
 
 nlohmann::json CheckJson(const check::CheckResult& result);
 std::string CheckText(const check::CheckResult& result);

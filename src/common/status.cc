@@ -35,6 +35,8 @@ int ExitCode(const Status& s) {
       return 10;
     case Code::kWarning:
       return 11;
+    case Code::kCheckFailed:
+      return 12;
   }
   return 10;
 }

@@ -25,6 +25,7 @@ enum class Code : int {
   // The command completed, with a finding the user must act on: backup stored every file but
   // some data pages failed their checksum (the manifest lists them; info shows them).
   kWarning = 11,
+  kCheckFailed = 12,  // a drill check failed: the restored database is not as expected
 };
 
 class [[nodiscard]] Status {
@@ -44,6 +45,7 @@ class [[nodiscard]] Status {
   static Status Pg(std::string msg) { return Status(Code::kPg, std::move(msg)); }
   static Status Internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
   static Status Warning(std::string msg) { return Status(Code::kWarning, std::move(msg)); }
+  static Status CheckFailed(std::string msg) { return Status(Code::kCheckFailed, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

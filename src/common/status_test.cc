@@ -18,6 +18,7 @@ TEST(ExitCodeTest, EveryCodeHasItsNumber) {
   EXPECT_EQ(ExitCode(Status::Pg("x")), 9);
   EXPECT_EQ(ExitCode(Status::Internal("x")), 10);
   EXPECT_EQ(ExitCode(Status::Warning("x")), 11);
+  EXPECT_EQ(ExitCode(Status::CheckFailed("x")), 12);
 }
 
 // restore_command's protocol: 1 ends recovery quietly ("not archived"), above 125 stops it.

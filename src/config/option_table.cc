@@ -13,9 +13,12 @@ constexpr CommandSet kRepo = kAll & ~Bit(C::kVersion);
 constexpr CommandSet kPg = Bit(C::kBackup) | Bit(C::kRestore) | Bit(C::kCheck);
 constexpr CommandSet kJobs = Bit(C::kRepoCreate) | Bit(C::kBackup) | Bit(C::kRestore) |
                              Bit(C::kArchivePush) | Bit(C::kArchiveGet) | Bit(C::kVerify) |
-                             Bit(C::kRepoSync);
+                             Bit(C::kRepoSync) | Bit(C::kDrill);
 constexpr CommandSet kCreate = Bit(C::kRepoCreate);
 constexpr CommandSet kRestore = Bit(C::kRestore);
+constexpr CommandSet kDrill = Bit(C::kDrill);
+// Recovery targets: restore, and drill, which restores and recovers the same way.
+constexpr CommandSet kTarget = kRestore | kDrill;
 constexpr CommandSet kPush = Bit(C::kArchivePush);
 
 std::vector<OptionSpec> RepositoryOptions() {
@@ -231,9 +234,9 @@ std::vector<OptionSpec> PostgresAndPerformanceOptions() {
        .max = 65535},
       {.name = "pg-user",
        .field = &O::pg_user,
-       .commands = kPg,
+       .commands = kPg | kDrill,
        .group = "PostgreSQL",
-       .help = "user (a superuser or one with backup privileges)",
+       .help = "user (a superuser or one with backup privileges; drill: default postgres)",
        .value_name = "USER"},
       {.name = "archive-timeout",
        .field = &O::archive_timeout,
@@ -272,9 +275,9 @@ std::vector<OptionSpec> RestoreOptions() {
       // Restore
       {.name = "backup",
        .field = &O::backup,
-       .commands = kRestore | Bit(C::kVerify) | Bit(C::kExpire) | Bit(C::kHold),
+       .commands = kTarget | Bit(C::kVerify) | Bit(C::kExpire) | Bit(C::kHold),
        .group = "Restore",
-       .help = "backup id (restore: default the newest)",
+       .help = "backup id or 'latest' (restore, drill: default chosen by the target)",
        .value_name = "ID"},
       {.name = "tablespace-map",
        .field = &O::tablespace_map,
@@ -284,37 +287,37 @@ std::vector<OptionSpec> RestoreOptions() {
        .value_name = "OID=DIR"},
       {.name = "target-time",
        .field = &O::target_time,
-       .commands = kRestore,
+       .commands = kTarget,
        .group = "Restore",
        .help = "recover to this time (with zone, e.g. +00)",
        .value_name = "TIME"},
       {.name = "target-lsn",
        .field = &O::target_lsn,
-       .commands = kRestore,
+       .commands = kTarget,
        .group = "Restore",
        .help = "recover to this WAL position",
        .value_name = "LSN"},
       {.name = "target-xid",
        .field = &O::target_xid,
-       .commands = kRestore,
+       .commands = kTarget,
        .group = "Restore",
        .help = "recover to this transaction's commit",
        .value_name = "XID"},
       {.name = "target-name",
        .field = &O::target_name,
-       .commands = kRestore,
+       .commands = kTarget,
        .group = "Restore",
        .help = "recover to this pg_create_restore_point name",
        .value_name = "NAME"},
       {.name = "target-immediate",
        .field = &O::target_immediate,
        .default_value = "false",
-       .commands = kRestore,
+       .commands = kTarget,
        .group = "Restore",
        .help = "stop as soon as the backup is consistent"},
       {.name = "target-inclusive",
        .field = &O::target_inclusive,
-       .commands = kRestore,
+       .commands = kTarget,
        .group = "Restore",
        .help = "stop after (true) or before the target",
        .allowed = {"true", "false"}},
@@ -332,7 +335,7 @@ std::vector<OptionSpec> RecoveryOptions() {
   return {
       {.name = "target-timeline",
        .field = &O::target_timeline,
-       .commands = kRestore,
+       .commands = kTarget,
        .group = "Restore",
        .help = "latest, current or a timeline number",
        .value_name = "TIMELINE"},
@@ -361,6 +364,40 @@ std::vector<OptionSpec> RecoveryOptions() {
        .commands = kRestore,
        .group = "Restore",
        .help = "start the cluster, follow recovery and report where it stopped"},
+  };
+}
+
+std::vector<OptionSpec> DrillOptions() {
+  using O = Options;
+  return {
+      // Drill
+      {.name = "checks",
+       .field = &O::checks_file,
+       .commands = kDrill,
+       .group = "Drill",
+       .help = "TOML file of user checks: SQL with an expected value or a time limit",
+       .value_name = "FILE"},
+      {.name = "scratch",
+       .field = &O::scratch,
+       .commands = kDrill,
+       .group = "Drill",
+       .help = "directory to restore into (default: a new one under the system temp dir)",
+       .value_name = "DIR"},
+      {.name = "keep",
+       .field = &O::keep,
+       .default_value = "false",
+       .commands = kDrill,
+       .group = "Drill",
+       .help = "leave the restored cluster's directory in place (the server is stopped)"},
+      {.name = "sample",
+       .field = &O::sample,
+       .default_value = "100",
+       .commands = Bit(C::kVerify),
+       .group = "Drill",
+       .help = "read back this percentage of blocks, chosen at random",
+       .value_name = "PERCENT",
+       .min = 1,
+       .max = 100},
   };
 }
 
@@ -408,7 +445,7 @@ std::vector<OptionSpec> ArchiveAndOutputOptions() {
       {.name = "json",
        .field = &O::json,
        .default_value = "false",
-       .commands = Bit(C::kInfo) | Bit(C::kCheck),
+       .commands = Bit(C::kInfo) | Bit(C::kCheck) | Bit(C::kVerify) | kDrill,
        .group = "Output",
        .help = "machine-readable output"},
       {.name = "stats",
@@ -425,7 +462,7 @@ std::vector<OptionSpec> BuildTable() {
   std::vector<OptionSpec> table;
   for (auto* group : {&RepositoryOptions, &FormatOptions, &ReplicaAndRetentionOptions, &S3Options,
                       &PostgresAndPerformanceOptions, &RestoreOptions, &RecoveryOptions,
-                      &ArchiveAndOutputOptions}) {
+                      &DrillOptions, &ArchiveAndOutputOptions}) {
     std::vector<OptionSpec> rows = group();
     table.insert(table.end(), std::make_move_iterator(rows.begin()),
                  std::make_move_iterator(rows.end()));
@@ -487,6 +524,8 @@ const std::vector<CommandSpec>& CommandTable() {
        0},
       {C::kHold, "hold", "set|clear a legal hold on everything a backup (--backup ID) needs",
        "set|clear", 1},
+      {C::kDrill, "drill",
+       "restore a backup into a scratch cluster, start it, run checks, record the RTO", "", 0},
       {C::kVersion, "version", "print the version", "", 0},
   };
   return kCommands;

@@ -26,6 +26,7 @@ enum class Command : int {
   kRepoSync,
   kExpire,
   kHold,
+  kDrill,
   kVersion,
 };
 

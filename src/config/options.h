@@ -52,6 +52,11 @@ struct Options {
   bool archive_async = false;
   std::string spool_path;
   int prefetch = 0;
+  // verify --sample; drill
+  int sample = 0;
+  std::string checks_file;
+  std::string scratch;
+  bool keep = false;
   std::vector<std::string> positional;
 };
 

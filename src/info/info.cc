@@ -3,9 +3,38 @@
 #include <map>
 
 #include "pg/wal_names.h"
+#include "repo/catalog.h"
 #include "repo/wal_store.h"
 
 namespace pgvault::info {
+namespace {
+
+// The newest verify and drill of one backup; damage is reported, never fatal to info.
+BackupRecords ReadRecords(repo::Repository& repo, const std::string& backup_id) {
+  BackupRecords out;
+  auto records = repo::ListCatalogRecords(repo, backup_id);
+  if (!records.ok()) {
+    out.damage = records.status().message();
+    return out;
+  }
+  if (auto v = repo::NewestRecord(*records, repo::RecordKind::kVerify)) {
+    auto parsed = repo::ParseVerifyRecord(backup_id, v->body);
+    if (parsed.ok())
+      out.verify = std::move(*parsed);
+    else
+      out.damage = parsed.status().message();
+  }
+  if (auto d = repo::NewestRecord(*records, repo::RecordKind::kDrill)) {
+    auto parsed = repo::ParseDrillRecord(backup_id, d->body);
+    if (parsed.ok())
+      out.drill = std::move(*parsed);
+    else
+      out.damage = parsed.status().message();
+  }
+  return out;
+}
+
+}  // namespace
 
 Result<RepoInfo> CollectInfo(repo::Repository& repo) {
   const auto& params = repo.config().params;
@@ -15,6 +44,10 @@ Result<RepoInfo> CollectInfo(repo::Repository& repo) {
                .compression = std::string(pipeline::CompressionName(params.compression)),
                .block_size = params.block_size};
   PGV_ASSIGN_OR_RETURN(out.backups, repo.ListBackupHeaders());
+  for (const auto& b : out.backups) {
+    BackupRecords r = ReadRecords(repo, b.id);
+    if (r.verify || r.drill || !r.damage.empty()) out.records[b.id] = std::move(r);
+  }
   uint64_t segment_size = 0;  // from the oldest backup
   PGV_ASSIGN_OR_RETURN(out.timelines, repo::DescribeArchive(repo, segment_size));
 

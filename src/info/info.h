@@ -2,9 +2,12 @@
 // CollectInfo returns data; the CLI writes it as text or JSON (cli/report_output.h).
 #pragma once
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "repo/catalog_records.h"
 #include "repo/manifest.h"
 #include "repo/repository.h"
 #include "repo/wal_ranges.h"
@@ -21,13 +24,21 @@ struct WalFiles {
   std::string last;
 };
 
+// What the catalog says of one backup: its newest verify and drill records.
+struct BackupRecords {
+  std::optional<repo::VerifyRecord> verify;
+  std::optional<repo::DrillRecord> drill;
+  std::string damage;  // a record that does not decode ("" when all do)
+};
+
 struct RepoInfo {
   std::string repository;  // where, as the storage describes itself
   std::string repo_id;
   std::string cipher;       // "aes-256-gcm" or "none"
   std::string compression;  // e.g. "zstd"
   uint32_t block_size = 0;
-  std::vector<repo::ListedBackup> backups;  // oldest first, damaged ones included
+  std::vector<repo::ListedBackup> backups;       // oldest first, damaged ones included
+  std::map<std::string, BackupRecords> records;  // by backup id; absent: none recorded
   // Continuity per timeline from the oldest backup's first segment onwards.
   std::vector<repo::TimelineRange> timelines;
   std::vector<WalFiles> wal;  // by timeline, ascending

@@ -103,6 +103,9 @@ struct StartOptions {
   std::string user;
   int pg_version = 0;  // server_version_num of the backup: picks the pg_ctl binary
   bool standby = false;
+  // When pgvault runs as root: the OS user that runs pg_ctl (PostgreSQL refuses root); the data
+  // directory must belong to it. Empty = the current user.
+  std::string run_as;
   // Give up following when recovery shows no progress (neither the replayed LSN nor the server
   // log moves) for this long; the server keeps running.
   double stall_seconds = 300;
@@ -117,5 +120,16 @@ struct RecoveryReport {
 };
 Result<RecoveryReport> StartAndFollow(const StartOptions& options);
 std::string ReportLine(const RecoveryReport& report);
+
+// The PostgreSQL program `tool` of the major version of server_version_num pg_version
+// (/usr/lib/postgresql/N/bin), else from PATH.
+std::string PgBin(int pg_version, const char* tool);
+// Runs argv (no shell) with stdin from /dev/null and returns its exit code and stdout; as the OS
+// user run_as when given and pgvault runs as root. kIo when it cannot be run.
+Result<std::pair<int, std::string>> RunProgram(const std::vector<std::string>& argv,
+                                               const std::string& run_as = "");
+// Stops the server of pgdata by its postmaster PID: SIGINT (fast shutdown), SIGKILL after
+// timeout_seconds; returns once the process is gone. Ok when no server runs.
+Status StopServer(const std::string& pgdata, double timeout_seconds = 60);
 
 }  // namespace pgvault::restore

@@ -3,6 +3,8 @@
 // where it stopped; SQL gives the exact LSN, time and timeline while it runs.
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -23,46 +25,6 @@
 
 namespace pgvault::restore {
 namespace {
-
-std::string PgBin(int pg_version, const char* tool) {
-  std::string path = fmt::format("/usr/lib/postgresql/{}/bin/{}", pg_version / 10000, tool);
-  if (::access(path.c_str(), X_OK) == 0) return path;
-  return tool;  // from PATH
-}
-
-// Runs argv, returns its exit code and stdout. stderr goes to the log file when given.
-Result<std::pair<int, std::string>> Run(const std::vector<std::string>& argv) {
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return Status::Io("cannot create a pipe");
-  pid_t pid = ::fork();
-  if (pid < 0) return Status::Io("cannot fork");
-  if (pid == 0) {
-    ::dup2(pipe_fds[1], STDOUT_FILENO);
-    int devnull = ::open("/dev/null", O_RDWR);
-    ::dup2(devnull, STDIN_FILENO);
-    std::vector<char*> args;
-    args.reserve(argv.size() + 1);
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(pipe_fds[1]);
-  UniqueFd from_child(pipe_fds[0]);
-  std::string out;
-  uint8_t buf[4096];
-  for (;;) {
-    auto n = ReadFull(from_child.get(), buf, argv[0]);
-    if (!n.ok() || *n == 0) break;
-    out.append(reinterpret_cast<const char*>(buf), *n);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  if (code == 127) return Status::Io(fmt::format("cannot run '{}'", argv[0]));
-  return std::make_pair(code, out);
-}
 
 std::string ReadText(const std::string& path) {
   std::ifstream in(path);
@@ -111,7 +73,7 @@ Result<RecoveryReport> ServerGone(const StartOptions& o, const std::string& log_
   if (log_text.find("shutdown at recovery target") != std::string::npos) {
     report.outcome = "shut down at the target";
     report.stop_detail = LastLogLine(log_text, "recovery stopping");
-    auto control = Run({PgBin(o.pg_version, "pg_controldata"), "-D", o.pgdata});
+    auto control = RunProgram({PgBin(o.pg_version, "pg_controldata"), "-D", o.pgdata}, o.run_as);
     if (control.ok()) {
       report.stop_lsn = ControlValue(control->second, "Minimum recovery ending location");
       report.timeline = static_cast<uint32_t>(
@@ -131,13 +93,82 @@ Result<RecoveryReport> ServerGone(const StartOptions& o, const std::string& log_
 
 }  // namespace
 
+std::string PgBin(int pg_version, const char* tool) {
+  std::string path = fmt::format("/usr/lib/postgresql/{}/bin/{}", pg_version / 10000, tool);
+  if (::access(path.c_str(), X_OK) == 0) return path;
+  return tool;  // from PATH
+}
+
+// Drops to the OS user `name` in a forked child (when running as root).
+static void BecomeUser(const std::string& name) {
+  if (name.empty() || ::geteuid() != 0) return;
+  passwd* pw = ::getpwnam(name.c_str());
+  if (!pw || ::setgroups(0, nullptr) != 0 || ::setgid(pw->pw_gid) != 0 || ::setuid(pw->pw_uid) != 0)
+    ::_exit(126);
+  ::setenv("HOME", pw->pw_dir, 1);
+  ::setenv("USER", pw->pw_name, 1);
+}
+
+Result<std::pair<int, std::string>> RunProgram(const std::vector<std::string>& argv,
+                                               const std::string& run_as) {
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return Status::Io("cannot create a pipe");
+  pid_t pid = ::fork();
+  if (pid < 0) return Status::Io("cannot fork");
+  if (pid == 0) {
+    ::dup2(pipe_fds[1], STDOUT_FILENO);
+    int devnull = ::open("/dev/null", O_RDWR);
+    ::dup2(devnull, STDIN_FILENO);
+    BecomeUser(run_as);
+    std::vector<char*> args;
+    args.reserve(argv.size() + 1);
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(pipe_fds[1]);
+  UniqueFd from_child(pipe_fds[0]);
+  std::string out;
+  uint8_t buf[4096];
+  for (;;) {
+    auto n = ReadFull(from_child.get(), buf, argv[0]);
+    if (!n.ok() || *n == 0) break;
+    out.append(reinterpret_cast<const char*>(buf), *n);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (code == 127) return Status::Io(fmt::format("cannot run '{}'", argv[0]));
+  if (code == 126 && !run_as.empty())
+    return Status::Io(fmt::format("cannot run '{}' as the OS user '{}'", argv[0], run_as));
+  return std::make_pair(code, out);
+}
+
+Status StopServer(const std::string& pgdata, double timeout_seconds) {
+  pid_t pid = PostmasterPid(pgdata);
+  if (pid <= 0 || ::kill(pid, SIGINT) != 0) return Status::Ok();
+  double t0 = MonotonicSeconds();
+  while (::kill(pid, 0) == 0) {
+    if (MonotonicSeconds() - t0 > timeout_seconds) ::kill(pid, SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return Status::Ok();
+}
+
 Result<RecoveryReport> StartAndFollow(const StartOptions& o) {
   std::string log_dir = o.pgdata + "/log";
   ::mkdir(log_dir.c_str(), 0700);
+  if (!o.run_as.empty() && ::geteuid() == 0)
+    if (passwd* pw = ::getpwnam(o.run_as.c_str()))
+      if (::chown(log_dir.c_str(), pw->pw_uid, pw->pw_gid) != 0)
+        log::Warn("cannot hand '{}' to '{}'", log_dir, o.run_as);
   std::string log_path = log_dir + "/pgvault-recovery.log";
   double t0 = MonotonicSeconds();
-  PGV_ASSIGN_OR_RETURN(auto started, Run({PgBin(o.pg_version, "pg_ctl"), "start", "-W", "-s", "-D",
-                                          o.pgdata, "-l", log_path}));
+  PGV_ASSIGN_OR_RETURN(auto started, RunProgram({PgBin(o.pg_version, "pg_ctl"), "start", "-W", "-s",
+                                                 "-D", o.pgdata, "-l", log_path},
+                                                o.run_as));
   if (started.first != 0)
     return std::move(Status::Pg(fmt::format("pg_ctl could not start the restored cluster in '{}'",
                                             o.pgdata)))

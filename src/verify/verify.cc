@@ -6,6 +6,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <random>
 
 #include "common/time.h"
 #include "common/work_queue.h"
@@ -13,6 +14,7 @@
 #include "pg/page_checksum.h"
 #include "pg/wal_names.h"
 #include "repo/block_reader.h"
+#include "repo/catalog.h"
 #include "repo/layout.h"
 #include "repo/manifest.h"
 #include "repo/pack.h"
@@ -61,6 +63,18 @@ void CheckBackupWal(WalIndexCache& wal, const repo::ManifestHeader& header, Back
           (*index)->Name(tli, segno)));
 }
 
+// verify --sample: which blocks are read, each with the given probability.
+class BlockSampler {
+ public:
+  explicit BlockSampler(double percent) : percent_(percent), rng_(std::random_device{}()) {}
+  bool all() const { return percent_ >= 100; }
+  bool Take() { return std::uniform_real_distribution<double>(0, 100)(rng_) < percent_; }
+
+ private:
+  double percent_;
+  std::mt19937_64 rng_;
+};
+
 struct Counts {
   std::atomic<uint64_t> files{0}, blocks{0}, bytes{0}, pages{0};
 };
@@ -93,12 +107,14 @@ Status CheckBlockPages(const repo::ManifestHeader& header, const std::string& pa
 
 // Reads every block of one file back, as restore does, and hashes it again (BlockReader with
 // IdCheck::kAlways); relation files' pages are checked too when the cluster had checksums.
+// With --sample, each block is read with the sampler's probability.
 Status VerifyFileBlocks(const repo::ManifestHeader& header, const repo::FileEntry& e,
-                        repo::BlockReader& blocks_reader, Counts& counts) {
+                        repo::BlockReader& blocks_reader, Counts& counts, BlockSampler& sampler) {
   const uint32_t block_size = header.block_size;
   const bool pages = header.data_checksums && pg::HasPageChecksums(e.path);
-  const size_t slice = std::max<size_t>(1, kWorkUnitBytes / block_size);
+  const size_t slice = sampler.all() ? std::max<size_t>(1, kWorkUnitBytes / block_size) : 1;
   for (size_t first = 0; first < e.blocks.size(); first += slice) {
+    if (!sampler.all() && !sampler.Take()) continue;
     PGV_RETURN_IF_ERROR(blocks_reader.Read(e.blocks, first, slice, [&](size_t idx, Bytes& plain) {
       uint64_t want = std::min<uint64_t>(block_size, e.size - idx * uint64_t{block_size});
       if (plain.size() != want)
@@ -112,9 +128,10 @@ Status VerifyFileBlocks(const repo::ManifestHeader& header, const repo::FileEntr
   return Status::Ok();
 }
 
-// Reads every block of one backup with `jobs` workers sharing the manifest reader.
+// Reads every block (or a sample) of one backup with `jobs` workers sharing the manifest reader.
 BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, PackTable& packs,
-                          const std::string& backup_id, int jobs) {
+                          const std::string& backup_id, const VerifyOptions& options) {
+  const int jobs = options.jobs;
   BackupResult result{.backup_id = backup_id};
   std::mutex mu;
   auto problem = [&](std::string line) {
@@ -133,6 +150,7 @@ BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, PackTable&
   // Problems are collected, not returned: every worker runs to the end of the manifest.
   auto worker = [&](const std::stop_token&) {
     repo::BlockReader blocks_reader = repo.NewBlockReader(repo::IdCheck::kAlways);
+    BlockSampler sampler(options.sample_percent);
     repo::FileEntry e;
     for (;;) {
       {
@@ -160,7 +178,7 @@ BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, PackTable&
         problem(fmt::format("'{}': its manifest entry has the wrong number of blocks", e.path));
         continue;
       }
-      if (Status s = VerifyFileBlocks(header, e, blocks_reader, counts); !s.ok())
+      if (Status s = VerifyFileBlocks(header, e, blocks_reader, counts, sampler); !s.ok())
         problem(fmt::format("'{}': {}", e.path, s.message()));
     }
   };
@@ -216,6 +234,7 @@ size_t VerifyReport::problem_count() const {
 
 Result<VerifyReport> Verify(repo::Repository& repo, const VerifyOptions& options) {
   double t0 = MonotonicSeconds();
+  int64_t started = NowUnixMicros();
   PGV_ASSIGN_OR_RETURN(auto ids, repo.ListBackups());
   if (!options.backup_id.empty()) {
     if (std::find(ids.begin(), ids.end(), options.backup_id) == ids.end())
@@ -224,11 +243,10 @@ Result<VerifyReport> Verify(repo::Repository& repo, const VerifyOptions& options
           .WithHint("'pgvault info' lists the backups");
     ids = {options.backup_id};
   }
-  VerifyReport report;
+  VerifyReport report{.sample_percent = options.sample_percent, .started_unix_micros = started};
   WalIndexCache wal(repo);
   PGV_ASSIGN_OR_RETURN(PackTable packs, PackTable::List(repo));
-  for (const auto& id : ids)
-    report.backups.push_back(VerifyBackup(repo, wal, packs, id, options.jobs));
+  for (const auto& id : ids) report.backups.push_back(VerifyBackup(repo, wal, packs, id, options));
   if (options.backup_id.empty()) {
     // What belongs to no backup can only be told with every backup's references.
     packs.LoadAll();
@@ -244,6 +262,34 @@ Result<VerifyReport> Verify(repo::Repository& repo, const VerifyOptions& options
   if (options.wal) VerifyWal(repo, report);
   report.seconds = MonotonicSeconds() - t0;
   return report;
+}
+
+repo::VerifyRecord RecordFor(const VerifyReport& report, const BackupResult& backup) {
+  repo::VerifyRecord record{.time = FormatIsoMicros(report.started_unix_micros),
+                            .seconds = report.seconds,
+                            .checked = {"manifest", "blocks", "pack indexes", "backup wal"},
+                            .sample_percent = report.sample_percent,
+                            .files = backup.files,
+                            .blocks = backup.blocks,
+                            .bytes_read = backup.bytes};
+  if (report.wal_files > 0 || !report.wal_problems.empty()) record.checked.push_back("wal archive");
+  for (const auto* lines : {&backup.problems, &report.object_problems, &report.wal_problems})
+    for (const auto& line : *lines) record.problems.push_back(repo::ProblemFromLine(line));
+  record.passed = record.problems.empty();
+  return record;
+}
+
+Status RecordResults(repo::Repository& repo, const VerifyReport& report) {
+  for (const auto& b : report.backups) {
+    repo::CatalogRecord record{.backup_id = b.backup_id,
+                               .kind = repo::RecordKind::kVerify,
+                               .time_unix_micros = NowUnixMicros(),
+                               .body = repo::VerifyRecordToJson(RecordFor(report, b))};
+    PGV_RETURN_IF_ERROR(
+        repo::AppendCatalogRecord(repo, record)
+            .Context(fmt::format("recording the verify of backup '{}'", b.backup_id)));
+  }
+  return Status::Ok();
 }
 
 std::string FormatText(const VerifyReport& r) {

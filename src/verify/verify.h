@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "repo/catalog_records.h"
 #include "repo/repository.h"
 
 namespace pgvault::verify {
@@ -21,6 +22,9 @@ struct VerifyOptions {
   std::string backup_id;  // empty = every backup
   int jobs = 2;
   bool wal = true;
+  // Share of each file's blocks read back (verify --sample); 100 reads every block. The
+  // manifest and every pack index are checked in full either way.
+  double sample_percent = 100;
 };
 
 struct BackupResult {
@@ -39,11 +43,19 @@ struct VerifyReport {
   std::vector<std::string> object_problems;
   std::vector<std::string> warnings;  // "unreferenced: ..." objects; verify still says OK
   double seconds = 0;
+  double sample_percent = 100;
+  int64_t started_unix_micros = 0;
   size_t problem_count() const;
 };
 
 // Fails only when the repository cannot be read at all; damage is reported in the report.
 Result<VerifyReport> Verify(repo::Repository& repo, const VerifyOptions& options);
+
+// The catalog record of one verified backup: its own problems plus the repository's (damaged
+// objects, WAL gaps), which any backup may depend on.
+repo::VerifyRecord RecordFor(const VerifyReport& report, const BackupResult& backup);
+// Writes RecordFor every backup in the report (verify, recorded: docs/repository-format.md).
+Status RecordResults(repo::Repository& repo, const VerifyReport& report);
 
 // A few lines for a person; the last line says "verify: OK" or how many problems were found.
 std::string FormatText(const VerifyReport& report);

@@ -15,6 +15,7 @@ inline constexpr int kExitUnavailable = 6;
 inline constexpr int kExitConflict = 7;
 inline constexpr int kExitCrypto = 8;
 inline constexpr int kExitPg = 9;
+inline constexpr int kExitCheckFailed = 12;
 inline constexpr int kExitStopRecovery = 200;  // archive-get: PostgreSQL stops recovery
 
 // stderr without pgvault's log lines ("2026-01-01 00:00:00 pgvault[123] WARN: ..."), e.g. the
