@@ -332,6 +332,7 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
     header.retain_until = FormatIsoMicros(options.retain_until_unix * 1000000);
     header.retain_until_unix = options.retain_until_unix;
   }
+  PGV_RETURN_IF_ERROR(retention::StampTiers(repo, options.tiers, header));
   PGV_RETURN_IF_ERROR(manifest.Finish(header));
   PGV_RETURN_IF_ERROR(lock.Release());
   return BackupResult{backup_id, header};

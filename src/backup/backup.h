@@ -8,6 +8,7 @@
 #include "pg/session.h"
 #include "repo/manifest.h"
 #include "repo/repository.h"
+#include "retention/apply.h"
 
 namespace pgvault::backup {
 
@@ -18,6 +19,8 @@ struct BackupOptions {
   int archive_timeout_seconds = 60;  // wait for the stop segment to reach the repository
   // >0: every object the backup needs is locked (S3 Object Lock, COMPLIANCE) until this time.
   int64_t retain_until_unix = 0;
+  // The retention tiers the backup joins (recorded in its header) and --now.
+  retention::TierOptions tiers;
 };
 
 struct BackupResult {

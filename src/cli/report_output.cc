@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/time.h"
 #include "pg/wal_names.h"
 
 namespace pgvault::cli {
@@ -10,6 +11,24 @@ namespace {
 using nlohmann::json;
 
 double Ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
+
+json RetentionJson(const info::BackupRetention& r) {
+  json tiers = json::array();
+  for (auto t : r.tiers) tiers.push_back(retention::TierName(t));
+  return {{"tiers", tiers},
+          {"retention_date",
+           r.retention_micros > 0 ? json(FormatIsoMicros(r.retention_micros)) : json(nullptr)},
+          {"pinned", r.pinned},
+          {"legal_hold", r.held}};
+}
+
+std::string RetentionText(const info::BackupRetention& r) {
+  std::string out = "  tiers " + retention::TierList(r.tiers);
+  if (r.retention_micros > 0) out += ", retention date " + FormatIsoMicros(r.retention_micros);
+  if (r.pinned) out += ", pinned";
+  if (r.held) out += ", on legal hold";
+  return out + "\n";
+}
 
 json BackupJson(const repo::ListedBackup& backup) {
   // A damaged backup is listed, so that it can be expired, but nothing from its manifest can be
@@ -81,7 +100,11 @@ std::string TimelineText(const repo::TimelineRange& t) {
 
 json InfoJson(const info::RepoInfo& info) {
   json backups = json::array();
-  for (const auto& b : info.backups) backups.push_back(BackupJson(b));
+  for (const auto& b : info.backups) {
+    backups.push_back(BackupJson(b));
+    if (auto it = info.retention.find(b.id); it != info.retention.end())
+      backups.back().update(RetentionJson(it->second));
+  }
   json timelines = json::array();
   for (const auto& r : info.timelines) {
     json t{{"timeline", r.tli},
@@ -117,7 +140,11 @@ std::string InfoText(const info::RepoInfo& info) {
       fmt::format("repository: {} (cipher {}, compression {}, block size {} KiB)\n",
                   info.repository, info.cipher, info.compression, info.block_size / 1024);
   if (info.backups.empty()) out += "no backups\n";
-  for (const auto& b : info.backups) out += BackupText(b);
+  for (const auto& b : info.backups) {
+    out += BackupText(b);
+    if (auto it = info.retention.find(b.id); it != info.retention.end())
+      out += RetentionText(it->second);
+  }
   for (const auto& t : info.timelines) out += TimelineText(t);
   return out;
 }
