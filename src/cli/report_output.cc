@@ -14,7 +14,7 @@ double Ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
 
 json RetentionJson(const info::BackupRetention& r) {
   json tiers = json::array();
-  for (auto t : r.tiers) tiers.push_back(retention::TierName(t));
+  for (auto t : r.tiers) tiers.push_back(std::string(retention::TierName(t)));
   return {{"tiers", tiers},
           {"retention_date",
            r.retention_micros > 0 ? json(FormatIsoMicros(r.retention_micros)) : json(nullptr)},

@@ -24,8 +24,9 @@ Result<retention::Policy> PolicyFrom(const config::Options& o) {
       {"retention-daily", &o.retention_daily},
       {"retention-weekly", &o.retention_weekly},
       {"retention-monthly", &o.retention_monthly}};
-  for (size_t i = 0; i < 3; ++i)
+  for (size_t i = 0; i < 3; ++i) {
     PGV_ASSIGN_OR_RETURN(p.tiers[i], retention::ParseSpan(spans[i].first, *spans[i].second));
+  }
   PGV_ASSIGN_OR_RETURN(p.pitr, retention::ParseSpan("retention-pitr", o.retention_pitr));
   p.timezone = o.retention_timezone.empty() ? "UTC" : o.retention_timezone;
   PGV_RETURN_IF_ERROR(retention::CheckTimezone(p.timezone));
@@ -45,7 +46,9 @@ Result<retention::TierOptions> TierOptionsFrom(const config::Options& o) {
   retention::TierOptions t;
   PGV_ASSIGN_OR_RETURN(t.policy, PolicyFrom(o));
   if (!o.tier.empty()) t.forced = retention::ParseTier(o.tier);
-  if (!o.now.empty()) PGV_ASSIGN_OR_RETURN(t.now_micros, NowFrom(o));
+  if (!o.now.empty()) {
+    PGV_ASSIGN_OR_RETURN(t.now_micros, NowFrom(o));
+  }
   return t;
 }
 
@@ -91,7 +94,7 @@ json ExpireJson(const retention::Plan& plan, const std::vector<std::string>& dam
   json backups = json::array();
   for (const auto& e : plan.entries) {
     json tiers = json::array();
-    for (auto t : e.tiers) tiers.push_back(retention::TierName(t));
+    for (auto t : e.tiers) tiers.push_back(std::string(retention::TierName(t)));
     backups.push_back({{"id", e.id},
                        {"start_time", FormatIsoMicros(e.start_micros)},
                        {"tiers", tiers},

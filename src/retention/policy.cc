@@ -47,11 +47,11 @@ std::string KeepReason(const PlanBackup& b, const PlanEntry& e, int64_t now) {
   return "";
 }
 
-std::string GoReason(const PlanBackup& b, const PlanEntry& e) {
+// joined: the tiers it is in, whether the policy has them or not.
+std::string GoReason(const std::vector<Tier>& joined, const PlanEntry& e) {
   if (!e.tiers.empty())
     return fmt::format("{} ended {}", TierList(e.tiers), FormatIsoMicros(e.retention_micros));
-  if (b.tiers && !b.tiers->empty())
-    return fmt::format("its tiers ({}) are not in the policy", TierList(*b.tiers));
+  if (!joined.empty()) return fmt::format("its tiers ({}) are not in the policy", TierList(joined));
   return "in no tier (not the first backup of a day, week or month)";
 }
 
@@ -177,7 +177,8 @@ Result<Plan> MakePlan(std::vector<PlanBackup> backups, const Policy& policy, int
   for (size_t i = 0; i < backups.size(); ++i) {
     const PlanBackup& b = backups[i];
     PlanEntry e{.id = b.id, .start_micros = b.start_micros};
-    e.tiers = InPolicy(b.tiers ? *b.tiers : calendar[i], policy);
+    const std::vector<Tier>& joined = b.tiers ? *b.tiers : calendar[i];
+    e.tiers = InPolicy(joined, policy);
     e.retention_micros = RetentionEnd(b.start_micros, e.tiers, policy);
     if (i == newest)
       e.why = "the newest backup";
@@ -189,7 +190,7 @@ Result<Plan> MakePlan(std::vector<PlanBackup> backups, const Policy& policy, int
     else
       e.why = KeepReason(b, e, now_micros);
     e.keep = !e.why.empty();
-    if (!e.keep) e.why = GoReason(b, e);
+    if (!e.keep) e.why = GoReason(joined, e);
     plan.entries.push_back(std::move(e));
   }
   if (plan.kept() == 0)

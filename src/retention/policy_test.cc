@@ -2,6 +2,7 @@
 // ISO week and month boundaries), forced and recorded tiers, the PITR window, what always stays.
 #include "retention/policy.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <set>
@@ -51,6 +52,12 @@ std::set<std::string> Kept(const Plan& plan) {
   return out;
 }
 
+const PlanEntry& Entry(const Plan& plan, const std::string& id) {
+  for (const auto& e : plan.entries)
+    if (e.id == id) return e;
+  throw std::runtime_error("no entry " + id);
+}
+
 size_t CountInTier(const Plan& plan, Tier tier) {
   size_t n = 0;
   for (const auto& e : plan.entries)
@@ -84,12 +91,12 @@ TEST(PolicyTest, FourteenMonthsOfDailyBackupsKeepExactlyTheTiers) {
   expected.insert(monthly.begin(), monthly.end());
   EXPECT_EQ(expected.size(), 51u);  // 30 + 8 Mondays before Jan 30 + 13 firsts before Jan 30
   EXPECT_EQ(Kept(*plan), expected);
-  for (const auto& e : plan->entries) {
-    if (weekly.count(e.id)) EXPECT_NE(e.why.find("weekly"), std::string::npos) << e.id;
-    if (e.id == "2025-06-01") EXPECT_EQ(e.why, "monthly until 2032-06-01T02:00:00.000000Z");
-    if (e.id == "2025-06-02") EXPECT_EQ(e.why, "daily ended 2025-07-02T02:00:00.000000Z");
-    if (e.id == "2025-06-03") EXPECT_EQ(e.why, "daily ended 2025-07-03T02:00:00.000000Z");
-  }
+  for (const auto& id : weekly)
+    EXPECT_NE(Entry(*plan, id).why.find("weekly"), std::string::npos) << id;
+  EXPECT_EQ(Entry(*plan, "2025-06-01").why,
+            "daily+monthly until 2032-06-01T02:00:00.000000Z");  // a Sunday: not weekly
+  EXPECT_EQ(Entry(*plan, "2025-06-02").why, "daily+weekly ended 2025-08-25T02:00:00.000000Z");
+  EXPECT_EQ(Entry(*plan, "2025-06-03").why, "daily ended 2025-07-03T02:00:00.000000Z");
   EXPECT_EQ(plan->wal_cut, "wal-2025-01-01");
   EXPECT_EQ(plan->wal_continuous_from, "wal-2026-02-28");  // no PITR window: the newest
 }
@@ -105,15 +112,13 @@ TEST(PolicyTest, PitrWindowKeepsItsOldestBackupAndEverythingAfter) {
   EXPECT_EQ(plan->pitr_from_backup, "2026-02-21");
   EXPECT_EQ(plan->wal_continuous_from, "wal-2026-02-21");
   EXPECT_EQ(plan->wal_cut, "wal-2025-01-01");
-  for (const auto& e : plan->entries) {
-    if (e.id == "2026-02-21")
-      EXPECT_EQ(e.why, "the oldest backup of the PITR window (from 2026-02-21T03:00:00.000000Z)");
-    if (e.id == "2026-02-22") EXPECT_EQ(e.why, "inside the PITR window");
-    if (e.id == "2026-02-20") {
-      EXPECT_FALSE(e.keep);
-      EXPECT_EQ(e.why, "in no tier (not the first backup of a day, week or month)");
-    }
-  }
+  EXPECT_EQ(Entry(*plan, "2026-02-21").why,
+            "the oldest backup of the PITR window (from 2026-02-21T03:00:00.000000Z)");
+  EXPECT_EQ(Entry(*plan, "2026-02-22").why, "inside the PITR window");
+  EXPECT_FALSE(Entry(*plan, "2026-02-20").keep);
+  // Only the monthly tier is in the policy: a daily-only backup is in none of its tiers.
+  EXPECT_EQ(Entry(*plan, "2026-02-20").why, "its tiers (daily) are not in the policy");
+  EXPECT_EQ(Entry(*plan, "2026-02-20").tiers, std::vector<Tier>{});
 }
 
 TEST(PolicyTest, PitrWindowLongerThanTheHistoryKeepsEverything) {
@@ -161,6 +166,9 @@ TEST(PolicyTest, RecordedTiersWinOverTheCalendar) {
   auto plan = MakePlan(backups, p, At("2025-03-01T00:00:00"));
   ASSERT_TRUE(plan.ok());
   EXPECT_EQ(Kept(*plan), (std::set<std::string>{"late", "2025-01-03"}));
+  EXPECT_EQ(Entry(*plan, "2025-01-01").why,
+            "in no tier (not the first backup of a day, week or month)");
+  EXPECT_EQ(Entry(*plan, "late").why, "monthly until 2026-01-01T05:00:00.000000Z");
 }
 
 TEST(PolicyTest, DstZoneDecidesTheLocalDay) {
