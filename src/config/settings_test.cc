@@ -139,9 +139,10 @@ TEST(SettingsTest, RetentionKeysAsDottedTomlOrFlatNames) {
   Options o = DefaultOptions();
   EXPECT_EQ(o.retention_timezone, "UTC");
   ASSERT_TRUE(ApplyConfigText("retention.daily = \"30d\"\nretention.monthly = \"7y\"\n"
-                              "retention-pitr = \"14d\"\n[retention]\nweekly = \"12w\"\n",
+                              "retention-pitr = \"14d\"\n",
                               "f", o)
                   .ok());
+  ASSERT_TRUE(ApplyConfigText("[retention]\nweekly = \"12w\"\n", "f", o).ok());
   EXPECT_EQ(o.retention_daily, "30d");
   EXPECT_EQ(o.retention_weekly, "12w");
   EXPECT_EQ(o.retention_monthly, "7y");

@@ -177,7 +177,7 @@ TEST(PolicyTest, DstZoneDecidesTheLocalDay) {
   auto utc = CalendarTiers(starts, "UTC");
   EXPECT_EQ(TierList(utc[1]), "daily");  // a new UTC day, same ISO week and month
   auto berlin = CalendarTiers(starts, "Europe/Berlin");
-  EXPECT_EQ(TierList(berlin[0]), "daily");
+  EXPECT_EQ(TierList(berlin[0]), "daily+weekly+monthly");
   EXPECT_EQ(TierList(berlin[1]), "no tier");  // the same local day
   // New Year's Eve 23:30Z is January 1st in Berlin: a new month there, not in UTC.
   std::vector<int64_t> eve = {At("2025-12-31T12:00:00"), At("2025-12-31T23:30:00")};
