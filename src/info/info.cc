@@ -14,6 +14,7 @@ Result<std::map<std::string, BackupRetention>> CollectRetention(repo::Repository
                                                                 const retention::Policy& policy) {
   PGV_ASSIGN_OR_RETURN(auto inputs, retention::PlanInputs(repo, nullptr));
   std::vector<int64_t> starts;
+  starts.reserve(inputs.size());
   for (const auto& b : inputs) starts.push_back(b.start_micros);
   auto calendar = retention::CalendarTiers(starts, policy.timezone);
   std::map<std::string, BackupRetention> out;

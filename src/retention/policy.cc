@@ -167,6 +167,7 @@ Result<Plan> MakePlan(std::vector<PlanBackup> backups, const Policy& policy, int
   std::stable_sort(backups.begin(), backups.end(),
                    [](const auto& a, const auto& b) { return a.start_micros < b.start_micros; });
   std::vector<int64_t> starts;
+  starts.reserve(backups.size());
   for (const auto& b : backups) starts.push_back(b.start_micros);
   auto calendar = CalendarTiers(starts, policy.timezone);
   size_t newest = backups.size() - 1, anchor = newest;
