@@ -330,6 +330,7 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
   header.stats.pages_failed = page_errors.failed();
   header.data_checksums = server.data_checksums;
   header.page_checksum_errors = page_errors.Finish();
+  PGV_RETURN_IF_ERROR(retention::StampTiers(repo, options.tiers, header));
   PGV_RETURN_IF_ERROR(manifest.Finish(header));
   PGV_RETURN_IF_ERROR(lock.Release());
   return BackupResult{backup_id, header};

@@ -8,6 +8,7 @@
 #include "pg/session.h"
 #include "repo/manifest.h"
 #include "repo/repository.h"
+#include "retention/apply.h"
 
 namespace pgvault::backup {
 
@@ -20,6 +21,8 @@ struct BackupOptions {
   int64_t retain_until_unix = 0;
   // Check data page checksums when the cluster has them (--checksum-page).
   bool checksum_page = true;
+  // The retention tiers the backup joins (recorded in its header) and --now.
+  retention::TierOptions tiers;
 };
 
 struct BackupResult {

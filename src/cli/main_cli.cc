@@ -13,6 +13,7 @@
 #include "cli/help.h"
 #include "cli/progress_bar.h"
 #include "cli/report_output.h"
+#include "cli/retention_cli.h"
 #include "common/log.h"
 #include "common/time.h"
 #include "config/forward.h"
@@ -156,17 +157,23 @@ Status CmdKeyAdd(Options& o) {
 }
 
 Status CmdBackup(Options& o) {
+  if (o.positional.size() > 1) return NeedArgs(o, 1, "backup [pin|unpin --backup ID]");
   PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
+  if (!o.positional.empty()) return PinCommand(*repo, o);
+  PGV_ASSIGN_OR_RETURN(auto tiers, TierOptionsFrom(o));
   backup::BackupOptions bo{.pgdata = o.pgdata,
                            .conn = {.host = o.pg_host, .port = o.pg_port, .user = o.pg_user},
                            .jobs = o.jobs,
                            .archive_timeout_seconds = o.archive_timeout,
-                           .checksum_page = o.checksum_page != "off"};
+                           .checksum_page = o.checksum_page != "off",
+                           .tiers = tiers};
   if (o.retain_days > 0)
     bo.retain_until_unix = NowUnixMicros() / 1000000 + static_cast<int64_t>(o.retain_days) * 86400;
   auto progress = MakeProgress("backup");
   PGV_ASSIGN_OR_RETURN(auto result, backup::RunBackup(*repo, bo, *progress));
   if (o.stats) std::cout << backup::StatsLine(result) << "\n";
+  // The summary stays the last line (scripts read the backup id from it).
+  std::cout << retention::TierLine(result.header, tiers.policy) << "\n";
   std::cout << backup::SummaryLine(result) << "\n";
   if (uint64_t failed = result.header.stats.pages_failed; failed > 0)
     return std::move(
@@ -355,16 +362,18 @@ Status CmdCheck(Options& o) {
 
 Status CmdInfo(Options& o) {
   PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
-  PGV_ASSIGN_OR_RETURN(auto info, info::CollectInfo(*repo));
+  PGV_ASSIGN_OR_RETURN(auto policy, PolicyFrom(o));
+  PGV_ASSIGN_OR_RETURN(auto info, info::CollectInfo(*repo, policy));
   std::cout << (o.json ? InfoJson(info).dump(2) + "\n" : InfoText(info));
   return Status::Ok();
 }
 
 Status CmdExpire(Options& o) {
-  if (o.backup.empty())
-    return std::move(Status::InvalidArgument("expire needs the backup to remove"))
-        .WithHint("pass --backup ID (see pgvault info)");
   PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
+  if (o.backup.empty()) return ExpireByPolicy(*repo, o);
+  if (o.dry_run)
+    return std::move(Status::InvalidArgument("--dry-run plans by the retention policy"))
+        .WithHint("leave out --backup to see what the policy would remove");
   PGV_ASSIGN_OR_RETURN(auto result, retention::ExpireBackup(*repo, o.backup, o.gc_grace));
   std::cout << retention::SummaryLine(result) << "\n";
   return Status::Ok();

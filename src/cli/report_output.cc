@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/time.h"
 #include "pg/wal_names.h"
 
 namespace pgvault::cli {
@@ -32,6 +33,24 @@ std::string PageErrorsText(const repo::ManifestHeader& h) {
     out += fmt::format("    ... {} more not listed\n",
                        h.stats.pages_failed - h.page_checksum_errors.size());
   return out;
+}
+
+json RetentionJson(const info::BackupRetention& r) {
+  json tiers = json::array();
+  for (auto t : r.tiers) tiers.push_back(std::string(retention::TierName(t)));
+  return {{"tiers", tiers},
+          {"retention_date",
+           r.retention_micros > 0 ? json(FormatIsoMicros(r.retention_micros)) : json(nullptr)},
+          {"pinned", r.pinned},
+          {"legal_hold", r.held}};
+}
+
+std::string RetentionText(const info::BackupRetention& r) {
+  std::string out = "  tiers " + retention::TierList(r.tiers);
+  if (r.retention_micros > 0) out += ", retention date " + FormatIsoMicros(r.retention_micros);
+  if (r.pinned) out += ", pinned";
+  if (r.held) out += ", on legal hold";
+  return out + "\n";
 }
 
 json BackupJson(const repo::ListedBackup& backup) {
@@ -147,6 +166,8 @@ json InfoJson(const info::RepoInfo& info) {
   for (const auto& b : info.backups) {
     json backup = BackupJson(b);
     if (b.intact()) AddRecords(info, b.id, backup);  // a damaged one keeps its three fields
+    if (auto it = info.retention.find(b.id); it != info.retention.end())
+      backup.update(RetentionJson(it->second));
     backups.push_back(std::move(backup));
   }
   json timelines = json::array();
@@ -184,7 +205,12 @@ std::string InfoText(const info::RepoInfo& info) {
       fmt::format("repository: {} (cipher {}, compression {}, block size {} KiB)\n",
                   info.repository, info.cipher, info.compression, info.block_size / 1024);
   if (info.backups.empty()) out += "no backups\n";
-  for (const auto& b : info.backups) out += BackupText(b) + RecordsText(info, b.id);
+  for (const auto& b : info.backups) {
+    out += BackupText(b);
+    if (auto it = info.retention.find(b.id); it != info.retention.end())
+      out += RetentionText(it->second);
+    out += RecordsText(info, b.id);
+  }
   for (const auto& t : info.timelines) out += TimelineText(t);
   return out;
 }

@@ -38,6 +38,12 @@ struct Options {
   int retain_days = 0;        // backup: lock the backup for this many days
   std::string checksum_page;  // backup: on | off
   int64_t gc_grace = 0;       // expire: unreferenced packs younger than this are kept
+  // retention policy (backup, expire, info): spans such as "30d"; "" = not set
+  std::string retention_daily, retention_weekly, retention_monthly, retention_pitr;
+  std::string retention_timezone;
+  std::string tier;  // backup --tier
+  std::string now;   // --now: replaces the clock
+  bool dry_run = false;
   int sync_from = 0, sync_to = 0;
   // restore: recovery target and how to start (docs/pitr.md)
   std::string target_time, target_lsn, target_xid, target_name, target_inclusive, target_action,

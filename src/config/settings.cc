@@ -66,10 +66,11 @@ Status ConfigError(const std::string& path, int64_t line, const std::string& wha
       .WithHint(std::move(hint));
 }
 
+// prefix: "retention-" for the keys of a [retention] table (retention.daily = "30d").
 Status ApplyConfigKey(const std::string& path, const toml::key& key, const toml::node& node,
-                      Options& options) {
+                      Options& options, std::string_view prefix = "") {
   int64_t line = key.source().begin.line;
-  std::string name = Normalized(key.str());
+  std::string name = std::string(prefix) + Normalized(key.str());
   for (const auto& secret : kSecretKeys)
     if (name == secret.key)
       return ConfigError(
@@ -79,11 +80,11 @@ Status ApplyConfigKey(const std::string& path, const toml::key& key, const toml:
   const OptionSpec* spec = FindOption(name);
   if (!spec) {
     std::string near = NearestName(name, OptionNames());
-    return ConfigError(
-        path, line,
-        near.empty() ? fmt::format("unknown option '{}'", key.str())
-                     : fmt::format("unknown option '{}', did you mean '{}'?", key.str(), near),
-        "config keys are the long flag names without '--'; see 'pgvault --help'");
+    return ConfigError(path, line,
+                       near.empty() ? fmt::format("unknown option '{}{}'", prefix, key.str())
+                                    : fmt::format("unknown option '{}{}', did you mean '{}'?",
+                                                  prefix, key.str(), near),
+                       "config keys are the long flag names without '--'; see 'pgvault --help'");
   }
   std::string where = fmt::format("'{}' in config file '{}' line {}", name, path, line);
   std::vector<std::string> values;
@@ -220,6 +221,12 @@ Status ApplyConfigText(const std::string& text, const std::string& path, Options
         .WithHint("write one 'option = value' per line (TOML: quote strings)");
   }
   for (const auto& [key, node] : table) {
+    if (key.str() == "retention" && node.is_table()) {
+      // retention.daily = "30d" (or a [retention] section) is retention-daily = "30d".
+      for (const auto& [sub, value] : *node.as_table())
+        PGV_RETURN_IF_ERROR(ApplyConfigKey(path, sub, value, options, "retention-"));
+      continue;
+    }
     if (node.is_table())
       return ConfigError(path, key.source().begin.line,
                          fmt::format("sections are not supported ('[{}]')", key.str()),

@@ -135,6 +135,26 @@ TEST(SettingsTest, ListsAndBooleansFromTheConfigFile) {
   EXPECT_TRUE(o.json);
 }
 
+TEST(SettingsTest, RetentionKeysAsDottedTomlOrFlatNames) {
+  Options o = DefaultOptions();
+  EXPECT_EQ(o.retention_timezone, "UTC");
+  ASSERT_TRUE(ApplyConfigText("retention.daily = \"30d\"\nretention.monthly = \"7y\"\n"
+                              "retention-pitr = \"14d\"\n",
+                              "f", o)
+                  .ok());
+  ASSERT_TRUE(ApplyConfigText("[retention]\nweekly = \"12w\"\n", "f", o).ok());
+  EXPECT_EQ(o.retention_daily, "30d");
+  EXPECT_EQ(o.retention_weekly, "12w");
+  EXPECT_EQ(o.retention_monthly, "7y");
+  EXPECT_EQ(o.retention_pitr, "14d");
+  Status s = ConfigStatus("retention.dayly = \"30d\"\n");
+  EXPECT_EQ(s.message(),
+            "config file '/etc/pgvault.toml' line 1: unknown option 'retention-dayly', did you "
+            "mean 'retention-daily'?");
+  auto r = Resolve(Command::kBackup, {{"tier", "hourly"}}, NoEnv());
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+}
+
 // restore_command for every repository kind, parsed back as archive-get would be: every option
 // needed to reach the repository survives the trip.
 TEST(ForwardTest, RestoreCommandReachesEveryRepositoryKind) {

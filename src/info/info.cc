@@ -5,6 +5,7 @@
 #include "pg/wal_names.h"
 #include "repo/catalog.h"
 #include "repo/wal_store.h"
+#include "retention/apply.h"
 
 namespace pgvault::info {
 namespace {
@@ -36,7 +37,29 @@ BackupRecords ReadRecords(repo::Repository& repo, const std::string& backup_id) 
 
 }  // namespace
 
-Result<RepoInfo> CollectInfo(repo::Repository& repo) {
+namespace {
+
+Result<std::map<std::string, BackupRetention>> CollectRetention(repo::Repository& repo,
+                                                                const retention::Policy& policy) {
+  PGV_ASSIGN_OR_RETURN(auto inputs, retention::PlanInputs(repo, nullptr));
+  std::vector<int64_t> starts;
+  starts.reserve(inputs.size());
+  for (const auto& b : inputs) starts.push_back(b.start_micros);
+  auto calendar = retention::CalendarTiers(starts, policy.timezone);
+  std::map<std::string, BackupRetention> out;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    BackupRetention& r = out[inputs[i].id];
+    r.tiers = inputs[i].tiers ? *inputs[i].tiers : calendar[i];
+    r.retention_micros = retention::RetentionEnd(inputs[i].start_micros, r.tiers, policy);
+    r.pinned = inputs[i].pinned;
+    r.held = inputs[i].held;
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<RepoInfo> CollectInfo(repo::Repository& repo, const retention::Policy& policy) {
   const auto& params = repo.config().params;
   RepoInfo out{.repository = repo.Describe(),
                .repo_id = repo.config().repo_id,
@@ -48,6 +71,7 @@ Result<RepoInfo> CollectInfo(repo::Repository& repo) {
     BackupRecords r = ReadRecords(repo, b.id);
     if (r.verify || r.drill || !r.damage.empty()) out.records[b.id] = std::move(r);
   }
+  PGV_ASSIGN_OR_RETURN(out.retention, CollectRetention(repo, policy));
   uint64_t segment_size = 0;  // from the oldest backup
   PGV_ASSIGN_OR_RETURN(out.timelines, repo::DescribeArchive(repo, segment_size));
 

@@ -11,6 +11,7 @@
 #include "repo/manifest.h"
 #include "repo/repository.h"
 #include "repo/wal_ranges.h"
+#include "retention/policy.h"
 
 namespace pgvault::info {
 
@@ -31,6 +32,14 @@ struct BackupRecords {
   std::string damage;  // a record that does not decode ("" when all do)
 };
 
+// The retention facts of one intact backup.
+struct BackupRetention {
+  std::vector<retention::Tier> tiers;  // recorded in its manifest, or derived from start times
+  int64_t retention_micros = 0;        // when its last tier ends under the policy; 0: none
+  bool pinned = false;                 // backup pin
+  bool held = false;                   // legal hold (object-lock storage)
+};
+
 struct RepoInfo {
   std::string repository;  // where, as the storage describes itself
   std::string repo_id;
@@ -41,9 +50,11 @@ struct RepoInfo {
   std::map<std::string, BackupRecords> records;  // by backup id; absent: none recorded
   // Continuity per timeline from the oldest backup's first segment onwards.
   std::vector<repo::TimelineRange> timelines;
-  std::vector<WalFiles> wal;  // by timeline, ascending
+  std::vector<WalFiles> wal;                         // by timeline, ascending
+  std::map<std::string, BackupRetention> retention;  // by backup id, intact backups only
 };
 
-Result<RepoInfo> CollectInfo(repo::Repository& repo);
+// The retention dates are those of `policy` (an empty policy: none).
+Result<RepoInfo> CollectInfo(repo::Repository& repo, const retention::Policy& policy = {});
 
 }  // namespace pgvault::info

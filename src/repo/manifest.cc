@@ -162,6 +162,17 @@ class FieldReader {
       Merge(r);
     }
   }
+  // An array of strings, or absent (nullopt).
+  void OptionalStrings(const char* key, std::optional<std::vector<std::string>>& out) {
+    const nlohmann::json* v = Find(key);
+    if (!v) return;
+    if (!v->is_array()) return Fail(key, "is not an array");
+    out.emplace();
+    for (const auto& item : *v) {
+      if (!item.is_string()) return Fail(key, "is not an array of strings");
+      out->push_back(item.get<std::string>());
+    }
+  }
   Status status() const { return status_; }
   void Merge(const FieldReader& child) {
     if (status_.ok()) status_ = child.status_;
@@ -305,6 +316,7 @@ nlohmann::json ManifestHeaderToJson(const ManifestHeader& h) {
     j["retain_until"] = h.retain_until;
     j["retain_until_unix"] = h.retain_until_unix;
   }
+  if (h.tiers) j["tiers"] = *h.tiers;
   return j;
 }
 
@@ -342,6 +354,7 @@ Result<ManifestHeader> ParseManifestHeader(std::string_view backup_id, const nlo
   r.OptionalPageErrors("page_checksum_errors", h.page_checksum_errors);  // before: none
   r.Optional("retain_until", h.retain_until);            // absent unless retained: ""
   r.Optional("retain_until_unix", h.retain_until_unix);  // absent unless retained: 0
+  r.OptionalStrings("tiers", h.tiers);                   // absent before tiers: nullopt
   r.Required("parts", h.parts);
   r.Required("manifest_bytes", h.manifest_bytes);
   PGV_RETURN_IF_ERROR(r.status());

@@ -129,6 +129,9 @@ struct ManifestHeader {
   // Optional, both present or both absent: the Object Lock retention of a retained backup.
   std::string retain_until;       // ISO 8601; "" when not retained
   int64_t retain_until_unix = 0;  // seconds since the epoch; 0 when not retained
+  // Optional: the retention tiers the backup joined ("daily", "weekly", "monthly"); nullopt in
+  // backups written before tiers (expire then derives them from the start times).
+  std::optional<std::vector<std::string>> tiers;
   // Set by ManifestWriter::Finish.
   uint32_t parts = 0;           // number of manifest parts (files.000000 ..)
   uint64_t manifest_bytes = 0;  // stored size of those parts

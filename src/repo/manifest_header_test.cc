@@ -55,6 +55,27 @@ TEST(ManifestHeaderTest, Format1HeaderReadsWithTheDocumentedDefaults) {
   EXPECT_EQ(h->stats.delta_blocks, 0u);
   EXPECT_EQ(h->retain_until, "");
   EXPECT_EQ(h->retain_until_unix, 0);
+  EXPECT_FALSE(h->tiers.has_value());
+  EXPECT_FALSE(ManifestHeaderToJson(*h).contains("tiers"));
+}
+
+TEST(ManifestHeaderTest, TiersRoundTripAndAreTyped) {
+  json j = Format1Header();
+  j["tiers"] = json::array({"daily", "monthly"});
+  auto h = ParseManifestHeader("20261128-120000F", j);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  ASSERT_TRUE(h->tiers.has_value());
+  EXPECT_EQ(*h->tiers, (std::vector<std::string>{"daily", "monthly"}));
+  EXPECT_EQ(ManifestHeaderToJson(*h)["tiers"], j["tiers"]);
+  h->tiers = std::vector<std::string>{};  // joined none: written as []
+  EXPECT_EQ(ManifestHeaderToJson(*h)["tiers"], json::array());
+  j["tiers"] = "daily";
+  EXPECT_EQ(ParseManifestHeader("20261128-120000F", j).status().message(),
+            "manifest of backup '20261128-120000F' is damaged: field 'tiers' is not an array");
+  j["tiers"] = json::array({1});
+  EXPECT_EQ(ParseManifestHeader("20261128-120000F", j).status().message(),
+            "manifest of backup '20261128-120000F' is damaged: field 'tiers' is not an array of "
+            "strings");
 }
 
 TEST(ManifestHeaderTest, RoundTripKeepsEveryFieldAndTheFormat1Keys) {
