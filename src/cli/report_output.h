@@ -8,6 +8,7 @@
 
 #include "check/check.h"
 #include "info/info.h"
+#include "retention/gc.h"
 
 namespace pgvault::cli {
 
@@ -16,5 +17,7 @@ std::string InfoText(const info::RepoInfo& info);
 
 nlohmann::json CheckJson(const check::CheckResult& result);
 std::string CheckText(const check::CheckResult& result);
+
+nlohmann::json GcJson(const retention::GcResult& result);
 
 }  // namespace pgvault::cli

@@ -26,6 +26,8 @@ enum class Command : int {
   kRepoSync,
   kExpire,
   kHold,
+  kGc,
+  kCatalogExport,
   kVersion,
 };
 

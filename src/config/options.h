@@ -37,6 +37,8 @@ struct Options {
   bool object_lock = false;  // repo-create
   int retain_days = 0;       // backup: lock the backup for this many days
   int64_t gc_grace = 0;      // expire: unreferenced packs younger than this are kept
+  bool dry_run = false;      // gc
+  std::string db;            // catalog-export: conninfo of the catalog database
   int sync_from = 0, sync_to = 0;
   // restore: recovery target and how to start (docs/pitr.md)
   std::string target_time, target_lsn, target_xid, target_name, target_inclusive, target_action,

@@ -86,6 +86,10 @@ Result<ExpireResult> ExpireBackup(repo::Repository& repo, const std::string& bac
   int64_t now = NowUnixMicros() / 1000000;
   PGV_ASSIGN_OR_RETURN(auto running, repo::FindLiveBackup(st));
   if (running) return repo::BackupRunningError(*running, now, "nothing was expired");
+  // Manifests go only while no gc runs: gc lists the manifests after checking backup locks and
+  // counts on none vanishing until it has deleted (docs/repository-format.md, "Garbage
+  // collection"). Released when expire returns.
+  PGV_ASSIGN_OR_RETURN(auto gc_lock, repo::LockGc(st));
   PGV_RETURN_IF_ERROR(DeleteManifestObjects(repo, backup_id, now));
   ExpireResult result{.backup_id = backup_id};
   // A backup that took its lock after the check above may have chosen blocks in this backup's

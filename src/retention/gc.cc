@@ -45,7 +45,7 @@ Status DeleteUnlocked(storage::Storage& st, const std::vector<storage::ObjectInf
     keys.push_back(obj.key);
     sizes[obj.key] = obj.size;
   }
-  PGV_ASSIGN_OR_RETURN(auto kept, st.DeleteMany(keys));
+  PGV_ASSIGN_OR_RETURN(auto kept, st.DeleteBatch(keys));
   for (const auto& k : kept) {
     keep(k.key, k.reason);
     sizes.erase(k.key);

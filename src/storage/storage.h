@@ -75,7 +75,7 @@ class Storage {
     std::string key;
     std::string reason;
   };
-  virtual Result<std::vector<KeptObject>> DeleteMany(const std::vector<std::string>& keys);
+  virtual Result<std::vector<KeptObject>> DeleteBatch(const std::vector<std::string>& keys);
 
   // Object lock (features().object_lock only; others answer kInvalidArgument).
   // Raises the COMPLIANCE retention of an existing object to until_unix; a later existing date
