@@ -3,18 +3,12 @@
 #include <fmt/format.h>
 
 #include <map>
-#include <nlohmann/json.hpp>
 
 #include "common/log.h"
 #include "common/time.h"
-#include "pipeline/crypto.h"
-#include "repo/backup_lock.h"
 #include "repo/backup_objects.h"
-#include "repo/layout.h"
 
 namespace pgvault::retention {
-
-using nlohmann::json;
 
 namespace {
 
@@ -30,6 +24,7 @@ Status DeleteUnlocked(storage::Storage& st, const std::vector<storage::ObjectInf
   std::map<std::string, uint64_t> sizes;
   auto keep = [&](const std::string& key, const std::string& reason) {
     result.packs_locked++;
+    result.locked_keys.push_back(key);
     if (result.locked_examples.size() < 5)
       result.locked_examples.push_back(fmt::format("{} ({})", key, reason));
   };

@@ -20,6 +20,7 @@ struct PackCollection {
   uint64_t packs_locked = 0;  // unreferenced but locked: kept
   uint64_t packs_recent = 0;  // unreferenced but younger than the grace period: kept
   std::vector<std::string> locked_examples;
+  std::vector<std::string> locked_keys;  // every locked pack's key
 };
 
 // The packs referenced by every backup in the repository. damaged is set to the id of the first

@@ -7,7 +7,6 @@
 //      consumed.
 #include <fmt/format.h>
 
-#include <map>
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
@@ -114,9 +113,8 @@ Status DeleteAndMark(repo::Repository& repo, const GcOptions& o, int64_t now_mic
   }
   PGV_RETURN_IF_ERROR(DeleteUnlocked(st, doomed, now, r.collected));
   // A locked pack stays unreferenced: the next mark names it again.
-  for (const auto& obj : doomed)
-    if (auto id = repo::PackIdFromKey(obj.key); id && st.Stat(obj.key).ok())
-      unreferenced.push_back(*id);
+  for (const auto& key : r.collected.locked_keys)
+    if (auto id = repo::PackIdFromKey(key)) unreferenced.push_back(*id);
   r.packs_marked = unreferenced.size();
   if (!unreferenced.empty()) {
     PGV_ASSIGN_OR_RETURN(r.mark_key, WriteMark(st, now_micros, unreferenced));

@@ -40,6 +40,16 @@ size_t MakeGarbage(MemStorage& mem, repo::Repository& repo) {
 
 GcOptions At(int64_t micros) { return {.grace_seconds = kGrace, .now_unix_micros = micros}; }
 
+TEST(GcTest, MarkNamesRoundTrip) {
+  std::string key = repo::GcMarkKey(kT, 0xdeadbeef);
+  EXPECT_EQ(key, "gc/mark-1800000000000000-deadbeef");
+  EXPECT_EQ(repo::GcMarkTime(key), kT);
+  EXPECT_EQ(repo::ClassifyKey(key), repo::ObjectKind::kGc);
+  for (const char* bad : {"gc/mark-180000000000000x-deadbeef", "gc/mark-1800000000000000-deadbeeg",
+                          "gc/mark-1800000000000000-deadbeef0", "gc/other"})
+    EXPECT_EQ(repo::GcMarkTime(bad), std::nullopt) << bad;
+}
+
 TEST(GcTest, DeletesOnlyPacksAnEarlierRunMarkedAGracePeriodAgo) {
   MemStorage mem;
   auto repo = repo::testing::OpenMemRepo(mem);
