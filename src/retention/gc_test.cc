@@ -5,6 +5,10 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <iostream>
 
 #include "repo/backup_lock.h"
 #include "repo/layout.h"
@@ -18,7 +22,6 @@ namespace {
 using storage::BorrowedStorage;
 using storage::FaultStorage;
 using storage::MemStorage;
-using storage::StorageOp;
 
 constexpr int64_t kT = 1'800'000'000'000'000;  // microseconds
 constexpr int64_t kGrace = 3600;
@@ -164,9 +167,9 @@ TEST(GcTest, EveryCrashPointLeavesEveryBackupReadable) {
     size_t kept_packs = MakeGarbage(mem, *repo);
     ASSERT_TRUE(RunGc(*repo, At(kT)).ok());
     FaultStorage faulty(mem);
-    faulty.CrashAfterWrites(crash_at);
     auto on_faulty = repo::Repository::Open(std::make_unique<BorrowedStorage>(faulty), {});
     ASSERT_TRUE(on_faulty.ok());
+    faulty.CrashAfterWrites(crash_at);
     auto r = RunGc(**on_faulty, At(kT + kGrace * 1000000));
     bool crashed = faulty.crashed();
     if (!crashed) {
@@ -183,6 +186,36 @@ TEST(GcTest, EveryCrashPointLeavesEveryBackupReadable) {
     if (!crashed) break;
   }
   EXPECT_GE(total_writes, 4u);  // lock, deletes, mark, consumed mark, unlock
+}
+
+// 12,000 unreferenced packs (empty objects with pack names) and one backup: the time and the
+// peak memory of the marking run and of the deleting run, printed.
+TEST(GcTest, ManyPacks) {
+  MemStorage mem;
+  auto repo = repo::testing::OpenMemRepo(mem);
+  ASSERT_TRUE(repo::testing::WriteTestBackup(*repo, mem, kKept).ok());
+  size_t kept_packs = Count(mem, repo::kPacksPrefix);
+  constexpr int kPacks = 12000;
+  for (int i = 0; i < kPacks; ++i) {
+    repo::PackId id{};
+    for (int b = 0; b < 4; ++b) id[b] = static_cast<uint8_t>(i >> (8 * b));
+    id[15] = 0xee;
+    ASSERT_TRUE(mem.Put(repo::PackKey(id), Bytes(16)).ok());
+  }
+  for (int run = 0; run < 2; ++run) {
+    auto start = std::chrono::steady_clock::now();
+    auto r = RunGc(*repo, At(kT + run * kGrace * 1000000));
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    std::cout << fmt::format(
+        "gc run {} over {} packs: {:.3f} s, peak RSS of the test process {} MB\n", run + 1,
+        r->packs_total, seconds, usage.ru_maxrss / 1024);
+    EXPECT_EQ(run == 0 ? r->packs_marked : r->collected.packs_deleted, uint64_t{kPacks});
+  }
+  EXPECT_EQ(Count(mem, repo::kPacksPrefix), kept_packs);
 }
 
 }  // namespace
