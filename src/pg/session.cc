@@ -90,7 +90,9 @@ Result<std::unique_ptr<PgSession>> PgSession::Connect(const ConnOptions& options
     pq->finish(conn);
     return std::move(Status::Pg(fmt::format("cannot connect to PostgreSQL at '{}': {}",
                                             options.Describe(), msg)))
-        .WithHint("is the cluster running? check --pg-host, --pg-port and --pg-user");
+        .WithHint(options.conninfo.empty()
+                      ? "is the cluster running? check --pg-host, --pg-port and --pg-user"
+                      : "is the server running? check the connection string given as --db");
   }
   return std::unique_ptr<PgSession>(new PgSession(conn, options));
 }
