@@ -36,8 +36,9 @@ size_t MakeGarbage(MemStorage& mem, repo::Repository& repo) {
   EXPECT_TRUE(repo::testing::WriteTestBackup(repo, mem, kGone).ok());
   size_t gone_packs = Count(mem, repo::kPacksPrefix);
   EXPECT_TRUE(repo::testing::WriteTestBackup(repo, mem, kKept, 24, 64 << 10, 1000).ok());
-  for (const auto& obj : *mem.List(repo::BackupPrefix(kGone)))
-    EXPECT_TRUE(mem.Delete(obj.key).ok());
+  auto objects = mem.List(repo::BackupPrefix(kGone));
+  EXPECT_TRUE(objects.ok());
+  for (const auto& obj : *objects) EXPECT_TRUE(mem.Delete(obj.key).ok());
   return Count(mem, repo::kPacksPrefix) - gone_packs;
 }
 

@@ -134,7 +134,9 @@ TEST(GcTest, RepositoryBytesFallByWhatTheRemovedBackupHeldAlone) {
   EXPECT_EQ(collected["bytes_deleted"].get<uint64_t>(), freed);
   EXPECT_GT(freed, Sum(after_first) / 2);  // the tables were rewritten: most of it went
   for (const auto& [name, size] : before)
-    if (!after_first.count(name)) EXPECT_TRUE(after.count(name)) << "deleted a new pack " << name;
+    if (!after_first.count(name)) {
+      EXPECT_TRUE(after.count(name)) << "deleted a new pack " << name;
+    }
   ProcessResult verify = repo.Run({"verify"});
   EXPECT_EQ(verify.exit_code, 0) << verify.err;
 }
