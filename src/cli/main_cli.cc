@@ -18,11 +18,13 @@
 #include "common/time.h"
 #include "config/forward.h"
 #include "drill/drill.h"
+#include "info/catalog_export.h"
 #include "info/info.h"
 #include "repo/repository.h"
 #include "repo/sync.h"
 #include "restore/restore.h"
 #include "retention/expire.h"
+#include "retention/gc.h"
 #include "storage/replicated/replicated_storage.h"
 #include "storage/storage.h"
 #include "verify/verify.h"
@@ -394,6 +396,30 @@ Status CmdHold(Options& o) {
   return Status::Ok();
 }
 
+Status CmdGc(Options& o) {
+  PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
+  PGV_ASSIGN_OR_RETURN(
+      auto result, retention::RunGc(*repo, {.grace_seconds = o.gc_grace, .dry_run = o.dry_run}));
+  std::cout << (o.json ? GcJson(result).dump(2) + "\n" : retention::GcText(result));
+  return Status::Ok();
+}
+
+Status CmdCatalogExport(Options& o) {
+  if (o.db.empty())
+    return std::move(Status::InvalidArgument("catalog-export needs the database to write to"))
+        .WithHint(
+            "pass --db CONNINFO (a libpq connection string; keep the password in ~/.pgpass "
+            "or PGPASSWORD)");
+  PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
+  PGV_ASSIGN_OR_RETURN(auto result, info::ExportCatalog(*repo, o.db));
+  std::cout << fmt::format("catalog-export: {} backups inserted, {} updated in backup_catalog\n",
+                           result.inserted, result.updated);
+  if (result.damaged)
+    log::Warn("{} damaged backups were exported with verification_status 'damaged: ...'",
+              result.damaged);
+  return Status::Ok();
+}
+
 Status CmdVersion(Options&) {
   std::cout << "pgvault " << PGVAULT_VERSION << "\n";
   return Status::Ok();
@@ -408,7 +434,8 @@ const std::vector<Command>& Commands() {
       {C::kCheck, CmdCheck},           {C::kVerify, CmdVerify},
       {C::kKeyAdd, CmdKeyAdd},         {C::kRepoSync, CmdRepoSync},
       {C::kExpire, CmdExpire},         {C::kHold, CmdHold},
-      {C::kDrill, CmdDrill},           {C::kVersion, CmdVersion},
+      {C::kDrill, CmdDrill},           {C::kGc, CmdGc},
+      {C::kCatalogExport, CmdCatalogExport},           {C::kVersion, CmdVersion},
   };
   return kCommands;
 }

@@ -285,4 +285,21 @@ std::string CheckText(const check::CheckResult& r) {
   return out;
 }
 
+nlohmann::json GcJson(const retention::GcResult& r) {
+  return {{"dry_run", r.dry_run},
+          {"packs", r.packs_total},
+          {"bytes", r.bytes_total},
+          {"packs_referenced", r.packs_live},
+          {"bytes_referenced", r.bytes_live},
+          {"packs_deleted", r.collected.packs_deleted},
+          {"bytes_deleted", r.collected.bytes_deleted},
+          {"packs_locked", r.collected.packs_locked},
+          {"locked_examples", r.collected.locked_examples},
+          {"packs_marked", r.packs_marked},
+          {"mark", r.mark_key},
+          {"marks_removed", r.marks_removed},
+          {"skipped_running_backup", r.skipped_running},
+          {"skipped_damaged_backup", r.skipped_damaged}};
+}
+
 }  // namespace pgvault::cli

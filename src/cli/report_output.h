@@ -10,6 +10,7 @@
 #include "drill/drill.h"
 #include "info/info.h"
 #include "verify/verify.h"
+#include "retention/gc.h"
 
 namespace pgvault::cli {
 
@@ -23,5 +24,7 @@ nlohmann::json DrillJson(const drill::DrillResult& result);
 
 nlohmann::json CheckJson(const check::CheckResult& result);
 std::string CheckText(const check::CheckResult& result);
+
+nlohmann::json GcJson(const retention::GcResult& result);
 
 }  // namespace pgvault::cli

@@ -27,6 +27,8 @@ enum class Command : int {
   kExpire,
   kHold,
   kDrill,
+  kGc,
+  kCatalogExport,
   kVersion,
 };
 

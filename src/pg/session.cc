@@ -59,6 +59,7 @@ Result<const PqApi*> Pq() {
 }  // namespace
 
 std::string ConnOptions::Describe() const {
+  if (!conninfo.empty()) return "the --db database";
   return fmt::format("{}:{}", host.empty() ? "localhost" : host, port);
 }
 
@@ -70,22 +71,28 @@ Result<std::unique_ptr<PgSession>> PgSession::Connect(const ConnOptions& options
     keys.push_back(k);
     values.push_back(v.c_str());
   };
-  add("host", options.host);
-  add("port", port);
-  add("user", options.user);
-  add("dbname", options.dbname);
+  if (options.conninfo.empty()) {
+    add("host", options.host);
+    add("port", port);
+    add("user", options.user);
+    add("dbname", options.dbname);
+  } else {
+    add("dbname", options.conninfo);  // expanded: libpq defaults (PGPORT, ...) fill the rest
+  }
   add("application_name", std::string("pgvault"));
   add("connect_timeout", std::string("10"));
   keys.push_back(nullptr);
   values.push_back(nullptr);
   PGV_ASSIGN_OR_RETURN(const PqApi* pq, Pq());
-  PGconn* conn = pq->connectdb_params(keys.data(), values.data(), 0);
+  PGconn* conn = pq->connectdb_params(keys.data(), values.data(), options.conninfo.empty() ? 0 : 1);
   if (!conn || pq->status(conn) != CONNECTION_OK) {
     std::string msg = FirstLine(conn ? pq->error_message(conn) : "out of memory");
     pq->finish(conn);
     return std::move(Status::Pg(fmt::format("cannot connect to PostgreSQL at '{}': {}",
                                             options.Describe(), msg)))
-        .WithHint("is the cluster running? check --pg-host, --pg-port and --pg-user");
+        .WithHint(options.conninfo.empty()
+                      ? "is the cluster running? check --pg-host, --pg-port and --pg-user"
+                      : "is the server running? check the connection string given as --db");
   }
   return std::unique_ptr<PgSession>(new PgSession(conn, options));
 }

@@ -18,6 +18,9 @@ struct ConnOptions {
   int port = 5432;
   std::string user;  // empty = libpq default
   std::string dbname = "postgres";
+  // A libpq connection string or URI (catalog-export --db): when set, it overrides the fields
+  // above, and messages name it as 'the --db database' (it may hold a password).
+  std::string conninfo;
   std::string Describe() const;
 };
 

@@ -128,16 +128,21 @@ std::string BackupLockInfo::DescribeOwner() const {
 }
 
 struct BackupLock::State {
-  State(storage::Storage& storage_in, std::string id, LockOwner owner_in, LockEnv env_in)
+  State(storage::Storage& storage_in, std::string id, LockOwner owner_in, LockEnv env_in,
+        std::string lock_key_in, std::string lease_key_in)
       : storage(storage_in),
         backup_id(std::move(id)),
         owner(std::move(owner_in)),
-        env(std::move(env_in)) {}
+        env(std::move(env_in)),
+        lock_key(std::move(lock_key_in)),
+        lease_key(std::move(lease_key_in)) {}
 
   storage::Storage& storage;
   std::string backup_id;
   LockOwner owner;
   LockEnv env;
+  std::string lock_key;  // locks/backup-<id> or locks/gc
+  std::string lease_key;
   bool released = false;
   std::mutex mu;
   std::condition_variable cv;
@@ -146,8 +151,8 @@ struct BackupLock::State {
 
   Status Renew() {
     std::string lease = json{{"token", owner.token}, {"renewed_unix", env.now_unix()}}.dump();
-    return storage.Put(BackupLeaseKey(backup_id), AsBytes(lease))
-        .Context(fmt::format("renewing the lease of backup '{}'", backup_id));
+    return storage.Put(lease_key, AsBytes(lease))
+        .Context(fmt::format("renewing the lease of '{}'", lock_key));
   }
 };
 
@@ -209,10 +214,10 @@ Status BackupLock::Release() {
   s.cv.notify_all();
   if (s.heartbeat.joinable()) s.heartbeat.join();
   s.released = true;
-  std::string key = BackupLockKey(s.backup_id);
+  const std::string& key = s.lock_key;
   auto content = s.storage.Get(key);
   if (!content.ok() && content.status().IsNotFound()) {
-    log::Warn("the lock of backup '{}' was removed by another process", s.backup_id);
+    log::Warn("the lock '{}' was removed by another process", key);
     return Status::Ok();
   }
   if (!content.ok()) return content.status().Context(fmt::format("releasing '{}'", key));
@@ -221,7 +226,7 @@ Status BackupLock::Release() {
     log::Warn("not removing '{}': it is not this process's lock", key);
     return Status::Ok();
   }
-  PGV_RETURN_IF_ERROR(s.storage.Delete(BackupLeaseKey(s.backup_id)));
+  PGV_RETURN_IF_ERROR(s.storage.Delete(s.lease_key));
   return s.storage.Delete(key).Context(fmt::format("releasing '{}'", key));
 }
 
@@ -253,7 +258,8 @@ Result<BackupLock> LockBackup(storage::Storage& storage, const LockEnv& env) {
       if (!objects.ok()) return objects.status();
       continue;
     }
-    return BackupLock(std::make_unique<BackupLock::State>(storage, id, owner, env));
+    return BackupLock(std::make_unique<BackupLock::State>(storage, id, owner, env, key,
+                                                          BackupLeaseKey(id)));
   }
   return std::move(Status::Conflict(fmt::format(
                        "no free backup id: {} ids in a row from '{}' are taken in '{}'",
@@ -261,34 +267,62 @@ Result<BackupLock> LockBackup(storage::Storage& storage, const LockEnv& env) {
       .WithHint("check the clock of this host, and the locks/ of the repository");
 }
 
+namespace {
+
+// The lock at lock_key and its lease, judged by env; nullopt when it is gone. A lock without an
+// owner (an older pgvault) is dated by its mtime.
+Result<std::optional<BackupLockInfo>> ReadLock(storage::Storage& storage,
+                                               const std::string& lock_key,
+                                               const std::string& lease_key, int64_t mtime_unix,
+                                               const LockEnv& env) {
+  auto content = storage.Get(lock_key);
+  if (!content.ok() && content.status().IsNotFound())
+    return std::optional<BackupLockInfo>();  // released meanwhile
+  if (!content.ok()) return content.status();
+  BackupLockInfo lock;
+  if (auto owner = ParseOwner(*content)) {
+    lock.owner = *owner;
+    lock.renewed_unix = owner->start_unix;
+    auto lease = storage.Get(lease_key);
+    if (!lease.ok() && !lease.status().IsNotFound()) return lease.status();
+    if (lease.ok())
+      if (auto renewed = ParseLease(*lease, owner->token))
+        lock.renewed_unix = std::max(lock.renewed_unix, *renewed);
+  } else {
+    lock.legacy = true;
+    lock.renewed_unix = mtime_unix;
+  }
+  lock.state = StateOf(lock, env, env.now_unix());
+  return std::optional<BackupLockInfo>(std::move(lock));
+}
+
+// Takes over a stale lock: deletes it (lease first) only if it is still the lock that was judged
+// stale. Returns whether it was removed.
+Result<bool> RemoveStaleLock(storage::Storage& storage, const BackupLockInfo& lock,
+                             const std::string& lock_key, const std::string& lease_key) {
+  auto again = storage.Get(lock_key);
+  if (!again.ok()) return false;
+  auto owner = ParseOwner(*again);
+  bool unchanged = lock.legacy ? !owner : owner && owner->token == lock.owner.token;
+  if (!unchanged) return false;
+  PGV_RETURN_IF_ERROR(storage.Delete(lease_key));
+  PGV_RETURN_IF_ERROR(storage.Delete(lock_key));
+  return true;
+}
+
+}  // namespace
+
 Result<std::vector<BackupLockInfo>> ListBackupLocks(storage::Storage& storage, const LockEnv& env) {
   PGV_ASSIGN_OR_RETURN(auto objects, storage.List(kLocksPrefix));
-  int64_t now = env.now_unix();
   std::vector<BackupLockInfo> locks;
   for (const auto& obj : objects) {
     auto id = BackupIdFromLockKey(obj.key);
     if (!id) continue;
-    auto content = storage.Get(obj.key);
-    if (!content.ok() && content.status().IsNotFound()) continue;  // released meanwhile
-    if (!content.ok()) return content.status();
-    BackupLockInfo lock{.backup_id = *id};
-    if (auto owner = ParseOwner(*content)) {
-      lock.owner = *owner;
-      lock.renewed_unix = owner->start_unix;
-      std::string lease_key = BackupLeaseKey(*id);
-      bool has_lease =
-          std::any_of(objects.begin(), objects.end(),
-                      [&](const storage::ObjectInfo& o) { return o.key == lease_key; });
-      if (has_lease)
-        if (auto lease = storage.Get(lease_key); lease.ok())
-          if (auto renewed = ParseLease(*lease, owner->token))
-            lock.renewed_unix = std::max(lock.renewed_unix, *renewed);
-    } else {
-      lock.legacy = true;
-      lock.renewed_unix = obj.mtime_unix;
-    }
-    lock.state = StateOf(lock, env, now);
-    locks.push_back(std::move(lock));
+    PGV_ASSIGN_OR_RETURN(auto lock,
+                         ReadLock(storage, obj.key, BackupLeaseKey(*id), obj.mtime_unix, env));
+    if (!lock) continue;
+    lock->backup_id = *id;
+    locks.push_back(std::move(*lock));
   }
   return locks;
 }
@@ -306,19 +340,46 @@ Result<std::optional<BackupLockInfo>> FindLiveBackup(storage::Storage& storage,
       if (!live) live = lock;
       continue;
     }
-    // Taken over: delete it only if it is still the lock that was judged stale.
-    std::string key = BackupLockKey(lock.backup_id);
-    auto again = storage.Get(key);
-    if (!again.ok()) continue;
-    auto owner = ParseOwner(*again);
-    bool unchanged = lock.legacy ? !owner : owner && owner->token == lock.owner.token;
-    if (!unchanged) continue;
-    PGV_RETURN_IF_ERROR(storage.Delete(BackupLeaseKey(lock.backup_id)));
-    PGV_RETURN_IF_ERROR(storage.Delete(key));
-    log::Warn("removed the stale lock of backup '{}' ({}): {}", lock.backup_id,
-              lock.DescribeOwner(), StaleReason(lock));
+    PGV_ASSIGN_OR_RETURN(bool removed, RemoveStaleLock(storage, lock, BackupLockKey(lock.backup_id),
+                                                       BackupLeaseKey(lock.backup_id)));
+    if (removed)
+      log::Warn("removed the stale lock of backup '{}' ({}): {}", lock.backup_id,
+                lock.DescribeOwner(), StaleReason(lock));
   }
   return live;
+}
+
+Result<BackupLock> LockGc(storage::Storage& storage) { return LockGc(storage, SystemLockEnv()); }
+
+Result<BackupLock> LockGc(storage::Storage& storage, const LockEnv& env) {
+  const std::string lock_key(kGcLockKey), lease_key(kGcLeaseKey);
+  LockOwner owner = env.self;
+  owner.start_unix = env.now_unix();
+  owner.lease_seconds = env.lease_seconds;
+  owner.token = ToHex(pipeline::RandomBytes(16));
+  std::string content = OwnerJson("gc", owner);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    Status put = storage.Put(lock_key, AsBytes(content), {.if_absent = true});
+    if (put.ok())
+      return BackupLock(std::make_unique<BackupLock::State>(storage, "gc", owner, env, lock_key,
+                                                            lease_key));
+    if (put.code() != Code::kConflict) return put.Context(fmt::format("taking '{}'", lock_key));
+    PGV_ASSIGN_OR_RETURN(auto held, ReadLock(storage, lock_key, lease_key, 0, env));
+    if (!held) continue;  // released meanwhile
+    if (held->state == LockState::kLive)
+      return std::move(Status::Conflict(fmt::format(
+                           "gc or expire is running ({}); nothing was collected or expired",
+                           held->DescribeOwner())))
+          .WithHint(fmt::format(
+              "wait for it to finish and retry; if it was killed on another host, its lock "
+              "counts until {}, or delete '{}' once you are sure it is not running",
+              IsoSeconds(held->renewed_unix + held->owner.lease_seconds), lock_key));
+    PGV_ASSIGN_OR_RETURN(bool removed, RemoveStaleLock(storage, *held, lock_key, lease_key));
+    if (removed)
+      log::Warn("took over the stale gc lock ({}): {}", held->DescribeOwner(), StaleReason(*held));
+  }
+  return std::move(Status::Conflict(fmt::format("cannot take '{}': it keeps changing", lock_key)))
+      .WithHint("another gc or expire is starting; retry");
 }
 
 Status BackupRunningError(const BackupLockInfo& lock, int64_t now_unix,

@@ -75,6 +75,7 @@ class BackupLock {
   explicit BackupLock(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
   friend Result<BackupLock> LockBackup(storage::Storage& storage, const LockEnv& env);
+  friend Result<BackupLock> LockGc(storage::Storage& storage, const LockEnv& env);
 };
 
 // Claims a new backup id: the current second, or the second after the newest backup, and the
@@ -90,6 +91,12 @@ Result<std::vector<BackupLockInfo>> ListBackupLocks(storage::Storage& storage, c
 // content did not change) with a warning naming their owner.
 Result<std::optional<BackupLockInfo>> FindLiveBackup(storage::Storage& storage, const LockEnv& env);
 Result<std::optional<BackupLockInfo>> FindLiveBackup(storage::Storage& storage);
+
+// The exclusive lock of gc and expire (locks/gc): the same owner record and lease as a backup
+// lock. A stale one (owner dead, host restarted, lease expired) is taken over with a warning
+// naming its owner; a live one is kConflict naming it.
+Result<BackupLock> LockGc(storage::Storage& storage, const LockEnv& env);
+Result<BackupLock> LockGc(storage::Storage& storage);
 
 // kConflict saying who holds the lock, how old it is, what was not done (consequence, e.g.
 // "nothing was expired") and, as the hint, what to do.

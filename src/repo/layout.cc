@@ -50,6 +50,26 @@ std::string BackupPrefix(std::string_view backup_id) {
   return fmt::format("backups/{}/", backup_id);
 }
 
+std::string GcMarkKey(int64_t time_unix_micros, uint32_t nonce) {
+  return fmt::format("{}mark-{:016}-{:08x}", kGcPrefix, time_unix_micros, nonce);
+}
+
+std::optional<int64_t> GcMarkTime(std::string_view key) {
+  constexpr size_t kSize = 3 + 5 + 16 + 1 + 8;
+  if (key.size() != kSize || !key.starts_with("gc/mark-") || key[24] != '-') return std::nullopt;
+  int64_t micros = 0;
+  for (char c : key.substr(8, 16)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    micros = micros * 10 + (c - '0');
+  }
+  Bytes nonce;
+  if (!FromHex(key.substr(25), nonce) || nonce.size() != 4) return std::nullopt;
+  if (GcMarkKey(micros, (uint32_t{nonce[0]} << 24) | (uint32_t{nonce[1]} << 16) |
+                            (uint32_t{nonce[2]} << 8) | nonce[3]) != key)
+    return std::nullopt;
+  return micros;
+}
+
 std::string CatalogPrefix(std::string_view backup_id) {
   return fmt::format("{}{}/", kCatalogPrefix, backup_id);
 }
@@ -180,6 +200,7 @@ ObjectKind ClassifyKey(std::string_view key) {
     return key.ends_with("/manifest") ? ObjectKind::kManifest : ObjectKind::kBackup;
   if (key.starts_with(kLocksPrefix)) return ObjectKind::kLock;
   if (key.starts_with(kCatalogPrefix)) return ObjectKind::kCatalog;
+  if (key.starts_with(kGcPrefix)) return ObjectKind::kGc;
   return ObjectKind::kOther;
 }
 

@@ -11,6 +11,8 @@
 //   catalog/<backup-id>/<kind>.<time>.<nonce>  a write-once catalog record (verify, drill, pin)
 //   locks/backup-<backup-id>       a running backup's claim on its id and its owner (write-once)
 //   locks/backup-<backup-id>.lease the owner's latest lease renewal (rewritten while it runs)
+//   locks/gc, locks/gc.lease       the exclusive lock of gc and expire, and its lease
+//   gc/mark-<time>-<nonce>         write-once gc mark: packs no backup referenced at <time>
 #pragma once
 
 #include <array>
@@ -31,6 +33,9 @@ constexpr std::string_view kBackupsPrefix = "backups/";
 constexpr std::string_view kWalPrefix = "wal/";
 constexpr std::string_view kLocksPrefix = "locks/";
 constexpr std::string_view kCatalogPrefix = "catalog/";
+constexpr std::string_view kGcPrefix = "gc/";
+constexpr std::string_view kGcLockKey = "locks/gc";
+constexpr std::string_view kGcLeaseKey = "locks/gc.lease";
 
 using PackId = std::array<uint8_t, 16>;
 
@@ -81,6 +86,11 @@ struct CatalogRecordName {
 // nullopt unless key is exactly what CatalogRecordKey builds for a valid backup id.
 std::optional<CatalogRecordName> ParseCatalogRecordKey(std::string_view key);
 
+// "gc/mark-<unix micros, 16 digits>-<nonce, 8 hex digits>": a gc mark written at that time.
+std::string GcMarkKey(int64_t time_unix_micros, uint32_t nonce);
+// The time a gc mark key names; nullopt unless key is exactly what GcMarkKey builds.
+std::optional<int64_t> GcMarkTime(std::string_view key);
+
 // Which part of the format a key belongs to, by its prefix alone: the parsers above check the
 // rest of the name.
 enum class ObjectKind {
@@ -94,6 +104,7 @@ enum class ObjectKind {
   kManifest,  // backups/.../manifest
   kLock,      // locks/...
   kCatalog,   // catalog/...
+  kGc,        // gc/... (gc marks: local to one repository, never copied to a replica)
 };
 ObjectKind ClassifyKey(std::string_view key);
 // Backup ids sort by time: "20261128-210423F".

@@ -36,6 +36,7 @@ int Phase(std::string_view key) {
     case ObjectKind::kConfig:
       return 7;
     case ObjectKind::kLock:
+    case ObjectKind::kGc:  // marks describe this repository's packs at a time: not copied
     case ObjectKind::kOther:
       break;
   }

@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <set>
-
 #include "common/log.h"
 #include "common/time.h"
 #include "repo/backup_lock.h"
@@ -11,6 +9,7 @@
 #include "repo/catalog.h"
 #include "repo/layout.h"
 #include "repo/manifest.h"
+#include "retention/gc.h"
 
 namespace pgvault::retention {
 
@@ -79,38 +78,6 @@ Status DeleteManifestObjects(repo::Repository& repo, const std::string& backup_i
   return repo::RemoveCatalogRecords(repo, backup_id);
 }
 
-// Deletes the packs not in live that are older than the grace period and not locked.
-Status CollectPacks(repo::Repository& repo, const std::set<repo::PackId>& live, int64_t now,
-                    int64_t grace_seconds, ExpireResult& result) {
-  storage::Storage& st = repo.storage();
-  PGV_ASSIGN_OR_RETURN(auto packs, repo.ListPacks());
-  for (const auto& [id, obj] : packs) {
-    if (live.count(id)) continue;
-    if (now - obj.mtime_unix < grace_seconds) {
-      result.packs_recent++;  // may belong to a backup still being written
-      continue;
-    }
-    if (st.features().object_lock) {
-      PGV_ASSIGN_OR_RETURN(auto info, st.Stat(obj.key));
-      if (info.retain_until_unix > now || info.legal_hold) {
-        result.packs_locked++;
-        if (result.locked_examples.size() < 5)
-          result.locked_examples.push_back(fmt::format(
-              "{} ({})", obj.key,
-              info.legal_hold
-                  ? "legal hold"
-                  : "retained until " + FormatIsoMicros(info.retain_until_unix * 1000000)));
-        continue;
-      }
-    }
-    PGV_RETURN_IF_ERROR(st.Delete(obj.key));
-    result.packs_deleted++;
-    result.bytes_deleted += obj.size;
-  }
-  for (const auto& example : result.locked_examples) log::Warn("kept locked object {}", example);
-  return Status::Ok();
-}
-
 }  // namespace
 
 Result<ExpireResult> ExpireBackup(repo::Repository& repo, const std::string& backup_id,
@@ -119,6 +86,10 @@ Result<ExpireResult> ExpireBackup(repo::Repository& repo, const std::string& bac
   int64_t now = NowUnixMicros() / 1000000;
   PGV_ASSIGN_OR_RETURN(auto running, repo::FindLiveBackup(st));
   if (running) return repo::BackupRunningError(*running, now, "nothing was expired");
+  // Manifests go only while no gc runs: gc lists the manifests after checking backup locks and
+  // counts on none vanishing until it has deleted (docs/repository-format.md, "Garbage
+  // collection"). Released when expire returns.
+  PGV_ASSIGN_OR_RETURN(auto gc_lock, repo::LockGc(st));
   PGV_RETURN_IF_ERROR(DeleteManifestObjects(repo, backup_id, now));
   ExpireResult result{.backup_id = backup_id};
   // A backup that took its lock after the check above may have chosen blocks in this backup's
@@ -136,19 +107,20 @@ Result<ExpireResult> ExpireBackup(repo::Repository& repo, const std::string& bac
 
   // Garbage: packs no remaining backup references. A damaged backup's references cannot be
   // read, so while one remains no pack is deleted (it might be repaired, e.g. from a replica).
-  std::set<repo::PackId> live;
-  PGV_ASSIGN_OR_RETURN(auto remaining, repo.ListBackupHeaders());
-  for (const auto& backup : remaining) {
-    if (!backup.intact()) {
-      result.gc_skipped_for = backup.id;
-      log::Warn("backup '{}' is damaged ({}); no pack was deleted: expire it first", backup.id,
-                backup.damage);
-      return result;
-    }
-    PGV_ASSIGN_OR_RETURN(auto objects, repo::ObjectsOfBackup(repo, backup.id));
-    live.insert(objects.packs.begin(), objects.packs.end());
+  PGV_ASSIGN_OR_RETURN(auto live, FindLivePacks(repo));
+  if (!live.damaged.empty()) {
+    result.gc_skipped_for = live.damaged;
+    log::Warn("backup '{}' is damaged ({}); no pack was deleted: expire it first", live.damaged,
+              live.damage);
+    return result;
   }
-  PGV_RETURN_IF_ERROR(CollectPacks(repo, live, now, grace_seconds, result));
+  PackCollection collected;
+  PGV_RETURN_IF_ERROR(CollectPacks(repo, live.packs, now, grace_seconds, collected));
+  result.packs_deleted = collected.packs_deleted;
+  result.bytes_deleted = collected.bytes_deleted;
+  result.packs_locked = collected.packs_locked;
+  result.packs_recent = collected.packs_recent;
+  result.locked_examples = std::move(collected.locked_examples);
   return result;
 }
 

@@ -48,6 +48,12 @@ Status Storage::ExtendRetention(std::string_view key, int64_t) {
 
 Status Storage::SetLegalHold(std::string_view key, bool) { return ExtendRetention(key, 0); }
 
+Result<std::vector<Storage::KeptObject>> Storage::DeleteBatch(
+    const std::vector<std::string>& keys) {
+  for (const auto& key : keys) PGV_RETURN_IF_ERROR(Delete(key));
+  return std::vector<KeptObject>{};
+}
+
 Result<Bytes> Storage::GetChecked(std::string_view key, Range range,
                                   const std::function<Status(ByteView)>& check) {
   PGV_ASSIGN_OR_RETURN(Bytes data, Get(key, range));

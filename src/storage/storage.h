@@ -67,6 +67,16 @@ class Storage {
   // Missing key is OK.
   virtual Status Delete(std::string_view key) = 0;
 
+  // Deletes every key (a missing one is OK) and returns the keys that could not be deleted
+  // because they are locked (object lock: retention or legal hold), each with its reason; any
+  // other failure is the Status. The default deletes one at a time; S3 sends DeleteObjects
+  // requests of at most 1000 keys.
+  struct KeptObject {
+    std::string key;
+    std::string reason;
+  };
+  virtual Result<std::vector<KeptObject>> DeleteBatch(const std::vector<std::string>& keys);
+
   // Object lock (features().object_lock only; others answer kInvalidArgument).
   // Raises the COMPLIANCE retention of an existing object to until_unix; a later existing date
   // is kept (retention is never shortened).

@@ -378,7 +378,8 @@ Status S3Storage::Delete(std::string_view key) {
   return ReplyError(call, reply);
 }
 
-Status S3Storage::DeleteMany(const std::vector<std::string>& keys) {
+Status S3Storage::DeleteMany(const std::vector<std::string>& keys,
+                             std::vector<std::pair<std::string, std::string>>* failed) {
   for (const std::string& key : keys) PGV_RETURN_IF_ERROR(ValidateKey(key));
   size_t failures = 0;
   std::string first_failure;
@@ -401,6 +402,10 @@ Status S3Storage::DeleteMany(const std::vector<std::string>& keys) {
     for (std::string_view error : XmlElements(AsString(reply.http.body), "Error")) {
       std::string code = XmlText(error, "Code");
       if (code == "NoSuchKey") continue;
+      if (failed) {
+        failed->emplace_back(XmlText(error, "Key"), code + ": " + XmlText(error, "Message"));
+        continue;
+      }
       if (failures++ == 0)
         first_failure = fmt::format("'{}': {} {}", DisplayName(XmlText(error, "Key")), code,
                                     XmlText(error, "Message"));

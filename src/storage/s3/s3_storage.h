@@ -72,8 +72,13 @@ class S3Storage : public Storage {
   Status SetLegalHold(std::string_view key, bool on) override { return PutLegalHold(key, on); }
 
   // Deletes keys in batches of 1000 (DeleteObjects); missing keys are OK. On a versioned
-  // bucket this adds delete markers, like Delete.
-  Status DeleteMany(const std::vector<std::string>& keys);
+  // bucket this adds delete markers, like Delete. With failed, the keys the server refused are
+  // listed there (key, "Code: message") instead of failing the call.
+  Status DeleteMany(const std::vector<std::string>& keys,
+                    std::vector<std::pair<std::string, std::string>>* failed = nullptr);
+  // Storage::DeleteBatch by DeleteMany (s3_delete_batch.cc): keys refused because they are
+  // locked (AccessDenied under Object Lock) are kept and returned.
+  Result<std::vector<KeptObject>> DeleteBatch(const std::vector<std::string>& keys) override;
   // Sets or extends COMPLIANCE retention of the current version. Shortening is refused (kIo).
   Status PutRetention(std::string_view key, int64_t until_unix);
   // Turns the legal hold of the current version on or off.

@@ -1,0 +1,179 @@
+// `pgvault gc`: the two-phase run (gc.h). A run, under the gc lock:
+//   1. lists backup locks (a live one: nothing is deleted this run) and the packs every backup
+//      references (a damaged backup: nothing is marked or deleted);
+//   2. deletes the packs that a mark at least the grace period old names and that are still
+//      unreferenced (locked ones are kept and reported);
+//   3. writes its own mark naming the packs that are unreferenced now, then removes the marks it
+//      consumed.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/log.h"
+#include "common/time.h"
+#include "pipeline/crypto.h"
+#include "repo/backup_lock.h"
+#include "repo/layout.h"
+#include "retention/gc.h"
+
+namespace pgvault::retention {
+
+using nlohmann::json;
+
+namespace {
+
+struct Marks {
+  std::set<repo::PackId> eligible;    // named by a mark at least the grace period old
+  std::vector<std::string> consumed;  // those marks' keys
+};
+
+// The packs named by the marks written at or before cutoff. A mark that cannot be read names
+// nothing (its packs wait for a later mark): skipping a mark never deletes more.
+Result<Marks> ReadMarks(storage::Storage& st, int64_t cutoff_micros) {
+  Marks marks;
+  PGV_ASSIGN_OR_RETURN(auto objects, st.List(repo::kGcPrefix));
+  for (const auto& obj : objects) {
+    auto time = repo::GcMarkTime(obj.key);
+    if (!time || *time > cutoff_micros) continue;
+    auto data = st.Get(obj.key);
+    if (!data.ok() && data.status().IsNotFound()) continue;
+    if (!data.ok()) return data.status();
+    json j = json::parse(AsString(*data), nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("packs") || !j["packs"].is_array()) {
+      log::Warn("gc mark '{}' cannot be read; ignoring it", obj.key);
+      continue;
+    }
+    for (const auto& hex : j["packs"]) {
+      Bytes raw;
+      if (!hex.is_string() || !FromHex(hex.get<std::string>(), raw) || raw.size() != 16) continue;
+      repo::PackId id;
+      std::copy(raw.begin(), raw.end(), id.begin());
+      marks.eligible.insert(id);
+    }
+    marks.consumed.push_back(obj.key);
+  }
+  return marks;
+}
+
+Result<std::string> WriteMark(storage::Storage& st, int64_t now_micros,
+                              const std::vector<repo::PackId>& packs) {
+  json list = json::array();
+  for (const auto& id : packs) list.push_back(ToHex(id));
+  json mark{{"version", 1}, {"time_unix_micros", now_micros}, {"packs", list}};
+  Bytes nonce = pipeline::RandomBytes(4);
+  uint32_t n = (uint32_t{nonce[0]} << 24) | (uint32_t{nonce[1]} << 16) | (uint32_t{nonce[2]} << 8) |
+               nonce[3];
+  std::string key = repo::GcMarkKey(now_micros, n);
+  PGV_RETURN_IF_ERROR(st.Put(key, AsBytes(mark.dump()), {.if_absent = true})
+                          .Context(fmt::format("writing gc mark '{}'", key)));
+  return key;
+}
+
+// The oldest live backup lock's id, or "". Stale locks are taken over (removed) unless dry_run.
+Result<std::string> RunningBackup(storage::Storage& st, bool dry_run) {
+  if (!dry_run) {
+    PGV_ASSIGN_OR_RETURN(auto live, repo::FindLiveBackup(st));
+    return live ? live->backup_id : std::string();
+  }
+  PGV_ASSIGN_OR_RETURN(auto locks, repo::ListBackupLocks(st, repo::SystemLockEnv()));
+  for (const auto& lock : locks)
+    if (lock.state == repo::LockState::kLive) return lock.backup_id;
+  return std::string();
+}
+
+// Steps 2 and 3 once the live packs are known.
+Status DeleteAndMark(repo::Repository& repo, const GcOptions& o, int64_t now_micros,
+                     const std::set<repo::PackId>& live, GcResult& r) {
+  storage::Storage& st = repo.storage();
+  PGV_ASSIGN_OR_RETURN(auto packs, repo.ListPacks());
+  PGV_ASSIGN_OR_RETURN(auto marks, ReadMarks(st, now_micros - o.grace_seconds * 1000000));
+  std::vector<storage::ObjectInfo> doomed;
+  std::vector<repo::PackId> unreferenced;
+  for (const auto& [id, obj] : packs) {
+    r.packs_total++;
+    r.bytes_total += obj.size;
+    if (live.count(id)) {
+      r.packs_live++;
+      r.bytes_live += obj.size;
+      continue;
+    }
+    if (r.skipped_running.empty() && marks.eligible.count(id)) {
+      doomed.push_back(obj);
+      continue;
+    }
+    r.packs_waiting++;
+    unreferenced.push_back(id);
+  }
+  int64_t now = now_micros / 1000000;
+  if (o.dry_run) {
+    r.collected.packs_deleted = doomed.size();
+    for (const auto& obj : doomed) r.collected.bytes_deleted += obj.size;
+    r.packs_marked = unreferenced.size();
+    return Status::Ok();
+  }
+  PGV_RETURN_IF_ERROR(DeleteUnlocked(st, doomed, now, r.collected));
+  // A locked pack stays unreferenced: the next mark names it again.
+  for (const auto& key : r.collected.locked_keys)
+    if (auto id = repo::PackIdFromKey(key)) unreferenced.push_back(*id);
+  r.packs_marked = unreferenced.size();
+  if (!unreferenced.empty()) {
+    PGV_ASSIGN_OR_RETURN(r.mark_key, WriteMark(st, now_micros, unreferenced));
+  }
+  if (!r.skipped_running.empty()) return Status::Ok();  // its marks were not used
+  for (const auto& key : marks.consumed) PGV_RETURN_IF_ERROR(st.Delete(key));
+  r.marks_removed = marks.consumed.size();
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<GcResult> RunGc(repo::Repository& repo, const GcOptions& o) {
+  storage::Storage& st = repo.storage();
+  int64_t now_micros = o.now_unix_micros ? o.now_unix_micros : NowUnixMicros();
+  std::optional<repo::BackupLock> lock;
+  if (!o.dry_run) {
+    PGV_ASSIGN_OR_RETURN(auto held, repo::LockGc(st));
+    lock.emplace(std::move(held));
+  }
+  GcResult r{.dry_run = o.dry_run};
+  // Backup locks first, manifests second: a backup that takes its lock after this check lists
+  // the manifests after it too, so every block it reuses is in a pack `live` holds.
+  PGV_ASSIGN_OR_RETURN(r.skipped_running, RunningBackup(st, o.dry_run));
+  if (!r.skipped_running.empty())
+    log::Warn("backup '{}' is running; no pack is deleted this run (packs are only marked)",
+              r.skipped_running);
+  PGV_ASSIGN_OR_RETURN(auto live, FindLivePacks(repo));
+  if (!live.damaged.empty()) {
+    r.skipped_damaged = live.damaged;
+    log::Warn("backup '{}' is damaged ({}); no pack was marked or deleted: expire it first",
+              live.damaged, live.damage);
+  } else {
+    PGV_RETURN_IF_ERROR(DeleteAndMark(repo, o, now_micros, live.packs, r));
+  }
+  if (lock) PGV_RETURN_IF_ERROR(lock->Release());
+  return r;
+}
+
+std::string GcText(const GcResult& r) {
+  std::string out =
+      fmt::format("{}packs: {} ({:.1f} MB), referenced by a backup: {} ({:.1f} MB)\n",
+                  r.dry_run ? "gc --dry-run: nothing was changed\n" : "", r.packs_total,
+                  r.bytes_total / 1e6, r.packs_live, r.bytes_live / 1e6);
+  out += fmt::format("{} {} packs ({:.1f} MB) marked by an earlier gc\n",
+                     r.dry_run ? "would delete" : "deleted", r.collected.packs_deleted,
+                     r.collected.bytes_deleted / 1e6);
+  if (r.collected.packs_locked)
+    out += fmt::format("kept {} unreferenced packs because they are locked (object lock)\n",
+                       r.collected.packs_locked);
+  if (r.packs_marked)
+    out += fmt::format("{} {} unreferenced packs: a gc after the grace period deletes them\n",
+                       r.dry_run ? "would mark" : "marked", r.packs_marked);
+  if (!r.skipped_running.empty())
+    out += fmt::format("no pack deleted while backup {} is running\n", r.skipped_running);
+  if (!r.skipped_damaged.empty())
+    out += fmt::format("nothing marked or deleted while backup {} is damaged (expire it)\n",
+                       r.skipped_damaged);
+  return out;
+}
+
+}  // namespace pgvault::retention
