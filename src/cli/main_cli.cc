@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "config/forward.h"
+#include "daemon/daemon.h"
 #include "info/info.h"
 #include "repo/repository.h"
 #include "repo/sync.h"
@@ -332,6 +333,21 @@ Status CmdHold(Options& o) {
   return Status::Ok();
 }
 
+// The daemon runs its jobs through the command functions above: a scheduled backup is
+// `pgvault backup` with the cluster's options. expire and drill join when their policy-driven
+// commands exist (expire today removes one named backup).
+Status CmdDaemon(Options& o) {
+  PGV_ASSIGN_OR_RETURN(auto config, daemon::LoadDaemonConfig(o));
+  daemon::Hooks hooks;
+  hooks.jobs["backup"] = CmdBackup;
+  hooks.jobs["verify"] = CmdVerify;
+  hooks.collect_info = [](const Options& cluster) -> Result<info::RepoInfo> {
+    PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(cluster));
+    return info::CollectInfo(*repo);
+  };
+  return daemon::RunDaemon(config, hooks);
+}
+
 Status CmdVersion(Options&) {
   std::cout << "pgvault " << PGVAULT_VERSION << "\n";
   return Status::Ok();
@@ -346,7 +362,7 @@ const std::vector<Command>& Commands() {
       {C::kCheck, CmdCheck},           {C::kVerify, CmdVerify},
       {C::kKeyAdd, CmdKeyAdd},         {C::kRepoSync, CmdRepoSync},
       {C::kExpire, CmdExpire},         {C::kHold, CmdHold},
-      {C::kVersion, CmdVersion},
+      {C::kDaemon, CmdDaemon},         {C::kVersion, CmdVersion},
   };
   return kCommands;
 }

@@ -26,7 +26,8 @@ enum class Command : int {
   kRepoSync,
   kExpire,
   kHold,
-  kVersion,
+  kDaemon,
+  kVersion,  // last: kAllCommands relies on it
 };
 
 struct CommandSpec {

@@ -51,6 +51,9 @@ struct Options {
   bool archive_async = false;
   std::string spool_path;
   int prefetch = 0;
+  // daemon (docs/user-guide.md, "Running unattended")
+  std::string listen, timezone, log_format, alert_webhook, alert_command;
+  int alert_interval = 0, retry = 0, retry_delay = 0;
   std::vector<std::string> positional;
 };
 
