@@ -298,6 +298,8 @@ Status RunDaemon(const DaemonConfig& config, const Hooks& hooks) {
   sigaddset(&set, SIGINT);
   if (!hooks.wait_for_stop) pthread_sigmask(SIG_BLOCK, &set, nullptr);
   SetJsonLog(config.base.log_format == "json");
+  // TimeZone sets TZ on first use; do that before any thread runs (setenv races getenv).
+  (void)config.zone.ToLocal(0);
   Daemon daemon(config, hooks);
   return daemon.Run();
 }

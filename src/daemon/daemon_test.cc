@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <ctime>
 
 #include "config/settings.h"
 #include "daemon/test_receiver.h"
@@ -100,6 +101,29 @@ TEST(DaemonTest, FailingJobAlertsRetriesAndResolvesWhileMetricsAreServed) {
             std::string::npos);
   EXPECT_NE(page.find("<h2>cluster main</h2>"), std::string::npos);
   EXPECT_NE(page.find("backup_failed"), std::string::npos);
+}
+
+// The newest backup is two days old and the schedule is daily: one backup runs at once.
+TEST(DaemonTest, MissedBackupIsCaughtUpOnceAtStart) {
+  DaemonConfig config =
+      Config("repo = \"/r\"\nlisten = \"\"\n[schedule]\nbackup = \"0 2 * * *\"\n");
+  std::atomic<int> calls{0};
+  Hooks hooks;
+  hooks.jobs["backup"] = [&](config::Options&) { return ++calls, Status::Ok(); };
+  hooks.collect_info = [](const config::Options&) -> Result<info::RepoInfo> {
+    info::RepoInfo info;
+    repo::ManifestHeader h;
+    h.start_time_unix_micros = (std::time(nullptr) - 2 * 86400) * int64_t{1000000};
+    info.backups.push_back({"old", h, ""});
+    return info;
+  };
+  hooks.wait_for_stop = [&] {
+    for (int i = 0; i < 500 && calls == 0; i++)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  };
+  ASSERT_TRUE(RunDaemon(config, hooks).ok());
+  EXPECT_EQ(calls.load(), 1);
 }
 
 }  // namespace

@@ -101,9 +101,10 @@ std::optional<int64_t> TimeZone::FromLocal(const LocalTime& t, int64_t after) co
       tm.tm_hour = t.hour, tm.tm_min = t.minute, tm.tm_sec = t.second, tm.tm_isdst = isdst;
       instant = ::mktime(&tm);
     }
-    if (ToLocal(instant) != t || instant <= after) continue;
+    if (ToLocal(instant) != t) continue;
     if (!best || instant < *best) best = instant;
   }
+  if (best && *best <= after) return std::nullopt;  // its first occurrence has passed
   return best;
 }
 

@@ -30,8 +30,9 @@ class TimeZone {
   static Result<TimeZone> Load(const std::string& name);
   const std::string& name() const { return name_; }
   LocalTime ToLocal(int64_t unix_seconds) const;
-  // The earliest instant whose wall-clock reading is the given time, after `after`: the first of
-  // two in a repeated hour (DST ends); nullopt when the time does not exist (a DST gap).
+  // The earliest instant whose wall-clock reading is the given time (the first of two in a
+  // repeated hour, when DST ends), if it is after `after`; nullopt when that first occurrence
+  // is not after `after`, or when the time does not exist (a DST gap).
   std::optional<int64_t> FromLocal(const LocalTime& t, int64_t after) const;
   // The first instant whose wall-clock reading is at or after t (the end of a DST gap).
   int64_t FirstAtOrAfter(const LocalTime& t) const;
