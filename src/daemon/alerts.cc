@@ -136,6 +136,7 @@ void Alerter::RunCommand(const AlertEvent& e) const {
       "PGVAULT_EVENT=" + e.event, "PGVAULT_CLUSTER=" + e.cluster, "PGVAULT_MESSAGE=" + e.message,
       "PGVAULT_TIME=" + FormatIsoMicros(e.time_unix * 1000000), "PGVAULT_RESOLVES=" + e.resolves};
   std::vector<char*> env;
+  env.reserve(vars.size() + 1);
   for (auto& v : vars) env.push_back(v.data());
   for (char** p = environ; *p; p++)
     if (std::string_view(*p).substr(0, 8) != "PGVAULT_") env.push_back(*p);  // no secrets
