@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config clang-format clang-tidy
   libpq-dev libssl-dev libzstd-dev liblz4-dev zlib1g-dev libcurl4-openssl-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev libgtest-dev libgmock-dev
+  libcpp-httplib-dev libbrotli-dev
   postgresql-15 postgresql-client-15 pgbackrest zstd curl util-linux procps
   # S3 integration tests: a one-node Ceph RADOS Gateway (see scripts/s3/start-rgw.sh)
   ceph-mon ceph-osd radosgw ceph-common

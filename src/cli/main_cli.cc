@@ -19,6 +19,7 @@
 #include "config/forward.h"
 #include "drill/drill.h"
 #include "info/catalog_export.h"
+#include "daemon/daemon.h"
 #include "info/info.h"
 #include "repo/repository.h"
 #include "repo/sync.h"
@@ -420,6 +421,23 @@ Status CmdCatalogExport(Options& o) {
   return Status::Ok();
 }
 
+// The daemon runs its jobs through the command functions above: a scheduled backup is
+// `pgvault backup` with the cluster's options; a scheduled expire applies the cluster's
+// retention policy.
+Status CmdDaemon(Options& o) {
+  PGV_ASSIGN_OR_RETURN(auto config, daemon::LoadDaemonConfig(o));
+  daemon::Hooks hooks;
+  hooks.jobs["backup"] = CmdBackup;
+  hooks.jobs["verify"] = CmdVerify;
+  hooks.jobs["expire"] = CmdExpire;  // by the cluster's retention policy
+  hooks.jobs["drill"] = CmdDrill;
+  hooks.collect_info = [](const Options& cluster) -> Result<info::RepoInfo> {
+    PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(cluster));
+    return info::CollectInfo(*repo);
+  };
+  return daemon::RunDaemon(config, hooks);
+}
+
 Status CmdVersion(Options&) {
   std::cout << "pgvault " << PGVAULT_VERSION << "\n";
   return Status::Ok();
@@ -435,7 +453,8 @@ const std::vector<Command>& Commands() {
       {C::kKeyAdd, CmdKeyAdd},         {C::kRepoSync, CmdRepoSync},
       {C::kExpire, CmdExpire},         {C::kHold, CmdHold},
       {C::kDrill, CmdDrill},           {C::kGc, CmdGc},
-      {C::kCatalogExport, CmdCatalogExport},           {C::kVersion, CmdVersion},
+      {C::kCatalogExport, CmdCatalogExport},
+      {C::kDaemon, CmdDaemon},         {C::kVersion, CmdVersion},
   };
   return kCommands;
 }

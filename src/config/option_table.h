@@ -29,7 +29,8 @@ enum class Command : int {
   kDrill,
   kGc,
   kCatalogExport,
-  kVersion,
+  kDaemon,
+  kVersion,  // last: kAllCommands relies on it
 };
 
 struct CommandSpec {

@@ -64,6 +64,9 @@ struct Options {
   std::string checks_file;
   std::string scratch;
   bool keep = false;
+  // daemon (docs/user-guide.md, "Running unattended")
+  std::string listen, timezone, log_format, alert_webhook, alert_command;
+  int alert_interval = 0, retry = 0, retry_delay = 0;
   std::vector<std::string> positional;
 };
 

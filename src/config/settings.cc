@@ -209,7 +209,8 @@ Options DefaultOptions() {
   return o;
 }
 
-Status ApplyConfigText(const std::string& text, const std::string& path, Options& options) {
+Status ApplyConfigText(const std::string& text, const std::string& path, Options& options,
+                       const std::string& section) {
   toml::table table;
   try {
     table = toml::parse(text, path);
@@ -220,7 +221,17 @@ Status ApplyConfigText(const std::string& text, const std::string& path, Options
                                                 path, at.line, at.column, e.description())))
         .WithHint("write one 'option = value' per line (TOML: quote strings)");
   }
-  for (const auto& [key, node] : table) {
+  const toml::table* keys = &table;
+  if (!section.empty()) {
+    keys = table.at_path(section).as_table();
+    if (!keys)
+      return std::move(Status::Config(
+                           fmt::format("config file '{}' has no section '[{}]'", path, section)))
+          .WithHint("add the section, or fix its name");
+  }
+  for (const auto& [key, node] : *keys) {
+    bool daemon_section = section.empty() && (key.str() == "schedule" || key.str() == "cluster");
+    if (node.is_table() && daemon_section) continue;  // read by the daemon (daemon/config.h)
     if (key.str() == "retention" && node.is_table()) {
       // retention.daily = "30d" (or a [retention] section) is retention-daily = "30d".
       for (const auto& [sub, value] : *node.as_table())
@@ -230,7 +241,8 @@ Status ApplyConfigText(const std::string& text, const std::string& path, Options
     if (node.is_table())
       return ConfigError(path, key.source().begin.line,
                          fmt::format("sections are not supported ('[{}]')", key.str()),
-                         "put every option at the top level, before any [section]");
+                         "put every option at the top level, before any [section] (only "
+                         "[schedule] and [cluster.NAME] are read, by the daemon)");
     PGV_RETURN_IF_ERROR(ApplyConfigKey(path, key, node, options));
   }
   return Status::Ok();

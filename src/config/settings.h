@@ -24,8 +24,11 @@ Options DefaultOptions();
 // bad flag values; problems in the config file or the environment are kConfig.
 Result<Options> Resolve(Command command, const FlagValues& flags, const EnvLookup& env);
 
-// Applies config-file text (TOML) to options; path names the file in messages.
-Status ApplyConfigText(const std::string& text, const std::string& path, Options& options);
+// Applies config-file text (TOML) to options; path names the file in messages. Without a
+// section, the top-level keys; the daemon's sections ([schedule], [cluster.NAME]) are skipped
+// and any other section is kConfig. With section "cluster.NAME", the keys of that section.
+Status ApplyConfigText(const std::string& text, const std::string& path, Options& options,
+                       const std::string& section = "");
 
 // Parses value as the option's type and checks its range or allowed values. where names the
 // source in messages ("--jobs", "PGVAULT_JOBS", "'jobs' in config file 'F' line 3").

@@ -157,6 +157,25 @@ TEST(SettingsTest, RetentionKeysAsDottedTomlOrFlatNames) {
 
 // restore_command for every repository kind, parsed back as archive-get would be: every option
 // needed to reach the repository survives the trip.
+TEST(SettingsTest, DaemonSectionsAreSkippedAtTopLevelAndReadByName) {
+  const char* text =
+      "repo = \"/top\"\njobs = 2\n[schedule]\nbackup = \"0 2 * * *\"\n"
+      "[cluster.main]\nrepo = \"/main\"\npg-port = 5433\n";
+  Options top = DefaultOptions();
+  ASSERT_TRUE(ApplyConfigText(text, "d.toml", top).ok());
+  EXPECT_EQ(top.repo, "/top");
+  Options main = top;
+  ASSERT_TRUE(ApplyConfigText(text, "d.toml", main, "cluster.main").ok());
+  EXPECT_EQ(main.repo, "/main");
+  EXPECT_EQ(main.pg_port, 5433);
+  EXPECT_EQ(main.jobs, 2);
+  Status missing = ApplyConfigText(text, "d.toml", main, "cluster.other");
+  EXPECT_EQ(missing.message(), "config file 'd.toml' has no section '[cluster.other]'");
+  Status other = ApplyConfigText("[stanza]\nrepo = \"/x\"\n", "d.toml", top);
+  EXPECT_EQ(other.message(),
+            "config file 'd.toml' line 1: sections are not supported ('[stanza]')");
+}
+
 TEST(ForwardTest, RestoreCommandReachesEveryRepositoryKind) {
   Options posix = DefaultOptions();
   posix.repo = "/srv/repo";
