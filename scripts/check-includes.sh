@@ -20,7 +20,11 @@ allowed_for() {  # folder -> folders it may include (besides itself)
     repo) echo "common pipeline pg storage" ;;
     # drill restores and starts a scratch cluster with restore's code, as a library.
     drill) echo "common pipeline pg repo storage config restore" ;;
-    daemon) echo "common pipeline pg repo storage config $commands" ;;
+    # backup records the tiers a backup joins and info shows retention dates: both apply the
+    # retention policy (retention/ includes nothing above repo, so no cycle).
+    backup | info) echo "common pipeline pg repo storage config retention" ;;
+    schedule) echo "common" ;;  # cron expressions and time zones: a library
+    daemon) echo "common pipeline pg repo storage config schedule $commands" ;;
     cli) echo "*" ;;
     *) echo "common pipeline pg repo storage config" ;;  # a command
   esac
