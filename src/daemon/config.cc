@@ -33,8 +33,7 @@ Result<std::vector<JobSchedule>> ReadSchedules(const toml::table& table, const s
                            fmt::format("e.g. {} = \"0 2 * * *\"", kind));
     auto cron = schedule::CronExpr::Parse(*text);
     if (!cron.ok())
-      return std::move(cron.status())
-          .Context(fmt::format("config file '{}': schedule.{}", path, kind));
+      return cron.status().Context(fmt::format("config file '{}': schedule.{}", path, kind));
     out.push_back({kind, *cron});
   }
   return out;

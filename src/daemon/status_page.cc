@@ -32,9 +32,10 @@ std::string TimelineSvg(const info::RepoInfo& info, int64_t now) {
       kWidth, kHeight, kWidth - 10);
   double x = 10;
   for (const auto& b : info.backups) {
-    if (b.intact())
-      x = 10 + (kWidth - 20) *
-                   static_cast<double>(b.header->stop_time_unix_micros / 1000000 - first) / span;
+    if (b.intact()) {
+      const int64_t stop_seconds = b.header->stop_time_unix_micros / 1000000;
+      x = 10 + (kWidth - 20) * static_cast<double>(stop_seconds - first) / span;
+    }
     svg += fmt::format(
         "<circle cx=\"{:.1f}\" cy=\"30\" r=\"6\" fill=\"{}\"><title>{} {}</title></circle>", x,
         b.intact() ? "#2a7" : "#d33", HtmlEscape(b.id),

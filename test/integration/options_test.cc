@@ -18,7 +18,8 @@ namespace fs = std::filesystem;
 
 const char kCommands[] =
     "HINT: commands: repo-create, backup, restore, archive-push, archive-get, info, check, "
-    "verify, key-add, repo-sync, expire, hold, version; see 'pgvault --help'\n";
+    "verify, key-add, repo-sync, expire, hold, drill, gc, catalog-export, daemon, version; see "
+    "'pgvault --help'\n";
 
 TEST(OptionsCliTest, UnknownCommandIsNamedAndTheCommandsListed) {
   ProcessResult r = RunPgvault({"frobnicate"});
@@ -38,10 +39,11 @@ TEST(OptionsCliTest, UnknownOptionAndOptionOfAnotherCommand) {
             "HINT: 'pgvault COMMAND --help' lists the options of a command\n");
   ProcessResult other = RunPgvault({"--repo", "/nowhere", "backup", "--target-time", "now"});
   EXPECT_EQ(other.exit_code, kExitInvalidArgument);
-  EXPECT_EQ(other.err,
-            "error: option '--target-time' is not accepted by command 'backup'\n"
-            "HINT: --target-time is taken by: restore; 'pgvault backup --help' lists the options "
-            "of backup\n");
+  EXPECT_EQ(
+      other.err,
+      "error: option '--target-time' is not accepted by command 'backup'\n"
+      "HINT: --target-time is taken by: restore, drill; 'pgvault backup --help' lists the options "
+      "of backup\n");
 }
 
 // The user guide's option reference is the table's own output, so a default or range written in
