@@ -157,15 +157,14 @@ Status StopServer(const std::string& pgdata, double timeout_seconds) {
   return Status::Ok();
 }
 
-Result<RecoveryReport> StartAndFollow(const StartOptions& o) {
+// Starts the restored server with pg_ctl (as o.run_as when given), its log under PGDATA/log.
+static Status StartServer(const StartOptions& o, const std::string& log_path) {
   std::string log_dir = o.pgdata + "/log";
   ::mkdir(log_dir.c_str(), 0700);
   if (!o.run_as.empty() && ::geteuid() == 0)
     if (passwd* pw = ::getpwnam(o.run_as.c_str()))
       if (::chown(log_dir.c_str(), pw->pw_uid, pw->pw_gid) != 0)
         log::Warn("cannot hand '{}' to '{}'", log_dir, o.run_as);
-  std::string log_path = log_dir + "/pgvault-recovery.log";
-  double t0 = MonotonicSeconds();
   PGV_ASSIGN_OR_RETURN(auto started, RunProgram({PgBin(o.pg_version, "pg_ctl"), "start", "-W", "-s",
                                                  "-D", o.pgdata, "-l", log_path},
                                                 o.run_as));
@@ -173,6 +172,13 @@ Result<RecoveryReport> StartAndFollow(const StartOptions& o) {
     return std::move(Status::Pg(fmt::format("pg_ctl could not start the restored cluster in '{}'",
                                             o.pgdata)))
         .WithHint(fmt::format("see '{}'", log_path));
+  return Status::Ok();
+}
+
+Result<RecoveryReport> StartAndFollow(const StartOptions& o) {
+  std::string log_path = o.pgdata + "/log/pgvault-recovery.log";
+  double t0 = MonotonicSeconds();
+  PGV_RETURN_IF_ERROR(StartServer(o, log_path));
   pg::ConnOptions conn{.host = o.host, .port = o.port, .user = o.user};
   RecoveryReport report;
   pid_t pid = 0;

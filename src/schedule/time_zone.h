@@ -15,6 +15,7 @@ namespace pgvault::schedule {
 struct LocalTime {
   int year = 1970, month = 1, day = 1;  // month 1-12, day 1-31
   int hour = 0, minute = 0, second = 0;
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=> (a known bug)
   auto operator<=>(const LocalTime&) const = default;
 };
 

@@ -272,7 +272,8 @@ repo::VerifyRecord RecordFor(const VerifyReport& report, const BackupResult& bac
                             .files = backup.files,
                             .blocks = backup.blocks,
                             .bytes_read = backup.bytes};
-  if (report.wal_files > 0 || !report.wal_problems.empty()) record.checked.push_back("wal archive");
+  if (report.wal_files > 0 || !report.wal_problems.empty())
+    record.checked.emplace_back("wal archive");
   for (const auto* lines : {&backup.problems, &report.object_problems, &report.wal_problems})
     for (const auto& line : *lines) record.problems.push_back(repo::ProblemFromLine(line));
   record.passed = record.problems.empty();

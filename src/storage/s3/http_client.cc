@@ -140,8 +140,11 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
   HttpResponse response;
   char error[CURL_ERROR_SIZE] = "";
   curl_slist* headers = nullptr;
-  for (const auto& [name, value] : request.headers)
-    headers = api->slist_append(headers, (name + ": " + value).c_str());
+  for (const auto& [name, value] : request.headers) {
+    std::string line = name;
+    line.append(": ").append(value);
+    headers = api->slist_append(headers, line.c_str());
+  }
   const bool has_body = request.method == "PUT" || request.method == "POST";
   if (has_body) {
     // No "Expect: 100-continue" round trip, and no form content type from POSTFIELDS.

@@ -86,7 +86,7 @@ std::string CanonicalRequest(const SigningRequest& request, std::string& signed_
   std::string canonical_headers;
   signed_headers.clear();
   for (const auto& [name, value] : headers) {
-    canonical_headers += name + ":" + value + "\n";
+    canonical_headers.append(name).append(":").append(value).append("\n");
     if (!signed_headers.empty()) signed_headers.push_back(';');
     signed_headers += name;
   }
