@@ -64,7 +64,9 @@ std::string ConnOptions::Describe() const {
 }
 
 Result<std::unique_ptr<PgSession>> PgSession::Connect(const ConnOptions& options) {
-  std::string port = std::to_string(options.port);
+  // libpq reads the values after add() returns: every string added must outlive the call below.
+  const std::string port = std::to_string(options.port), application = "pgvault",
+                    connect_timeout = "10";
   std::vector<const char*> keys, values;
   auto add = [&](const char* k, const std::string& v) {
     if (v.empty()) return;
@@ -79,8 +81,8 @@ Result<std::unique_ptr<PgSession>> PgSession::Connect(const ConnOptions& options
   } else {
     add("dbname", options.conninfo);  // expanded: libpq defaults (PGPORT, ...) fill the rest
   }
-  add("application_name", std::string("pgvault"));
-  add("connect_timeout", std::string("10"));
+  add("application_name", application);
+  add("connect_timeout", connect_timeout);
   keys.push_back(nullptr);
   values.push_back(nullptr);
   PGV_ASSIGN_OR_RETURN(const PqApi* pq, Pq());
