@@ -17,9 +17,9 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "config/forward.h"
+#include "daemon/daemon.h"
 #include "drill/drill.h"
 #include "info/catalog_export.h"
-#include "daemon/daemon.h"
 #include "info/info.h"
 #include "repo/repository.h"
 #include "repo/sync.h"
@@ -446,15 +446,23 @@ Status CmdVersion(Options&) {
 const std::vector<Command>& Commands() {
   using C = config::Command;
   static const std::vector<Command> kCommands = {
-      {C::kRepoCreate, CmdRepoCreate}, {C::kBackup, CmdBackup},
-      {C::kRestore, CmdRestore},       {C::kArchivePush, CmdArchivePush},
-      {C::kArchiveGet, CmdArchiveGet}, {C::kInfo, CmdInfo},
-      {C::kCheck, CmdCheck},           {C::kVerify, CmdVerify},
-      {C::kKeyAdd, CmdKeyAdd},         {C::kRepoSync, CmdRepoSync},
-      {C::kExpire, CmdExpire},         {C::kHold, CmdHold},
-      {C::kDrill, CmdDrill},           {C::kGc, CmdGc},
+      {C::kRepoCreate, CmdRepoCreate},
+      {C::kBackup, CmdBackup},
+      {C::kRestore, CmdRestore},
+      {C::kArchivePush, CmdArchivePush},
+      {C::kArchiveGet, CmdArchiveGet},
+      {C::kInfo, CmdInfo},
+      {C::kCheck, CmdCheck},
+      {C::kVerify, CmdVerify},
+      {C::kKeyAdd, CmdKeyAdd},
+      {C::kRepoSync, CmdRepoSync},
+      {C::kExpire, CmdExpire},
+      {C::kHold, CmdHold},
+      {C::kDrill, CmdDrill},
+      {C::kGc, CmdGc},
       {C::kCatalogExport, CmdCatalogExport},
-      {C::kDaemon, CmdDaemon},         {C::kVersion, CmdVersion},
+      {C::kDaemon, CmdDaemon},
+      {C::kVersion, CmdVersion},
   };
   return kCommands;
 }

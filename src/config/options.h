@@ -44,7 +44,7 @@ struct Options {
   std::string tier;  // backup --tier
   std::string now;   // --now: replaces the clock
   bool dry_run = false;
-  std::string db;            // catalog-export: conninfo of the catalog database
+  std::string db;  // catalog-export: conninfo of the catalog database
   int sync_from = 0, sync_to = 0;
   // restore: recovery target and how to start (docs/pitr.md)
   std::string target_time, target_lsn, target_xid, target_name, target_inclusive, target_action,
