@@ -1,4 +1,5 @@
-// Tests only: a webhook receiver on a free loopback port (alerts_test, daemon_test).
+// Tests only: a webhook receiver on a free loopback port (alerts_test, daemon_test, and the
+// integration test test/integration/daemon_test.cc).
 #pragma once
 
 #include <fmt/format.h>
@@ -7,6 +8,7 @@
 #include <chrono>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -44,6 +46,19 @@ class Receiver {
     }
     std::lock_guard lock(mu_);
     return bodies_;
+  }
+  // Waits up to `seconds` for a body whose "event" is `name`; returns it, or null.
+  nlohmann::json WaitForEvent(const std::string& name, int seconds) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        std::lock_guard lock(mu_);
+        for (const auto& body : bodies_)
+          if (body["event"] == name) return body;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return nullptr;
   }
   int requests() {
     std::lock_guard lock(mu_);

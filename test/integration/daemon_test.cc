@@ -10,11 +10,11 @@
 
 #include <chrono>
 #include <fstream>
-#include <mutex>
 #include <regex>
 #include <sstream>
 #include <thread>
 
+#include "daemon/test_receiver.h"
 #include "marks.h"
 #include "pg_cluster.h"
 
@@ -22,45 +22,6 @@ namespace pgvault::test {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Receives alert webhooks in the test process.
-class Receiver {
- public:
-  Receiver() {
-    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
-      std::lock_guard lock(mu_);
-      events_.push_back(nlohmann::json::parse(req.body));
-      res.status = 204;
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-  ~Receiver() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string Url() const { return fmt::format("http://127.0.0.1:{}/hook", port_); }
-  // Waits up to `seconds` for an event named `name`; returns it, or null.
-  nlohmann::json WaitFor(const std::string& name, int seconds) {
-    auto deadline = Clock::now() + std::chrono::seconds(seconds);
-    while (Clock::now() < deadline) {
-      {
-        std::lock_guard lock(mu_);
-        for (const auto& e : events_)
-          if (e["event"] == name) return e;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return nullptr;
-  }
-
- private:
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-  std::mutex mu_;
-  std::vector<nlohmann::json> events_;
-};
 
 // name{labels} value lines of the exposition format; every sample line must parse.
 std::map<std::string, double> ParseMetrics(const std::string& text) {
@@ -142,7 +103,7 @@ TEST(DaemonTest, ScheduledBackupsRestoreAlertsResolveAndSigtermLeavesAValidRepos
   auto source = PgCluster::Create({.archive_command = repo.ArchiveCommand(), .env = repo.env()});
   source->RunPgbench({"-i", "-s", "2", "-q"});
   source->SwitchWalAndWaitArchived();
-  Receiver receiver;
+  daemon::Receiver receiver(/*fail_first=*/0);
   int port = FreePort();
   std::string config = WriteConfig(repo, *source, port, receiver.Url());
   auto daemon = StartPgvault({"daemon", "--config", config, "--log-format", "json"}, repo.env());
@@ -159,14 +120,14 @@ TEST(DaemonTest, ScheduledBackupsRestoreAlertsResolveAndSigtermLeavesAValidRepos
 
   auto stopped_at = Clock::now();
   source->Stop();
-  nlohmann::json failed = receiver.WaitFor("backup_failed", 60);
+  nlohmann::json failed = receiver.WaitForEvent("backup_failed", 60);
   ASSERT_FALSE(failed.is_null()) << daemon->StderrSoFar();
   ReportFigure(
       "cluster stop to alert (s)",
       fmt::format("{:.1f}", std::chrono::duration<double>(Clock::now() - stopped_at).count()));
   EXPECT_EQ(failed["cluster"], "main");
   source->Start();
-  nlohmann::json resolved = receiver.WaitFor("resolved", 60);
+  nlohmann::json resolved = receiver.WaitForEvent("resolved", 60);
   ASSERT_FALSE(resolved.is_null()) << daemon->StderrSoFar();
   EXPECT_EQ(resolved["resolves"], "backup_failed");
 
