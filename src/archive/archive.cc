@@ -400,9 +400,19 @@ Result<std::string> ArchivePush(repo::Repository& repo, const std::string& path)
 Status ArchiveGet(repo::Repository& repo, const std::string& name, const std::string& dest) {
   auto data = repo::GetWal(repo, name);
   if (!data.ok()) {
-    if (data.status().IsNotFound() && pg::ClassifyWalFileName(name) == pg::WalFileKind::kSegment)
-      PGV_RETURN_IF_ERROR(CheckNotAGap(repo, name));
-    return data.status();
+    if (!data.status().IsNotFound() || pg::ClassifyWalFileName(name) != pg::WalFileKind::kSegment)
+      return data.status();
+    PGV_RETURN_IF_ERROR(CheckNotAGap(repo, name));
+    // The end of the archive: what wal-stream has received of this segment so far, padded
+    // with zeros to its size as pg_receivewal's .partial files are. Recovery replays it to its
+    // last complete record and then asks for the next segment.
+    PGV_ASSIGN_OR_RETURN(std::optional<Bytes> part, repo::NewestStreamPartial(repo, name));
+    if (!part) return data.status();
+    uint64_t streamed = part->size();
+    PGV_ASSIGN_OR_RETURN(uint64_t segment_size, repo.RecordedWalSegmentSize());
+    PGV_ASSIGN_OR_RETURN(Bytes padded, repo::PadStreamPart(name, std::move(*part), segment_size));
+    log::Info("served the first {} bytes of '{}' as wal-stream received them", streamed, name);
+    return NotAboutTheWalFile(WriteFileAtomic(dest, padded));
   }
   return NotAboutTheWalFile(WriteFileAtomic(dest, *data));
 }

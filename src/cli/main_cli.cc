@@ -1,4 +1,5 @@
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -28,6 +29,7 @@
 #include "retention/gc.h"
 #include "storage/replicated/replicated_storage.h"
 #include "storage/storage.h"
+#include "stream/wal_stream.h"
 #include "verify/verify.h"
 
 namespace pgvault::cli {
@@ -438,6 +440,39 @@ Status CmdDaemon(Options& o) {
   return daemon::RunDaemon(config, hooks);
 }
 
+volatile sig_atomic_t g_stop_signal = 0;
+void OnStopSignal(int sig) { g_stop_signal = sig; }
+
+Status CmdWalStream(Options& o) {
+  double interval = 0;
+  try {
+    interval = std::stod(o.partial_interval);
+  } catch (const std::exception&) {
+    interval = -1;
+  }
+  if (!(interval >= 0.05 && interval <= 3600))
+    return std::move(
+               Status::Config(fmt::format("--partial-interval '{}' is not a number of seconds from "
+                                          "0.05 to 3600",
+                                          o.partial_interval)))
+        .WithHint("e.g. --partial-interval 1 (the default) or 0.2");
+  PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  stream::StreamOptions so{.conn = {.host = o.pg_host, .port = o.pg_port, .user = o.pg_user},
+                           .slot = o.slot,
+                           .create_slot = o.create_slot,
+                           .synchronous = o.synchronous,
+                           .partial_interval = interval,
+                           .spool_path = o.spool_path,
+                           .stop_requested = [] { return g_stop_signal != 0; }};
+  PGV_RETURN_IF_ERROR(stream::RunWalStream(*repo, so));
+  log::Info("wal-stream stopped");
+  return Status::Ok();
+}
+
 Status CmdVersion(Options&) {
   std::cout << "pgvault " << PGVAULT_VERSION << "\n";
   return Status::Ok();
@@ -462,6 +497,7 @@ const std::vector<Command>& Commands() {
       {C::kGc, CmdGc},
       {C::kCatalogExport, CmdCatalogExport},
       {C::kDaemon, CmdDaemon},
+      {C::kWalStream, CmdWalStream},
       {C::kVersion, CmdVersion},
   };
   return kCommands;

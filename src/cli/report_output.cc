@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <ctime>
+
 #include "common/time.h"
 #include "pg/wal_names.h"
 
@@ -194,10 +197,17 @@ json InfoJson(const info::RepoInfo& info) {
     if (!w.last.empty()) t["last"] = w.last;
     wal.push_back(t);
   }
-  return {{"repository", info.repository}, {"repo_id", info.repo_id},
-          {"cipher", info.cipher},         {"compression", info.compression},
-          {"block_size", info.block_size}, {"backups", backups},
-          {"timelines", timelines},        {"wal", wal}};
+  json out = {{"repository", info.repository}, {"repo_id", info.repo_id},
+              {"cipher", info.cipher},         {"compression", info.compression},
+              {"block_size", info.block_size}, {"backups", backups},
+              {"timelines", timelines},        {"wal", wal}};
+  if (const auto& s = info.streaming)
+    out["streaming"] = {{"segment", s->segment},
+                        {"bytes", s->bytes},
+                        {"lsn", pg::FormatLsn(s->lsn)},
+                        {"stored_unix", s->stored_unix},
+                        {"age_seconds", std::max<int64_t>(0, std::time(nullptr) - s->stored_unix)}};
+  return out;
 }
 
 std::string InfoText(const info::RepoInfo& info) {
@@ -212,6 +222,10 @@ std::string InfoText(const info::RepoInfo& info) {
     out += RecordsText(info, b.id);
   }
   for (const auto& t : info.timelines) out += TimelineText(t);
+  if (const auto& s = info.streaming)
+    out += fmt::format("wal-stream: stored up to {} ({} bytes of {}), {} s ago\n",
+                       pg::FormatLsn(s->lsn), s->bytes, s->segment,
+                       std::max<int64_t>(0, std::time(nullptr) - s->stored_unix));
   return out;
 }
 

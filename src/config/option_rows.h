@@ -16,7 +16,8 @@ using C = Command;
 constexpr CommandSet kAll = kAllCommands;
 // Every command that opens a repository.
 constexpr CommandSet kRepo = kAll & ~Bit(C::kVersion);
-constexpr CommandSet kPg = Bit(C::kBackup) | Bit(C::kRestore) | Bit(C::kCheck);
+constexpr CommandSet kStream = Bit(C::kWalStream);
+constexpr CommandSet kPg = Bit(C::kBackup) | Bit(C::kRestore) | Bit(C::kCheck) | kStream;
 constexpr CommandSet kJobs = Bit(C::kRepoCreate) | Bit(C::kBackup) | Bit(C::kRestore) |
                              Bit(C::kArchivePush) | Bit(C::kArchiveGet) | Bit(C::kVerify) |
                              Bit(C::kRepoSync) | Bit(C::kDrill);
@@ -37,6 +38,7 @@ std::vector<OptionSpec> RecoveryOptions();
 std::vector<OptionSpec> DrillOptions();
 std::vector<OptionSpec> ArchiveAndOutputOptions();
 std::vector<OptionSpec> DaemonOptions();
+std::vector<OptionSpec> StreamOptions();
 }  // namespace rows
 
 }  // namespace pgvault::config

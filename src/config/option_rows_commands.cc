@@ -211,9 +211,10 @@ std::vector<OptionSpec> ArchiveAndOutputOptions() {
        .help = "push ready segments ahead in a background process"},
       {.name = "spool-path",
        .field = &O::spool_path,
-       .commands = kPush,
+       .commands = kPush | kStream,
        .group = "Archive",
-       .help = "with --archive-async: local directory for the pusher's results and log",
+       .help = "with --archive-async: local directory for the pusher's results and log; "
+               "wal-stream: for the segment being received",
        .value_name = "DIR"},
       {.name = "prefetch",
        .field = &O::prefetch,
@@ -324,4 +325,36 @@ std::vector<OptionSpec> DaemonOptions() {
 }
 
 // The whole table, in the order of --help; one function a group keeps each under 80 lines.
+std::vector<OptionSpec> StreamOptions() {
+  using O = Options;
+  return {
+      {.name = "slot",
+       .field = &O::slot,
+       .default_value = "pgvault",
+       .commands = kStream,
+       .group = "Streaming",
+       .help = "physical replication slot that keeps the server's WAL until pgvault has it",
+       .value_name = "NAME"},
+      {.name = "create-slot",
+       .field = &O::create_slot,
+       .default_value = "false",
+       .commands = kStream,
+       .group = "Streaming",
+       .help = "create the slot when it does not exist"},
+      {.name = "synchronous",
+       .field = &O::synchronous,
+       .default_value = "false",
+       .commands = kStream,
+       .group = "Streaming",
+       .help = "report WAL flushed as soon as it is on disk (for synchronous_standby_names)"},
+      {.name = "partial-interval",
+       .field = &O::partial_interval,
+       .default_value = "1",
+       .commands = kStream,
+       .group = "Streaming",
+       .help = "seconds between uploads of the segment being received (0.05 to 3600)",
+       .value_name = "SECONDS"},
+  };
+}
+
 }  // namespace pgvault::config::rows

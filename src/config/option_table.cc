@@ -75,6 +75,9 @@ const std::vector<CommandSpec>& CommandTable() {
        "run scheduled backups, verify, expire and drills for the clusters in --config; serve "
        "/metrics",
        "", 0},
+      {C::kWalStream, "wal-stream",
+       "receive WAL from the server over a replication slot into the repository (sub-second RPO)",
+       "", 0},
       {C::kVersion, "version", "print the version", "", 0},
   };
   return kCommands;

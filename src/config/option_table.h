@@ -30,6 +30,7 @@ enum class Command : int {
   kGc,
   kCatalogExport,
   kDaemon,
+  kWalStream,
   kVersion,  // last: kAllCommands relies on it
 };
 

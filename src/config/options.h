@@ -67,6 +67,9 @@ struct Options {
   // daemon (docs/user-guide.md, "Running unattended")
   std::string listen, timezone, log_format, alert_webhook, alert_command;
   int alert_interval = 0, retry = 0, retry_delay = 0;
+  // wal-stream (docs/user-guide.md, "Streaming WAL")
+  std::string slot, partial_interval;
+  bool create_slot = false, synchronous = false;
   std::vector<std::string> positional;
 };
 

@@ -93,6 +93,19 @@ Result<RepoInfo> CollectInfo(repo::Repository& repo, const retention::Policy& po
     t.segments++;
   }
   for (auto& [tl, t] : timelines) out.wal.push_back(std::move(t));
+  PGV_ASSIGN_OR_RETURN(auto streamed, repo::LatestStreamedPosition(repo.storage()));
+  if (streamed) {
+    // The stream's own segment size is in the cluster record; backups may not exist yet.
+    PGV_ASSIGN_OR_RETURN(uint64_t recorded, repo.RecordedWalSegmentSize());
+    uint64_t size = recorded ? recorded : segment_size;
+    uint32_t tli = 0;
+    uint64_t segno = 0;
+    if (size && pg::ParseSegmentName(streamed->segment, tli, segno, size))
+      out.streaming = StreamingInfo{.segment = streamed->segment,
+                                    .bytes = streamed->length,
+                                    .lsn = segno * size + streamed->length,
+                                    .stored_unix = streamed->mtime};
+  }
   return out;
 }
 

@@ -40,6 +40,14 @@ struct BackupRetention {
   bool held = false;                   // legal hold (object-lock storage)
 };
 
+// Where wal-stream has got to: its newest streamed part (repo/wal_store.h).
+struct StreamingInfo {
+  std::string segment;
+  uint64_t bytes = 0;       // of the segment, received and stored
+  uint64_t lsn = 0;         // the end of what is stored
+  int64_t stored_unix = 0;  // when that part was stored
+};
+
 struct RepoInfo {
   std::string repository;  // where, as the storage describes itself
   std::string repo_id;
@@ -52,6 +60,7 @@ struct RepoInfo {
   std::vector<repo::TimelineRange> timelines;
   std::vector<WalFiles> wal;                         // by timeline, ascending
   std::map<std::string, BackupRetention> retention;  // by backup id, intact backups only
+  std::optional<StreamingInfo> streaming;            // absent: nothing streamed in progress
 };
 
 // The retention dates are those of `policy` (an empty policy: none).

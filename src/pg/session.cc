@@ -2,61 +2,9 @@
 
 #include <fmt/format.h>
 
-#include "common/lazy_library.h"
+#include "pg/libpq.h"
 
 namespace pgvault::pg {
-namespace {
-
-std::string FirstLine(const char* msg) {
-  std::string s = msg ? msg : "";
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  for (char& c : s)
-    if (c == '\n') c = ' ';
-  return s;
-}
-
-// libpq's functions, loaded on first use (common/lazy_library.h says why).
-struct PqApi {
-  decltype(&::PQconnectdbParams) connectdb_params;
-  decltype(&::PQstatus) status;
-  decltype(&::PQerrorMessage) error_message;
-  decltype(&::PQfinish) finish;
-  decltype(&::PQexecParams) exec_params;
-  decltype(&::PQresultStatus) result_status;
-  decltype(&::PQresultErrorMessage) result_error_message;
-  decltype(&::PQclear) clear;
-  decltype(&::PQntuples) ntuples;
-  decltype(&::PQnfields) nfields;
-  decltype(&::PQgetisnull) getisnull;
-  decltype(&::PQgetvalue) getvalue;
-  decltype(&::PQgetlength) getlength;
-};
-
-Result<const PqApi*> Pq() {
-  static PqApi api;
-  static const Status loaded = [] {
-    static LazyLibrary lib("libpq.so.5", "libpq5");
-    PGV_RETURN_IF_ERROR(lib.Open());
-    lib.Bind(api.connectdb_params, "PQconnectdbParams");
-    lib.Bind(api.status, "PQstatus");
-    lib.Bind(api.error_message, "PQerrorMessage");
-    lib.Bind(api.finish, "PQfinish");
-    lib.Bind(api.exec_params, "PQexecParams");
-    lib.Bind(api.result_status, "PQresultStatus");
-    lib.Bind(api.result_error_message, "PQresultErrorMessage");
-    lib.Bind(api.clear, "PQclear");
-    lib.Bind(api.ntuples, "PQntuples");
-    lib.Bind(api.nfields, "PQnfields");
-    lib.Bind(api.getisnull, "PQgetisnull");
-    lib.Bind(api.getvalue, "PQgetvalue");
-    lib.Bind(api.getlength, "PQgetlength");
-    return lib.Check();
-  }();
-  if (!loaded.ok()) return loaded;
-  return &api;
-}
-
-}  // namespace
 
 std::string ConnOptions::Describe() const {
   if (!conninfo.empty()) return "the --db database";
@@ -88,7 +36,7 @@ Result<std::unique_ptr<PgSession>> PgSession::Connect(const ConnOptions& options
   PGV_ASSIGN_OR_RETURN(const PqApi* pq, Pq());
   PGconn* conn = pq->connectdb_params(keys.data(), values.data(), options.conninfo.empty() ? 0 : 1);
   if (!conn || pq->status(conn) != CONNECTION_OK) {
-    std::string msg = FirstLine(conn ? pq->error_message(conn) : "out of memory");
+    std::string msg = PqFirstLine(conn ? pq->error_message(conn) : "out of memory");
     pq->finish(conn);
     return std::move(Status::Pg(fmt::format("cannot connect to PostgreSQL at '{}': {}",
                                             options.Describe(), msg)))
@@ -112,7 +60,7 @@ Result<std::vector<Row>> PgSession::Query(const std::string& sql,
                                   values.data(), nullptr, nullptr, 0);
   ExecStatusType st = pq->result_status(res);
   if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-    std::string msg = FirstLine(res ? pq->result_error_message(res) : pq->error_message(conn_));
+    std::string msg = PqFirstLine(res ? pq->result_error_message(res) : pq->error_message(conn_));
     pq->clear(res);
     return Status::Pg(fmt::format("PostgreSQL at '{}' failed: {}", options_.Describe(), msg));
   }

@@ -157,6 +157,29 @@ std::optional<std::string> WalTimelinePrefix(std::string_view name) {
   return fmt::format("wal/{}/", name.substr(0, 8));
 }
 
+std::string StreamPartialKey(std::string_view segment_name, uint64_t length) {
+  return fmt::format("{}{:08X}", StreamPartialPrefix(segment_name), length);
+}
+
+std::string StreamPartialPrefix(std::string_view segment_name) {
+  return fmt::format("stream/{}/{}.", segment_name.substr(0, 8), segment_name);
+}
+
+std::optional<StreamPartialName> ParseStreamPartialKey(std::string_view key) {
+  // stream/TTTTTTTT/<24 hex>.<8 hex>
+  constexpr size_t kSize = 7 + 9 + 24 + 1 + 8;
+  if (key.size() != kSize || !key.starts_with(kStreamPrefix)) return std::nullopt;
+  std::string_view segment = key.substr(16, 24), length = key.substr(41);
+  if (pg::ClassifyWalFileName(segment) != pg::WalFileKind::kSegment) return std::nullopt;
+  uint64_t n = 0;
+  for (char c : length) {
+    if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'))) return std::nullopt;
+    n = n * 16 + static_cast<uint64_t>(c <= '9' ? c - '0' : c - 'A' + 10);
+  }
+  if (StreamPartialKey(segment, n) != key) return std::nullopt;
+  return StreamPartialName{std::string(segment), n};
+}
+
 std::optional<std::string> BackupIdFromManifestKey(std::string_view key) {
   if (!key.starts_with(kBackupsPrefix) || !key.ends_with("/manifest")) return std::nullopt;
   std::string_view id = key.substr(kBackupsPrefix.size());
@@ -201,6 +224,7 @@ ObjectKind ClassifyKey(std::string_view key) {
   if (key.starts_with(kLocksPrefix)) return ObjectKind::kLock;
   if (key.starts_with(kCatalogPrefix)) return ObjectKind::kCatalog;
   if (key.starts_with(kGcPrefix)) return ObjectKind::kGc;
+  if (key.starts_with(kStreamPrefix)) return ObjectKind::kStream;
   return ObjectKind::kOther;
 }
 

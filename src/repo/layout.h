@@ -13,6 +13,8 @@
 //   locks/backup-<backup-id>.lease the owner's latest lease renewal (rewritten while it runs)
 //   locks/gc, locks/gc.lease       the exclusive lock of gc and expire, and its lease
 //   gc/mark-<time>-<nonce>         write-once gc mark: packs no backup referenced at <time>
+//   stream/<timeline>/<segment>.<length>  write-once: the first <length> bytes (8 hex digits) of
+//                                  a segment wal-stream is still receiving (its newest is kept)
 #pragma once
 
 #include <array>
@@ -34,6 +36,7 @@ constexpr std::string_view kWalPrefix = "wal/";
 constexpr std::string_view kLocksPrefix = "locks/";
 constexpr std::string_view kCatalogPrefix = "catalog/";
 constexpr std::string_view kGcPrefix = "gc/";
+constexpr std::string_view kStreamPrefix = "stream/";
 constexpr std::string_view kGcLockKey = "locks/gc";
 constexpr std::string_view kGcLeaseKey = "locks/gc.lease";
 
@@ -58,6 +61,18 @@ std::optional<std::string> WalNameFromKey(std::string_view key);
 // "wal/<timeline>/": every WAL object of the timeline of WAL file `wal_file_name` (its first
 // 8 hex digits); nullopt when the name is not a WAL file name.
 std::optional<std::string> WalTimelinePrefix(std::string_view wal_file_name);
+
+// "stream/<timeline>/<segment>.<length as 8 hex digits>": the first length bytes of segment
+// `segment_name` (a WAL segment name) as wal-stream uploaded them.
+std::string StreamPartialKey(std::string_view segment_name, uint64_t length);
+// "stream/<timeline>/<segment>.": every streamed part of one segment.
+std::string StreamPartialPrefix(std::string_view segment_name);
+struct StreamPartialName {
+  std::string segment;  // the WAL segment name
+  uint64_t length = 0;
+};
+// nullopt unless key is exactly what StreamPartialKey builds.
+std::optional<StreamPartialName> ParseStreamPartialKey(std::string_view key);
 
 // "backups/<id>/manifest" -> "<id>"; nullopt for any other key.
 std::optional<std::string> BackupIdFromManifestKey(std::string_view key);
@@ -105,6 +120,7 @@ enum class ObjectKind {
   kLock,      // locks/...
   kCatalog,   // catalog/...
   kGc,        // gc/... (gc marks: local to one repository, never copied to a replica)
+  kStream,    // stream/... (wal-stream's partial segments: superseded within seconds)
 };
 ObjectKind ClassifyKey(std::string_view key);
 // Backup ids sort by time: "20261128-210423F".

@@ -37,6 +37,7 @@ int Phase(std::string_view key) {
       return 7;
     case ObjectKind::kLock:
     case ObjectKind::kGc:  // marks describe this repository's packs at a time: not copied
+    case ObjectKind::kStream:  // superseded within seconds; the finished segment is copied
     case ObjectKind::kOther:
       break;
   }

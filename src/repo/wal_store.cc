@@ -51,6 +51,26 @@ Result<Bytes> Unseal(Repository& repo, std::string_view name, const std::string&
   return content;
 }
 
+std::string StreamAad(std::string_view key) { return fmt::format("pgvault-stream:{}", key); }
+
+// A streamed part's content: magic, then the codec's frame with aad StreamAad(key); its length
+// must be the one its key names.
+Result<Bytes> UnsealStream(Repository& repo, std::string_view key, uint64_t length,
+                           ByteView sealed) {
+  std::string_view magic =
+      sealed.size() >= kWalMagicV2.size() ? AsString(sealed.first(kWalMagicV2.size())) : "";
+  if (magic != kWalMagicV2)
+    return Status::Corruption(fmt::format("streamed WAL '{}' has no pgvault header", key));
+  auto plain = repo.codec().Decode(sealed.subspan(kWalMagicV2.size()), AsBytes(StreamAad(key)));
+  if (!plain.ok())
+    return Status::Corruption(
+        fmt::format("streamed WAL '{}' is damaged: {}", key, plain.status().message()));
+  if (plain->size() != length)
+    return Status::Corruption(
+        fmt::format("streamed WAL '{}' holds {} bytes, not {}", key, plain->size(), length));
+  return plain;
+}
+
 }  // namespace
 
 Result<PushOutcome> PushWal(Repository& repo, std::string_view name, ByteView content,
@@ -122,6 +142,84 @@ Status CheckArchivedWal(Repository& repo, std::string_view name, uint64_t segmen
   PGV_ASSIGN_OR_RETURN(Bytes content, GetWal(repo, name));
   PGV_ASSIGN_OR_RETURN(std::string key, KeyFor(name));
   return CheckWalObjectContent(key, content, segment_size);
+}
+
+Result<PushOutcome> PushStreamPartial(Repository& repo, std::string_view segment_name,
+                                      ByteView content) {
+  std::string key = StreamPartialKey(segment_name, content.size());
+  Bytes obj(kWalMagicV2.begin(), kWalMagicV2.end());
+  repo.codec().EncodeAppend(content, AsBytes(StreamAad(key)), obj);
+  Status s = repo.storage().Put(key, obj, {.if_absent = true});
+  if (s.ok()) return PushOutcome::kStored;
+  if (s.code() != Code::kConflict) return s.Context(fmt::format("storing '{}'", key));
+  PGV_ASSIGN_OR_RETURN(Bytes existing, repo.storage().Get(key));
+  auto old = UnsealStream(repo, key, content.size(), existing);
+  if (old.ok() && std::equal(old->begin(), old->end(), content.begin(), content.end()))
+    return PushOutcome::kAlreadyArchived;
+  return Status::Conflict(fmt::format(
+      "'{}' is already stored with different content; the repository was not changed", key));
+}
+
+Result<std::optional<Bytes>> NewestStreamPartial(Repository& repo, std::string_view segment_name) {
+  PGV_ASSIGN_OR_RETURN(auto objects, repo.storage().List(StreamPartialPrefix(segment_name)));
+  std::optional<StreamPartialName> newest;
+  std::string newest_key;
+  for (const auto& obj : objects) {
+    auto parsed = ParseStreamPartialKey(obj.key);
+    if (parsed && parsed->segment == segment_name && (!newest || parsed->length > newest->length)) {
+      newest = parsed;
+      newest_key = obj.key;
+    }
+  }
+  if (!newest) return std::optional<Bytes>();
+  PGV_ASSIGN_OR_RETURN(Bytes sealed, repo.storage().Get(newest_key));
+  PGV_ASSIGN_OR_RETURN(Bytes plain, UnsealStream(repo, newest_key, newest->length, sealed));
+  return std::optional<Bytes>(std::move(plain));
+}
+
+Status DeleteStreamPartials(Repository& repo, std::string_view segment_name, uint64_t keep_length) {
+  PGV_ASSIGN_OR_RETURN(auto objects, repo.storage().List(StreamPartialPrefix(segment_name)));
+  for (const auto& obj : objects) {
+    auto parsed = ParseStreamPartialKey(obj.key);
+    if (!parsed || (keep_length > 0 && parsed->length >= keep_length)) continue;
+    Status s = repo.storage().Delete(obj.key);
+    if (!s.ok() && !s.IsNotFound()) return s;
+  }
+  return Status::Ok();
+}
+
+Result<Bytes> PadStreamPart(std::string_view name, Bytes part, uint64_t segment_size) {
+  // XLogLongPageHeaderData: xlp_seg_size is the little-endian uint32 at offset 32.
+  constexpr size_t kSegSizeOffset = 32;
+  if (segment_size == 0 && part.size() >= kSegSizeOffset + 4)
+    for (size_t i = 0; i < 4; ++i)
+      segment_size |= static_cast<uint64_t>(part[kSegSizeOffset + i]) << (8 * i);
+  if (segment_size < part.size() || segment_size > (1ull << 30))
+    return Status::Corruption(
+        fmt::format("the streamed part of '{}' ({} bytes) does not fit a "
+                    "segment of {} bytes",
+                    name, part.size(), segment_size));
+  part.resize(segment_size, 0);
+  auto header = pg::ParseWalSegmentHeader(part);
+  Status s = header.ok() ? pg::CheckSegmentIdentity(fmt::format("the streamed part of '{}'", name),
+                                                    name, *header, segment_size)
+                         : header.status();
+  if (!s.ok()) return Status::Corruption(s.message());
+  return part;
+}
+
+Result<std::optional<StreamedPosition>> LatestStreamedPosition(storage::Storage& storage) {
+  PGV_ASSIGN_OR_RETURN(auto objects, storage.List(kStreamPrefix));
+  std::optional<StreamedPosition> latest;
+  for (const auto& obj : objects) {
+    auto parsed = ParseStreamPartialKey(obj.key);
+    if (!parsed) continue;
+    // Timeline first, then position: names sort as WAL does.
+    if (!latest || parsed->segment > latest->segment ||
+        (parsed->segment == latest->segment && parsed->length > latest->length))
+      latest = StreamedPosition{parsed->segment, parsed->length, obj.mtime_unix};
+  }
+  return latest;
 }
 
 Result<std::vector<WalFileInfo>> ListWal(storage::Storage& storage) {

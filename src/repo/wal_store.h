@@ -31,6 +31,29 @@ Status CheckWalObjectContent(std::string_view key, ByteView content, uint64_t se
 // content: kNotFound, or kCorruption naming the object, when recovery could not use it.
 Status CheckArchivedWal(Repository& repo, std::string_view name, uint64_t segment_size);
 
+// wal-stream's partial segments (layout.h StreamPartialKey): the first bytes of a segment that
+// is still being received, sealed as WAL objects are (aad "pgvault-stream:" + key name). Pushing
+// the same length again is success when the bytes are equal, kConflict otherwise.
+Result<PushOutcome> PushStreamPartial(Repository& repo, std::string_view segment_name,
+                                      ByteView content);
+// The longest streamed part of segment_name; nullopt when there is none. kCorruption when it
+// does not decode.
+Result<std::optional<Bytes>> NewestStreamPartial(Repository& repo, std::string_view segment_name);
+// Deletes the streamed parts of segment_name shorter than keep_length (all of them with 0).
+Status DeleteStreamPartials(Repository& repo, std::string_view segment_name,
+                            uint64_t keep_length = 0);
+// A streamed part padded with zeros to a whole segment, as pg_receivewal's .partial files are,
+// and checked to start with the long page header of segment `name`. segment_size 0: the size
+// that header states. kCorruption naming the part otherwise.
+Result<Bytes> PadStreamPart(std::string_view name, Bytes part, uint64_t segment_size);
+struct StreamedPosition {
+  std::string segment;  // the newest segment with a streamed part
+  uint64_t length = 0;  // bytes of it streamed
+  int64_t mtime = 0;    // when that part was stored (unix seconds; 0 when unknown)
+};
+// Where streaming into the repository has got to (info, metrics); nullopt when nothing is.
+Result<std::optional<StreamedPosition>> LatestStreamedPosition(storage::Storage& storage);
+
 struct WalFileInfo {
   std::string name;
   uint64_t stored_size = 0;

@@ -406,6 +406,37 @@ bool PgCluster::Running() const {
   return pid > 0 && !ProcessGone(pid);
 }
 
+void PgCluster::Crash() {
+  pid_t pid = PostmasterPid();
+  if (pid <= 0 || ProcessGone(pid)) return;
+  // Children first listed, then everything killed: a backend must not outlive its postmaster
+  // and write on after the "crash".
+  std::vector<pid_t> children;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    char state = 0;
+    long ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == pid) children.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  ::kill(pid, SIGKILL);
+  for (pid_t child : children) ::kill(child, SIGKILL);
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  for (pid_t p : children) {
+    while (!ProcessGone(p) && Clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  while (!ProcessGone(pid) && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+}
+
 void PgCluster::Stop() {
   pid_t pid = PostmasterPid();
   if (pid <= 0 || ProcessGone(pid)) return;

@@ -129,6 +129,9 @@ class PgCluster {
   // is gone; SIGKILL after 60 s. Does nothing when not running.
   void Stop();
   bool Running() const;
+  // The host is lost: SIGKILL to the postmaster and every process it started, at once; waits
+  // until they are gone. Nothing is flushed or shut down.
+  void Crash();
 
   // Polls pg_is_in_recovery() until false (bounded); throws with the log's tail otherwise.
   void WaitForRecoveryEnd(std::chrono::seconds timeout = std::chrono::seconds(300));

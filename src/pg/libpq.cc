@@ -1,0 +1,49 @@
+#include "pg/libpq.h"
+
+#include "common/lazy_library.h"
+
+namespace pgvault::pg {
+
+Result<const PqApi*> Pq() {
+  static PqApi api;
+  static const Status loaded = [] {
+    static LazyLibrary lib("libpq.so.5", "libpq5");
+    PGV_RETURN_IF_ERROR(lib.Open());
+    lib.Bind(api.connectdb_params, "PQconnectdbParams");
+    lib.Bind(api.status, "PQstatus");
+    lib.Bind(api.error_message, "PQerrorMessage");
+    lib.Bind(api.finish, "PQfinish");
+    lib.Bind(api.exec, "PQexec");
+    lib.Bind(api.exec_params, "PQexecParams");
+    lib.Bind(api.result_status, "PQresultStatus");
+    lib.Bind(api.result_error_message, "PQresultErrorMessage");
+    lib.Bind(api.clear, "PQclear");
+    lib.Bind(api.ntuples, "PQntuples");
+    lib.Bind(api.nfields, "PQnfields");
+    lib.Bind(api.getisnull, "PQgetisnull");
+    lib.Bind(api.getvalue, "PQgetvalue");
+    lib.Bind(api.getlength, "PQgetlength");
+    lib.Bind(api.get_result, "PQgetResult");
+    lib.Bind(api.get_copy_data, "PQgetCopyData");
+    lib.Bind(api.put_copy_data, "PQputCopyData");
+    lib.Bind(api.put_copy_end, "PQputCopyEnd");
+    lib.Bind(api.flush, "PQflush");
+    lib.Bind(api.consume_input, "PQconsumeInput");
+    lib.Bind(api.socket, "PQsocket");
+    lib.Bind(api.freemem, "PQfreemem");
+    lib.Bind(api.server_version, "PQserverVersion");
+    return lib.Check();
+  }();
+  if (!loaded.ok()) return loaded;
+  return &api;
+}
+
+std::string PqFirstLine(const char* msg) {
+  std::string s = msg ? msg : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  for (char& c : s)
+    if (c == '\n') c = ' ';
+  return s;
+}
+
+}  // namespace pgvault::pg

@@ -1,0 +1,45 @@
+// libpq's functions, loaded on first use (common/lazy_library.h says why): the one table that
+// PgSession (SQL) and ReplicationConnection (the streaming replication protocol) call through.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <string>
+
+#include "common/status.h"
+
+namespace pgvault::pg {
+
+struct PqApi {
+  decltype(&::PQconnectdbParams) connectdb_params;
+  decltype(&::PQstatus) status;
+  decltype(&::PQerrorMessage) error_message;
+  decltype(&::PQfinish) finish;
+  decltype(&::PQexec) exec;
+  decltype(&::PQexecParams) exec_params;
+  decltype(&::PQresultStatus) result_status;
+  decltype(&::PQresultErrorMessage) result_error_message;
+  decltype(&::PQclear) clear;
+  decltype(&::PQntuples) ntuples;
+  decltype(&::PQnfields) nfields;
+  decltype(&::PQgetisnull) getisnull;
+  decltype(&::PQgetvalue) getvalue;
+  decltype(&::PQgetlength) getlength;
+  decltype(&::PQgetResult) get_result;
+  decltype(&::PQgetCopyData) get_copy_data;
+  decltype(&::PQputCopyData) put_copy_data;
+  decltype(&::PQputCopyEnd) put_copy_end;
+  decltype(&::PQflush) flush;
+  decltype(&::PQconsumeInput) consume_input;
+  decltype(&::PQsocket) socket;
+  decltype(&::PQfreemem) freemem;
+  decltype(&::PQserverVersion) server_version;
+};
+
+// The table, once libpq.so.5 loaded; kUnavailable naming the Debian package when it cannot be.
+Result<const PqApi*> Pq();
+
+// libpq's message as one line (it ends messages with newlines and may span several).
+std::string PqFirstLine(const char* msg);
+
+}  // namespace pgvault::pg
