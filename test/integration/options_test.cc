@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 
 const char kCommands[] =
     "HINT: commands: repo-create, backup, restore, archive-push, archive-get, info, check, "
-    "verify, key-add, repo-sync, expire, hold, drill, gc, catalog-export, daemon, version; see "
+    "verify, key-add, repo-sync, expire, hold, drill, gc, catalog-export, daemon, wal-stream, version; see "
     "'pgvault --help'\n";
 
 TEST(OptionsCliTest, UnknownCommandIsNamedAndTheCommandsListed) {
