@@ -73,14 +73,6 @@ Status Streamer::RecoverSpool() {
 
 Status Streamer::ChooseStart(pg::ReplicationConnection& conn, const pg::SystemIdentity& id,
                              uint32_t& tli, uint64_t& lsn) {
-  // Resume the segment this process (or a killed run) was receiving: the slot kept it.
-  if (spool_.is_open() || leftover_) {
-    std::string name = spool_.is_open() ? spool_.name() : leftover_->name;
-    uint64_t segno = 0;
-    pg::ParseSegmentName(name, tli, segno, segment_size_);
-    lsn = segno * segment_size_;
-    return Status::Ok();
-  }
   PGV_ASSIGN_OR_RETURN(auto slot, conn.ReadSlot(options_.slot));
   if (!slot) {
     if (!options_.create_slot)
@@ -94,6 +86,15 @@ Status Streamer::ChooseStart(pg::ReplicationConnection& conn, const pg::SystemId
     PGV_ASSIGN_OR_RETURN(slot, conn.ReadSlot(options_.slot));
     if (!slot)
       return Status::Pg(fmt::format("slot '{}' vanished after it was created", options_.slot));
+  }
+  // Resume the segment this process (or a killed run) was receiving: the slot kept it (or, on
+  // a server that took over, its copy of the old timeline leads to the new one).
+  if (spool_.is_open() || leftover_) {
+    std::string name = spool_.is_open() ? spool_.name() : leftover_->name;
+    uint64_t segno = 0;
+    pg::ParseSegmentName(name, tli, segno, segment_size_);
+    lsn = segno * segment_size_;
+    return Status::Ok();
   }
   uint64_t current = SegmentStart(id.xlog_position);
   tli = slot->restart_tli ? slot->restart_tli : id.timeline;

@@ -230,6 +230,48 @@ TEST(WalStreamTest, SynchronousStreamingLosesNoCommit) {
   EXPECT_GE(max_id, acked) << "synchronous streaming lost acknowledged commits";
 }
 
+// wal-stream streams from a standby restored from the repository; the standby is promoted; the
+// stream follows it onto timeline 2 (the old timeline's last segment stored as .partial, the
+// history file stored), and a restore from the repository reaches what was committed on the new
+// timeline.
+TEST(WalStreamTest, FollowsThePromotionOfTheServerItStreamsFrom) {
+  StreamSetup s = SourceWithBackup();
+  TempDir standby_dir("standby");
+  ProcessResult restored = s.repo->Run(
+      {"restore", "--pgdata", standby_dir.Sub("pgdata"), "--type", "standby", "--primary-conninfo",
+       fmt::format("host=127.0.0.1 port={} user=postgres", s.source->port())});
+  ASSERT_EQ(restored.exit_code, 0) << restored.err;
+  auto standby = PgCluster::Adopt(standby_dir.Sub("pgdata"), {.env = s.repo->env()});
+  StreamSetup via_standby{
+      .repo = std::move(s.repo), .source = std::move(standby), .spool = std::move(s.spool)};
+  auto stream = StartStream(via_standby, {"--create-slot"});
+  ASSERT_TRUE(WaitForLog(*stream, "streaming WAL from")) << stream->StderrSoFar();
+  s.source->Exec("INSERT INTO counter SELECT generate_series(1, 1000)");
+  for (int i = 0; i < 200 && via_standby.source->Scalar("SELECT count(*) FROM counter") != "1000";
+       ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_EQ(via_standby.source->Scalar("SELECT count(*) FROM counter"), "1000");
+  s.source->Stop();  // the old primary is gone
+  via_standby.source->Exec("SELECT pg_promote()");
+  via_standby.source->WaitForRecoveryEnd();
+  ASSERT_TRUE(WaitForLog(*stream, "following timeline 2")) << stream->StderrSoFar();
+  via_standby.source->Exec("INSERT INTO counter SELECT generate_series(1001, 1500)");
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // a partial interval and more
+  via_standby.source->Crash();
+  stream->Signal(SIGTERM);
+  ProcessResult streamed = stream->Wait();
+  EXPECT_EQ(streamed.exit_code, 0) << streamed.err;
+  auto files = FilesUnder(via_standby.repo->path(), "wal/");
+  EXPECT_NE(std::find(files.begin(), files.end(), "wal/00000002/00000002.history"), files.end());
+  bool partial = std::any_of(files.begin(), files.end(), [](const std::string& f) {
+    return f.starts_with("wal/00000001/") && f.ends_with(".partial");
+  });
+  EXPECT_TRUE(partial) << "the old timeline's last segment was not stored as .partial";
+  auto [max_id, rows] = RestoreAndCount(*via_standby.repo);
+  EXPECT_EQ(max_id, 1500) << streamed.err;
+  EXPECT_EQ(rows, 1500);
+}
+
 TEST(WalStreamTest, BadInputIsRefusedAndWritesNothing) {
   StreamSetup s = SourceWithBackup();
   s.source->Exec("CREATE ROLE norep LOGIN");
