@@ -423,27 +423,11 @@ Status CmdCatalogExport(Options& o) {
   return Status::Ok();
 }
 
-// The daemon runs its jobs through the command functions above: a scheduled backup is
-// `pgvault backup` with the cluster's options; a scheduled expire applies the cluster's
-// retention policy.
-Status CmdDaemon(Options& o) {
-  PGV_ASSIGN_OR_RETURN(auto config, daemon::LoadDaemonConfig(o));
-  daemon::Hooks hooks;
-  hooks.jobs["backup"] = CmdBackup;
-  hooks.jobs["verify"] = CmdVerify;
-  hooks.jobs["expire"] = CmdExpire;  // by the cluster's retention policy
-  hooks.jobs["drill"] = CmdDrill;
-  hooks.collect_info = [](const Options& cluster) -> Result<info::RepoInfo> {
-    PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(cluster));
-    return info::CollectInfo(*repo);
-  };
-  return daemon::RunDaemon(config, hooks);
-}
-
 volatile sig_atomic_t g_stop_signal = 0;
 void OnStopSignal(int sig) { g_stop_signal = sig; }
 
-Status CmdWalStream(Options& o) {
+// wal-stream's settings from the options; kConfig for a bad --partial-interval.
+Result<stream::StreamOptions> StreamOptionsFrom(const Options& o) {
   double interval = 0;
   try {
     interval = std::stod(o.partial_interval);
@@ -456,21 +440,50 @@ Status CmdWalStream(Options& o) {
                                           "0.05 to 3600",
                                           o.partial_interval)))
         .WithHint("e.g. --partial-interval 1 (the default) or 0.2");
+  return stream::StreamOptions{.conn = {.host = o.pg_host, .port = o.pg_port, .user = o.pg_user},
+                               .slot = o.slot,
+                               .create_slot = o.create_slot,
+                               .synchronous = o.synchronous,
+                               .partial_interval = interval,
+                               .spool_path = o.spool_path};
+}
+
+Status CmdWalStream(Options& o) {
+  PGV_ASSIGN_OR_RETURN(stream::StreamOptions so, StreamOptionsFrom(o));
   PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
   struct sigaction sa {};
   sa.sa_handler = OnStopSignal;
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGINT, &sa, nullptr);
-  stream::StreamOptions so{.conn = {.host = o.pg_host, .port = o.pg_port, .user = o.pg_user},
-                           .slot = o.slot,
-                           .create_slot = o.create_slot,
-                           .synchronous = o.synchronous,
-                           .partial_interval = interval,
-                           .spool_path = o.spool_path,
-                           .stop_requested = [] { return g_stop_signal != 0; }};
+  so.stop_requested = [] { return g_stop_signal != 0; };
   PGV_RETURN_IF_ERROR(stream::RunWalStream(*repo, so));
   log::Info("wal-stream stopped");
   return Status::Ok();
+}
+
+// The daemon runs its jobs through the command functions above: a scheduled backup is
+// `pgvault backup` with the cluster's options; a scheduled expire applies the cluster's
+// retention policy.
+Status CmdDaemon(Options& o) {
+  PGV_ASSIGN_OR_RETURN(auto config, daemon::LoadDaemonConfig(o));
+  daemon::Hooks hooks;
+  hooks.jobs["backup"] = CmdBackup;
+  hooks.jobs["verify"] = CmdVerify;
+  hooks.jobs["expire"] = CmdExpire;  // by the cluster's retention policy
+  hooks.jobs["drill"] = CmdDrill;
+  hooks.stream = [](const Options& cluster, const std::function<bool()>& stop,
+                    const std::function<void(const stream::StreamProgress&)>& progress) -> Status {
+    PGV_ASSIGN_OR_RETURN(stream::StreamOptions so, StreamOptionsFrom(cluster));
+    PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(cluster));
+    so.stop_requested = stop;
+    so.on_progress = progress;
+    return stream::RunWalStream(*repo, so);
+  };
+  hooks.collect_info = [](const Options& cluster) -> Result<info::RepoInfo> {
+    PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(cluster));
+    return info::CollectInfo(*repo);
+  };
+  return daemon::RunDaemon(config, hooks);
 }
 
 Status CmdVersion(Options&) {

@@ -70,6 +70,7 @@ struct Options {
   // wal-stream (docs/user-guide.md, "Streaming WAL")
   std::string slot, partial_interval;
   bool create_slot = false, synchronous = false;
+  bool wal_stream = false;  // daemon: run wal-stream for the cluster
   std::vector<std::string> positional;
 };
 

@@ -67,6 +67,7 @@ class Daemon {
   std::vector<ClusterState> states_;
   httplib::Server server_;
   std::thread server_thread_;
+  std::vector<std::unique_ptr<StreamRunner>> streams_;
 };
 
 std::vector<Job> Daemon::MakeJobs(size_t index) {
@@ -255,6 +256,23 @@ Status Daemon::Run() {
   std::vector<std::thread> workers;
   for (size_t i = 0; i < config_.clusters.size(); i++)
     workers.emplace_back([this, i] { ClusterLoop(i); });
+  for (size_t i = 0; i < config_.clusters.size(); i++) {
+    if (!config_.clusters[i].options.wal_stream) continue;
+    if (!hooks_.stream) {
+      LogEvent("warn", "job_unavailable",
+               {{"cluster", config_.clusters[i].name},
+                {"job", "wal-stream"},
+                {"message", "this build has no wal-stream; it is not started"}});
+      continue;
+    }
+    streams_.push_back(std::make_unique<StreamRunner>(
+        config_.clusters[i].name, config_.clusters[i].options, hooks_.stream, alerter_,
+        [this, i](const StreamStatus& status) {
+          std::lock_guard lock(mu_);
+          states_[i].stream = status;
+        }));
+    streams_.back()->Start();
+  }
   if (hooks_.wait_for_stop)
     hooks_.wait_for_stop();
   else
@@ -266,6 +284,7 @@ Status Daemon::Run() {
   cv_.notify_all();
   LogEvent("info", "stopping", {{"message", "waiting for running jobs to finish"}});
   for (auto& w : workers) w.join();
+  for (auto& s : streams_) s->Stop();  // each stores what it received first
   if (server_thread_.joinable()) server_.stop(), server_thread_.join();
   LogEvent("info", "daemon_stop", {});
   return Status::Ok();

@@ -19,6 +19,7 @@
 #include "common/status.h"
 #include "config/options.h"
 #include "daemon/config.h"
+#include "daemon/stream_runner.h"
 #include "info/info.h"
 
 namespace pgvault::daemon {
@@ -30,6 +31,8 @@ using JobFn = std::function<Status(config::Options&)>;
 struct Hooks {
   std::map<std::string, JobFn> jobs;
   std::function<Result<info::RepoInfo>(const config::Options&)> collect_info;
+  // Runs wal-stream for a cluster whose options say wal-stream = true (until stop returns true).
+  StreamFn stream;
   // Returns when the daemon should stop; default: waits for SIGTERM or SIGINT.
   std::function<void()> wait_for_stop;
 };

@@ -30,6 +30,16 @@ struct JobCounters {
   void Record(bool ok, double seconds, int64_t now_unix);
 };
 
+// wal-stream as the daemon runs it (daemon/stream_runner.h).
+struct StreamStatus {
+  int64_t last_progress_unix = 0;  // the last status update to the server (0: none yet)
+  uint32_t timeline = 0;
+  uint64_t received = 0, flushed = 0, stored = 0, server_end = 0;  // LSNs
+  double lag_seconds = 0;  // how long the server has been ahead of what pgvault received
+  uint64_t failures = 0;   // runs that ended in an error (each is restarted)
+  std::string last_error;  // "" while it streams
+};
+
 struct ClusterState {
   std::string name;
   std::optional<info::RepoInfo> info;         // nullopt until read (or when reading failed)
@@ -37,6 +47,7 @@ struct ClusterState {
   std::optional<uint64_t> archive_lag_segments;
   std::map<std::string, JobCounters> jobs;       // by job kind: backup, verify, expire, drill
   std::map<std::string, uint64_t> errors_total;  // by error kind (status code name)
+  std::optional<StreamStatus> stream;            // only when the cluster has wal-stream = true
 };
 
 // The newest intact backup per tier ("full": pgvault's only backup type until the retention

@@ -45,6 +45,10 @@ class Streamer {
   Status FollowTimeline(pg::ReplicationConnection& conn);
 
   uint64_t SegmentStart(uint64_t lsn) const { return lsn - lsn % segment_size_; }
+  void Stored(uint64_t lsn) {
+    stored_ = std::max(stored_, lsn);
+    stored_unix_ = NowUnixMicros() / 1000000;
+  }
 
   repo::Repository& repo_;
   const StreamOptions& options_;
@@ -54,6 +58,8 @@ class Streamer {
   uint64_t position_ = 0;  // the next byte expected
   uint64_t flushed_ = 0;   // synced to the spool and reported
   uint64_t uploaded_ = 0;  // bytes of the current segment stored as a streamed part
+  uint64_t stored_ = 0, server_end_ = 0;
+  int64_t stored_unix_ = 0;
   double last_upload_ = 0, last_report_ = 0;
   std::optional<SpooledSegment> leftover_;
 };
@@ -161,6 +167,7 @@ Status Streamer::Session(bool& fatal, bool& streamed) {
       PGV_ASSIGN_OR_RETURN(pg::StreamMessage msg, (*conn)->Receive(wait_ms));
       using K = pg::StreamMessage::Kind;
       if (msg.kind == K::kNone) break;
+      server_end_ = std::max(server_end_, msg.server_end);
       if (msg.kind == K::kKeepalive) {
         reply = reply || msg.reply_requested;
         continue;
@@ -208,6 +215,7 @@ Status Streamer::CompleteSegment() {
   PGV_RETURN_IF_ERROR(repo::DeleteStreamPartials(repo_, name));
   PGV_RETURN_IF_ERROR(spool_.Remove(name));
   uploaded_ = 0;
+  Stored(position_);
   return spool_.Open(pg::SegmentName(tli_, position_, segment_size_));
 }
 
@@ -217,7 +225,15 @@ Status Streamer::FlushAndReport(pg::ReplicationConnection& conn, bool reply_requ
     flushed_ = position_;
   }
   last_report_ = MonotonicSeconds();
-  return conn.SendStatus(position_, flushed_, reply_requested);
+  PGV_RETURN_IF_ERROR(conn.SendStatus(position_, flushed_, reply_requested));
+  if (options_.on_progress)
+    options_.on_progress({.timeline = tli_,
+                          .received = position_,
+                          .flushed = flushed_,
+                          .stored = stored_,
+                          .server_end = std::max(server_end_, position_),
+                          .stored_unix = stored_unix_});
+  return Status::Ok();
 }
 
 Status Streamer::UploadPartial() {
@@ -231,6 +247,7 @@ Status Streamer::UploadPartial() {
   (void)outcome;
   PGV_RETURN_IF_ERROR(repo::DeleteStreamPartials(repo_, spool_.name(), length));
   uploaded_ = length;
+  Stored(SegmentStart(flushed_) + length);
   log::Debug("stored the first {} bytes of '{}'", length, spool_.name());
   return Status::Ok();
 }

@@ -20,6 +20,16 @@
 
 namespace pgvault::stream {
 
+// Where streaming stands, reported after every status update to the server.
+struct StreamProgress {
+  uint32_t timeline = 0;
+  uint64_t received = 0;    // the next byte expected
+  uint64_t flushed = 0;     // on pgvault's disk, and reported to the server
+  uint64_t stored = 0;      // in the repository (a whole segment or a streamed part)
+  uint64_t server_end = 0;  // the server's WAL position, from its latest message
+  int64_t stored_unix = 0;  // when `stored` last advanced (0: not yet)
+};
+
 struct StreamOptions {
   pg::ConnOptions conn;
   std::string slot = "pgvault";
@@ -32,6 +42,8 @@ struct StreamOptions {
   std::function<bool()> stop_requested;
   // How long to keep retrying a lost connection before giving up; 0 = for ever.
   double give_up_after = 0;
+  // Called after each status update (the daemon's metrics); may be empty.
+  std::function<void(const StreamProgress&)> on_progress;
 };
 
 // Streams until stop_requested (then Ok) or an error that retrying cannot fix: a repository of

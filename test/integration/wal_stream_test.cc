@@ -4,6 +4,7 @@
 // no conflict), and bad input (no REPLICATION, no slot, another cluster) that writes nothing.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <libpq-fe.h>
 #include <signal.h>
 
@@ -297,6 +298,50 @@ TEST(WalStreamTest, FollowsThePromotionOfTheServerItStreamsFrom) {
   auto [max_id, rows] = RestoreAndCount(*via_standby.repo);
   EXPECT_EQ(max_id, 1500) << streamed.err;
   EXPECT_EQ(rows, 1500);
+}
+
+// The daemon keeps wal-stream running for a cluster with wal-stream = true: a segment the server
+// finishes reaches the repository with archive_command empty, /metrics reports the stream, and
+// SIGTERM stops it cleanly.
+TEST(WalStreamTest, TheDaemonRunsWalStreamAndReportsIt) {
+  StreamSetup s = SourceWithBackup();
+  int port = FreePort();
+  std::string config = s.repo->dir().Sub("daemon.toml");
+  WriteFile(config, fmt::format("repo = \"{}\"\nlisten = \"127.0.0.1:{}\"\n"
+                                "[cluster.main]\npg-host = \"127.0.0.1\"\npg-port = {}\n"
+                                "pg-user = \"postgres\"\nwal-stream = true\ncreate-slot = true\n"
+                                "spool-path = \"{}\"\n",
+                                s.repo->path(), port, s.source->port(), s.spool->path()));
+  auto daemon = StartPgvault({"daemon", "--config", config}, s.repo->env());
+  httplib::Client client(fmt::format("http://127.0.0.1:{}", port));
+  auto scrape = [&] {
+    auto res = client.Get("/metrics");
+    return res && res->status == 200 ? res->body : std::string();
+  };
+  const std::string up = "pgvault_wal_stream_up{cluster=\"main\"} 1";
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (scrape().find(up) == std::string::npos && Clock::now() < deadline && daemon->Running())
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_NE(scrape().find(up), std::string::npos) << scrape() << daemon->StderrSoFar();
+  s.source->Exec("INSERT INTO counter SELECT generate_series(1, 100)");
+  std::string segment = s.source->Scalar("SELECT pg_walfile_name(pg_current_wal_lsn())");
+  s.source->Exec("SELECT pg_switch_wal()");
+  std::string key = s.repo->path() + "/wal/" + segment.substr(0, 8) + "/" + segment;
+  deadline = Clock::now() + std::chrono::seconds(30);
+  while (::access(key.c_str(), F_OK) != 0 && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(::access(key.c_str(), F_OK), 0) << "segment " << segment << " was not streamed\n"
+                                            << daemon->StderrSoFar();
+  std::string metrics = scrape();
+  for (const char* family : {"pgvault_wal_stream_lag_bytes{cluster=\"main\"}",
+                             "pgvault_wal_stream_lag_seconds{cluster=\"main\"}",
+                             "pgvault_wal_stream_unstored_bytes{cluster=\"main\"}",
+                             "pgvault_wal_stream_failures_total{cluster=\"main\"} 0"})
+    EXPECT_NE(metrics.find(family), std::string::npos) << family << "\n" << metrics;
+  daemon->Signal(SIGTERM);
+  ProcessResult stopped = daemon->Wait();
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
+  EXPECT_NE(stopped.err.find("wal_stream_stop"), std::string::npos) << stopped.err;
 }
 
 TEST(WalStreamTest, BadInputIsRefusedAndWritesNothing) {
