@@ -36,6 +36,7 @@ std::vector<OptionSpec> RestoreOptions();
 std::vector<OptionSpec> RecoveryOptions();
 std::vector<OptionSpec> DrillOptions();
 std::vector<OptionSpec> ArchiveAndOutputOptions();
+std::vector<OptionSpec> CheckOptions();
 std::vector<OptionSpec> DaemonOptions();
 }  // namespace rows
 

@@ -36,7 +36,8 @@ int Phase(std::string_view key) {
     case ObjectKind::kConfig:
       return 7;
     case ObjectKind::kLock:
-    case ObjectKind::kGc:  // marks describe this repository's packs at a time: not copied
+    case ObjectKind::kGc:     // marks describe this repository's packs at a time: not copied
+    case ObjectKind::kProbe:  // check's write probe, deleted at once
     case ObjectKind::kOther:
       break;
   }
