@@ -174,7 +174,9 @@ HealthCheck ClockSkewCheck(std::optional<double> skew_seconds, const Thresholds&
     return c;
   }
   double skew = *skew_seconds;
-  c.value = fmt::format("the repository's clock is {:+.0f} s from the local clock", skew);
+  // round(-0.4) is -0: adding 0 makes it +0 (no "-0 s").
+  c.value = fmt::format("the repository's clock is {:+.0f} s from the local clock",
+                        std::round(skew) + 0.0);
   const std::string fix = "synchronise the clock with NTP (chrony, systemd-timesyncd)";
   if (std::fabs(skew) > t.clock_skew_critical_seconds)
     return Critical(c, fmt::format("more than {} off: {}; S3 refuses requests signed 15 minutes "

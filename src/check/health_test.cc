@@ -134,6 +134,7 @@ TEST(HealthTest, ClockSkewWarnsAt60AndIsCriticalAt300Seconds) {
   EXPECT_EQ(skipped.verdict, Verdict::kOk);
   EXPECT_NE(skipped.value.find("skipped"), std::string::npos);
   EXPECT_EQ(ClockSkewCheck(0.4, t).verdict, Verdict::kOk);
+  EXPECT_EQ(ClockSkewCheck(-0.4, t).value, "the repository's clock is +0 s from the local clock");
   EXPECT_EQ(ClockSkewCheck(-60, t).verdict, Verdict::kOk);
   EXPECT_EQ(ClockSkewCheck(61, t).verdict, Verdict::kWarning);
   EXPECT_EQ(ClockSkewCheck(-61, t).verdict, Verdict::kWarning);
