@@ -108,9 +108,10 @@ HealthCheck CheckArchive(repo::Repository& repo, pg::PgSession& session,
                          CheckResult& out) {
   ArchiveFacts facts{.archiving = server.archive_mode != "off" && !server.archive_command.empty() &&
                                   server.archive_command != "(disabled)",
+                     .primary_archives = server.in_recovery && server.archive_mode != "always",
                      .standby = server.in_recovery};
   const std::string hint = pg::ArchivingHint(repo.Describe());
-  if (!facts.archiving)
+  if (!facts.archiving || facts.primary_archives)
     return ArchiveCheck(facts, options.thresholds.max_archive_lag_seconds, hint);
   auto archiver = ReadArchiver(session, server.wal_segment_size);
   if (!archiver.ok())

@@ -114,6 +114,12 @@ HealthCheck DiskCheck(const std::string& name, const std::string& path, uint64_t
 HealthCheck ArchiveCheck(const ArchiveFacts& f, double max_lag_seconds,
                          const std::string& archiving_hint) {
   HealthCheck c{.name = "archive"};
+  if (f.primary_archives) {
+    c.value =
+        "standby: its primary archives the WAL (archive_mode is not 'always'); run check "
+        "against the primary to prove it";
+    return c;
+  }
   if (!f.archiving) {
     c.value = "the server does not archive WAL";
     return Critical(c, archiving_hint, Code::kPg);

@@ -52,13 +52,14 @@ HealthCheck DiskCheck(const std::string& name, const std::string& path, uint64_t
 
 // What archive's verdict is made of: the archiver before the WAL switch, and the switch's fate.
 struct ArchiveFacts {
-  bool archiving = true;         // archive_mode on/always and an archive_command set
-  bool failing = false;          // the archiver's last failure is newer than its last success
-  std::string last_failed_wal;   // for the message
-  double lag_seconds = 0;        // age of the oldest WAL waiting for archive_command (0: none)
-  int64_t lag_segments = 0;      // completed segments not archived yet
-  bool standby = false;          // no WAL switch on a standby
-  std::string switched_segment;  // "" when no switch was made
+  bool archiving = true;          // archive_mode on/always and an archive_command set
+  bool primary_archives = false;  // a standby without archive_mode = always: the primary's job
+  bool failing = false;           // the archiver's last failure is newer than its last success
+  std::string last_failed_wal;    // for the message
+  double lag_seconds = 0;         // age of the oldest WAL waiting for archive_command (0: none)
+  int64_t lag_segments = 0;       // completed segments not archived yet
+  bool standby = false;           // no WAL switch on a standby
+  std::string switched_segment;   // "" when no switch was made
   double arrival_seconds = 0;
   std::string switch_error;  // why the switched segment did not arrive; "" when it did
 };

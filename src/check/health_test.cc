@@ -102,6 +102,11 @@ TEST(HealthTest, ArchiveVerdicts) {
   EXPECT_EQ(c.code, Code::kPg);
   EXPECT_NE(c.value.find("did not reach repository"), std::string::npos);
 
+  // A standby archives only with archive_mode = always; else the primary does, whatever is set.
+  ArchiveFacts follower{.archiving = false, .primary_archives = true, .standby = true};
+  c = ArchiveCheck(follower, 300, hint);
+  EXPECT_EQ(c.verdict, Verdict::kOk);
+  EXPECT_NE(c.value.find("its primary archives the WAL"), std::string::npos) << c.value;
   ArchiveFacts standby{.standby = true};
   c = ArchiveCheck(standby, 300, hint);
   EXPECT_EQ(c.verdict, Verdict::kOk);

@@ -1,13 +1,16 @@
 // `pgvault check --json` against a real PostgreSQL 15 (issue 12, health checks): every check and
 // its verdict on a healthy cluster, the probe object gone afterwards; then checks made critical
 // for real (a free-space minimum no file system meets, an archive_command that fails) exit
-// non-zero with one line naming the check and its hint.
+// non-zero with one line naming the check and its hint; and replication seen from a primary with
+// a streaming standby and from the standby.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "pg_cluster.h"
 
@@ -140,6 +143,52 @@ TEST_F(HealthCheckTest, AFailingArchiveCommandIsCriticalAndRecovers) {
   cluster_->SwitchWalAndWaitArchived();
   auto again = Check({"--min-free-space", "1MiB"});
   EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+}
+
+// Replication, both ways: a streaming standby (restored with --type standby) is seen by the
+// primary's check in pg_stat_replication, and the standby's own check reports its replay lag and
+// leaves archiving to the primary.
+TEST_F(HealthCheckTest, ReplicationLagOfAPrimaryWithAStandbyAndOfTheStandby) {
+  auto backup = repo_->Backup(*cluster_);
+  ASSERT_EQ(backup.exit_code, 0) << backup.err;
+  TempDir dir("standby");
+  auto restored = repo_->Run(
+      {"restore", "--pgdata", dir.Sub("pgdata"), "--type", "standby", "--primary-conninfo",
+       fmt::format("host=127.0.0.1 port={} user=postgres", cluster_->port())});
+  ASSERT_EQ(restored.exit_code, 0) << restored.err;
+  auto standby = PgCluster::Adopt(dir.Sub("pgdata"), {.env = repo_->env()});
+  // Streaming: the primary lists it.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (cluster_->Scalar("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") !=
+             "1" &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto primary_check = Check({"--json", "--min-free-space", "1MiB"});
+  ASSERT_EQ(primary_check.exit_code, 0) << primary_check.out << primary_check.err;
+  auto primary_report = nlohmann::json::parse(primary_check.out);
+  auto on_primary = ByName(primary_report);
+  EXPECT_EQ(on_primary["replication"]["verdict"], "ok");
+  EXPECT_EQ(
+      on_primary["replication"]["value"].get<std::string>().rfind("1 standbys, the furthest ", 0),
+      0u)
+      << on_primary["replication"].dump();
+
+  auto on_standby_run = repo_->Run({"check", "--json", "--pg-host", "127.0.0.1", "--pg-port",
+                                    std::to_string(standby->port()), "--min-free-space", "1MiB"});
+  ASSERT_EQ(on_standby_run.exit_code, 0) << on_standby_run.out << on_standby_run.err;
+  auto standby_report = nlohmann::json::parse(on_standby_run.out);
+  auto on_standby = ByName(standby_report);
+  EXPECT_NE(on_standby["connectivity"]["value"].get<std::string>().find("(standby)"),
+            std::string::npos);
+  EXPECT_EQ(on_standby["archive"]["verdict"], "ok");
+  EXPECT_NE(on_standby["archive"]["value"].get<std::string>().find("its primary archives the WAL"),
+            std::string::npos)
+      << on_standby["archive"].dump();
+  EXPECT_EQ(on_standby["replication"]["verdict"], "ok") << on_standby["replication"].dump();
+  EXPECT_EQ(on_standby["replication"]["value"].get<std::string>().rfind("standby: replay ", 0), 0u)
+      << on_standby["replication"].dump();
+  EXPECT_EQ(on_standby["system_identifier"]["verdict"], "ok");
+  EXPECT_EQ(standby_report["switched_segment"], "");
 }
 
 }  // namespace
