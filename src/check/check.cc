@@ -205,6 +205,7 @@ Result<CheckResult> RunCheck(repo::Repository& repo, const CheckOptions& options
   // Continuity from the oldest backup (or the first archived segment) to the newest segment.
   if (cluster.ok()) {
     PGV_ASSIGN_OR_RETURN(auto ranges, repo::DescribeArchive(repo, server->wal_segment_size));
+    out.wal_checked = true;
     for (const auto& range : ranges) {
       out.missing_segments += range.missing;
       for (const auto& g : range.gaps) out.wal_gaps.push_back(g);

@@ -43,13 +43,14 @@ struct ArchiverStatus {
 
 // What check measured. The CLI writes it as text or JSON (cli/report_output.h).
 struct CheckResult {
-  std::string server;                 // the connection, described
-  std::string repository;             // the repository, described
-  std::string archive_command;        // the server's setting
-  std::string switched_segment;       // the segment check forced and waited for ("" on a standby)
-  double arrival_seconds = 0;         // how long it took to reach the repository
-  ArchiverStatus archiver;            // before the WAL switch
-  bool archiver_read = false;         // archiver holds a measurement (the server archives)
+  std::string server;            // the connection, described
+  std::string repository;        // the repository, described
+  std::string archive_command;   // the server's setting
+  std::string switched_segment;  // the segment check forced and waited for ("" on a standby)
+  double arrival_seconds = 0;    // how long it took to reach the repository
+  ArchiverStatus archiver;       // before the WAL switch
+  bool archiver_read = false;    // archiver holds a measurement (the server archives)
+  bool wal_checked = false;      // the archived WAL's continuity was examined (the cluster matched)
   std::vector<std::string> wal_gaps;  // "A" or "A .. B" per run of missing segments
   uint64_t missing_segments = 0;
   std::vector<HealthCheck> checks;  // in the order run; see health.h

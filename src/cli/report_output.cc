@@ -274,6 +274,7 @@ json CheckJson(const check::CheckResult& r) {
             {"lag_segments", a.lag_segments},
             {"lag_seconds", a.lag_seconds},
             {"failing", a.failing}}},
+          {"wal_checked", r.wal_checked},
           {"wal_gaps", r.wal_gaps},
           {"missing_segments", r.missing_segments}};
 }
@@ -292,7 +293,9 @@ std::string CheckText(const check::CheckResult& r) {
         a.lag_segments, a.ready_segments, a.seconds_since_last_archived);
   if (!a.last_failed_wal.empty())
     out += fmt::format("archiver last failed on {} at {}\n", a.last_failed_wal, a.last_failed_time);
-  if (r.missing_segments == 0) {
+  if (!r.wal_checked) {
+    // Not examined: the server was unreachable or serves another repository.
+  } else if (r.missing_segments == 0) {
     out += "archived WAL is continuous from the oldest backup\n";
   } else {
     out += fmt::format("GAP: {} WAL segments missing from the archive:", r.missing_segments);

@@ -86,6 +86,8 @@ TEST_F(HealthCheckTest, EveryCheckOfAHealthyClusterIsOkInJson) {
   // The archiver's lag is measured (a number, nothing waiting on an idle server).
   EXPECT_TRUE(report["archiver"]["lag_seconds"].is_number());
   EXPECT_EQ(report["archiver"]["failing"], false);
+  EXPECT_EQ(report["wal_checked"], true);
+  EXPECT_EQ(report["missing_segments"], 0);
   // The probe object is gone, and nothing else is left under probe/.
   std::string probe_dir = repo_->path() + "/probe";
   if (std::filesystem::exists(probe_dir)) {
