@@ -348,12 +348,31 @@ Status CmdDrill(Options& o) {
   return Status::Ok();
 }
 
-Status CmdCheck(Options& o) {
-  PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
+// check's options and thresholds from the resolved options (also the daemon's, per cluster).
+Result<check::CheckOptions> CheckOptionsFrom(const Options& o) {
   check::CheckOptions co{.conn = {.host = o.pg_host, .port = o.pg_port, .user = o.pg_user},
-                         .timeout_seconds = o.archive_timeout};
-  PGV_ASSIGN_OR_RETURN(auto result, check::RunCheck(*repo, co));
+                         .timeout_seconds = o.archive_timeout,
+                         .repo_location = o.repo,
+                         .spool_path = o.spool_path,
+                         .scratch_path = o.scratch};
+  if (!o.min_free_space.empty()) {
+    PGV_ASSIGN_OR_RETURN(co.thresholds.min_free, check::ParseFreeSpace(o.min_free_space));
+  }
+  if (o.max_archive_lag > 0) co.thresholds.max_archive_lag_seconds = o.max_archive_lag;
+  if (o.max_replication_lag > 0) co.thresholds.max_replication_lag_seconds = o.max_replication_lag;
+  return co;
+}
+
+Result<check::CheckResult> RunHealthCheck(const Options& o) {
+  PGV_ASSIGN_OR_RETURN(auto co, CheckOptionsFrom(o));
+  PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
+  return check::RunCheck(*repo, co);
+}
+
+Status CmdCheck(Options& o) {
+  PGV_ASSIGN_OR_RETURN(auto result, RunHealthCheck(o));
   std::cout << (o.json ? CheckJson(result).dump(2) + "\n" : CheckText(result));
+  PGV_RETURN_IF_ERROR(check::CriticalStatus(result.checks));
   if (result.missing_segments > 0)
     return std::move(
                Status::Corruption(fmt::format(
@@ -479,6 +498,7 @@ Status CmdDaemon(Options& o) {
     so.on_progress = progress;
     return stream::RunWalStream(*repo, so);
   };
+  hooks.health_check = RunHealthCheck;  // before each scheduled backup
   hooks.collect_info = [](const Options& cluster) -> Result<info::RepoInfo> {
     PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(cluster));
     return info::CollectInfo(*repo);

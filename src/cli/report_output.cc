@@ -256,9 +256,21 @@ json DrillJson(const drill::DrillResult& r) {
           {"drill", repo::DrillRecordToJson(r.record)}};
 }
 
+json HealthChecksJson(const std::vector<check::HealthCheck>& checks) {
+  json out = json::array();
+  for (const auto& c : checks) {
+    json j{{"name", c.name}, {"verdict", check::VerdictName(c.verdict)}, {"value", c.value}};
+    if (!c.hint.empty()) j["hint"] = c.hint;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
 json CheckJson(const check::CheckResult& r) {
   const check::ArchiverStatus& a = r.archiver;
-  return {{"server", r.server},
+  return {{"verdict", check::VerdictName(check::Worst(r.checks))},
+          {"checks", HealthChecksJson(r.checks)},
+          {"server", r.server},
           {"repository", r.repository},
           {"archive_command", r.archive_command},
           {"switched_segment", r.switched_segment},
@@ -273,28 +285,41 @@ json CheckJson(const check::CheckResult& r) {
             {"seconds_since_last_archived", a.seconds_since_last_archived},
             {"current_wal", a.current_wal},
             {"ready_segments", a.ready_segments},
-            {"lag_segments", a.lag_segments}}},
+            {"lag_segments", a.lag_segments},
+            {"lag_seconds", a.lag_seconds},
+            {"failing", a.failing}}},
+          {"wal_checked", r.wal_checked},
           {"wal_gaps", r.wal_gaps},
           {"missing_segments", r.missing_segments}};
 }
 
 std::string CheckText(const check::CheckResult& r) {
   const check::ArchiverStatus& a = r.archiver;
-  std::string out = fmt::format(
-      "archive_command works: segment {} reached the repository in {:.2f} s\n"
-      "archiver: {} archived, {} failed, last archived {} at {}, current WAL {}, lag {} segments "
-      "({} ready), {:.1f} s since the last archived segment\n",
-      r.switched_segment, r.arrival_seconds, a.archived_count, a.failed_count, a.last_archived_wal,
-      a.last_archived_time, a.current_wal, a.lag_segments, a.ready_segments,
-      a.seconds_since_last_archived);
+  std::string out;
+  if (!r.switched_segment.empty() && r.arrival_seconds > 0)
+    out += fmt::format("archive_command works: segment {} reached the repository in {:.2f} s\n",
+                       r.switched_segment, r.arrival_seconds);
+  if (!a.current_wal.empty())
+    out += fmt::format(
+        "archiver: {} archived, {} failed, last archived {} at {}, current WAL {}, lag {} "
+        "segments ({} ready), {:.1f} s since the last archived segment\n",
+        a.archived_count, a.failed_count, a.last_archived_wal, a.last_archived_time, a.current_wal,
+        a.lag_segments, a.ready_segments, a.seconds_since_last_archived);
   if (!a.last_failed_wal.empty())
     out += fmt::format("archiver last failed on {} at {}\n", a.last_failed_wal, a.last_failed_time);
-  if (r.missing_segments == 0) {
+  if (!r.wal_checked) {
+    // Not examined: the server was unreachable or serves another repository.
+  } else if (r.missing_segments == 0) {
     out += "archived WAL is continuous from the oldest backup\n";
   } else {
     out += fmt::format("GAP: {} WAL segments missing from the archive:", r.missing_segments);
     for (const auto& g : r.wal_gaps) out += " " + g;
     out += "\n";
+  }
+  out += fmt::format("health: {}\n", check::VerdictName(check::Worst(r.checks)));
+  for (const auto& c : r.checks) {
+    out += fmt::format("  {:<8} {:<20} {}\n", check::VerdictName(c.verdict), c.name, c.value);
+    if (!c.hint.empty()) out += fmt::format("           HINT: {}\n", c.hint);
   }
   return out;
 }

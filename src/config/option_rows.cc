@@ -265,7 +265,7 @@ std::vector<OptionSpec> BuildOptionTable() {
   for (auto* group :
        {&RepositoryOptions, &FormatOptions, &ReplicaAndRetentionOptions, &RetentionOptions,
         &S3Options, &PostgresAndPerformanceOptions, &RestoreOptions, &RecoveryOptions,
-        &DrillOptions, &ArchiveAndOutputOptions, &DaemonOptions, &StreamOptions}) {
+        &DrillOptions, &ArchiveAndOutputOptions, &CheckOptions, &DaemonOptions, &StreamOptions}) {
     std::vector<OptionSpec> group_rows = group();
     table.insert(table.end(), std::make_move_iterator(group_rows.begin()),
                  std::make_move_iterator(group_rows.end()));

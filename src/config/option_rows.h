@@ -37,6 +37,7 @@ std::vector<OptionSpec> RestoreOptions();
 std::vector<OptionSpec> RecoveryOptions();
 std::vector<OptionSpec> DrillOptions();
 std::vector<OptionSpec> ArchiveAndOutputOptions();
+std::vector<OptionSpec> CheckOptions();
 std::vector<OptionSpec> DaemonOptions();
 std::vector<OptionSpec> StreamOptions();
 }  // namespace rows

@@ -177,9 +177,10 @@ std::vector<OptionSpec> DrillOptions() {
        .value_name = "FILE"},
       {.name = "scratch",
        .field = &O::scratch,
-       .commands = kDrill,
+       .commands = kDrill | Bit(C::kCheck),
        .group = "Drill",
-       .help = "directory to restore into (default: a new one under the system temp dir)",
+       .help = "directory to restore into (default: a new one under the system temp dir; "
+               "check: its free space)",
        .value_name = "DIR"},
       {.name = "keep",
        .field = &O::keep,
@@ -211,10 +212,10 @@ std::vector<OptionSpec> ArchiveAndOutputOptions() {
        .help = "push ready segments ahead in a background process"},
       {.name = "spool-path",
        .field = &O::spool_path,
-       .commands = kPush | kStream,
+       .commands = kPush | Bit(C::kCheck) | kStream,
        .group = "Archive",
-       .help = "with --archive-async: local directory for the pusher's results and log; "
-               "wal-stream: for the segment being received",
+       .help = "with --archive-async: local directory for the pusher's results and log (check: "
+               "its free space; wal-stream: the segment being received)",
        .value_name = "DIR"},
       {.name = "prefetch",
        .field = &O::prefetch,
@@ -254,6 +255,39 @@ std::vector<OptionSpec> ArchiveAndOutputOptions() {
        .commands = Bit(C::kBackup),
        .group = "Output",
        .help = "print CPU seconds per pipeline stage"},
+  };
+}
+
+std::vector<OptionSpec> CheckOptions() {
+  using O = Options;
+  return {
+      // Check (health thresholds; the daemon checks before each backup)
+      {.name = "min-free-space",
+       .field = &O::min_free_space,
+       .default_value = "5%",
+       .commands = Bit(C::kCheck) | kDaemon,
+       .group = "Check",
+       .help = "free space below this is critical, below twice this a warning: a percentage of "
+               "the file system (10%) or an amount (512MiB, 20GiB)",
+       .value_name = "SIZE"},
+      {.name = "max-archive-lag",
+       .field = &O::max_archive_lag,
+       .default_value = "300",
+       .commands = Bit(C::kCheck) | kDaemon,
+       .group = "Check",
+       .help = "archive lag above this many seconds is a warning",
+       .value_name = "SECONDS",
+       .min = 1,
+       .max = 604800},
+      {.name = "max-replication-lag",
+       .field = &O::max_replication_lag,
+       .default_value = "300",
+       .commands = Bit(C::kCheck) | kDaemon,
+       .group = "Check",
+       .help = "replication (replay) lag above this many seconds is a warning",
+       .value_name = "SECONDS",
+       .min = 1,
+       .max = 604800},
   };
 }
 

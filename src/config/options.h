@@ -64,6 +64,9 @@ struct Options {
   std::string checks_file;
   std::string scratch;
   bool keep = false;
+  // check's health thresholds (also the daemon's, before each backup)
+  std::string min_free_space;
+  int max_archive_lag = 0, max_replication_lag = 0;
   // daemon (docs/user-guide.md, "Running unattended")
   std::string listen, timezone, log_format, alert_webhook, alert_command;
   int alert_interval = 0, retry = 0, retry_delay = 0;

@@ -4,6 +4,7 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
@@ -43,6 +44,7 @@ class Daemon {
                   .command = config.base.alert_command,
                   .interval_seconds = config.base.alert_interval}) {
     for (const auto& c : config.clusters) states_.push_back(ClusterState{.name = c.name});
+    health_failing_.assign(config.clusters.size(), 0);
   }
   Status Run();
 
@@ -51,6 +53,8 @@ class Daemon {
   std::vector<Job> MakeJobs(size_t index);
   void CatchUp(size_t index, std::vector<Job>& jobs);
   void RunJob(size_t index, Job& job, bool scheduled);
+  Status HealthGate(size_t index);
+  void ScheduleRetry(Job& job, bool scheduled, int64_t now) const;
   void Refresh(size_t index);
   Status StartServer();
   std::vector<ClusterState> Snapshot() {
@@ -65,6 +69,7 @@ class Daemon {
   std::condition_variable cv_;
   bool stopping_ = false;
   std::vector<ClusterState> states_;
+  std::vector<char> health_failing_;  // per cluster: "health_check_failed" is open (own thread)
   httplib::Server server_;
   std::thread server_thread_;
   std::vector<std::unique_ptr<StreamRunner>> streams_;
@@ -126,8 +131,80 @@ void Daemon::Refresh(size_t index) {
   }
 }
 
+// The health checks before a backup: their results go to the metrics; a critical one (or checks
+// that cannot run at all) fails the gate and alerts, and the first pass after that resolves it.
+Status Daemon::HealthGate(size_t index) {
+  const std::string& cluster = states_[index].name;
+  auto result = hooks_.health_check(config_.clusters[index].options);
+  Status s = result.ok() ? check::CriticalStatus(result->checks) : result.status();
+  int64_t now = Now();
+  {
+    std::lock_guard lock(mu_);
+    ClusterState& state = states_[index];
+    state.health_checked_unix = now;
+    if (result.ok()) {
+      state.health = result->checks;
+      if (result->archiver_read) {
+        const check::ArchiverStatus& a = result->archiver;
+        state.archive_lag_seconds = a.lag_seconds;
+        state.archive_lag_segments =
+            static_cast<uint64_t>(std::max<int64_t>({a.ready_segments, a.lag_segments, 0}));
+      }
+    } else {
+      state.health = {check::HealthCheck{
+          .name = "health_check", .verdict = check::Verdict::kCritical, .value = s.message()}};
+    }
+  }
+  if (result.ok())
+    for (const auto& c : result->checks)
+      if (c.verdict == check::Verdict::kWarning)
+        LogEvent("warn", "health_check_warning",
+                 {{"cluster", cluster}, {"check", c.name}, {"message", c.value}, {"hint", c.hint}});
+  if (s.ok()) {
+    LogEvent("info", "health_check_ok", {{"cluster", cluster}});
+    if (std::exchange(health_failing_[index], 0))
+      alerter_.Raise({.event = "resolved",
+                      .cluster = cluster,
+                      .message = "the health checks pass again",
+                      .time_unix = now,
+                      .resolves = "health_check_failed"});
+    return s;
+  }
+  LogEvent("error", "health_check_failed",
+           {{"cluster", cluster},
+            {"code", CodeName(s.code())},
+            {"message", s.message()},
+            {"hint", s.hint()}});
+  health_failing_[index] = 1;
+  alerter_.Raise({.event = "health_check_failed",
+                  .cluster = cluster,
+                  .message = fmt::format("backup skipped: {}", s.message()),
+                  .time_unix = now});
+  return s;
+}
+
+// After a failed (or skipped) run: retry after retry-delay, doubled per retry, at most `retry`
+// times and never past the next scheduled run.
+void Daemon::ScheduleRetry(Job& job, bool scheduled, int64_t now) const {
+  if (scheduled) job.attempts = 0;
+  job.retry_at.reset();
+  if (job.attempts < config_.base.retry) {
+    int64_t delay = static_cast<int64_t>(config_.base.retry_delay) << job.attempts;
+    job.attempts++;
+    if (now + delay < job.next) job.retry_at = now + delay;
+  }
+}
+
 void Daemon::RunJob(size_t index, Job& job, bool scheduled) {
   const std::string& cluster = states_[index].name;
+  if (job.kind == "backup" && hooks_.health_check && !HealthGate(index).ok()) {
+    LogEvent("warn", "job_skipped",
+             {{"cluster", cluster},
+              {"job", job.kind},
+              {"message", "a critical health check failed (health_check_failed)"}});
+    ScheduleRetry(job, scheduled, Now());
+    return;
+  }
   LogEvent("info", "job_start",
            {{"cluster", cluster}, {"job", job.kind}, {"retry", std::to_string(job.attempts)}});
   double start = MonotonicSeconds();
@@ -171,13 +248,7 @@ void Daemon::RunJob(size_t index, Job& job, bool scheduled) {
                     .cluster = cluster,
                     .message = fmt::format("{} failed: {}", job.kind, s.message()),
                     .time_unix = now});
-    if (scheduled) job.attempts = 0;
-    job.retry_at.reset();
-    if (job.attempts < config_.base.retry) {
-      int64_t delay = static_cast<int64_t>(config_.base.retry_delay) << job.attempts;
-      job.attempts++;
-      if (now + delay < job.next) job.retry_at = now + delay;
-    }
+    ScheduleRetry(job, scheduled, now);
   }
   Refresh(index);
 }

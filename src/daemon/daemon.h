@@ -8,6 +8,8 @@
 // retry-delay seconds, doubled per retry, at most `retry` times and never past its next
 // scheduled run. At start, a backup whose last scheduled time passed while the daemon was
 // down (the newest backup is older than the latest fire time) runs once at once.
+// Before each scheduled backup the health checks run (Hooks::health_check): a critical one skips
+// the backup and alerts "health_check_failed", "resolved" once they pass again.
 // SIGTERM or SIGINT: no new job starts, a running job is finished (a backup completes), then
 // the daemon exits 0.
 #pragma once
@@ -16,6 +18,7 @@
 #include <map>
 #include <string>
 
+#include "check/check.h"
 #include "common/status.h"
 #include "config/options.h"
 #include "daemon/config.h"
@@ -33,6 +36,9 @@ struct Hooks {
   std::function<Result<info::RepoInfo>(const config::Options&)> collect_info;
   // Runs wal-stream for a cluster whose options say wal-stream = true (until stop returns true).
   StreamFn stream;
+  // The health checks (`pgvault check`) run before each scheduled backup; a critical one skips
+  // the backup (retried like a failed one) and raises "health_check_failed". None: no checks.
+  std::function<Result<check::CheckResult>(const config::Options&)> health_check;
   // Returns when the daemon should stop; default: waits for SIGTERM or SIGINT.
   std::function<void()> wait_for_stop;
 };

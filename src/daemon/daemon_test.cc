@@ -103,6 +103,56 @@ TEST(DaemonTest, FailingJobAlertsRetriesAndResolvesWhileMetricsAreServed) {
   EXPECT_NE(page.find("backup_failed"), std::string::npos);
 }
 
+// Health checks before each backup: while one is critical the backup is skipped and
+// "health_check_failed" is raised; once they pass, the backup runs and "resolved" follows. The
+// checks' verdicts and the archive lag they measured are in /metrics.
+TEST(DaemonTest, CriticalHealthCheckSkipsTheBackupAlertsAndResolves) {
+  Receiver receiver(0);
+  int port = FreePort();
+  DaemonConfig config = Config(
+      fmt::format("repo = \"/r\"\nlisten = \"127.0.0.1:{}\"\nalert-webhook = \"{}\"\nretry = 0\n"
+                  "[schedule]\nbackup = \"* * * * * *\"\n[cluster.main]\n",
+                  port, receiver.Url()));
+  std::atomic<int> checks{0}, backups{0};
+  std::string metrics;
+  Hooks hooks;
+  hooks.jobs["backup"] = [&](config::Options&) { return ++backups, Status::Ok(); };
+  hooks.health_check = [&](const config::Options& o) -> Result<check::CheckResult> {
+    EXPECT_EQ(o.repo, "/r");
+    check::CheckResult r;
+    r.archiver_read = true;
+    r.archiver.lag_seconds = 42;
+    r.archiver.ready_segments = 3;
+    r.checks.push_back({.name = "connectivity", .value = "PostgreSQL 15.4"});
+    if (++checks <= 2)
+      r.checks.push_back({.name = "disk_spool",
+                          .verdict = check::Verdict::kCritical,
+                          .value = "1.0 MiB free",
+                          .hint = "free some space"});
+    return r;
+  };
+  hooks.wait_for_stop = [&] {
+    receiver.WaitFor(2);
+    httplib::Client client(fmt::format("http://127.0.0.1:{}", port));
+    if (auto res = client.Get("/metrics")) metrics = res->body;
+  };
+  ASSERT_TRUE(RunDaemon(config, hooks).ok());
+  auto bodies = receiver.WaitFor(2);
+  ASSERT_EQ(bodies.size(), 2u);
+  EXPECT_EQ(bodies[0]["event"], "health_check_failed");
+  EXPECT_EQ(bodies[0]["message"],
+            "backup skipped: health check 'disk_spool' is critical: 1.0 MiB free");
+  EXPECT_EQ(bodies[1]["event"], "resolved");
+  EXPECT_EQ(bodies[1]["resolves"], "health_check_failed");
+  EXPECT_GE(checks.load(), 3);
+  EXPECT_EQ(backups.load(), checks.load() - 2);  // the first two were skipped
+  EXPECT_NE(metrics.find("pgvault_health_check_ok{cluster=\"main\",check=\"connectivity\"} 1"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("pgvault_archive_lag_seconds{cluster=\"main\"} 42"), std::string::npos);
+  EXPECT_NE(metrics.find("pgvault_archive_lag_segments{cluster=\"main\"} 3"), std::string::npos);
+}
+
 // The newest backup is two days old and the schedule is daily: one backup runs at once.
 TEST(DaemonTest, MissedBackupIsCaughtUpOnceAtStart) {
   DaemonConfig config =

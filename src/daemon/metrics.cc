@@ -110,6 +110,34 @@ void RepoFamilies(std::string& out, const std::vector<ClusterState>& clusters) {
          [](const ClusterState& c, Samples& s) {
            if (c.archive_lag_seconds) s.emplace_back(L(c.name), *c.archive_lag_seconds);
          });
+  Family(out, clusters, "pgvault_archive_lag_segments", "gauge",
+         "Completed WAL segments not archived yet (the health check's measurement).",
+         [](const ClusterState& c, Samples& s) {
+           if (c.archive_lag_segments)
+             s.emplace_back(L(c.name), static_cast<double>(*c.archive_lag_segments));
+         });
+}
+
+void HealthFamilies(std::string& out, const std::vector<ClusterState>& clusters) {
+  Family(out, clusters, "pgvault_health_check_ok", "gauge",
+         "1 when the health check's last verdict was ok, 0 for warning or critical.",
+         [](const ClusterState& c, Samples& s) {
+           for (const auto& h : c.health)
+             s.emplace_back(L(c.name, "check", h.name), h.verdict == check::Verdict::kOk ? 1 : 0);
+         });
+  Family(out, clusters, "pgvault_health_check_critical", "gauge",
+         "1 when the health check's last verdict was critical (a scheduled backup was skipped).",
+         [](const ClusterState& c, Samples& s) {
+           for (const auto& h : c.health)
+             s.emplace_back(L(c.name, "check", h.name),
+                            h.verdict == check::Verdict::kCritical ? 1 : 0);
+         });
+  Family(out, clusters, "pgvault_health_check_timestamp_seconds", "gauge",
+         "When the health checks last ran, seconds since the epoch.",
+         [](const ClusterState& c, Samples& s) {
+           if (c.health_checked_unix > 0)
+             s.emplace_back(L(c.name), static_cast<double>(c.health_checked_unix));
+         });
 }
 
 void JobFamilies(std::string& out, const std::vector<ClusterState>& clusters) {
@@ -233,6 +261,7 @@ std::string RenderMetrics(const std::vector<ClusterState>& clusters) {
   std::string out;
   BackupFamilies(out, clusters);
   RepoFamilies(out, clusters);
+  HealthFamilies(out, clusters);
   JobFamilies(out, clusters);
   StreamFamilies(out, clusters);
   return out;

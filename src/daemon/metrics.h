@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "check/health.h"
 #include "info/info.h"
 
 namespace pgvault::daemon {
@@ -45,6 +46,8 @@ struct ClusterState {
   std::optional<info::RepoInfo> info;         // nullopt until read (or when reading failed)
   std::optional<double> archive_lag_seconds;  // from the health check, when it ran
   std::optional<uint64_t> archive_lag_segments;
+  std::vector<check::HealthCheck> health;        // the last health checks' results
+  int64_t health_checked_unix = 0;               // when they ran (0 = never)
   std::map<std::string, JobCounters> jobs;       // by job kind: backup, verify, expire, drill
   std::map<std::string, uint64_t> errors_total;  // by error kind (status code name)
   std::optional<StreamStatus> stream;            // only when the cluster has wal-stream = true

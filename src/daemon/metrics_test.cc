@@ -141,6 +141,12 @@ TEST(MetricsTest, TextFormatIsStrictlyValidAndCarriesTheValues) {
   clusters[0].name = "main \"db\"";
   clusters[0].info = TwoBackups();
   clusters[0].archive_lag_seconds = 12.5;
+  clusters[0].archive_lag_segments = 3;
+  clusters[0].health = {
+      {.name = "connectivity", .value = "PostgreSQL 15.4"},
+      {.name = "disk_spool", .verdict = check::Verdict::kWarning, .value = "1 GiB free"},
+      {.name = "archive", .verdict = check::Verdict::kCritical, .value = "not archiving"}};
+  clusters[0].health_checked_unix = 1780272300;
   clusters[0].jobs["backup"].Record(true, 3.0, 1780272100);
   clusters[0].jobs["backup"].Record(false, 400.0, 1780272200);
   clusters[0].errors_total["unavailable"] = 3;
@@ -162,6 +168,16 @@ TEST(MetricsTest, TextFormatIsStrictlyValidAndCarriesTheValues) {
   EXPECT_EQ(p.Value("pgvault_wal_segments", main), 4);
   EXPECT_EQ(p.Value("pgvault_wal_gap_segments", main), 2);
   EXPECT_EQ(p.Value("pgvault_archive_lag_seconds", main), 12.5);
+  EXPECT_EQ(p.Value("pgvault_archive_lag_segments", main), 3);
+  EXPECT_EQ(p.Value("pgvault_health_check_timestamp_seconds", main), 1780272300);
+  auto check_label = [&](const char* name) {
+    return M{{"cluster", main["cluster"]}, {"check", name}};
+  };
+  EXPECT_EQ(p.Value("pgvault_health_check_ok", check_label("connectivity")), 1);
+  EXPECT_EQ(p.Value("pgvault_health_check_ok", check_label("disk_spool")), 0);
+  EXPECT_EQ(p.Value("pgvault_health_check_ok", check_label("archive")), 0);
+  EXPECT_EQ(p.Value("pgvault_health_check_critical", check_label("disk_spool")), 0);
+  EXPECT_EQ(p.Value("pgvault_health_check_critical", check_label("archive")), 1);
   EXPECT_EQ(p.Value("pgvault_repository_up", M{{"cluster", "reports"}}), 0);
   M job{{"cluster", main["cluster"]}, {"job", "backup"}};
   EXPECT_EQ(p.Value("pgvault_job_duration_seconds_count", job), 2);

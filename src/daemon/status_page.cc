@@ -98,6 +98,21 @@ std::string JobsTable(const ClusterState& c) {
   return html + "</table>";
 }
 
+// The health checks before the last backup: verdict, check, what was measured, the hint.
+std::string HealthTable(const ClusterState& c) {
+  if (c.health.empty()) return "";
+  std::string html = fmt::format(
+      "<table class=\"health\"><caption>health checks, {}</caption>"
+      "<tr><th>verdict</th><th>check</th><th>measured</th><th>hint</th></tr>",
+      When(c.health_checked_unix));
+  for (const auto& h : c.health)
+    html +=
+        fmt::format("<tr><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    h.verdict == check::Verdict::kOk ? "ok" : "bad", check::VerdictName(h.verdict),
+                    HtmlEscape(h.name), HtmlEscape(h.value), HtmlEscape(h.hint));
+  return html + "</table>";
+}
+
 std::string ClusterSection(const ClusterState& c, int64_t now) {
   std::string html = fmt::format("<section><h2>cluster {}</h2>", HtmlEscape(c.name));
   if (!c.info) {
@@ -114,7 +129,7 @@ std::string ClusterSection(const ClusterState& c, int64_t now) {
         c.archive_lag_seconds ? fmt::format("{:.0f} s", *c.archive_lag_seconds)
                               : std::string("not measured"));
   }
-  return html + JobsTable(c) + "</section>";
+  return html + HealthTable(c) + JobsTable(c) + "</section>";
 }
 
 }  // namespace

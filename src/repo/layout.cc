@@ -54,6 +54,10 @@ std::string GcMarkKey(int64_t time_unix_micros, uint32_t nonce) {
   return fmt::format("{}mark-{:016}-{:08x}", kGcPrefix, time_unix_micros, nonce);
 }
 
+std::string ProbeKey(int64_t time_unix_micros, uint32_t nonce) {
+  return fmt::format("{}{:016}-{:08x}", kProbePrefix, time_unix_micros, nonce);
+}
+
 std::optional<int64_t> GcMarkTime(std::string_view key) {
   constexpr size_t kSize = 3 + 5 + 16 + 1 + 8;
   if (key.size() != kSize || !key.starts_with("gc/mark-") || key[24] != '-') return std::nullopt;
@@ -225,6 +229,7 @@ ObjectKind ClassifyKey(std::string_view key) {
   if (key.starts_with(kCatalogPrefix)) return ObjectKind::kCatalog;
   if (key.starts_with(kGcPrefix)) return ObjectKind::kGc;
   if (key.starts_with(kStreamPrefix)) return ObjectKind::kStream;
+  if (key.starts_with(kProbePrefix)) return ObjectKind::kProbe;
   return ObjectKind::kOther;
 }
 

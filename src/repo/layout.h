@@ -15,6 +15,7 @@
 //   gc/mark-<time>-<nonce>         write-once gc mark: packs no backup referenced at <time>
 //   stream/<timeline>/<segment>.<length>  write-once: the first <length> bytes (8 hex digits) of
 //                                  a segment wal-stream is still receiving (its newest is kept)
+//   probe/<time>-<nonce>           check's write probe: written, read back and deleted at once
 #pragma once
 
 #include <array>
@@ -39,6 +40,7 @@ constexpr std::string_view kGcPrefix = "gc/";
 constexpr std::string_view kStreamPrefix = "stream/";
 constexpr std::string_view kGcLockKey = "locks/gc";
 constexpr std::string_view kGcLeaseKey = "locks/gc.lease";
+constexpr std::string_view kProbePrefix = "probe/";
 
 using PackId = std::array<uint8_t, 16>;
 
@@ -106,6 +108,9 @@ std::string GcMarkKey(int64_t time_unix_micros, uint32_t nonce);
 // The time a gc mark key names; nullopt unless key is exactly what GcMarkKey builds.
 std::optional<int64_t> GcMarkTime(std::string_view key);
 
+// "probe/<unix micros, 16 digits>-<nonce, 8 hex digits>": check's repository write probe.
+std::string ProbeKey(int64_t time_unix_micros, uint32_t nonce);
+
 // Which part of the format a key belongs to, by its prefix alone: the parsers above check the
 // rest of the name.
 enum class ObjectKind {
@@ -121,6 +126,7 @@ enum class ObjectKind {
   kCatalog,   // catalog/...
   kGc,        // gc/... (gc marks: local to one repository, never copied to a replica)
   kStream,    // stream/... (wal-stream's partial segments: superseded within seconds)
+  kProbe,     // probe/... (check's write probe: short-lived, never copied, never verified)
 };
 ObjectKind ClassifyKey(std::string_view key);
 // Backup ids sort by time: "20261128-210423F".

@@ -103,6 +103,8 @@ TEST(LayoutTest, EveryBuiltNameHasItsKind) {
   EXPECT_EQ(ClassifyKey(ManifestPartKey(kId, 0)), ObjectKind::kBackup);
   EXPECT_EQ(ClassifyKey(BackupLockKey(kId)), ObjectKind::kLock);
   EXPECT_EQ(ClassifyKey(BackupLeaseKey(kId)), ObjectKind::kLock);
+  EXPECT_EQ(ClassifyKey(ProbeKey(1764633600000000, 0xdeadbeef)), ObjectKind::kProbe);
+  EXPECT_EQ(ProbeKey(1764633600000000, 0xdeadbeef), "probe/1764633600000000-deadbeef");
   EXPECT_EQ(ClassifyKey("configuration"), ObjectKind::kOther);
   EXPECT_EQ(ClassifyKey("README"), ObjectKind::kOther);
 }

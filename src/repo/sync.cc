@@ -36,8 +36,9 @@ int Phase(std::string_view key) {
     case ObjectKind::kConfig:
       return 7;
     case ObjectKind::kLock:
-    case ObjectKind::kGc:  // marks describe this repository's packs at a time: not copied
+    case ObjectKind::kGc:      // marks describe this repository's packs at a time: not copied
     case ObjectKind::kStream:  // superseded within seconds; the finished segment is copied
+    case ObjectKind::kProbe:   // check's write probe, deleted at once
     case ObjectKind::kOther:
       break;
   }

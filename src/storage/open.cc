@@ -54,6 +54,8 @@ Result<std::vector<Storage::KeptObject>> Storage::DeleteBatch(
   return std::vector<KeptObject>{};
 }
 
+Result<std::optional<int64_t>> Storage::ServerTimeUnix() { return std::optional<int64_t>(); }
+
 Result<Bytes> Storage::GetChecked(std::string_view key, Range range,
                                   const std::function<Status(ByteView)>& check) {
   PGV_ASSIGN_OR_RETURN(Bytes data, Get(key, range));

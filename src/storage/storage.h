@@ -82,6 +82,11 @@ class Storage {
   // is kept (retention is never shortened).
   virtual Status ExtendRetention(std::string_view key, int64_t until_unix);
   virtual Status SetLegalHold(std::string_view key, bool on);
+
+  // The storage server's clock in unix seconds, as it answers now (S3: the Date header of a HEAD
+  // of the bucket, whatever its status), for check's clock skew check; nullopt for a driver
+  // without a server clock of its own (posix, memory: the local clock). Errors as for Stat.
+  virtual Result<std::optional<int64_t>> ServerTimeUnix();
 };
 
 // Opens a repository location: a path (posix) or s3://bucket/prefix (S3, options from the caller).

@@ -1,6 +1,7 @@
 // The daemon against a real PostgreSQL 15 (issue 12): a fast schedule (every 5 s, the optional
 // seconds field) runs backups that restore; /metrics agrees with `info --json`; a webhook
-// receiver gets "backup_failed" when the cluster is stopped and "resolved" once it runs again;
+// receiver gets "health_check_failed" (the health checks before each backup find the cluster
+// unreachable and skip the backup) when the cluster is stopped and "resolved" once it runs again;
 // SIGTERM during a backup lets it finish and leaves a repository that verifies.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -93,6 +94,14 @@ void CheckMetricsMatchInfo(const TestRepo& repo, int port) {
   EXPECT_EQ(metrics["pgvault_backup_last_read_bytes{cluster=\"main\",tier=\"full\"}"],
             newest["bytes_read"].get<double>());
   EXPECT_EQ(metrics["pgvault_repository_up{cluster=\"main\"}"], 1);
+  // The health checks ran before the backups: each ok, the archive lag measured.
+  for (const char* check : {"connectivity", "system_identifier", "archive", "repository_writable"})
+    EXPECT_EQ(
+        metrics[fmt::format("pgvault_health_check_ok{{cluster=\"main\",check=\"{}\"}}", check)], 1)
+        << check << "\n"
+        << res->body;
+  EXPECT_TRUE(metrics.count("pgvault_archive_lag_seconds{cluster=\"main\"}")) << res->body;
+  EXPECT_TRUE(metrics.count("pgvault_archive_lag_segments{cluster=\"main\"}")) << res->body;
   auto page = client.Get("/");
   ASSERT_TRUE(page);
   EXPECT_NE(page->body.find("<td class=\"backup-id\">"), std::string::npos);
@@ -120,16 +129,20 @@ TEST(DaemonTest, ScheduledBackupsRestoreAlertsResolveAndSigtermLeavesAValidRepos
 
   auto stopped_at = Clock::now();
   source->Stop();
-  nlohmann::json failed = receiver.WaitForEvent("backup_failed", 60);
+  nlohmann::json failed = receiver.WaitForEvent("health_check_failed", 60);
   ASSERT_FALSE(failed.is_null()) << daemon->StderrSoFar();
   ReportFigure(
       "cluster stop to alert (s)",
       fmt::format("{:.1f}", std::chrono::duration<double>(Clock::now() - stopped_at).count()));
   EXPECT_EQ(failed["cluster"], "main");
+  EXPECT_NE(failed["message"].get<std::string>().find(
+                "backup skipped: health check 'connectivity' is critical: "),
+            std::string::npos)
+      << failed.dump();
   source->Start();
   nlohmann::json resolved = receiver.WaitForEvent("resolved", 60);
   ASSERT_FALSE(resolved.is_null()) << daemon->StderrSoFar();
-  EXPECT_EQ(resolved["resolves"], "backup_failed");
+  EXPECT_EQ(resolved["resolves"], "health_check_failed");
 
   // SIGTERM while a backup runs: it finishes, the daemon exits 0.
   auto deadline = Clock::now() + std::chrono::seconds(60);

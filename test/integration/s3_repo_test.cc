@@ -158,6 +158,32 @@ TEST_F(S3RepoTest, EncryptedBackupArchiveAndRestoreThroughTheGateway) {
   pg->SwitchWalAndWaitArchived();
   auto source = TableChecksums(*pg, kTables);
 
+  // check's health checks on an S3 repository: the probe object goes up and away, the clock is
+  // compared with the gateway's Date header, and there is no local disk of the repository.
+  r = Pgvault(repo, {"check", "--json", "--pg-host", "127.0.0.1", "--pg-port",
+                     std::to_string(pg->port()), "--min-free-space", "1MiB"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::map<std::string, nlohmann::json> checks;
+  nlohmann::json report = nlohmann::json::parse(r.out);
+  for (const auto& c : report["checks"]) checks[c["name"].get<std::string>()] = c;
+  EXPECT_EQ(checks["repository_writable"]["verdict"], "ok") << r.out;
+  EXPECT_EQ(checks["clock_skew"]["verdict"], "ok") << r.out;
+  EXPECT_NE(checks["clock_skew"]["value"].get<std::string>().find("the repository's clock is "),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(checks.count("disk_repository"), 0u) << r.out;
+  storage::s3::S3Options options{
+      .bucket = gateway->env["S3_BUCKET"],
+      .prefix = prefix_,
+      .endpoint = gateway->env["S3_ENDPOINT"],
+      .region = gateway->env["S3_REGION"],
+      .credentials = {gateway->env["S3_ACCESS_KEY"], gateway->env["S3_SECRET_KEY"], ""}};
+  auto s3 = storage::s3::S3Storage::Open(options);
+  ASSERT_TRUE(s3.ok()) << s3.status().ToString();
+  auto probes = (*s3)->List("probe/");
+  ASSERT_TRUE(probes.ok()) << probes.status().ToString();
+  EXPECT_TRUE(probes->empty()) << probes->front().key;
+
   TempDir target("restore");
   r = Pgvault(repo, {"restore", "--pgdata", target.Sub("pgdata"), "--jobs", "4"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

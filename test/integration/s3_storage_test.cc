@@ -575,6 +575,29 @@ TEST_F(S3StorageTest, WrongSecretIsRefusedWithoutRetries) {
   EXPECT_EQ(put.message().find("not-the-secret"), std::string::npos);
 }
 
+// check's clock skew: the gateway's Date header, also on a refused request (a far-off clock
+// gets 403 RequestTimeTooSkewed, which still carries the server's time).
+TEST_F(S3StorageTest, ServerTimeComesFromTheDateHeaderWhateverTheStatus) {
+  auto s = Make(Options("clock"));
+  ASSERT_TRUE(s);
+  int64_t before = NowUnixMicros() / 1000000;
+  Result<std::optional<int64_t>> t = s->ServerTimeUnix();
+  int64_t after = NowUnixMicros() / 1000000;
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  ASSERT_TRUE(t->has_value());
+  // The gateway runs on this machine: its clock is ours, to the Date header's whole second.
+  EXPECT_GE(**t, before - 1);
+  EXPECT_LE(**t, after + 1);
+  S3Options o = Options("clock");
+  o.credentials.secret_access_key = "not-the-secret";
+  auto refused = Make(o);
+  ASSERT_TRUE(refused);
+  Result<std::optional<int64_t>> t2 = refused->ServerTimeUnix();
+  ASSERT_TRUE(t2.ok()) << t2.status().ToString();
+  ASSERT_TRUE(t2->has_value());
+  EXPECT_LE(std::abs(**t2 - after), 2);
+}
+
 TEST_F(S3StorageTest, OpenStorageRoutesS3Urls) {
   setenv("AWS_ACCESS_KEY_ID", Env("S3_ACCESS_KEY").c_str(), 1);
   setenv("AWS_SECRET_ACCESS_KEY", Env("S3_SECRET_KEY").c_str(), 1);

@@ -41,6 +41,10 @@ class ReplicatedStorage : public Storage {
   Status Delete(std::string_view key) override;
   Status ExtendRetention(std::string_view key, int64_t until_unix) override;
   Status SetLegalHold(std::string_view key, bool on) override;
+  // The first replica's server clock: the one written to first.
+  Result<std::optional<int64_t>> ServerTimeUnix() override {
+    return replicas_[0]->ServerTimeUnix();
+  }
 
   size_t size() const { return replicas_.size(); }
   Storage& replica(size_t index) { return *replicas_[index]; }

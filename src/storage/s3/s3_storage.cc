@@ -363,6 +363,16 @@ Result<ObjectInfo> S3Storage::Stat(std::string_view key) {
                     .legal_hold = reply.http.Header("x-amz-object-lock-legal-hold") == "ON"};
 }
 
+Result<std::optional<int64_t>> S3Storage::ServerTimeUnix() {
+  // HeadBucket: the bucket's root, "bucket/" or "bucket./" by uri style. A refusal (403 when
+  // the clock is far off, 404) still carries the server's Date.
+  Call call{.method = "HEAD", .object = "", .display = fmt::format("s3://{}", options_.bucket)};
+  PGV_ASSIGN_OR_RETURN(Reply reply, Execute(call));
+  int64_t date = ParseHttpDate(reply.http.Header("date"));
+  if (date == 0) return std::optional<int64_t>();
+  return std::optional<int64_t>(date);
+}
+
 Status S3Storage::ExtendRetention(std::string_view key, int64_t until_unix) {
   // COMPLIANCE retention can only grow: look first, so a later date already set is not an error.
   PGV_ASSIGN_OR_RETURN(ObjectInfo info, Stat(key));

@@ -70,6 +70,9 @@ class S3Storage : public Storage {
   Status Delete(std::string_view key) override;
   Status ExtendRetention(std::string_view key, int64_t until_unix) override;
   Status SetLegalHold(std::string_view key, bool on) override { return PutLegalHold(key, on); }
+  // The Date header of a HEAD of the bucket (any HTTP status carries one); nullopt when the
+  // server sends none or an unparsable one.
+  Result<std::optional<int64_t>> ServerTimeUnix() override;
 
   // Deletes keys in batches of 1000 (DeleteObjects); missing keys are OK. On a versioned
   // bucket this adds delete markers, like Delete. With failed, the keys the server refused are
