@@ -38,6 +38,23 @@ Result<const PqApi*> Pq() {
   return &api;
 }
 
+PGconn* PqConnect(const PqApi& pq, const std::vector<std::pair<std::string, std::string>>& params,
+                  bool expand_dbname, std::string& error) {
+  std::vector<const char*> keys, values;
+  for (const auto& [key, value] : params) {
+    if (value.empty()) continue;
+    keys.push_back(key.c_str());
+    values.push_back(value.c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  PGconn* conn = pq.connectdb_params(keys.data(), values.data(), expand_dbname ? 1 : 0);
+  if (conn && pq.status(conn) == CONNECTION_OK) return conn;
+  error = PqFirstLine(conn ? pq.error_message(conn) : "out of memory");
+  pq.finish(conn);
+  return nullptr;
+}
+
 std::string PqFirstLine(const char* msg) {
   std::string s = msg ? msg : "";
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();

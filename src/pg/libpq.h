@@ -5,6 +5,8 @@
 #include <libpq-fe.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 
@@ -38,6 +40,11 @@ struct PqApi {
 
 // The table, once libpq.so.5 loaded; kUnavailable naming the Debian package when it cannot be.
 Result<const PqApi*> Pq();
+
+// Connects with keyword/value pairs (a pair with an empty value is left out; the strings live in
+// `params` for the whole call, as libpq needs). nullptr on failure, with libpq's message in error.
+PGconn* PqConnect(const PqApi& pq, const std::vector<std::pair<std::string, std::string>>& params,
+                  bool expand_dbname, std::string& error);
 
 // libpq's message as one line (it ends messages with newlines and may span several).
 std::string PqFirstLine(const char* msg);

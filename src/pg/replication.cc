@@ -61,29 +61,18 @@ bool IsValidSlotName(std::string_view name) {
 
 Result<std::unique_ptr<ReplicationConnection>> ReplicationConnection::Connect(
     const ConnOptions& options, const std::string& application) {
-  // libpq reads the values after add() returns: every string added must outlive the call below.
-  const std::string port = std::to_string(options.port), replication = "true",
-                    connect_timeout = "10";
-  std::vector<const char*> keys, values;
-  auto add = [&](const char* k, const std::string& v) {
-    if (v.empty()) return;
-    keys.push_back(k);
-    values.push_back(v.c_str());
-  };
-  add("host", options.host);
-  add("port", port);
-  add("user", options.user);
-  add("dbname", "replication");
-  add("replication", replication);
-  add("application_name", application);
-  add("connect_timeout", connect_timeout);
-  keys.push_back(nullptr);
-  values.push_back(nullptr);
   PGV_ASSIGN_OR_RETURN(const PqApi* pq, Pq());
-  PGconn* conn = pq->connectdb_params(keys.data(), values.data(), 0);
-  if (!conn || pq->status(conn) != CONNECTION_OK) {
-    std::string msg = PqFirstLine(conn ? pq->error_message(conn) : "out of memory");
-    pq->finish(conn);
+  std::string msg;
+  PGconn* conn = PqConnect(*pq,
+                           {{"host", options.host},
+                            {"port", std::to_string(options.port)},
+                            {"user", options.user},
+                            {"dbname", "replication"},
+                            {"replication", "true"},
+                            {"application_name", application},
+                            {"connect_timeout", "10"}},
+                           false, msg);
+  if (!conn) {
     std::string hint =
         msg.find("replication") != std::string::npos || msg.find("pg_hba") != std::string::npos
             ? "the user needs the REPLICATION attribute (ALTER ROLE ... REPLICATION) and a "

@@ -12,38 +12,27 @@ std::string ConnOptions::Describe() const {
 }
 
 Result<std::unique_ptr<PgSession>> PgSession::Connect(const ConnOptions& options) {
-  // libpq reads the values after add() returns: every string added must outlive the call below.
-  const std::string port = std::to_string(options.port), application = "pgvault",
-                    connect_timeout = "10";
-  std::vector<const char*> keys, values;
-  auto add = [&](const char* k, const std::string& v) {
-    if (v.empty()) return;
-    keys.push_back(k);
-    values.push_back(v.c_str());
-  };
+  std::vector<std::pair<std::string, std::string>> params;
   if (options.conninfo.empty()) {
-    add("host", options.host);
-    add("port", port);
-    add("user", options.user);
-    add("dbname", options.dbname);
+    params = {{"host", options.host},
+              {"port", std::to_string(options.port)},
+              {"user", options.user},
+              {"dbname", options.dbname}};
   } else {
-    add("dbname", options.conninfo);  // expanded: libpq defaults (PGPORT, ...) fill the rest
+    params = {
+        {"dbname", options.conninfo}};  // expanded: libpq defaults (PGPORT, ...) fill the rest
   }
-  add("application_name", application);
-  add("connect_timeout", connect_timeout);
-  keys.push_back(nullptr);
-  values.push_back(nullptr);
+  params.emplace_back("application_name", "pgvault");
+  params.emplace_back("connect_timeout", "10");
   PGV_ASSIGN_OR_RETURN(const PqApi* pq, Pq());
-  PGconn* conn = pq->connectdb_params(keys.data(), values.data(), options.conninfo.empty() ? 0 : 1);
-  if (!conn || pq->status(conn) != CONNECTION_OK) {
-    std::string msg = PqFirstLine(conn ? pq->error_message(conn) : "out of memory");
-    pq->finish(conn);
+  std::string msg;
+  PGconn* conn = PqConnect(*pq, params, !options.conninfo.empty(), msg);
+  if (!conn)
     return std::move(Status::Pg(fmt::format("cannot connect to PostgreSQL at '{}': {}",
                                             options.Describe(), msg)))
         .WithHint(options.conninfo.empty()
                       ? "is the cluster running? check --pg-host, --pg-port and --pg-user"
                       : "is the server running? check the connection string given as --db");
-  }
   return std::unique_ptr<PgSession>(new PgSession(conn, options));
 }
 
