@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "drill/checks.h"
+#include "drill/leftovers.h"
 #include "repo/catalog.h"
 
 namespace pgvault::drill {
@@ -44,11 +45,13 @@ Result<int> FreeLoopbackPort() {
 Result<std::string> MakeScratch(const std::string& requested) {
   std::error_code ec;
   if (requested.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern = fmt::format("{}/pgvault-drill-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    for (const auto& line : CleanLeftoverScratch(DrillTempDir()))
+      log::Warn("cleaned up after a killed drill: {}", line);
+    std::string pattern = fmt::format("{}/pgvault-drill-XXXXXX", DrillTempDir());
     if (!::mkdtemp(pattern.data()))
       return std::move(Status::Io(fmt::format("cannot create a scratch directory '{}'", pattern)))
           .WithHint("set TMPDIR or pass --scratch DIR");
+    PGV_RETURN_IF_ERROR(WriteDrillPid(pattern));
     return pattern;
   }
   std::string dir = fs::absolute(requested, ec).lexically_normal().string();
@@ -178,7 +181,11 @@ void DrillSteps(repo::Repository& repo, Run& run, const std::vector<UserCheck>& 
 void Finish(repo::Repository& repo, Run& run) {
   auto& record = run.result.record;
   if (Status s = restore::StopServer(run.pgdata); !s.ok()) log::Warn("{}", s.message());
-  if (!run.options.keep) {
+  if (run.options.keep) {
+    // Kept on purpose: the next drill must not take it for a killed drill's leftover.
+    std::error_code ec;
+    fs::remove(run.result.scratch + "/drill.pid", ec);
+  } else {
     std::error_code ec;
     fs::remove_all(run.result.scratch, ec);
     if (ec)

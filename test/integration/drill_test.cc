@@ -6,9 +6,13 @@
 // serves the suite.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "exit_codes.h"
 #include "pg_cluster.h"
@@ -208,6 +212,59 @@ TEST_F(DrillTest, InfoShowsTheLastVerifyAndDrill) {
   ProcessResult text = repo_->Run({"info"});
   EXPECT_NE(text.out.find("  last verify: PASSED at "), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("  last drill: PASSED at "), std::string::npos) << text.out;
+}
+
+// kill -9 of a drill once its scratch server runs: no half record in the catalog (records are
+// write-once objects), info and verify still work, and the next drill stops the orphaned scratch
+// server and removes its directory before it runs, then passes and is recorded.
+TEST_F(DrillTest, AKilledDrillLeavesNoHalfRecordAndTheNextCleansUpItsServer) {
+  TempDir tmp("drill-tmp");
+  Env env = repo_->env();
+  env.push_back("TMPDIR=" + tmp.path());
+  auto drill_records = [&] {
+    size_t n = 0;
+    for (const auto& f : FilesUnder(repo_->path(), "catalog/"))
+      n += f.find("/drill.") != std::string::npos;
+    return n;
+  };
+  size_t records_before = drill_records();
+  std::vector<std::string> args = repo_->Flags();
+  for (const char* a : {"drill", "--target-immediate", "--json"}) args.push_back(a);
+  auto drill = StartPgvault(args, env);
+  // Wait for the scratch server: pgvault-drill-*/pgdata/postmaster.pid with a live pid.
+  long orphan = 0;
+  std::string scratch;
+  for (int i = 0; i < 600 && orphan == 0 && drill->Running(); ++i) {
+    for (const auto& e : fs::directory_iterator(tmp.path())) {
+      std::ifstream pid_file(e.path() / "pgdata" / "postmaster.pid");
+      long pid = 0;
+      if (pid_file >> pid && pid > 0 && ::kill(static_cast<pid_t>(pid), 0) == 0) {
+        orphan = pid;
+        scratch = e.path().string();
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_GT(orphan, 0) << "the drill's scratch server never started\n" << drill->StderrSoFar();
+  drill->Signal(SIGKILL);
+  EXPECT_EQ(drill->Wait().exit_code, -SIGKILL);
+  EXPECT_EQ(::kill(static_cast<pid_t>(orphan), 0), 0) << "expected the scratch server orphaned";
+  EXPECT_EQ(drill_records(), records_before) << "a killed drill left a record";
+  EXPECT_NO_THROW(repo_->Info());
+  ProcessResult verify = repo_->Run({"verify", "--backup", "latest"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.err;
+
+  args = repo_->Flags();
+  for (const char* a : {"drill", "--target-immediate"}) args.push_back(a);
+  ProcessResult next = RunPgvault(args, env);
+  EXPECT_EQ(next.exit_code, 0) << next.out << next.err;
+  EXPECT_NE(next.err.find("cleaned up after a killed drill: '" + scratch + "'"), std::string::npos)
+      << next.err;
+  for (int i = 0; i < 100 && ::kill(static_cast<pid_t>(orphan), 0) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_NE(::kill(static_cast<pid_t>(orphan), 0), 0) << "the orphaned scratch server still runs";
+  EXPECT_FALSE(fs::exists(scratch));
+  EXPECT_EQ(drill_records(), records_before + 1);
 }
 
 }  // namespace
