@@ -7,6 +7,7 @@
 #include <httplib.h>
 #include <libpq-fe.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -323,6 +324,11 @@ TEST(WalStreamTest, TheDaemonRunsWalStreamAndReportsIt) {
   while (scrape().find(up) == std::string::npos && Clock::now() < deadline && daemon->Running())
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   ASSERT_NE(scrape().find(up), std::string::npos) << scrape() << daemon->StderrSoFar();
+  // pgvault is not dumpable (it holds the repository key): its /proc files belong to root, so
+  // other processes of its user (postgres) cannot read its memory or environment.
+  struct stat environ {};
+  ASSERT_EQ(::stat(fmt::format("/proc/{}/environ", daemon->pid()).c_str(), &environ), 0);
+  EXPECT_EQ(environ.st_uid, 0u) << "pgvault runs dumpable";
   s.source->Exec("INSERT INTO counter SELECT generate_series(1, 100)");
   std::string segment = s.source->Scalar("SELECT pg_walfile_name(pg_current_wal_lsn())");
   s.source->Exec("SELECT pg_switch_wal()");
