@@ -55,7 +55,7 @@ psql_q() { as_pg psql -X -q -At -h "$work" -p "$port" -d postgres -c "$1"; }
 as_pg "$PGBIN/pgbench" -h "$work" -p "$port" -i -s "$scale" -q postgres >/dev/null 2>&1
 
 stamp "backup"
-as_pg "${PV[@]}" backup --pg-host "$work" --pg-port "$port" --jobs "$jobs" | tail -1
+as_pg "${PV[@]}" backup --pgdata "$pgdata" --pg-host "$work" --pg-port "$port" --jobs "$jobs" | tail -1
 start_lsn=$(psql_q "SELECT pg_current_wal_lsn()")
 
 stamp "pgbench load until $wal_mb MB of WAL"
