@@ -260,12 +260,18 @@ TEST(DaemonStatusPageTest, BasicAuthAndHeadlessChromiumShowsTheNewestBackup) {
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 401);
   client.set_basic_auth("prom", password);
-  auto metrics = client.Get("/metrics");
-  ASSERT_TRUE(metrics);
-  EXPECT_EQ(metrics->status, 200);
-  EXPECT_NE(metrics->body.find("pgvault_backups{cluster=\"main\",tier=\"full\"}"),
-            std::string::npos)
-      << metrics->body;
+  // The daemon re-reads info just after its backup, a moment after `info --json` can see it.
+  std::string metrics;
+  for (auto deadline = Clock::now() + std::chrono::seconds(30); Clock::now() < deadline;) {
+    auto res = client.Get("/metrics");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200);
+    metrics = res->body;
+    if (metrics.find("pgvault_backups{cluster=\"main\",tier=\"full\"}") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_NE(metrics.find("pgvault_backups{cluster=\"main\",tier=\"full\"}"), std::string::npos)
+      << metrics;
 
   // Headless Chromium: the credentials in the URL answer the challenge of the top-level page.
   TempDir home("chromium");
