@@ -9,6 +9,9 @@ PACKAGES=(
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev libgtest-dev libgmock-dev
   libcpp-httplib-dev libbrotli-dev
   postgresql-15 postgresql-client-15 pgbackrest zstd curl util-linux procps
+  # The daemon's status page opened in headless Chromium (DaemonStatusPageTest); the headless
+  # shell is the smaller package and needs no display; DejaVu gives the page's text a font.
+  chromium-headless-shell fonts-dejavu-core
   # S3 integration tests: a one-node Ceph RADOS Gateway (see scripts/s3/start-rgw.sh)
   ceph-mon ceph-osd radosgw ceph-common
 )

@@ -69,6 +69,7 @@ struct Options {
   int max_archive_lag = 0, max_replication_lag = 0;
   // daemon (docs/user-guide.md, "Running unattended")
   std::string listen, timezone, log_format, alert_webhook, alert_command;
+  std::string listen_auth_file;  // USER:PASSWORD (mode 0600) that the listener requires
   int alert_interval = 0, retry = 0, retry_delay = 0;
   // wal-stream (docs/user-guide.md, "Streaming WAL")
   std::string slot, partial_interval;

@@ -15,6 +15,7 @@
 #include "common/time.h"
 #include "daemon/alerts.h"
 #include "daemon/event_log.h"
+#include "daemon/http_auth.h"
 #include "daemon/metrics.h"
 #include "daemon/status_page.h"
 
@@ -291,6 +292,19 @@ Status Daemon::StartServer() {
   std::string host;
   int port = 0;
   PGV_RETURN_IF_ERROR(ParseListen(config_.base.listen, host, port));
+  if (!config_.base.listen_auth_file.empty()) {
+    // Every path asks for the credentials before any handler runs; the password stays here.
+    PGV_ASSIGN_OR_RETURN(std::string auth, ReadListenAuthFile(config_.base.listen_auth_file));
+    server_.set_pre_routing_handler(
+        [auth = std::move(auth)](const httplib::Request& req, httplib::Response& res) {
+          if (BasicAuthMatches(req.get_header_value("Authorization"), auth))
+            return httplib::Server::HandlerResponse::Unhandled;
+          res.status = 401;
+          res.set_header("WWW-Authenticate", kAuthChallenge);
+          res.set_content("authentication required\n", "text/plain; charset=utf-8");
+          return httplib::Server::HandlerResponse::Handled;
+        });
+  }
   server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(RenderMetrics(Snapshot()), "text/plain; version=0.0.4; charset=utf-8");
   });
@@ -302,7 +316,9 @@ Status Daemon::StartServer() {
     return std::move(Status::Unavailable(fmt::format("cannot listen on '{}'", config_.base.listen)))
         .WithHint("another process may use the port; set listen = HOST:PORT, or \"\" for none");
   server_thread_ = std::thread([this] { server_.listen_after_bind(); });
-  LogEvent("info", "listening", {{"address", config_.base.listen}});
+  LogEvent("info", "listening",
+           {{"address", config_.base.listen},
+            {"auth", config_.base.listen_auth_file.empty() ? "none" : "basic"}});
   return Status::Ok();
 }
 
