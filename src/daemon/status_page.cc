@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "common/markup.h"
 #include "common/time.h"
 
 namespace pgvault::daemon {
@@ -134,31 +135,7 @@ std::string ClusterSection(const ClusterState& c, int64_t now) {
 
 }  // namespace
 
-std::string HtmlEscape(const std::string& text) {
-  std::string out;
-  for (char ch : text) {
-    switch (ch) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += ch;
-    }
-  }
-  return out;
-}
+std::string HtmlEscape(const std::string& text) { return EscapeMarkup(text); }
 
 std::string RenderStatusPage(const std::vector<ClusterState>& clusters,
                              const std::vector<AlertEvent>& alerts, int64_t now_unix) {

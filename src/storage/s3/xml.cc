@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "common/markup.h"
+
 namespace pgvault::storage::s3 {
 namespace {
 
@@ -25,32 +27,7 @@ void AppendUtf8(std::string& out, unsigned long cp) {
 
 }  // namespace
 
-std::string XmlEscape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
+std::string XmlEscape(std::string_view text) { return EscapeMarkup(text); }
 
 std::string XmlUnescape(std::string_view text) {
   std::string out;
