@@ -75,8 +75,7 @@ Status ExpireByPolicy(repo::Repository& repo, const config::Options& o) {
   // Object lock is the storage's clock, not --now.
   retention::WalCollection wal{.dry_run = o.dry_run};
   if (!plan.entries.empty()) {
-    auto collected =
-        retention::CollectWal(repo, plan, o.dry_run, NowUnixMicros() / 1000000);
+    auto collected = retention::CollectWal(repo, plan, o.dry_run, NowUnixMicros() / 1000000);
     if (!collected.ok()) return collected.status().Context("deleting WAL no backup needs");
     wal = std::move(collected).value();
   }
@@ -119,26 +118,27 @@ json ExpireJson(const retention::Plan& plan, const std::vector<std::string>& dam
     expired.push_back({{"id", r.backup_id},
                        {"packs_deleted", r.packs_deleted},
                        {"bytes_deleted", r.bytes_deleted}});
-  return {{"now", FormatIsoMicros(plan.now_micros)},
-          {"dry_run", dry_run},
-          {"backups", backups},
-          {"pitr_from", IsoOrNull(plan.pitr_from_micros)},
-          {"pitr_from_backup", plan.pitr_from_backup},
-          {"wal_cut", plan.wal_cut},
-          {"wal_continuous_from", plan.wal_continuous_from},
-          {"damaged", damaged},
-          {"expired", expired},
-          {"wal",
-           {{"files_before", wal.files_before},
-            {"bytes_before", wal.bytes_before},
-            {"files_deleted", wal.files_deleted},
-            {"bytes_deleted", wal.bytes_deleted},
-            {"first_deleted", wal.first_deleted.empty() ? json() : json(wal.first_deleted)},
-            {"last_deleted", wal.last_deleted.empty() ? json() : json(wal.last_deleted)},
-            {"stream_parts_deleted", wal.stream_deleted},
-            {"stream_bytes_deleted", wal.stream_bytes_deleted},
-            {"locked", wal.locked},
-            {"skipped_damaged", wal.skipped_damaged.empty() ? json() : json(wal.skipped_damaged)}}}};
+  return {
+      {"now", FormatIsoMicros(plan.now_micros)},
+      {"dry_run", dry_run},
+      {"backups", backups},
+      {"pitr_from", IsoOrNull(plan.pitr_from_micros)},
+      {"pitr_from_backup", plan.pitr_from_backup},
+      {"wal_cut", plan.wal_cut},
+      {"wal_continuous_from", plan.wal_continuous_from},
+      {"damaged", damaged},
+      {"expired", expired},
+      {"wal",
+       {{"files_before", wal.files_before},
+        {"bytes_before", wal.bytes_before},
+        {"files_deleted", wal.files_deleted},
+        {"bytes_deleted", wal.bytes_deleted},
+        {"first_deleted", wal.first_deleted.empty() ? json() : json(wal.first_deleted)},
+        {"last_deleted", wal.last_deleted.empty() ? json() : json(wal.last_deleted)},
+        {"stream_parts_deleted", wal.stream_deleted},
+        {"stream_bytes_deleted", wal.stream_bytes_deleted},
+        {"locked", wal.locked},
+        {"skipped_damaged", wal.skipped_damaged.empty() ? json() : json(wal.skipped_damaged)}}}};
 }
 
 std::string ExpireText(const retention::Plan& plan, const std::vector<std::string>& damaged,

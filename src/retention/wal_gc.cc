@@ -72,8 +72,7 @@ WalSelection SelectWal(const WalNeeds& needs, const std::vector<storage::ObjectI
   for (const auto& obj : stream_objects) {
     auto part = repo::ParseStreamPartialKey(obj.key);
     if (!part) continue;
-    if (stored.count(part->segment) || !WalNeeded(needs, part->segment))
-      out.stream.push_back(obj);
+    if (stored.count(part->segment) || !WalNeeded(needs, part->segment)) out.stream.push_back(obj);
   }
   return out;
 }
@@ -182,19 +181,18 @@ std::string WalText(const WalCollection& c) {
     return fmt::format("WAL: nothing deleted while backup {} is damaged (expire it)\n",
                        c.skipped_damaged);
   if (c.files_deleted == 0)
-    out = fmt::format("WAL: {} nothing ({} files, {:.1f} MB stored, all needed)\n",
-                      c.dry_run ? "would delete" : "deleted", c.files_before,
-                      c.bytes_before / 1e6);
+    out = fmt::format("WAL: {} nothing ({} files, {:.1f} MB stored, all needed)\n", verb,
+                      c.files_before, c.bytes_before / 1e6);
   else
     out = fmt::format("WAL: {} {} of {} files ({:.1f} of {:.1f} MB), {} .. {}\n", verb,
-                      c.files_deleted, c.files_before, c.bytes_deleted / 1e6,
-                      c.bytes_before / 1e6, c.first_deleted, c.last_deleted);
+                      c.files_deleted, c.files_before, c.bytes_deleted / 1e6, c.bytes_before / 1e6,
+                      c.first_deleted, c.last_deleted);
   if (c.stream_deleted)
     out += fmt::format("WAL: {} {} streamed parts ({:.1f} MB)\n", verb, c.stream_deleted,
                        c.stream_bytes_deleted / 1e6);
   if (c.locked) {
-    out += fmt::format("WAL: kept {} unneeded files because they are locked (object lock)",
-                       c.locked);
+    out +=
+        fmt::format("WAL: kept {} unneeded files because they are locked (object lock)", c.locked);
     for (const auto& e : c.locked_examples) out += fmt::format("\n  kept {}", e);
     out += "\n";
   }

@@ -2,6 +2,7 @@
 // .backup files), timelines, history files, streamed parts, locked objects and damaged backups.
 #include "retention/wal_gc.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <set>
@@ -102,9 +103,9 @@ TEST(WalGcTest, StreamedPartsGoWhenStoredWholeOrBeforeTheCut) {
   std::vector<storage::ObjectInfo> wal = {obj("wal/00000001/" + Seg(1, 10)),
                                           obj("wal/00000001/" + Seg(1, 9))};
   std::vector<storage::ObjectInfo> stream = {
-      obj(repo::StreamPartialKey(Seg(1, 5), 4096)),    // before the cut
-      obj(repo::StreamPartialKey(Seg(1, 10), 8192)),   // stored whole
-      obj(repo::StreamPartialKey(Seg(1, 11), 8192)),   // still being received
+      obj(repo::StreamPartialKey(Seg(1, 5), 4096)),     // before the cut
+      obj(repo::StreamPartialKey(Seg(1, 10), 8192)),    // stored whole
+      obj(repo::StreamPartialKey(Seg(1, 11), 8192)),    // still being received
       obj(repo::StreamPartialKey(Seg(1, 11), 16384))};  // its newer part
   WalSelection s = SelectWal(needs, wal, stream);
   ASSERT_EQ(s.wal.size(), 1u);
@@ -137,9 +138,9 @@ TEST(WalGcTest, DeletesWhatNoKeptBackupNeedsAndTheDryRunSaysSo) {
 
   // The plan lets the daily backup go: its range is not kept, even while its manifest is still
   // there (as in a dry run).
-  Plan plan = PlanOf(
-      {{"20261201-010000F", true}, {"20261202-010000F", false}, {"20261203-010000F", true}},
-      Seg(2, 10));
+  Plan plan =
+      PlanOf({{"20261201-010000F", true}, {"20261202-010000F", false}, {"20261203-010000F", true}},
+             Seg(2, 10));
   auto dry = CollectWal(*repo, plan, /*dry_run=*/true, 0);
   ASSERT_TRUE(dry.ok()) << dry.status().ToString();
   std::set<std::string> before = WalNames(mem);
@@ -255,8 +256,7 @@ TEST(WalGcTest, LockedWalIsKeptAndReported) {
   EXPECT_EQ(dry->locked, 1u);
   EXPECT_EQ(dry->files_deleted, 8u);
   EXPECT_EQ(WalNames(mem), (std::set<std::string>{Seg(1, 4), Seg(1, 10), Seg(1, 11)}));
-  EXPECT_NE(WalText(*real).find("kept 1 unneeded files because they are locked"),
-            std::string::npos)
+  EXPECT_NE(WalText(*real).find("kept 1 unneeded files because they are locked"), std::string::npos)
       << WalText(*real);
 }
 

@@ -21,9 +21,9 @@ namespace pgvault::test {
 namespace {
 
 const std::vector<std::string> kPolicy = {"--retention-daily", "2d", "--retention-monthly", "12m",
-                                          "--retention-pitr", "1d"};
-const std::vector<std::string> kTables = {"pgbench_accounts", "pgbench_branches",
-                                          "pgbench_tellers", "pgbench_history"};
+                                          "--retention-pitr",  "1d"};
+const std::vector<std::string> kTables = {"pgbench_accounts", "pgbench_branches", "pgbench_tellers",
+                                          "pgbench_history"};
 constexpr char kFirstNow[] = "2030-01-05T12:00:00Z";   // daily backups 2 and 3 go
 constexpr char kSecondNow[] = "2030-01-06T12:00:00Z";  // the window moves on (4 is pinned)
 
@@ -92,7 +92,8 @@ TEST(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
     if (day > 1) source->RunPgbench({"-n", "-c", "2", "-t", "300"});
     source->SwitchWalAndWaitArchived();
     ProcessResult b = repo.Backup(
-        *source, With({"--jobs", "1", "--now", fmt::format("2030-01-0{}T02:00:00Z", day)}, kPolicy));
+        *source,
+        With({"--jobs", "1", "--now", fmt::format("2030-01-0{}T02:00:00Z", day)}, kPolicy));
     ASSERT_EQ(b.exit_code, 0) << b.err;
     ids.push_back(BackupIdFromSummary(b.out));
     sums.push_back(TableChecksums(*source, kTables));
@@ -142,10 +143,10 @@ TEST(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
   ASSERT_EQ(repo.Run({"backup", "pin", "--backup", ids[3]}).exit_code, 0);
   auto load = source->StartPgbench({"-n", "-c", "2", "-T", "6"});
   auto backup = StartPgvault(
-      With(repo.Flags(), With({"backup", "--pgdata", source->pgdata(), "--pg-host", "127.0.0.1",
-                               "--pg-port", std::to_string(source->port()), "--jobs", "1",
-                               "--now", "2030-01-06T02:00:00Z"},
-                              kPolicy)),
+      With(repo.Flags(),
+           With({"backup", "--pgdata", source->pgdata(), "--pg-host", "127.0.0.1", "--pg-port",
+                 std::to_string(source->port()), "--jobs", "1", "--now", "2030-01-06T02:00:00Z"},
+                kPolicy)),
       repo.env());
   int concurrent_runs = 0;
   while (backup->Running()) {
@@ -186,8 +187,8 @@ TEST(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
   ReportFigure("wal_before", fmt::format("{} files, {} bytes", before.files, before.bytes));
   ReportFigure("wal_after_first_expire",
                fmt::format("{} files, {} bytes", after_first.files, after_first.bytes));
-  ReportFigure("wal_after", fmt::format("{} files, {} bytes (more archived meanwhile)",
-                                        after.files, after.bytes));
+  ReportFigure("wal_after", fmt::format("{} files, {} bytes (more archived meanwhile)", after.files,
+                                        after.bytes));
   ReportFigure("concurrent_expire_gc_runs", std::to_string(concurrent_runs));
   ReportFigure("verify_repairs_after_kill", std::to_string(repaired));
   EXPECT_LT(after_first.bytes, before.bytes);
