@@ -44,6 +44,16 @@ bool InRange(const Place& p, const WalRange& range) {
   return p.timeline <= stop->timeline && p.position <= stop->position;
 }
 
+// The segment after the backup's stop segment: recovery to the backup's end reads the record
+// that follows it, and pg_backup_stop switched to a new segment. "" when the stop is unknown.
+std::string SegmentAfter(const repo::ManifestHeader& h) {
+  uint64_t size = h.wal_segment_size ? h.wal_segment_size : pg::kDefaultWalSegmentSize;
+  uint32_t timeline;
+  uint64_t segno;
+  if (!pg::ParseSegmentName(h.stop_wal, timeline, segno, size)) return "";
+  return pg::SegmentName(timeline, (segno + 1) * size, size);
+}
+
 }  // namespace
 
 bool WalNeeded(const WalNeeds& needs, std::string_view name) {
@@ -89,7 +99,7 @@ Result<WalNeeds> NeedsAfter(repo::Repository& repo, const Plan& plan, std::strin
       if (damaged) *damaged = b.id;
       return WalNeeds{};  // its WAL is unknown: keep everything
     }
-    needs.kept.push_back({b.id, b.header->start_wal, b.header->stop_wal});
+    needs.kept.push_back({b.id, b.header->start_wal, SegmentAfter(*b.header)});
   }
   return needs;
 }

@@ -7,8 +7,9 @@
 //   - a timeline history file (.history): always;
 //   - at or after the cut (the start segment of the PITR window's oldest backup), by position on
 //     any timeline: the window needs WAL from there on to be complete;
-//   - inside a kept backup's own range, start_wal..stop_wal (by timeline and position), or that
-//     backup's .backup history file: an older kept backup restores to its own end.
+//   - inside a kept backup's own range, start_wal to the segment after stop_wal (by timeline
+//     and position; recovery reads the record after the backup's end, in the next segment), or
+//     that backup's .backup history file: an older kept backup restores to its own end.
 // Everything else under wal/ goes. A streamed part goes when its segment is stored whole under
 // wal/, or when a WAL file of its segment would go.
 #pragma once
@@ -27,7 +28,7 @@ namespace pgvault::retention {
 struct WalRange {
   std::string backup_id;
   std::string start_wal;  // the segment holding its start LSN
-  std::string stop_wal;   // the segment holding its stop LSN ("" when unknown: to the end)
+  std::string stop_wal;   // the last segment it needs ("" when unknown: to the end)
 };
 
 struct WalNeeds {
@@ -60,9 +61,9 @@ struct WalCollection {
   std::string skipped_damaged;  // a backup is damaged: its WAL is unknown, nothing deleted
 };
 
-// The needs of the repository after `plan`: the plan's cut and the own WAL of every intact
-// backup the plan does not let go (backups taken since the plan are kept too). kept empty and
-// damaged set when a backup's header cannot be read.
+// The needs of the repository after `plan`: the plan's cut and the own WAL (start_wal to the
+// segment after stop_wal) of every intact backup the plan does not let go (backups taken since the
+// plan are kept too). kept empty and damaged set when a backup's header cannot be read.
 Result<WalNeeds> NeedsAfter(repo::Repository& repo, const Plan& plan, std::string* damaged);
 
 // Records on the plan's PITR anchor (catalog kind walcut) that WAL before the plan's cut may be

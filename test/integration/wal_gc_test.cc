@@ -56,9 +56,18 @@ void ExpectOwnWalOfEveryBackup(const TestRepo& repo, const std::string& when) {
     return std::stoull(name.substr(8, 8), nullptr, 16) * 256 +
            std::stoull(name.substr(16, 8), nullptr, 16);
   };
-  for (const auto& b : repo.Info()["backups"]) {
+  nlohmann::json info = repo.Info();  // held: a range-for over a member of a temporary dangles
+  ASSERT_FALSE(info["backups"].empty()) << when;
+  for (const auto& b : info["backups"]) {
     std::string start = b["start_wal"], stop = b["stop_wal"];
-    for (uint64_t n = segno(start); n <= segno(stop); ++n) {
+    // And the segment after the stop (recovery reads the record after the backup's end there)
+    // once it is archived, i.e. once a later segment is.
+    uint64_t last = segno(stop) + 1, newest = 0;
+    for (const auto& name : w.names)
+      if (name.size() == 24 && name.substr(0, 8) == start.substr(0, 8))
+        newest = std::max<uint64_t>(newest, segno(name));
+    if (newest <= last) last = segno(stop);
+    for (uint64_t n = segno(start); n <= last; ++n) {
       std::string name = fmt::format("{}{:08X}{:08X}", start.substr(0, 8), n / 256, n % 256);
       EXPECT_TRUE(w.names.count(name)) << when << ": backup " << b["id"] << " lost " << name;
     }
@@ -133,7 +142,13 @@ TEST(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
   ProcessResult real = repo.Run(With(expire, {"--now", kFirstNow}));
   ASSERT_EQ(real.exit_code, 0) << real.err;
   auto done = nlohmann::json::parse(real.out);
-  EXPECT_EQ(done["backups"], plan["backups"]);
+  // The killed runs may have expired some already: what is left is what the plan keeps.
+  std::set<std::string> planned_kept, left;
+  for (const auto& b : plan["backups"])
+    if (b["action"] == "keep") planned_kept.insert(b["id"].get<std::string>());
+  for (const auto& b : done["backups"]) left.insert(b["id"].get<std::string>());
+  EXPECT_EQ(left, planned_kept);
+  EXPECT_EQ(planned_kept, (std::set<std::string>{ids[0], ids[3], ids[4]}));
   WalBytes after_first = WalUnder(repo);
   // Whatever the killed runs left, the dry run's list is gone and nothing else.
   std::set<std::string> gone;
@@ -201,7 +216,8 @@ TEST(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
 
   // Every kept backup restores to its own end with its data.
   std::set<std::string> remaining;
-  for (const auto& b : repo.Info()["backups"]) remaining.insert(b["id"].get<std::string>());
+  nlohmann::json info = repo.Info();
+  for (const auto& b : info["backups"]) remaining.insert(b["id"].get<std::string>());
   EXPECT_EQ(remaining, (std::set<std::string>{ids[0], ids[3], ids[4], ids[5]}));
   for (size_t i : {0, 3, 4}) {
     TempDir target("restore");
