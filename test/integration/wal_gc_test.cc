@@ -133,8 +133,10 @@ TEST(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
 
   // kill -9 of expire at several points; each time verify passes and no kept backup lost WAL.
   int repaired = 0;
-  for (int ms : {15, 40, 80, 160}) {
+  std::string kill_codes;
+  for (int ms : {15, 50, 120}) {
     int code = KillAfter(repo, With(expire, {"--now", kFirstNow}), ms);
+    kill_codes += fmt::format("expire@{}ms={} ", ms, code);
     std::string when = fmt::format("expire killed after {} ms (exit {})", ms, code);
     ExpectVerifyPasses(repo, when, repaired);
     ExpectOwnWalOfEveryBackup(repo, when);
@@ -169,10 +171,12 @@ TEST(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
                  std::to_string(source->port()), "--jobs", "1", "--now", "2030-01-06T02:00:00Z"},
                 kPolicy)),
       repo.env());
-  int concurrent_runs = 0;
+  int concurrent_runs = 0, concurrent_wal_deleted = 0;
   while (backup->Running()) {
     ProcessResult e = repo.Run(With(expire, {"--now", kSecondNow}));
     EXPECT_TRUE(e.exit_code == 0 || e.exit_code == kExitConflict) << e.err;
+    if (e.exit_code == 0)
+      concurrent_wal_deleted += nlohmann::json::parse(e.out)["wal"]["files_deleted"].get<int>();
     ProcessResult g = repo.Run({"gc", "--gc-grace", "0"});
     EXPECT_TRUE(g.exit_code == 0 || g.exit_code == kExitConflict) << g.err;
     concurrent_runs++;
@@ -186,8 +190,9 @@ TEST(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
   EXPECT_GT(concurrent_runs, 0);
 
   // kill -9 of gc at several points (it marks, then deletes what an earlier run marked).
-  for (int ms : {15, 40, 80, 160}) {
+  for (int ms : {15, 50, 120}) {
     int code = KillAfter(repo, {"gc", "--gc-grace", "0"}, ms);
+    kill_codes += fmt::format("gc@{}ms={} ", ms, code);
     std::string when = fmt::format("gc killed after {} ms (exit {})", ms, code);
     ExpectVerifyPasses(repo, when, repaired);
     ExpectOwnWalOfEveryBackup(repo, when);
@@ -212,6 +217,9 @@ TEST(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
                                         after.bytes));
   ReportFigure("concurrent_expire_gc_runs", std::to_string(concurrent_runs));
   ReportFigure("verify_repairs_after_kill", std::to_string(repaired));
+  ReportFigure("kill_exit_codes", kill_codes);
+  ReportFigure("wal_files_deleted_while_backup_ran", std::to_string(concurrent_wal_deleted));
+  EXPECT_GT(concurrent_wal_deleted, 0);
   EXPECT_LT(after_first.bytes, before.bytes);
 
   // Every kept backup restores to its own end with its data.
