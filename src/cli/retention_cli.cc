@@ -65,12 +65,22 @@ Status ExpireByPolicy(repo::Repository& repo, const config::Options& o) {
   PGV_ASSIGN_OR_RETURN(auto plan, retention::MakePlan(std::move(inputs), policy, now));
   std::vector<retention::ExpireResult> done;
   if (!o.dry_run) {
+    // The new cut first: the backup holding the previous one may be among those that go.
+    PGV_RETURN_IF_ERROR(retention::RecordWalCut(repo, plan, NowUnixMicros()));
     auto applied = retention::ApplyPlan(repo, plan, o.gc_grace);
     if (!applied.ok()) return applied.status().Context("expiring by the retention policy");
     done = std::move(applied).value();
   }
-  std::cout << (o.json ? ExpireJson(plan, damaged, o.dry_run, done).dump(2) + "\n"
-                       : ExpireText(plan, damaged, o.dry_run, done));
+  // WAL after the backups: the plan says which stay, and their headers give their own WAL.
+  // Object lock is the storage's clock, not --now.
+  retention::WalCollection wal{.dry_run = o.dry_run};
+  if (!plan.entries.empty()) {
+    auto collected = retention::CollectWal(repo, plan, o.dry_run, NowUnixMicros() / 1000000);
+    if (!collected.ok()) return collected.status().Context("deleting WAL no backup needs");
+    wal = std::move(collected).value();
+  }
+  std::cout << (o.json ? ExpireJson(plan, damaged, o.dry_run, done, wal).dump(2) + "\n"
+                       : ExpireText(plan, damaged, o.dry_run, done, wal));
   return Status::Ok();
 }
 
@@ -90,7 +100,8 @@ Status PinCommand(repo::Repository& repo, const config::Options& o) {
 }
 
 json ExpireJson(const retention::Plan& plan, const std::vector<std::string>& damaged, bool dry_run,
-                const std::vector<retention::ExpireResult>& done) {
+                const std::vector<retention::ExpireResult>& done,
+                const retention::WalCollection& wal) {
   json backups = json::array();
   for (const auto& e : plan.entries) {
     json tiers = json::array();
@@ -107,19 +118,32 @@ json ExpireJson(const retention::Plan& plan, const std::vector<std::string>& dam
     expired.push_back({{"id", r.backup_id},
                        {"packs_deleted", r.packs_deleted},
                        {"bytes_deleted", r.bytes_deleted}});
-  return {{"now", FormatIsoMicros(plan.now_micros)},
-          {"dry_run", dry_run},
-          {"backups", backups},
-          {"pitr_from", IsoOrNull(plan.pitr_from_micros)},
-          {"pitr_from_backup", plan.pitr_from_backup},
-          {"wal_cut", plan.wal_cut},
-          {"wal_continuous_from", plan.wal_continuous_from},
-          {"damaged", damaged},
-          {"expired", expired}};
+  return {
+      {"now", FormatIsoMicros(plan.now_micros)},
+      {"dry_run", dry_run},
+      {"backups", backups},
+      {"pitr_from", IsoOrNull(plan.pitr_from_micros)},
+      {"pitr_from_backup", plan.pitr_from_backup},
+      {"wal_cut", plan.wal_cut},
+      {"wal_continuous_from", plan.wal_continuous_from},
+      {"damaged", damaged},
+      {"expired", expired},
+      {"wal",
+       {{"files_before", wal.files_before},
+        {"bytes_before", wal.bytes_before},
+        {"files_deleted", wal.files_deleted},
+        {"bytes_deleted", wal.bytes_deleted},
+        {"first_deleted", wal.first_deleted.empty() ? json() : json(wal.first_deleted)},
+        {"last_deleted", wal.last_deleted.empty() ? json() : json(wal.last_deleted)},
+        {"stream_parts_deleted", wal.stream_deleted},
+        {"stream_bytes_deleted", wal.stream_bytes_deleted},
+        {"locked", wal.locked},
+        {"skipped_damaged", wal.skipped_damaged.empty() ? json() : json(wal.skipped_damaged)}}}};
 }
 
 std::string ExpireText(const retention::Plan& plan, const std::vector<std::string>& damaged,
-                       bool dry_run, const std::vector<retention::ExpireResult>& done) {
+                       bool dry_run, const std::vector<retention::ExpireResult>& done,
+                       const retention::WalCollection& wal) {
   std::string out = fmt::format("retention plan at {}{}:\n", FormatIsoMicros(plan.now_micros),
                                 dry_run ? " (dry run: nothing removed)" : "");
   for (const auto& e : plan.entries)
@@ -132,6 +156,7 @@ std::string ExpireText(const retention::Plan& plan, const std::vector<std::strin
         "PITR from backup {} (window from {}); WAL needed from segment {}, complete from {}\n",
         plan.pitr_from_backup, Iso(plan.pitr_from_micros), plan.wal_cut, plan.wal_continuous_from);
   for (const auto& r : done) out += retention::SummaryLine(r) + "\n";
+  if (!plan.entries.empty()) out += retention::WalText(wal);
   out += fmt::format("{} backups kept, {} {}\n", plan.kept(), plan.entries.size() - plan.kept(),
                      dry_run ? "would be expired" : "expired");
   return out;

@@ -12,7 +12,7 @@
 namespace pgvault::repo {
 namespace {
 
-constexpr std::string_view kKindNames[] = {"verify", "drill", "pin"};
+constexpr std::string_view kKindNames[] = {"verify", "drill", "pin", "walcut"};
 
 std::optional<RecordKind> KindFromName(std::string_view name) {
   for (size_t i = 0; i < std::size(kKindNames); ++i)

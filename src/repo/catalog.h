@@ -27,7 +27,9 @@ namespace pgvault::repo {
 class Repository;
 
 // Values are part of object names: never rename.
-enum class RecordKind { kVerify, kDrill, kPin };
+// kWalCut: expire trimmed WAL before body "cut" (a segment name) on every timeline, except the
+// kept backups' own ranges (retention/wal_gc.h); written on the PITR window's oldest backup.
+enum class RecordKind { kVerify, kDrill, kPin, kWalCut };
 std::string_view RecordKindName(RecordKind kind);
 
 struct CatalogRecord {

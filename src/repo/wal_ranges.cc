@@ -6,6 +6,8 @@
 #include <cstdlib>
 
 #include "pg/wal_names.h"
+#include "repo/catalog.h"
+#include "repo/layout.h"
 #include "repo/manifest.h"
 #include "repo/wal_store.h"
 
@@ -155,6 +157,38 @@ Result<std::vector<TimelineRange>> DescribeTimelines(Repository& repo, const Wal
   return out;
 }
 
+namespace {
+
+// The segment number of the newest WAL cut that expire recorded on a backup still in `listed`
+// (catalog kind walcut), or nullopt. WAL before it was trimmed on purpose: only the kept
+// backups' own ranges remain there, and verify checks those per backup.
+Result<std::optional<uint64_t>> NewestWalCut(Repository& repo,
+                                             const std::vector<ListedBackup>& listed,
+                                             uint64_t segment_size) {
+  PGV_ASSIGN_OR_RETURN(auto objects, repo.storage().List(kCatalogPrefix));
+  std::set<std::string> ids;
+  for (const auto& obj : objects) {
+    auto name = ParseCatalogRecordKey(obj.key);
+    if (name && name->kind == RecordKindName(RecordKind::kWalCut)) ids.insert(name->backup_id);
+  }
+  std::optional<uint64_t> newest;
+  for (const auto& b : listed) {
+    if (!b.intact() || !ids.count(b.id)) continue;
+    PGV_ASSIGN_OR_RETURN(auto records, ListCatalogRecords(repo, b.id));
+    for (const auto& r : records) {
+      if (r.kind != RecordKind::kWalCut || !r.body.contains("cut") || !r.body["cut"].is_string())
+        continue;
+      uint32_t tli;
+      uint64_t segno;
+      if (pg::ParseSegmentName(r.body["cut"].get<std::string>(), tli, segno, segment_size))
+        newest = std::max(newest.value_or(0), segno);
+    }
+  }
+  return newest;
+}
+
+}  // namespace
+
 Result<std::vector<TimelineRange>> DescribeArchive(Repository& repo, uint64_t& segment_size) {
   std::optional<uint64_t> from_segno;
   // From the oldest backup that can be restored: a damaged one's header cannot be read.
@@ -171,6 +205,10 @@ Result<std::vector<TimelineRange>> DescribeArchive(Repository& repo, uint64_t& s
     // No backup: the size archive-push recorded for the cluster, else PostgreSQL's default.
     PGV_ASSIGN_OR_RETURN(segment_size, repo.RecordedWalSegmentSize());
     if (segment_size == 0) segment_size = pg::kDefaultWalSegmentSize;
+  }
+  if (from_segno) {
+    PGV_ASSIGN_OR_RETURN(auto cut, NewestWalCut(repo, listed, segment_size));
+    if (cut && *cut > *from_segno) from_segno = cut;
   }
   PGV_ASSIGN_OR_RETURN(auto index, WalIndex::Load(repo, segment_size));
   return DescribeTimelines(repo, index, from_segno);

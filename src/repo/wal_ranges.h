@@ -75,9 +75,11 @@ Result<std::vector<TimelineRange>> DescribeTimelines(Repository& repo, const Wal
                                                      std::optional<uint64_t> from_segno);
 
 // DescribeTimelines from the oldest backup's first segment (or the first archived one when there
-// is no backup). segment_size: the cluster's when the caller knows it (check asks the server), or
-// 0; set from the oldest backup's header when there is one, else, when 0, to
-// pg::kDefaultWalSegmentSize (only names are compared then: no backup needs the WAL).
+// is no backup), or from the newest WAL cut expire recorded (catalog kind walcut) when later:
+// WAL before it was trimmed on purpose, and verify checks each backup's own WAL. segment_size: the
+// cluster's when the caller knows it (check asks the server), or 0; set from the oldest backup's
+// header when there is one, else, when 0, to pg::kDefaultWalSegmentSize (only names are compared
+// then: no backup needs the WAL).
 Result<std::vector<TimelineRange>> DescribeArchive(Repository& repo, uint64_t& segment_size);
 
 }  // namespace pgvault::repo
