@@ -47,16 +47,10 @@ if ((${#extra[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
     -o DPkg::Lock::Timeout=600 "${extra[@]}" >/dev/null
 fi
-if [[ -n $pgvault_bin ]]; then
-  PGVAULT=$(realpath "$pgvault_bin")
-else
-  cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  ninja -C build-bench pgvault >/dev/null
-  PGVAULT=$SRC/build-bench/pgvault
-fi
 
 # shellcheck source=scripts/lib.sh
 source "$SRC/scripts/lib.sh"
+bench_pgvault "$pgvault_bin"
 make_workdir pgvault-bench
 
 port=$(free_port)

@@ -24,15 +24,9 @@ done
 t_begin=$(date +%s)
 stamp() { printf '== [%s] %s\n' "$(date -u -d @$(($(date +%s) - t_begin)) +%M:%S)" "$1"; }
 PGBIN=/usr/lib/postgresql/15/bin
-if [[ -n $pgvault_bin ]]; then
-  PGVAULT=$(realpath "$pgvault_bin")
-else
-  cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  ninja -C build-bench pgvault >/dev/null
-  PGVAULT=$SRC/build-bench/pgvault
-fi
 # shellcheck source=scripts/lib.sh
 source "$SRC/scripts/lib.sh"
+bench_pgvault "$pgvault_bin"
 make_workdir pgvault-drill-rto
 port=$(free_port) pgdata=$work/pgdata repo=$work/repo key=$work/pgvault.key
 head -c 32 /dev/urandom | base64 >"$key"

@@ -34,3 +34,13 @@ remove_workdir() {
   stop_cluster "$work/pgdata" || true
   if [[ ${keep:-no} == yes ]]; then echo "kept $work"; else rm -rf "$work"; fi
 }
+
+bench_pgvault() {  # bench_pgvault [BIN]: PGVAULT=BIN, or a Release build of pgvault in build-bench
+  if [[ -n ${1:-} ]]; then
+    PGVAULT=$(realpath "$1")
+  else
+    cmake -S "$SRC" -B "$SRC/build-bench" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+    ninja -C "$SRC/build-bench" pgvault >/dev/null
+    PGVAULT=$SRC/build-bench/pgvault
+  fi
+}
