@@ -1,5 +1,7 @@
 #include "pg/libpq.h"
 
+#include <fmt/format.h>
+
 #include "common/lazy_library.h"
 
 namespace pgvault::pg {
@@ -36,6 +38,31 @@ Result<const PqApi*> Pq() {
   }();
   if (!loaded.ok()) return loaded;
   return &api;
+}
+
+Result<std::vector<Row>> TakeRows(const PqApi& pq, PGconn* conn, PGresult* res,
+                                  const std::string& server) {
+  ExecStatusType st = pq.result_status(res);
+  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+    std::string msg = PqFirstLine(res ? pq.result_error_message(res) : pq.error_message(conn));
+    pq.clear(res);
+    return Status::Pg(fmt::format("PostgreSQL at '{}' failed: {}", server, msg));
+  }
+  std::vector<Row> rows;
+  int nrows = pq.ntuples(res), ncols = pq.nfields(res);
+  for (int row_idx = 0; row_idx < nrows; ++row_idx) {
+    Row row;
+    for (int col_idx = 0; col_idx < ncols; ++col_idx) {
+      if (pq.getisnull(res, row_idx, col_idx))
+        row.emplace_back(std::nullopt);
+      else
+        row.emplace_back(
+            std::string(pq.getvalue(res, row_idx, col_idx), pq.getlength(res, row_idx, col_idx)));
+    }
+    rows.push_back(std::move(row));
+  }
+  pq.clear(res);
+  return rows;
 }
 
 PGconn* PqConnect(const PqApi& pq, const std::vector<std::pair<std::string, std::string>>& params,

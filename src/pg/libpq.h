@@ -4,6 +4,7 @@
 
 #include <libpq-fe.h>
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,6 +41,14 @@ struct PqApi {
 
 // The table, once libpq.so.5 loaded; kUnavailable naming the Debian package when it cannot be.
 Result<const PqApi*> Pq();
+
+// One row of a result: text values, NULL as nullopt.
+using Row = std::vector<std::optional<std::string>>;
+
+// The rows of res, a command's or query's result, or kPg "PostgreSQL at '<server>' failed: ..."
+// with the server's message. Clears res either way.
+Result<std::vector<Row>> TakeRows(const PqApi& pq, PGconn* conn, PGresult* res,
+                                  const std::string& server);
 
 // Connects with keyword/value pairs (a pair with an empty value is left out; the strings live in
 // `params` for the whole call, as libpq needs). nullptr on failure, with libpq's message in error.

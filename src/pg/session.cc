@@ -47,27 +47,7 @@ Result<std::vector<Row>> PgSession::Query(const std::string& sql,
   for (const auto& p : params) values.push_back(p.c_str());
   PGresult* res = pq->exec_params(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
                                   values.data(), nullptr, nullptr, 0);
-  ExecStatusType st = pq->result_status(res);
-  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-    std::string msg = PqFirstLine(res ? pq->result_error_message(res) : pq->error_message(conn_));
-    pq->clear(res);
-    return Status::Pg(fmt::format("PostgreSQL at '{}' failed: {}", options_.Describe(), msg));
-  }
-  std::vector<Row> rows;
-  int nrows = pq->ntuples(res), ncols = pq->nfields(res);
-  for (int row_idx = 0; row_idx < nrows; ++row_idx) {
-    Row row;
-    for (int col_idx = 0; col_idx < ncols; ++col_idx) {
-      if (pq->getisnull(res, row_idx, col_idx))
-        row.emplace_back(std::nullopt);
-      else
-        row.emplace_back(
-            std::string(pq->getvalue(res, row_idx, col_idx), pq->getlength(res, row_idx, col_idx)));
-    }
-    rows.push_back(std::move(row));
-  }
-  pq->clear(res);
-  return rows;
+  return TakeRows(*pq, conn_, res, options_.Describe());
 }
 
 Result<std::string> PgSession::Scalar(const std::string& sql,

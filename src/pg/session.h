@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "pg/libpq.h"
 
 namespace pgvault::pg {
 
@@ -23,8 +24,6 @@ struct ConnOptions {
   std::string conninfo;
   std::string Describe() const;
 };
-
-using Row = std::vector<std::optional<std::string>>;
 
 class PgSession {
  public:
