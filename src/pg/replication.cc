@@ -105,26 +105,7 @@ Status ReplicationConnection::Lost(const std::string& what) {
 
 Result<std::vector<Row>> ReplicationConnection::Command(const std::string& command) {
   const PqApi* pq = *Pq();
-  PGresult* res = pq->exec(conn_, command.c_str());
-  ExecStatusType st = pq->result_status(res);
-  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-    std::string msg = PqFirstLine(res ? pq->result_error_message(res) : pq->error_message(conn_));
-    pq->clear(res);
-    return Status::Pg(fmt::format("PostgreSQL at '{}' failed: {}", server_, msg));
-  }
-  std::vector<Row> rows;
-  for (int r = 0; r < pq->ntuples(res); ++r) {
-    Row row;
-    for (int c = 0; c < pq->nfields(res); ++c) {
-      if (pq->getisnull(res, r, c))
-        row.emplace_back(std::nullopt);
-      else
-        row.emplace_back(std::string(pq->getvalue(res, r, c), pq->getlength(res, r, c)));
-    }
-    rows.push_back(std::move(row));
-  }
-  pq->clear(res);
-  return rows;
+  return TakeRows(*pq, conn_, pq->exec(conn_, command.c_str()), server_);
 }
 
 Result<SystemIdentity> ReplicationConnection::IdentifySystem() {
@@ -225,7 +206,7 @@ Result<StreamMessage> ReplicationConnection::Receive(int timeout_ms) {
   return StreamMessage{};
 }
 
-Status ReplicationConnection::SendStatus(uint64_t written, uint64_t flushed, bool reply_requested) {
+Status ReplicationConnection::SendStatus(uint64_t written, uint64_t flushed) {
   const PqApi* pq = *Pq();
   char msg[34];
   msg[0] = 'r';
@@ -233,7 +214,7 @@ Status ReplicationConnection::SendStatus(uint64_t written, uint64_t flushed, boo
   WriteU64(msg + 9, flushed);
   WriteU64(msg + 17, 0);  // nothing is applied: pgvault is not a server
   WriteU64(msg + 25, static_cast<uint64_t>(PgNowMicros()));
-  msg[33] = reply_requested ? 1 : 0;
+  msg[33] = 0;  // pgvault never asks the server for a reply
   if (pq->put_copy_data(conn_, msg, sizeof msg) <= 0 || pq->flush(conn_) != 0)
     return Lost("sending a status update");
   return Status::Ok();

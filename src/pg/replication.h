@@ -77,7 +77,7 @@ class ReplicationConnection {
   Result<StreamMessage> Receive(int timeout_ms);
   // A standby status update: written and flushed (durable) positions. The slot advances to
   // flushed; a synchronous primary lets commits up to flushed return.
-  Status SendStatus(uint64_t written, uint64_t flushed, bool reply_requested = false);
+  Status SendStatus(uint64_t written, uint64_t flushed);
   // After kEndOfTimeline: ends the copy and reads which timeline follows and where it starts.
   Result<NextTimeline> FinishTimeline();
 

@@ -17,11 +17,6 @@
 namespace pgvault::stream {
 namespace {
 
-// An error retrying cannot fix: the loop in RunWalStream returns it at once.
-struct Fatal {
-  Status status;
-};
-
 class Streamer {
  public:
   Streamer(repo::Repository& repo, const StreamOptions& options)
@@ -40,7 +35,7 @@ class Streamer {
                      uint64_t& lsn);
   Status Append(uint64_t start, ByteView data);
   Status CompleteSegment();
-  Status FlushAndReport(pg::ReplicationConnection& conn, bool reply_requested);
+  Status FlushAndReport(pg::ReplicationConnection& conn);
   Status UploadPartial();
   Status FollowTimeline(pg::ReplicationConnection& conn);
 
@@ -157,7 +152,7 @@ Status Streamer::Session(bool& fatal, bool& streamed) {
   last_report_ = last_upload_ = MonotonicSeconds();
   for (;;) {
     if (options_.stop_requested && options_.stop_requested()) {
-      PGV_RETURN_IF_ERROR(FlushAndReport(**conn, false));
+      PGV_RETURN_IF_ERROR(FlushAndReport(**conn));
       return Status::Ok();
     }
     // Take everything that has arrived (up to a bound), then sync and report once.
@@ -181,7 +176,7 @@ Status Streamer::Session(bool& fatal, bool& streamed) {
     }
     double now = MonotonicSeconds();
     if (reply || (options_.synchronous && position_ > flushed_) || now - last_report_ >= 1.0)
-      PGV_RETURN_IF_ERROR(FlushAndReport(**conn, false));
+      PGV_RETURN_IF_ERROR(FlushAndReport(**conn));
     if (now - last_upload_ >= options_.partial_interval) PGV_RETURN_IF_ERROR(UploadPartial());
   }
 }
@@ -219,13 +214,13 @@ Status Streamer::CompleteSegment() {
   return spool_.Open(pg::SegmentName(tli_, position_, segment_size_));
 }
 
-Status Streamer::FlushAndReport(pg::ReplicationConnection& conn, bool reply_requested) {
+Status Streamer::FlushAndReport(pg::ReplicationConnection& conn) {
   if (position_ > flushed_) {
     PGV_RETURN_IF_ERROR(spool_.Sync());
     flushed_ = position_;
   }
   last_report_ = MonotonicSeconds();
-  PGV_RETURN_IF_ERROR(conn.SendStatus(position_, flushed_, reply_requested));
+  PGV_RETURN_IF_ERROR(conn.SendStatus(position_, flushed_));
   if (options_.on_progress)
     options_.on_progress({.timeline = tli_,
                           .received = position_,
@@ -243,8 +238,7 @@ Status Streamer::UploadPartial() {
   if (SegmentStart(flushed_) != SegmentStart(position_)) length = 0;  // flushed lags a segment
   if (length <= uploaded_) return Status::Ok();
   PGV_ASSIGN_OR_RETURN(Bytes data, spool_.Read(spool_.name(), length));
-  PGV_ASSIGN_OR_RETURN(auto outcome, repo::PushStreamPartial(repo_, spool_.name(), data));
-  (void)outcome;
+  PGV_RETURN_IF_ERROR(repo::PushStreamPartial(repo_, spool_.name(), data).status());
   PGV_RETURN_IF_ERROR(repo::DeleteStreamPartials(repo_, spool_.name(), length));
   uploaded_ = length;
   Stored(SegmentStart(flushed_) + length);
@@ -298,7 +292,7 @@ Status RunWalStream(repo::Repository& repo, const StreamOptions& options) {
   Streamer streamer(repo, options);
   PGV_RETURN_IF_ERROR(streamer.RecoverSpool());
   bool ever_streamed = false;
-  double backoff = 1, failing_since = 0;
+  double backoff = 1;
   for (;;) {
     bool fatal = false, streamed = false;
     Status s = streamer.Session(fatal, streamed);
@@ -308,18 +302,12 @@ Status RunWalStream(repo::Repository& repo, const StreamOptions& options) {
     if (!stored.ok()) log::Warn("{}", stored.ToString());
     bool stopping = options.stop_requested && options.stop_requested();
     // Asked to stop: a connection lost on the way out is no failure; storing is.
-    if (stopping) return stored;
-    if (s.ok()) return stored;
+    if (stopping || s.ok()) return stored;
     // A configuration that never worked is an error now, not a retry loop.
     if (fatal || !ever_streamed) return s;
-    double now = MonotonicSeconds();
-    if (streamed || failing_since == 0) {
-      failing_since = now;
-      backoff = 1;
-    }
-    if (options.give_up_after > 0 && now - failing_since > options.give_up_after) return s;
+    if (streamed) backoff = 1;  // it worked until now: the first retry comes soon
     log::Warn("{}; retrying in {:.0f} s", s.ToString(), backoff);
-    for (double until = now + backoff; MonotonicSeconds() < until;) {
+    for (double until = MonotonicSeconds() + backoff; MonotonicSeconds() < until;) {
       if (options.stop_requested && options.stop_requested()) return Status::Ok();
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }

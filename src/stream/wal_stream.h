@@ -40,8 +40,6 @@ struct StreamOptions {
   std::string application_name = "pgvault";
   // Polled between messages: true ends the stream once what was received is stored.
   std::function<bool()> stop_requested;
-  // How long to keep retrying a lost connection before giving up; 0 = for ever.
-  double give_up_after = 0;
   // Called after each status update (the daemon's metrics); may be empty.
   std::function<void(const StreamProgress&)> on_progress;
 };
