@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <functional>
-#include <string_view>
 
 #include "common/time.h"
 
@@ -178,6 +177,47 @@ void JobFamilies(std::string& out, const std::vector<ClusterState>& clusters) {
          });
 }
 
+void StreamFamilies(std::string& out, const std::vector<ClusterState>& clusters) {
+  int64_t now = NowUnixMicros() / 1000000;
+  Family(out, clusters, "pgvault_wal_stream_up", "gauge",
+         "1 while wal-stream reports to the server (a status update in the last 30 s).",
+         [now](const ClusterState& c, Samples& s) {
+           if (!c.stream) return;
+           bool up = c.stream->last_error.empty() && c.stream->last_progress_unix > 0 &&
+                     now - c.stream->last_progress_unix <= 30;
+           s.emplace_back(L(c.name), up ? 1 : 0);
+         });
+  struct Metric {
+    const char* name;
+    const char* type;
+    const char* help;
+    double (*value)(const StreamStatus&);
+  };
+  static const Metric metrics[] = {
+      {"pgvault_wal_stream_lag_bytes", "gauge", "WAL the server has that pgvault has not received.",
+       [](const StreamStatus& s) {
+         return static_cast<double>(s.server_end > s.flushed ? s.server_end - s.flushed : 0);
+       }},
+      {"pgvault_wal_stream_lag_seconds", "gauge",
+       "How long the server has been ahead of what pgvault received (0 when caught up).",
+       [](const StreamStatus& s) { return s.lag_seconds; }},
+      {"pgvault_wal_stream_unstored_bytes", "gauge",
+       "WAL on pgvault's disk not yet in the repository (at most --partial-interval of it).",
+       [](const StreamStatus& s) {
+         return static_cast<double>(s.flushed > s.stored ? s.flushed - s.stored : 0);
+       }},
+      {"pgvault_wal_stream_flushed_lsn_bytes", "gauge",
+       "The WAL position pgvault has on disk and reported flushed, as a byte offset.",
+       [](const StreamStatus& s) { return static_cast<double>(s.flushed); }},
+      {"pgvault_wal_stream_failures_total", "counter", "wal-stream runs that ended in an error.",
+       [](const StreamStatus& s) { return static_cast<double>(s.failures); }},
+  };
+  for (const auto& m : metrics)
+    Family(out, clusters, m.name, m.type, m.help, [&](const ClusterState& c, Samples& s) {
+      if (c.stream) s.emplace_back(L(c.name), m.value(*c.stream));
+    });
+}
+
 }  // namespace
 
 void JobCounters::Record(bool ok, double seconds, int64_t now_unix) {
@@ -210,52 +250,6 @@ std::string EscapeLabel(const std::string& value) {
   }
   return out;
 }
-
-namespace {
-
-void StreamFamilies(std::string& out, const std::vector<ClusterState>& clusters) {
-  int64_t now = NowUnixMicros() / 1000000;
-  Family(out, clusters, "pgvault_wal_stream_up", "gauge",
-         "1 while wal-stream reports to the server (a status update in the last 30 s).",
-         [now](const ClusterState& c, Samples& s) {
-           if (!c.stream) return;
-           bool up = c.stream->last_error.empty() && c.stream->last_progress_unix > 0 &&
-                     now - c.stream->last_progress_unix <= 30;
-           s.emplace_back(L(c.name), up ? 1 : 0);
-         });
-  struct Gauge {
-    const char* name;
-    const char* help;
-    double (*value)(const StreamStatus&);
-  };
-  static const Gauge gauges[] = {
-      {"pgvault_wal_stream_lag_bytes", "WAL the server has that pgvault has not received.",
-       [](const StreamStatus& s) {
-         return static_cast<double>(s.server_end > s.flushed ? s.server_end - s.flushed : 0);
-       }},
-      {"pgvault_wal_stream_lag_seconds",
-       "How long the server has been ahead of what pgvault received (0 when caught up).",
-       [](const StreamStatus& s) { return s.lag_seconds; }},
-      {"pgvault_wal_stream_unstored_bytes",
-       "WAL on pgvault's disk not yet in the repository (at most --partial-interval of it).",
-       [](const StreamStatus& s) {
-         return static_cast<double>(s.flushed > s.stored ? s.flushed - s.stored : 0);
-       }},
-      {"pgvault_wal_stream_flushed_lsn_bytes",
-       "The WAL position pgvault has on disk and reported flushed, as a byte offset.",
-       [](const StreamStatus& s) { return static_cast<double>(s.flushed); }},
-      {"pgvault_wal_stream_failures_total", "wal-stream runs that ended in an error.",
-       [](const StreamStatus& s) { return static_cast<double>(s.failures); }},
-  };
-  for (const auto& g : gauges)
-    Family(out, clusters, g.name,
-           std::string_view(g.name).ends_with("_total") ? "counter" : "gauge", g.help,
-           [&](const ClusterState& c, Samples& s) {
-             if (c.stream) s.emplace_back(L(c.name), g.value(*c.stream));
-           });
-}
-
-}  // namespace
 
 std::string RenderMetrics(const std::vector<ClusterState>& clusters) {
   std::string out;
