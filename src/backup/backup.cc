@@ -92,6 +92,8 @@ repo::BackupStats MakeStats(const WalkResult& walk, const CopyTotals& totals,
       .bytes_new = totals.packs.bytes_written,
       .packs_written = totals.packs.packs_written,
       .files_vanished = counters.files_vanished.load(),
+      .files_unchanged = counters.files_unchanged.load(),
+      .bytes_unchanged = counters.bytes_unchanged.load(),
       .duration_seconds = duration_seconds,
       .cpu_seconds = {.read = times.read_ns / 1e9,
                       .hash = times.hash_ns / 1e9,
@@ -126,6 +128,32 @@ Result<std::optional<PageCheckConfig>> PageCheckFor(pg::PgSession& session, bool
                       .start_lsn = start_lsn,
                       .errors = &errors,
                       .pages_checked = &pages_checked});
+}
+
+// Files unchanged since the parent backup read them are taken from it unread (docs/design.md,
+// "Unchanged files"): a file qualifies when its size and mtime are what the parent recorded and
+// that mtime is more than a whole second before the parent started, so no write after the
+// parent's read can have left the mtime as it was. Every file is read after a timeline switch or
+// from another data directory (a promoted or restored copy keeps times that need not follow
+// this rule), when the clock went back, and with --full-scan. Returns 0 for "read every file".
+int64_t UnchangedBefore(const ParentBackup& parent, const BackupPoints& points,
+                        const std::string& pgdata, uint32_t block_size, bool full_scan) {
+  if (full_scan || !parent.manifest) return 0;
+  const repo::ManifestHeader& p = parent.manifest->header();
+  const char* why = nullptr;
+  if (p.timeline != points.timeline)
+    why = "the timeline changed";
+  else if (p.pgdata != pgdata)
+    why = "it was taken from another data directory";
+  else if (p.block_size != block_size)
+    why = "it used another block size";
+  else if (p.start_time_unix_micros > points.start_time)
+    why = "the clock went back since it started";
+  if (why) {
+    log::Info("reading every file: {} since the parent backup '{}'", why, parent.id);
+    return 0;
+  }
+  return p.start_time_unix_micros / 1000000 - 1;
 }
 
 }  // namespace
@@ -303,6 +331,8 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
       CopyFiles(repo, walk.entries, parent.manifest.get(), manifest,
                 {.jobs = options.jobs,
                  .lock_until_unix = retain,
+                 .unchanged_before = UnchangedBefore(
+                     parent, points, pgdata, repo.config().params.block_size, options.full_scan),
                  .on_read = [&](uint64_t n) { progress.Update(done_bytes += n, walk.total_bytes); },
                  .page_check = page_check ? &*page_check : nullptr},
                 totals);
@@ -343,12 +373,16 @@ std::string Mb(double bytes) { return fmt::format("{:.1f} MB", bytes / 1e6); }
 std::string SummaryLine(const BackupResult& r) {
   const repo::BackupStats& s = r.header.stats;
   double read = s.bytes_read, raw_new = s.bytes_new_raw, stored = s.bytes_new,
-         secs = s.duration_seconds;
+         secs = s.duration_seconds, logical = read + s.bytes_unchanged;
+  std::string unchanged =
+      s.files_unchanged > 0
+          ? fmt::format(" ({} unchanged, {} not read)", s.files_unchanged, Mb(s.bytes_unchanged))
+          : "";
   return fmt::format(
-      "backup {} complete: {} files, {} read, {} stored, dedup {:.1f}x, compression {:.1f}x, "
+      "backup {} complete: {} files{}, {} read, {} stored, dedup {:.1f}x, compression {:.1f}x, "
       "{:.1f} MB/s, {:.1f} s",
-      r.backup_id, s.files, Mb(read), Mb(stored), raw_new > 0 ? read / raw_new : 0.0,
-      stored > 0 ? raw_new / stored : 0.0, secs > 0 ? read / 1e6 / secs : 0.0, secs);
+      r.backup_id, s.files, unchanged, Mb(read), Mb(stored), raw_new > 0 ? logical / raw_new : 0.0,
+      stored > 0 ? raw_new / stored : 0.0, secs > 0 ? logical / 1e6 / secs : 0.0, secs);
 }
 
 std::string StatsLine(const BackupResult& r) {

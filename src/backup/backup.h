@@ -21,6 +21,8 @@ struct BackupOptions {
   int64_t retain_until_unix = 0;
   // Check data page checksums when the cluster has them (--checksum-page).
   bool checksum_page = true;
+  // Read every file, also those the unchanged-file rule would take from the parent (--full-scan).
+  bool full_scan = false;
   // The retention tiers the backup joins (recorded in its header) and --now.
   retention::TierOptions tiers;
 };

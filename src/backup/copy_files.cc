@@ -33,7 +33,9 @@ Status RunCopyWorker(JobSource& jobs, OrderedSink& sink, WorkerContext& ctx,
   while (!stop.stop_requested() && jobs.Next(seq, job, status)) {
     if (!status.ok()) break;
     std::optional<repo::FileEntry> entry;
-    if (job.entry->type == repo::EntryType::kFile) {
+    if (job.unchanged) {
+      entry = ReuseUnchangedFile(job, ctx);
+    } else if (job.entry->type == repo::EntryType::kFile) {
       auto r = BackupFile(job, ctx);
       if (!r.ok()) {
         status = r.status().Context(fmt::format("backing up '{}'", job.entry->path));
@@ -58,7 +60,7 @@ Status CopyFiles(repo::Repository& repo, const std::vector<WalkEntry>& entries,
   uint64_t range_blocks = options.range_blocks > 0
                               ? options.range_blocks
                               : std::max<uint64_t>(1, kWorkUnitBytes / block_size);
-  JobSource jobs(entries, parent, block_size, range_blocks);
+  JobSource jobs(entries, parent, block_size, range_blocks, options.unchanged_before);
   // Up to 4096 results, and 64Ki block references (~8 MiB), wait for an earlier one.
   OrderedSink sink(manifest, block_size, 4096, 64 << 10);
   storage::PutOptions lock_options{.lock_until_unix = options.lock_until_unix};

@@ -28,11 +28,12 @@ bool JobSource::Next(size_t& seq, FileJob& job, Status& status) {
           break;
         }
       }
+      current_.unchanged = current_.parent && Unchanged(we, current_.parent->entry());
       // Split by the size the walk saw; a job's reading and the join in OrderedSink decide
       // where the file ends if it changed since.
       uint64_t range_bytes = range_blocks_ * block_size_;
       uint64_t ranges = (we.size + range_bytes - 1) / range_bytes;
-      if (ranges > 1) parts_ = static_cast<uint32_t>(ranges);
+      if (ranges > 1 && !current_.unchanged) parts_ = static_cast<uint32_t>(ranges);
     }
   }
   job = current_;
@@ -43,6 +44,12 @@ bool JobSource::Next(size_t& seq, FileJob& job, Status& status) {
   seq = next_seq_++;
   if (++next_part_ == parts_) current_ = FileJob{};  // drop this copy of the parent entry
   return true;
+}
+
+bool JobSource::Unchanged(const WalkEntry& we, const repo::FileEntry& parent) const {
+  return unchanged_before_ > 0 && we.size == parent.size && we.mtime == parent.mtime &&
+         parent.mtime < unchanged_before_ &&
+         parent.blocks.size() == (parent.size + block_size_ - 1) / block_size_;
 }
 
 bool JobSource::Advance(Status& status) {

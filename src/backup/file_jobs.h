@@ -24,12 +24,18 @@ class JobSource {
   // A file whose size at walk time spans more than range_blocks blocks becomes
   // ceil(size / range) jobs of range_blocks blocks each; the last reads on to the end of the
   // file, so a file that grows while it is read ends up as a whole-file job would have read it.
+  //
+  // A file whose size and mtime (seconds) are what the parent recorded, with that mtime earlier
+  // than unchanged_before (unix seconds; 0: never), is one job marked unchanged: its entry is
+  // the parent's and it is not read. Why that is safe, and how backup chooses unchanged_before:
+  // docs/design.md, "Unchanged files".
   JobSource(const std::vector<WalkEntry>& entries, repo::ManifestReader* parent,
-            uint32_t block_size, uint64_t range_blocks)
+            uint32_t block_size, uint64_t range_blocks, int64_t unchanged_before = 0)
       : entries_(entries),
         parent_(parent),
         block_size_(block_size),
-        range_blocks_(std::max<uint64_t>(1, range_blocks)) {}
+        range_blocks_(std::max<uint64_t>(1, range_blocks)),
+        unchanged_before_(unchanged_before) {}
 
   // Fills the next job and its sequence number (0, 1, 2, ... in path order); false when there
   // are no more. When the parent backup cannot be read, status says so and the job's parent is
@@ -38,12 +44,14 @@ class JobSource {
 
  private:
   bool Advance(Status& status);
+  bool Unchanged(const WalkEntry& we, const repo::FileEntry& parent) const;
 
   std::mutex mu_;
   const std::vector<WalkEntry>& entries_;
   repo::ManifestReader* parent_;
   const uint32_t block_size_;
   const uint64_t range_blocks_;
+  const int64_t unchanged_before_;
   size_t next_entry_ = 0;
   size_t next_seq_ = 0;
   FileJob current_;  // the file whose jobs are being handed out

@@ -2,8 +2,11 @@
 // whole-file job makes, full and incremental, and restore the file byte for byte.
 #include "backup/file_jobs.h"
 
+#include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -67,7 +70,8 @@ class FileJobsTest : public ::testing::Test {
   // The copy phase of RunBackup, for one walk, on `workers` threads.
   std::vector<repo::FileEntry> Backup(const std::vector<WalkEntry>& walk, const std::string& id,
                                       const std::string& parent_id, uint64_t range_blocks,
-                                      CopyTotals& totals, int workers = 3) {
+                                      CopyTotals& totals, int workers = 3,
+                                      int64_t unchanged_before = 0) {
     std::unique_ptr<repo::ManifestReader> parent;
     if (!parent_id.empty()) {
       auto r = repo_->OpenManifest(parent_id);
@@ -75,8 +79,10 @@ class FileJobsTest : public ::testing::Test {
       parent = std::move(r).value();
     }
     repo::ManifestWriter manifest(repo_->storage(), repo_->codec(), id);
-    Status copied = CopyFiles(*repo_, walk, parent.get(), manifest,
-                              {.jobs = workers, .range_blocks = range_blocks}, totals);
+    Status copied = CopyFiles(
+        *repo_, walk, parent.get(), manifest,
+        {.jobs = workers, .range_blocks = range_blocks, .unchanged_before = unchanged_before},
+        totals);
     EXPECT_TRUE(copied.ok()) << copied.ToString();
     EXPECT_TRUE(
         manifest.Finish(repo::ManifestHeader{.wal_segment_size = 16 << 20, .block_size = 131072})
@@ -275,6 +281,63 @@ TEST_F(FileJobsTest, AVanishedFileHasNoEntryAndCountsOnce) {
   ASSERT_EQ(entries.size(), 1u);
   EXPECT_EQ(entries[0].path, "base");
   EXPECT_EQ(totals.counters.files_vanished, 1u);
+}
+
+// A file whose size and mtime are what the parent recorded, with that mtime before the cut, is
+// taken from the parent unread: rewriting its content behind the walk's back (same size, same
+// mtime) is then not seen, which is what --full-scan (cut 0) is for. At or after the cut, or
+// with another size or mtime, the file is read.
+TEST_F(FileJobsTest, AnUnchangedFileIsTakenFromTheParentUnreadAndFullScanReadsIt) {
+  constexpr int64_t kMtime = 1'700'000'000;
+  std::vector<Bytes> v1 = {RandomBlock(1), RandomBlock(2), RandomBlock(3), RandomBlock(4, 99)};
+  // The entry records the mtime of the file as opened; the walk's is what the next backup sees.
+  auto set_mtime = [&](int64_t mtime) {
+    timespec times[2] = {{mtime, 0}, {mtime, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, (dir_ + "/16384").c_str(), times, 0), 0);
+  };
+  WalkEntry walk = WriteFile(v1);
+  walk.mtime = kMtime;
+  set_mtime(kMtime);
+  CopyTotals first;
+  auto parent = Backup({walk}, "20250101-000001F", "", 2, first);
+  ASSERT_EQ(parent.size(), 1u);
+
+  std::vector<Bytes> v2 = {RandomBlock(1), RandomBlock(5), RandomBlock(3), RandomBlock(6, 99)};
+  WriteFile(v2);  // same size, and the old mtime put back
+  set_mtime(kMtime);
+  CopyTotals skipped;
+  auto unread = Backup({walk}, "20250101-000002F", "20250101-000001F", 2, skipped, 3, kMtime + 1);
+  ASSERT_EQ(unread.size(), 1u);
+  EXPECT_EQ(skipped.counters.files_unchanged, 1u);
+  EXPECT_EQ(skipped.counters.bytes_unchanged, 3u * kBlock + 99);
+  EXPECT_EQ(skipped.counters.bytes_read, 0u);
+  EXPECT_EQ(skipped.counters.reused_blocks, 4u);
+  EXPECT_EQ(unread[0].checksum, parent[0].checksum);
+  EXPECT_EQ(Restore(unread[0]), Concat(v1));
+
+  struct Case {
+    const char* what;
+    int64_t cut;
+    int64_t mtime;
+    uint64_t size_delta;
+  };
+  for (const Case& c :
+       {Case{"full scan", 0, kMtime, 0}, Case{"mtime at the cut", kMtime, kMtime, 0},
+        Case{"mtime changed", kMtime + 10, kMtime + 1, 0},
+        Case{"size changed", kMtime + 1, kMtime, 1}}) {
+    SCOPED_TRACE(c.what);
+    WalkEntry now = walk;
+    now.mtime = c.mtime;
+    now.size += c.size_delta;  // the walk saw another size; the read finds the real one
+    CopyTotals read;
+    static int backup_no = 3;
+    auto entries = Backup({now}, fmt::format("20250101-00000{}F", backup_no++), "20250101-000001F",
+                          2, read, 3, c.cut);
+    ASSERT_EQ(entries.size(), 1u);
+    EXPECT_EQ(read.counters.files_unchanged, 0u);
+    EXPECT_EQ(read.counters.bytes_read, 3u * kBlock + 99);
+    EXPECT_EQ(Restore(entries[0]), Concat(v2));
+  }
 }
 
 // The copy phase stops at the first file it cannot read and names it; the manifest is not

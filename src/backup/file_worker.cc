@@ -276,4 +276,19 @@ Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerCont
   return std::optional<repo::FileEntry>(std::move(out));
 }
 
+repo::FileEntry ReuseUnchangedFile(const FileJob& job, WorkerContext& ctx) {
+  repo::FileEntry entry = job.parent->entry();
+  entry.mode = job.entry->mode;
+  uint64_t zero = 0;
+  for (const auto& block : entry.blocks) zero += block.zero;
+  ctx.counters.blocks += entry.blocks.size();
+  ctx.counters.zero_blocks += zero;
+  ctx.counters.reused_blocks += entry.blocks.size() - zero;
+  ctx.counters.files_unchanged++;
+  ctx.counters.bytes_unchanged += entry.size;
+  // Progress counts the file as done; bytes_read does not count it.
+  ctx.on_read(entry.size);
+  return entry;
+}
+
 }  // namespace pgvault::backup

@@ -31,6 +31,9 @@ struct BlockCounters {
   std::atomic<uint64_t> new_blocks{0};     // stored in full
   std::atomic<uint64_t> delta_blocks{0};   // stored as a delta against the parent's version
   std::atomic<uint64_t> files_vanished{0};
+  // Files taken from the parent backup without reading them (file_jobs.h, UnchangedRule).
+  std::atomic<uint64_t> files_unchanged{0};
+  std::atomic<uint64_t> bytes_unchanged{0};
 };
 
 struct DigestHash {
@@ -46,6 +49,7 @@ using BlockIndex = std::unordered_map<pipeline::Digest, repo::BlockRef, DigestHa
 class ParentFile {
  public:
   explicit ParentFile(repo::FileEntry entry) : entry_(std::move(entry)) {}
+  const repo::FileEntry& entry() const { return entry_; }
   const std::vector<repo::BlockRef>& blocks() const { return entry_.blocks; }
   // The parent's non-zero blocks by id (the first of equal ones), built on first use: only a
   // block that moved within the file needs it, which is rare for relation files.
@@ -67,6 +71,9 @@ struct FileJob {
   // Which of its file's jobs this is (0-based), and whether it is the last one.
   uint32_t part = 0;
   bool last_part = true;
+  // The file is unchanged since the parent backup read it: its entry is the parent's, the file
+  // is not read (one job for the whole file).
+  bool unchanged = false;
 };
 
 // What one worker owns.
@@ -91,5 +98,9 @@ struct WorkerContext {
 // vanished before it could be opened (PostgreSQL dropped it meanwhile); files_vanished counts
 // that only for a file's first part.
 Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerContext& ctx);
+
+// The entry of an unchanged file job (FileJob::unchanged): the parent's, with the mode the walk
+// saw; counts its blocks as reused and the file as unchanged. Reads nothing.
+repo::FileEntry ReuseUnchangedFile(const FileJob& job, WorkerContext& ctx);
 
 }  // namespace pgvault::backup

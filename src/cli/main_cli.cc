@@ -171,6 +171,7 @@ Status CmdBackup(Options& o) {
                            .jobs = o.jobs,
                            .archive_timeout_seconds = o.archive_timeout,
                            .checksum_page = o.checksum_page != "off",
+                           .full_scan = o.full_scan,
                            .tiers = tiers};
   if (o.retain_days > 0)
     bo.retain_until_unix = NowUnixMicros() / 1000000 + static_cast<int64_t>(o.retain_days) * 86400;

@@ -66,7 +66,8 @@ json BackupJson(const repo::ListedBackup& backup) {
   json tablespaces = json::array();
   for (const auto& ts : h.tablespaces)
     tablespaces.push_back({{"oid", ts.oid}, {"location", ts.location}});
-  double read = s.bytes_read, raw_new = s.bytes_new_raw, stored_new = s.bytes_new;
+  double logical = s.bytes_read + s.bytes_unchanged, raw_new = s.bytes_new_raw,
+         stored_new = s.bytes_new;
   return {
       {"id", backup.id},
       {"status", "ok"},
@@ -83,9 +84,11 @@ json BackupJson(const repo::ListedBackup& backup) {
       {"system_identifier", h.system_identifier},
       {"files", s.files},
       {"bytes_read", s.bytes_read},
+      {"files_unchanged", s.files_unchanged},
+      {"bytes_unchanged", s.bytes_unchanged},
       {"bytes_new", s.bytes_new},
       {"bytes_new_raw", s.bytes_new_raw},
-      {"dedup_ratio", Ratio(read, raw_new)},
+      {"dedup_ratio", Ratio(logical, raw_new)},
       {"compression_ratio", Ratio(raw_new, stored_new)},
       {"duration_seconds", s.duration_seconds},
       {"encrypted", h.cipher != "none"},
@@ -137,14 +140,14 @@ std::string BackupText(const repo::ListedBackup& backup) {
                        repo::DamagedBackupHint(backup.id));
   const repo::ManifestHeader& h = *backup.header;
   const repo::BackupStats& s = h.stats;
-  double read = s.bytes_read, raw_new = s.bytes_new_raw, stored_new = s.bytes_new;
+  double logical = s.bytes_read + s.bytes_unchanged, raw_new = s.bytes_new_raw,
+         stored_new = s.bytes_new;
   return fmt::format(
-             "backup {} ({}): {} .. {}, lsn {} .. {}, timeline {}, {} files, {:.1f} MB read, "
-             "{:.1f} MB "
-             "new, dedup {:.1f}x, compression {:.1f}x\n",
+             "backup {} ({}): {} .. {}, lsn {} .. {}, timeline {}, {} files, {:.1f} MB "
+             "read, {:.1f} MB new, dedup {:.1f}x, compression {:.1f}x\n",
              backup.id, h.type, h.start_time, h.stop_time, pg::FormatLsn(h.start_lsn),
-             pg::FormatLsn(h.stop_lsn), h.timeline, s.files, read / 1e6, stored_new / 1e6,
-             Ratio(read, raw_new), Ratio(raw_new, stored_new)) +
+             pg::FormatLsn(h.stop_lsn), h.timeline, s.files, s.bytes_read / 1e6, stored_new / 1e6,
+             Ratio(logical, raw_new), Ratio(raw_new, stored_new)) +
          PageErrorsText(h);
 }
 

@@ -53,6 +53,13 @@ std::vector<OptionSpec> PostgresAndPerformanceOptions() {
        .help = "check data page checksums when the cluster has them; a bad page makes the backup "
                "exit 11",
        .allowed = {"on", "off"}},
+      {.name = "full-scan",
+       .field = &O::full_scan,
+       .default_value = "false",
+       .commands = Bit(C::kBackup),
+       .group = "PostgreSQL",
+       .help = "read every file, also those whose size and time say they are unchanged since the "
+               "previous backup"},
       // Performance
       {.name = "jobs",
        .field = &O::jobs,

@@ -37,6 +37,7 @@ struct Options {
   bool object_lock = false;   // repo-create
   int retain_days = 0;        // backup: lock the backup for this many days
   std::string checksum_page;  // backup: on | off
+  bool full_scan = false;     // backup: read unchanged files too
   int64_t gc_grace = 0;       // expire: unreferenced packs younger than this are kept
   // retention policy (backup, expire, info): spans such as "30d"; "" = not set
   std::string retention_daily, retention_weekly, retention_monthly, retention_pitr;

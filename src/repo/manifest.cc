@@ -235,6 +235,8 @@ nlohmann::json StatsToJson(const BackupStats& s) {
           {"files_vanished", s.files_vanished},
           {"pages_checked", s.pages_checked},
           {"pages_failed", s.pages_failed},
+          {"files_unchanged", s.files_unchanged},
+          {"bytes_unchanged", s.bytes_unchanged},
           {"duration_seconds", s.duration_seconds},
           {"cpu_seconds",
            {{"read", s.cpu_seconds.read},
@@ -258,8 +260,10 @@ void ReadStats(FieldReader& parent, BackupStats& s) {
   r.Required("bytes_new", s.bytes_new);
   r.Required("packs_written", s.packs_written);
   r.Required("files_vanished", s.files_vanished);
-  r.Optional("pages_checked", s.pages_checked);  // before page checksums: 0
-  r.Optional("pages_failed", s.pages_failed);    // before page checksums: 0
+  r.Optional("pages_checked", s.pages_checked);      // before page checksums: 0
+  r.Optional("pages_failed", s.pages_failed);        // before page checksums: 0
+  r.Optional("files_unchanged", s.files_unchanged);  // before unchanged files: 0
+  r.Optional("bytes_unchanged", s.bytes_unchanged);
   r.Required("duration_seconds", s.duration_seconds);
   FieldReader c(r, "cpu_seconds");
   r.RequiredObject("cpu_seconds");

@@ -78,6 +78,10 @@ struct BackupStats {
   uint64_t pages_checked = 0;   // optional (absent before page checksums): pages whose checksum
                                 // was verified (0 when the cluster has none or the check was off)
   uint64_t pages_failed = 0;    // optional: pages whose checksum did not match, after a re-read
+  // Optional (absent before unchanged files were skipped: 0): files taken from the parent
+  // backup without reading them, and their bytes (not in bytes_read).
+  uint64_t files_unchanged = 0;
+  uint64_t bytes_unchanged = 0;
   double duration_seconds = 0;  // wall-clock time of the backup
   CpuSeconds cpu_seconds;
 };

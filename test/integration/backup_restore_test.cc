@@ -197,6 +197,56 @@ TEST_F(BackupRestoreTest, SecondBackupAfterASmallChangeStoresFarFewerBytes) {
   RestoreAndCompare(repo, second_id, expected, repo.env());
 }
 
+// Files unchanged since the parent backup read them (same size and mtime, mtime more than a
+// second before the parent started) are not read again; the backup still restores exactly, and
+// --full-scan reads everything.
+TEST_F(BackupRestoreTest, ANextBackupReadsOnlyFilesThatChangedAndStillRestoresExactly) {
+  TestRepo repo(RepoCipher::kPassphrase);
+  ArchiveInto(repo);
+  auto stats = [&](const ProcessResult& backup) {
+    std::string id = BackupIdFromSummary(backup.out);
+    nlohmann::json info = repo.Info();
+    for (const auto& b : info["backups"])
+      if (b["id"] == id) return nlohmann::json(b);
+    ADD_FAILURE() << "info does not list backup " << id;
+    return nlohmann::json::object();
+  };
+  // The first backup's checkpoint writes what the suite's setup left dirty: those files are
+  // newer than the first backup's start, so only a third backup can take them unread.
+  ProcessResult first = repo.Backup(*source_);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  ProcessResult second = repo.Backup(*source_);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  source_->Exec("UPDATE pgbench_branches SET bbalance = bbalance + 7 WHERE bid = 3");
+  source_->Exec("INSERT INTO marker(note) VALUES ('before the third backup')");
+  ProcessResult third = repo.Backup(*source_);
+  ASSERT_EQ(third.exit_code, 0) << third.err;
+  ReportFigure("first backup", LastLine(first.out));
+  ReportFigure("third backup", LastLine(third.out));
+
+  nlohmann::json full = stats(first), next = stats(third);
+  uint64_t files = next["files"], unchanged = next["files_unchanged"];
+  uint64_t read_full = full["bytes_read"], read_next = next["bytes_read"];
+  EXPECT_EQ(full["files_unchanged"], 0u);
+  EXPECT_GT(unchanged * 10, files * 9) << "fewer than 90% of the files were taken unread";
+  EXPECT_LT(read_next * 10, read_full) << "the third backup read more than a tenth";
+  // Unchanged and read bytes together are the whole cluster again (give or take what grew).
+  uint64_t covered = next["bytes_unchanged"].get<uint64_t>() + read_next;
+  EXPECT_GT(covered * 10, read_full * 9);
+  EXPECT_LT(covered * 10, read_full * 11);
+
+  auto expected = MarkAndChecksum("after the third backup");
+  RestoreAndCompare(repo, BackupIdFromSummary(third.out), expected, repo.env());
+
+  ProcessResult scan = repo.Backup(*source_, {"--full-scan"});
+  ASSERT_EQ(scan.exit_code, 0) << scan.err;
+  nlohmann::json scanned = stats(scan);
+  EXPECT_EQ(scanned["files_unchanged"], 0u);
+  EXPECT_GT(scanned["bytes_read"].get<uint64_t>() * 10, read_full * 9);
+}
+
 TEST_F(BackupRestoreTest, KeyFileRepositoryRestoresWithoutAPassphrase) {
   TestRepo repo(RepoCipher::kKeyFile);
   ArchiveInto(repo);
