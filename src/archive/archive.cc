@@ -17,6 +17,7 @@
 
 #include "archive/background.h"
 #include "common/file.h"
+#include "common/large_buffer.h"
 #include "common/log.h"
 #include "common/time.h"
 #include "common/work_queue.h"
@@ -28,10 +29,8 @@
 namespace pgvault::archive {
 namespace {
 
-// Reads a whole file into buf, reusing its memory: a pusher thread reads one 16 MiB segment
-// after another, and zero-filling and faulting in a fresh buffer each time cost more than the
-// read itself.
-Status ReadFileInto(const std::string& path, Bytes& buf) {
+// Opens a file archive-push or archive-get reads whole and returns its size.
+Result<UniqueFd> OpenWhole(const std::string& path, size_t& size) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return ErrnoStatus("cannot open", path, errno);
   struct stat st;
@@ -39,15 +38,27 @@ Status ReadFileInto(const std::string& path, Bytes& buf) {
     return Status::InvalidArgument(fmt::format("'{}' is not a regular file", path));
   if (st.st_size > (1ll << 30))
     return Status::InvalidArgument(fmt::format("'{}' is larger than any WAL segment", path));
-  buf.resize(static_cast<size_t>(st.st_size));
-  PGV_ASSIGN_OR_RETURN(size_t n, ReadFull(fd.get(), buf, path));
-  if (n < buf.size()) return ErrnoStatus("cannot read", path, EIO);  // truncated meanwhile
-  return Status::Ok();
+  size = static_cast<size_t>(st.st_size);
+  return fd;
+}
+
+// Reads a whole segment into buf, reusing its memory: a pusher thread reads one 16 MiB segment
+// after another (common/large_buffer.h says why not a vector).
+Result<ByteView> ReadSegmentInto(const std::string& path, LargeBuffer& buf) {
+  size_t size = 0;
+  PGV_ASSIGN_OR_RETURN(UniqueFd fd, OpenWhole(path, size));
+  PGV_RETURN_IF_ERROR(buf.Resize(size));
+  PGV_ASSIGN_OR_RETURN(size_t n, ReadFull(fd.get(), buf.span(), path));
+  if (n < size) return ErrnoStatus("cannot read", path, EIO);  // truncated meanwhile
+  return ByteView(buf.span());
 }
 
 Result<Bytes> ReadWholeFile(const std::string& path) {
-  Bytes data;
-  PGV_RETURN_IF_ERROR(ReadFileInto(path, data));
+  size_t size = 0;
+  PGV_ASSIGN_OR_RETURN(UniqueFd fd, OpenWhole(path, size));
+  Bytes data(size);
+  PGV_ASSIGN_OR_RETURN(size_t n, ReadFull(fd.get(), data, path));
+  if (n < size) return ErrnoStatus("cannot read", path, EIO);  // truncated meanwhile
   return data;
 }
 
@@ -389,8 +400,8 @@ void LogUsage() {
 Result<std::string> ArchivePush(repo::Repository& repo, const std::string& path) {
   std::string name = BaseName(path);
   PGV_RETURN_IF_ERROR(CheckWalName(name));
-  thread_local Bytes data;
-  PGV_RETURN_IF_ERROR(ReadFileInto(path, data));
+  thread_local LargeBuffer buffer;
+  PGV_ASSIGN_OR_RETURN(ByteView data, ReadSegmentInto(path, buffer));
   PGV_RETURN_IF_ERROR(CheckWalContent(path, name, data, &repo));
   PGV_ASSIGN_OR_RETURN(repo::PushOutcome outcome, repo::PushWal(repo, name, data));
   return fmt::format("{} '{}'",

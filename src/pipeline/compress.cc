@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <thread>
 
 namespace pgvault::pipeline {
 namespace {
@@ -37,6 +38,15 @@ int StrategyFor(int level, size_t input_size) {
   return 0;
 }
 
+// A WAL segment is compressed while PostgreSQL's archiver waits for archive-push: zstd's own
+// worker threads split it into jobs (a few MiB each, same frame format) so that a second core
+// halves that wait. Blocks of a backup are small and already run on every core.
+int WorkersFor(size_t input_size) {
+  if (input_size < kLargeInput) return 0;
+  static const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  return std::clamp(cores, 0, 2) > 1 ? 2 : 0;
+}
+
 // Per-thread compression state, reused for every call so that the hot path (one 128 KiB block
 // at a time) allocates nothing and never zero-fills an output buffer it is about to overwrite.
 struct ZstdContexts {
@@ -45,6 +55,7 @@ struct ZstdContexts {
   // Parameters currently set on cctx.
   int level = 0;
   int strategy = 0;                    // 0: the level's own
+  int workers = 0;                     // ZSTD_c_nbWorkers: 0 compresses on the calling thread
   std::unique_ptr<uint8_t[]> scratch;  // compressed output before it is copied out
   size_t scratch_size = 0;
   ~ZstdContexts() {
@@ -106,14 +117,18 @@ bool Compress(Compression type, int level, ByteView input, Bytes& out) {
     case Compression::kZstd: {
       ZstdContexts& z = Zstd();
       int strategy = StrategyFor(level, input.size());
-      if (z.level != level || z.strategy != strategy) {
+      int workers = WorkersFor(input.size());
+      if (z.level != level || z.strategy != strategy || z.workers != workers) {
         ZSTD_CCtx_reset(z.cctx, ZSTD_reset_session_and_parameters);
         ZSTD_CCtx_setParameter(z.cctx, ZSTD_c_compressionLevel, level);
         if (strategy) ZSTD_CCtx_setParameter(z.cctx, ZSTD_c_strategy, strategy);
         if (strategy == ZSTD_lazy)
           ZSTD_CCtx_setParameter(z.cctx, ZSTD_c_useRowMatchFinder, ZSTD_ps_disable);
+        // A libzstd built without threads refuses: the input is then compressed on this thread.
+        if (workers) ZSTD_CCtx_setParameter(z.cctx, ZSTD_c_nbWorkers, workers);
         z.level = level;
         z.strategy = strategy;
+        z.workers = workers;
       }
       size_t bound = ZSTD_compressBound(input.size());
       uint8_t* dst = z.Scratch(bound);

@@ -264,12 +264,19 @@ Status Repository::CheckCluster(uint64_t system_identifier, int pg_version_major
   json j{{"system_identifier", std::to_string(system_identifier)},
          {"pg_version", pg_version_major}};
   if (wal_segment_size > 0) j["wal_segment_size"] = wal_segment_size;
-  std::string text = j.dump(2);
-  Status s = storage_->Put(kClusterKey, AsBytes(text), {.if_absent = true});
-  if (s.ok()) return s;
-  if (s.code() != Code::kConflict) return s;
-  PGV_ASSIGN_OR_RETURN(Bytes existing, storage_->Get(kClusterKey));
-  json e = json::parse(AsString(existing), nullptr, false);
+  // Read first: every archive-push asks, and only the first finds nothing (a write costs a
+  // temporary file and two fsyncs, or an S3 PUT).
+  auto existing = storage_->Get(kClusterKey);
+  if (!existing.ok()) {
+    if (!existing.status().IsNotFound()) return existing.status();
+    std::string text = j.dump(2);
+    Status s = storage_->Put(kClusterKey, AsBytes(text), {.if_absent = true});
+    if (s.ok()) return s;
+    if (s.code() != Code::kConflict) return s;
+    existing = storage_->Get(kClusterKey);  // written meanwhile by another process
+    if (!existing.ok()) return existing.status();
+  }
+  json e = json::parse(AsString(*existing), nullptr, false);
   if (e.is_discarded()) return Status::Corruption("repository 'cluster' object is not valid JSON");
   if (e.value("system_identifier", "") != std::to_string(system_identifier))
     return std::move(
