@@ -46,7 +46,9 @@ std::string Getenv(const char* name) {
 }
 
 repo::Secret SecretFrom(const Options& o) {
-  return repo::Secret{.passphrase = Getenv("PGVAULT_PASSPHRASE"), .key_file_path = o.key_file};
+  return repo::Secret{.passphrase = Getenv("PGVAULT_PASSPHRASE"),
+                      .key_file_path = o.key_file,
+                      .cache_kek = o.key_cache != "off"};
 }
 
 storage::OpenOptions StorageOptions(const Options& o) {

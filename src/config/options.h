@@ -13,6 +13,7 @@ struct Options {
   std::string repo;
   std::string config;
   std::string key_file;
+  std::string key_cache;  // on | off: keep a passphrase's derived key in the kernel keyring
   std::string new_key_file;
   std::string log_level;
   int jobs = 0;

@@ -58,6 +58,27 @@ TEST(RepositoryTest, WrongPassphraseIsACryptoErrorAndChangesNothing) {
     EXPECT_EQ(*mem.Get((*after)[obj_idx].key), *mem.Get((*before)[obj_idx].key));
 }
 
+// A passphrase's key-encryption key is kept in the kernel keyring after it unwrapped the key
+// (common/keyring.h): the next open skips scrypt, and a wrong passphrase still fails, also
+// right after the right one was cached and with the cache off.
+TEST(RepositoryTest, TheKeyCacheNeverOpensTheRepositoryForAWrongPassphrase) {
+  storage::MemStorage mem;
+  ASSERT_TRUE(Repository::Create(mem, {}, {.passphrase = "the right passphrase"}).ok());
+  auto open = [&](const Secret& secret) {
+    return Repository::Open(std::make_unique<storage::BorrowedStorage>(mem), secret);
+  };
+  ASSERT_TRUE(open({.passphrase = "the right passphrase"}).ok());
+  auto again =
+      open({.passphrase = "the right passphrase"});  // from the cache, if the kernel has one
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  for (bool cache : {true, false}) {
+    auto wrong = open({.passphrase = "the wrong passphrase", .cache_kek = cache});
+    ASSERT_FALSE(wrong.ok());
+    EXPECT_EQ(wrong.status().code(), Code::kCrypto);
+  }
+  EXPECT_TRUE(open({.passphrase = "the right passphrase", .cache_kek = false}).ok());
+}
+
 TEST(RepositoryTest, NewPassphrasesNeedAsManyCharactersAsKeyFiles) {
   storage::MemStorage mem;
   Status s = Repository::Create(mem, {}, {.passphrase = "x"});

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/keyring.h"
 #include "common/time.h"
 #include "repo/layout.h"
 
@@ -89,7 +90,12 @@ Result<Kek> DeriveNewKek(const Secret& secret, bool create_key_file) {
              json{{"kdf", "scrypt"}, {"n", sp.n}, {"r", sp.r}, {"p", sp.p}, {"salt", ToHex(salt)}}};
 }
 
-Result<SecretKey> DeriveKek(const Secret& secret, const json& params) {
+// How long a passphrase's key-encryption key stays in the kernel keyring after its last use.
+constexpr int kKekCacheSeconds = 900;
+
+// cache_as (may be null) is set to the keyring name to store a freshly derived key under.
+Result<SecretKey> DeriveKek(const Secret& secret, const json& params,
+                            std::string* cache_as = nullptr) {
   Bytes salt;
   if (!FromHex(params.value("salt", ""), salt)) return Status::Corruption("key object: bad salt");
   std::string kdf = params.value("kdf", "");
@@ -102,6 +108,19 @@ Result<SecretKey> DeriveKek(const Secret& secret, const json& params) {
     if (secret.passphrase.empty()) return Status::Crypto("key object needs a passphrase");
     pipeline::ScryptParams sp{params.value("n", 0ull), params.value("r", 0ull),
                               params.value("p", 0ull)};
+    // The cache entry is named by this passphrase with this key object's salt and parameters,
+    // so another passphrase never finds it (docs/design.md, "Key cache").
+    std::string cache_name;
+    if (secret.cache_kek) {
+      std::string named = fmt::format("pgvault kek cache v1\n{}\n{}/{}/{}\n{}", ToHex(salt), sp.n,
+                                      sp.r, sp.p, secret.passphrase);
+      cache_name = "pgvault:kek:" + ToHex(pipeline::Sha256(AsBytes(named))).substr(0, 32);
+      if (auto cached = keyring::Read(cache_name, kKekCacheSeconds);
+          cached && cached->size() == pipeline::kKeySize)
+        return SecretKey(*cached);
+    }
+    // Stored by the caller once the key unwraps: a wrong passphrase's key is not kept.
+    if (cache_as) *cache_as = cache_name;
     return pipeline::Scrypt(secret.passphrase, salt, sp);
   }
   return Status::Corruption(fmt::format("key object: unknown kdf '{}'", kdf));
@@ -228,7 +247,8 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::St
       // Skip key objects made for the other kind of secret without spending a KDF on them.
       bool for_file = kj.value("kdf", "") == "hkdf-sha256";
       if (for_file == secret.key_file_path.empty()) continue;
-      auto kek = DeriveKek(secret, kj);
+      std::string cache_as;
+      auto kek = DeriveKek(secret, kj, &cache_as);
       if (!kek.ok()) {
         last = kek.status();
         if (last.code() == Code::kConfig) return last;
@@ -239,6 +259,7 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::St
       auto opened = pipeline::Open(*kek, wrapped, AsBytes(WrapAad(c.repo_id)));
       if (opened.ok()) {
         master = SecretKey(*opened);
+        if (!cache_as.empty()) keyring::Store(cache_as, kek->view(), kKekCacheSeconds);
         break;
       }
     }

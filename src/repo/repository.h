@@ -29,6 +29,8 @@ inline constexpr size_t kMinSecretChars = 16;
 struct Secret {
   std::string passphrase;     // from PGVAULT_PASSPHRASE
   std::string key_file_path;  // --key-file; its contents are the secret
+  // A passphrase's key-encryption key may be kept in the kernel keyring (--key-cache).
+  bool cache_kek = true;
   bool empty() const { return passphrase.empty() && key_file_path.empty(); }
 };
 
