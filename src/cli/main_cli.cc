@@ -245,6 +245,7 @@ Status CmdRestore(Options& o) {
   ro.restore_command = config::RestoreCommand(SelfPath(), o);
   auto progress = MakeProgress("restore");
   PGV_ASSIGN_OR_RETURN(auto result, restore::RunRestore(*repo, ro, *progress));
+  if (!result.note.empty()) std::cout << result.note << "\n";
   std::cout << restore::SummaryLine(result) << "\n";
   // Said after a successful restore, so that it never precedes an error as if it were the cause.
   if (repo->config().params.encrypted && o.key_file.empty() && o.config.empty())
