@@ -28,6 +28,8 @@ struct CopyOptions {
   // >0: new packs are locked (S3 Object Lock) until then, and the packs the manifest refers to
   // are collected into CopyTotals::referenced_packs so that their retention can be extended.
   int64_t lock_until_unix = 0;
+  // The storage class of new packs ("": the repository's); reused blocks keep their pack's.
+  std::string storage_class;
   // Called on worker threads with the bytes just read; may be empty.
   std::function<void(uint64_t)> on_read;
   // Data pages are checked against their checksums when set (page_check.h).

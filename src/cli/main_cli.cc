@@ -179,6 +179,7 @@ Status CmdBackup(Options& o) {
   if (o.stats) std::cout << backup::StatsLine(result) << "\n";
   // The summary stays the last line (scripts read the backup id from it).
   std::cout << retention::TierLine(result.header, tiers.policy) << "\n";
+  std::cout << backup::PlacementLine(result, o.s3_storage_class) << "\n";
   std::cout << backup::SummaryLine(result) << "\n";
   if (uint64_t failed = result.header.stats.pages_failed; failed > 0)
     return std::move(

@@ -28,6 +28,9 @@ Result<retention::Policy> PolicyFrom(const config::Options& o) {
     PGV_ASSIGN_OR_RETURN(p.tiers[i], retention::ParseSpan(spans[i].first, *spans[i].second));
   }
   PGV_ASSIGN_OR_RETURN(p.pitr, retention::ParseSpan("retention-pitr", o.retention_pitr));
+  p.storage_class = {o.retention_daily_storage_class, o.retention_weekly_storage_class,
+                     o.retention_monthly_storage_class};
+  p.lock = {o.retention_daily_lock, o.retention_weekly_lock, o.retention_monthly_lock};
   p.timezone = o.retention_timezone.empty() ? "UTC" : o.retention_timezone;
   PGV_RETURN_IF_ERROR(retention::CheckTimezone(p.timezone));
   return p;
