@@ -120,7 +120,9 @@ json ExpireJson(const retention::Plan& plan, const std::vector<std::string>& dam
   for (const auto& r : done)
     expired.push_back({{"id", r.backup_id},
                        {"packs_deleted", r.packs_deleted},
-                       {"bytes_deleted", r.bytes_deleted}});
+                       {"bytes_deleted", r.bytes_deleted},
+                       {"packs_locked", r.packs_locked},
+                       {"locked_examples", r.locked_examples}});
   return {
       {"now", FormatIsoMicros(plan.now_micros)},
       {"dry_run", dry_run},
