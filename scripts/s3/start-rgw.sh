@@ -232,6 +232,18 @@ radosgw-admin -c "$conf" user create --uid=pgvault --display-name=pgvault \
 # Name the zone group after the region, so CreateBucket's LocationConstraint matches it.
 radosgw-admin -c "$conf" zonegroup modify --rgw-zonegroup=default --api-name="$region" \
   >/dev/null 2>>"$dir/log/startup.log" || fail "radosgw-admin zonegroup modify failed"
+# Storage classes besides STANDARD, as AWS names them, so that per-tier classes can be tested: a
+# PUT with a class the placement does not define is 400 InvalidStorageClass. They share the
+# STANDARD data pool (one OSD); HEAD answers x-amz-storage-class for them.
+for class in STANDARD_IA GLACIER_IR; do
+  radosgw-admin -c "$conf" zonegroup placement add --rgw-zonegroup=default \
+    --placement-id=default-placement --storage-class="$class" \
+    >/dev/null 2>>"$dir/log/startup.log" || fail "radosgw-admin zonegroup placement add failed"
+  radosgw-admin -c "$conf" zone placement add --rgw-zone=default \
+    --placement-id=default-placement --storage-class="$class" \
+    --data-pool=default.rgw.buckets.data \
+    >/dev/null 2>>"$dir/log/startup.log" || fail "radosgw-admin zone placement add failed"
+done
 
 say "gateway on $endpoint"
 spawn radosgw -c "$conf" -n "$GW" || fail "radosgw did not start (see $dir/log/$GW.log)"

@@ -170,6 +170,16 @@ Status CheckOptions(repo::Repository& repo, const BackupOptions& options) {
                  repo.Describe())))
             .WithHint(
                 "create the repository with repo-create --object-lock on an Object Lock bucket");
+  // Said before any backup, not only when one joins the locked tier.
+  for (retention::Tier t : retention::kTiers)
+    if (options.tiers.policy.lock[static_cast<int>(t)] && !repo.config().params.object_lock)
+      return std::move(Status::Config(fmt::format(
+                           "--retention-{}-lock is set, but repository '{}' was not created with "
+                           "object lock",
+                           retention::TierName(t), repo.Describe())))
+          .WithHint(
+              "create the repository with repo-create --object-lock on an Object Lock bucket, or "
+              "turn the lock off");
   return Status::Ok();
 }
 
@@ -322,9 +332,15 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
                                     pg::ParseLsn(points.start_lsn_text).value_or(UINT64_MAX),
                                     page_errors, pages_checked));
   PGV_ASSIGN_OR_RETURN(WalkResult walk, WalkPgdata(pgdata));
+  // The tiers are known from the start time: they decide where the new objects go.
+  PGV_ASSIGN_OR_RETURN(retention::Stamp stamp,
+                       retention::StampAt(repo, options.tiers, points.start_time, backup_id));
+  retention::Placement placement = retention::PlacementFor(
+      options.tiers.now_micros ? options.tiers.now_micros : points.start_time, stamp.tiers,
+      options.tiers.policy);
+  const int64_t retain = std::max(options.retain_until_unix, placement.lock_until_unix);
   repo::ManifestWriter manifest = repo.NewManifestWriter(backup_id);
-  const int64_t retain = options.retain_until_unix;
-  if (retain > 0) manifest.set_put_options({.lock_until_unix = retain});
+  manifest.set_put_options({.lock_until_unix = retain, .storage_class = placement.storage_class});
   std::atomic<uint64_t> done_bytes{0};
   CopyTotals totals;
   Status copied =
@@ -333,6 +349,7 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
                  .lock_until_unix = retain,
                  .unchanged_before = UnchangedBefore(
                      parent, points, pgdata, repo.config().params.block_size, options.full_scan),
+                 .storage_class = placement.storage_class,
                  .on_read = [&](uint64_t n) { progress.Update(done_bytes += n, walk.total_bytes); },
                  .page_check = page_check ? &*page_check : nullptr},
                 totals);
@@ -360,10 +377,10 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
   header.stats.pages_failed = page_errors.failed();
   header.data_checksums = server.data_checksums;
   header.page_checksum_errors = page_errors.Finish();
-  PGV_RETURN_IF_ERROR(retention::StampTiers(repo, options.tiers, header));
+  retention::StampTiers(options.tiers, stamp, header);
   PGV_RETURN_IF_ERROR(manifest.Finish(header));
   PGV_RETURN_IF_ERROR(lock.Release());
-  return BackupResult{backup_id, header};
+  return BackupResult{backup_id, header, placement};
 }
 
 namespace {
@@ -383,6 +400,23 @@ std::string SummaryLine(const BackupResult& r) {
       "{:.1f} MB/s, {:.1f} s",
       r.backup_id, s.files, unchanged, Mb(read), Mb(stored), raw_new > 0 ? logical / raw_new : 0.0,
       stored > 0 ? raw_new / stored : 0.0, secs > 0 ? logical / 1e6 / secs : 0.0, secs);
+}
+
+std::string PlacementLine(const BackupResult& r, const std::string& default_class) {
+  const retention::Placement& p = r.placement;
+  std::string klass =
+      !p.storage_class.empty()
+          ? fmt::format("storage class {} (tier {})", p.storage_class,
+                        retention::TierName(*p.class_tier))
+          : fmt::format("the repository's storage class ({})",
+                        default_class.empty() ? "the store's default" : default_class);
+  std::string lock = "not locked";
+  if (r.header.retain_until_unix > 0)
+    lock = fmt::format("locked (COMPLIANCE) until {} ({})", r.header.retain_until,
+                       r.header.retain_until_unix == p.lock_until_unix
+                           ? fmt::format("tier {}", retention::TierName(*p.lock_tier))
+                           : std::string("--retain-days"));
+  return fmt::format("backup {} stored its new objects with {}, {}", r.backup_id, klass, lock);
 }
 
 std::string StatsLine(const BackupResult& r) {

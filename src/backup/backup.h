@@ -30,6 +30,9 @@ struct BackupOptions {
 struct BackupResult {
   std::string backup_id;
   repo::ManifestHeader header;  // as written, including its stats
+  // The storage class and lock of its new objects, from its tiers (header.retain_until_unix
+  // holds the lock it used: the later of the tiers' and --retain-days').
+  retention::Placement placement;
 };
 
 Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& options,
@@ -37,6 +40,10 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
 
 // One line for humans: "backup <id> complete: ...".
 std::string SummaryLine(const BackupResult& result);
+// "backup <id> stored its new objects as storage class GLACIER_IR (tier monthly), locked
+// (COMPLIANCE) until 2033-01-01T02:00:00.000000Z (tier monthly)"; default_class: the
+// repository's (--s3-storage-class), "" when none.
+std::string PlacementLine(const BackupResult& result, const std::string& default_class);
 // CPU seconds per stage, one line.
 std::string StatsLine(const BackupResult& result);
 

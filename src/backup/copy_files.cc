@@ -63,7 +63,8 @@ Status CopyFiles(repo::Repository& repo, const std::vector<WalkEntry>& entries,
   JobSource jobs(entries, parent, block_size, range_blocks, options.unchanged_before);
   // Up to 4096 results, and 64Ki block references (~8 MiB), wait for an earlier one.
   OrderedSink sink(manifest, block_size, 4096, 64 << 10);
-  storage::PutOptions lock_options{.lock_until_unix = options.lock_until_unix};
+  storage::PutOptions lock_options{.lock_until_unix = options.lock_until_unix,
+                                   .storage_class = options.storage_class};
   if (options.lock_until_unix > 0) sink.CollectPacks(&totals.referenced_packs);
   // Delta blocks are zstd frames: only repositories that compress with zstd make them.
   int delta_level =

@@ -30,6 +30,8 @@ struct CopyOptions {
   int64_t lock_until_unix = 0;
   // >0: files unchanged since the parent read them are not read (JobSource, file_jobs.h).
   int64_t unchanged_before = 0;
+  // The storage class of new packs ("": the repository's); reused blocks keep their pack's.
+  std::string storage_class;
   // Called on worker threads with the bytes just read; may be empty.
   std::function<void(uint64_t)> on_read;
   // Data pages are checked against their checksums when set (page_check.h).

@@ -182,6 +182,7 @@ Status CmdBackup(Options& o) {
   if (o.stats) std::cout << backup::StatsLine(result) << "\n";
   // The summary stays the last line (scripts read the backup id from it).
   std::cout << retention::TierLine(result.header, tiers.policy) << "\n";
+  std::cout << backup::PlacementLine(result, o.s3_storage_class) << "\n";
   std::cout << backup::SummaryLine(result) << "\n";
   if (uint64_t failed = result.header.stats.pages_failed; failed > 0)
     return std::move(
@@ -248,6 +249,7 @@ Status CmdRestore(Options& o) {
   ro.restore_command = config::RestoreCommand(SelfPath(), o);
   auto progress = MakeProgress("restore");
   PGV_ASSIGN_OR_RETURN(auto result, restore::RunRestore(*repo, ro, *progress));
+  if (!result.note.empty()) std::cout << result.note << "\n";
   std::cout << restore::SummaryLine(result) << "\n";
   // Said after a successful restore, so that it never precedes an error as if it were the cause.
   if (repo->config().params.encrypted && o.key_file.empty() && o.config.empty())

@@ -28,6 +28,9 @@ Result<retention::Policy> PolicyFrom(const config::Options& o) {
     PGV_ASSIGN_OR_RETURN(p.tiers[i], retention::ParseSpan(spans[i].first, *spans[i].second));
   }
   PGV_ASSIGN_OR_RETURN(p.pitr, retention::ParseSpan("retention-pitr", o.retention_pitr));
+  p.storage_class = {o.retention_daily_storage_class, o.retention_weekly_storage_class,
+                     o.retention_monthly_storage_class};
+  p.lock = {o.retention_daily_lock, o.retention_weekly_lock, o.retention_monthly_lock};
   p.timezone = o.retention_timezone.empty() ? "UTC" : o.retention_timezone;
   PGV_RETURN_IF_ERROR(retention::CheckTimezone(p.timezone));
   return p;
@@ -117,7 +120,9 @@ json ExpireJson(const retention::Plan& plan, const std::vector<std::string>& dam
   for (const auto& r : done)
     expired.push_back({{"id", r.backup_id},
                        {"packs_deleted", r.packs_deleted},
-                       {"bytes_deleted", r.bytes_deleted}});
+                       {"bytes_deleted", r.bytes_deleted},
+                       {"packs_locked", r.packs_locked},
+                       {"locked_examples", r.locked_examples}});
   return {
       {"now", FormatIsoMicros(plan.now_micros)},
       {"dry_run", dry_run},

@@ -134,6 +134,50 @@ std::vector<OptionSpec> ReplicaAndRetentionOptions() {
   };
 }
 
+// Per tier: the storage class and object lock of a backup's new objects (docs/user-guide.md,
+// "Retention").
+std::vector<OptionSpec> TierPlacementOptions() {
+  using O = Options;
+  return {
+      {.name = "retention-daily-storage-class",
+       .field = &O::retention_daily_storage_class,
+       .commands = Bit(C::kBackup),
+       .group = "Retention",
+       .help = "S3 storage class of the new objects of a daily backup (e.g. STANDARD_IA)",
+       .value_name = "CLASS"},
+      {.name = "retention-daily-lock",
+       .field = &O::retention_daily_lock,
+       .default_value = "false",
+       .commands = Bit(C::kBackup),
+       .group = "Retention",
+       .help = "lock a daily backup's objects (COMPLIANCE) until its retention date"},
+      {.name = "retention-weekly-storage-class",
+       .field = &O::retention_weekly_storage_class,
+       .commands = Bit(C::kBackup),
+       .group = "Retention",
+       .help = "S3 storage class of the new objects of a weekly backup (e.g. STANDARD_IA)",
+       .value_name = "CLASS"},
+      {.name = "retention-weekly-lock",
+       .field = &O::retention_weekly_lock,
+       .default_value = "false",
+       .commands = Bit(C::kBackup),
+       .group = "Retention",
+       .help = "lock a weekly backup's objects (COMPLIANCE) until its retention date"},
+      {.name = "retention-monthly-storage-class",
+       .field = &O::retention_monthly_storage_class,
+       .commands = Bit(C::kBackup),
+       .group = "Retention",
+       .help = "S3 storage class of the new objects of a monthly backup (e.g. GLACIER_IR)",
+       .value_name = "CLASS"},
+      {.name = "retention-monthly-lock",
+       .field = &O::retention_monthly_lock,
+       .default_value = "false",
+       .commands = Bit(C::kBackup),
+       .group = "Retention",
+       .help = "lock a monthly backup's objects (COMPLIANCE) until its retention date"},
+  };
+}
+
 std::vector<OptionSpec> RetentionOptions() {
   using O = Options;
   return {
@@ -273,8 +317,9 @@ std::vector<OptionSpec> BuildOptionTable() {
   std::vector<OptionSpec> table;
   for (auto* group :
        {&RepositoryOptions, &FormatOptions, &ReplicaAndRetentionOptions, &RetentionOptions,
-        &S3Options, &PostgresAndPerformanceOptions, &RestoreOptions, &RecoveryOptions,
-        &DrillOptions, &ArchiveAndOutputOptions, &CheckOptions, &DaemonOptions, &StreamOptions}) {
+        &TierPlacementOptions, &S3Options, &PostgresAndPerformanceOptions, &RestoreOptions,
+        &RecoveryOptions, &DrillOptions, &ArchiveAndOutputOptions, &CheckOptions, &DaemonOptions,
+        &StreamOptions}) {
     std::vector<OptionSpec> group_rows = group();
     table.insert(table.end(), std::make_move_iterator(group_rows.begin()),
                  std::make_move_iterator(group_rows.end()));

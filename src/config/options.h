@@ -43,6 +43,11 @@ struct Options {
   // retention policy (backup, expire, info): spans such as "30d"; "" = not set
   std::string retention_daily, retention_weekly, retention_monthly, retention_pitr;
   std::string retention_timezone;
+  // backup: per tier, the S3 storage class of the backup's new objects and whether they are
+  // locked until its retention date
+  std::string retention_daily_storage_class, retention_weekly_storage_class,
+      retention_monthly_storage_class;
+  bool retention_daily_lock = false, retention_weekly_lock = false, retention_monthly_lock = false;
   std::string tier;  // backup --tier
   std::string now;   // --now: replaces the clock
   bool dry_run = false;

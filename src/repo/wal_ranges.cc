@@ -157,11 +157,6 @@ Result<std::vector<TimelineRange>> DescribeTimelines(Repository& repo, const Wal
   return out;
 }
 
-namespace {
-
-// The segment number of the newest WAL cut that expire recorded on a backup still in `listed`
-// (catalog kind walcut), or nullopt. WAL before it was trimmed on purpose: only the kept
-// backups' own ranges remain there, and verify checks those per backup.
 Result<std::optional<uint64_t>> NewestWalCut(Repository& repo,
                                              const std::vector<ListedBackup>& listed,
                                              uint64_t segment_size) {
@@ -186,8 +181,6 @@ Result<std::optional<uint64_t>> NewestWalCut(Repository& repo,
   }
   return newest;
 }
-
-}  // namespace
 
 Result<std::vector<TimelineRange>> DescribeArchive(Repository& repo, uint64_t& segment_size) {
   std::optional<uint64_t> from_segno;

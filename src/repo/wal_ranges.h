@@ -74,6 +74,13 @@ struct TimelineRange {
 Result<std::vector<TimelineRange>> DescribeTimelines(Repository& repo, const WalIndex& index,
                                                      std::optional<uint64_t> from_segno);
 
+// The segment number of the newest WAL cut that expire recorded on a backup still in `listed`
+// (catalog kind walcut), or nullopt. WAL before it was trimmed on purpose: only the kept
+// backups' own ranges remain there (retention/wal_gc.h).
+Result<std::optional<uint64_t>> NewestWalCut(Repository& repo,
+                                             const std::vector<ListedBackup>& listed,
+                                             uint64_t segment_size);
+
 // DescribeTimelines from the oldest backup's first segment (or the first archived one when there
 // is no backup), or from the newest WAL cut expire recorded (catalog kind walcut) when later:
 // WAL before it was trimmed on purpose, and verify checks each backup's own WAL. segment_size: the

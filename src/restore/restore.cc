@@ -229,8 +229,9 @@ Status CheckWal(repo::Repository& repo, const RestorePlan& plan, const RecoveryT
   for (const auto& step : path)
     if (!index.Segments(step.tli).empty())
       last = std::max(last, *index.Segments(step.tli).rbegin());
+  // Recovery to the end of the backup reads nothing past its own WAL.
   auto later = index.Missing(needed_to + 1, last, path, 1);
-  if (!later.empty())
+  if (!later.empty() && target.kind != RecoveryTarget::Kind::kImmediate)
     log::Warn(
         "WAL segment '{}' is missing from the repository; recovery stops with an error there "
         "unless it reaches {} before",
@@ -385,6 +386,7 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   RecoveryTarget target = options.target;
   PGV_RETURN_IF_ERROR(ValidateTarget(target));
   PGV_ASSIGN_OR_RETURN(RestorePlan plan, ChooseBackup(repo, target, options.backup_id));
+  PGV_ASSIGN_OR_RETURN(std::string note, FitTargetToKeptWal(repo, plan, target));
   const std::string& backup_id = plan.backup_id;
   PGV_ASSIGN_OR_RETURN(auto reader, repo.OpenManifest(backup_id));
   const auto& header = reader->header();
@@ -415,6 +417,7 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   PGV_RETURN_IF_ERROR(RemoveMarkers(marked));
   return RestoreResult{.backup_id = backup_id,
                        .why_this_backup = plan.reason,
+                       .note = note,
                        .pg_version = header.pg_version,
                        .files = restored.files,
                        .bytes = restored.bytes,

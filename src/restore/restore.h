@@ -60,6 +60,7 @@ inline constexpr char kIncompleteMarker[] = "PGVAULT_RESTORE_INCOMPLETE";
 struct RestoreResult {
   std::string backup_id;
   std::string why_this_backup;  // "newest backup that ends before time '...'"
+  std::string note;             // FitTargetToKeptWal's, when it chose the target
   int pg_version = 0;           // server_version_num recorded by the backup
   uint64_t files = 0;
   uint64_t bytes = 0;
@@ -94,6 +95,16 @@ struct RestorePlan {
 // with a history file in the repository.
 Result<RestorePlan> ChooseBackup(repo::Repository& repo, const RecoveryTarget& target,
                                  const std::string& requested_id);
+
+// Fits the target to the WAL expire kept (retention/wal_gc.h): before the newest WAL cut only
+// each kept backup's own WAL is left. When the plan's backup ends before the cut with WAL
+// missing between, no target becomes the immediate one (promoting unless --target-action says
+// otherwise) and the returned note says so in one line; a time or LSN target past the backup's
+// own WAL is kInvalidArgument whose hint names the oldest backup that can reach it. An xid or
+// restore point target is only warned about: it cannot be placed without reading WAL. Returns
+// "" when nothing changed.
+Result<std::string> FitTargetToKeptWal(repo::Repository& repo, const RestorePlan& plan,
+                                       RecoveryTarget& target);
 
 // --start: starts the restored cluster with pg_ctl and follows recovery to its end.
 struct StartOptions {

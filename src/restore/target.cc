@@ -343,3 +343,94 @@ Result<RestorePlan> ChooseBackup(repo::Repository& repo, const RecoveryTarget& t
 }
 
 }  // namespace pgvault::restore
+
+namespace pgvault::restore {
+namespace {
+
+// The segment number of a header's stop LSN.
+uint64_t StopSegno(const repo::ManifestHeader& h, uint64_t segment_size) {
+  return h.stop_lsn / segment_size;
+}
+
+// Refuses a time or LSN target that backup `plan.backup_id`, which ends before the WAL cut at
+// segment `cut`, cannot reach; the hint names the oldest backup that can, or the window's first.
+Status UnreachableTarget(const RestorePlan& plan, const RecoveryTarget& target,
+                         const std::vector<repo::ListedBackup>& listed, uint64_t cut) {
+  const repo::ListedBackup* window_first = nullptr;
+  const repo::ListedBackup* reaches = nullptr;
+  for (const auto& b : listed) {
+    if (!b.intact() || StopSegno(*b.header, plan.segment_size) + 1 < cut) continue;
+    if (!window_first) window_first = &b;
+    bool before = target.kind == RecoveryTarget::Kind::kTime
+                      ? b.header->stop_time_unix_micros < target.time_unix_micros
+                      : b.header->stop_lsn <= target.lsn;
+    if (before && !reaches) reaches = &b;
+  }
+  std::string own_end =
+      fmt::format("restore backup {} to its end with --target-immediate", plan.backup_id);
+  std::string hint;
+  if (reaches)
+    hint = fmt::format(
+        "backup {} is the oldest backup that can reach it: pass --backup {} (or leave --backup "
+        "out); or {}",
+        reaches->id, reaches->id, own_end);
+  else if (window_first)
+    hint = fmt::format(
+        "no backup can reach it: the PITR window starts with backup {}, which ends at {}; choose a "
+        "later target, or {}",
+        window_first->id, window_first->header->stop_time, own_end);
+  else
+    hint = own_end;
+  return std::move(Status::InvalidArgument(fmt::format(
+                       "backup '{}' is older than the PITR window: expire kept only its own WAL, "
+                       "which ends at lsn {}, so recovery cannot reach {}",
+                       plan.backup_id, pg::FormatLsn(*plan.stop_lsn), DescribeTarget(target))))
+      .WithHint(hint + "; nothing was written");
+}
+
+}  // namespace
+
+Result<std::string> FitTargetToKeptWal(repo::Repository& repo, const RestorePlan& plan,
+                                       RecoveryTarget& target) {
+  using Kind = RecoveryTarget::Kind;
+  if (!plan.stop_lsn || plan.segment_size == 0 || target.kind == Kind::kImmediate)
+    return std::string();
+  PGV_ASSIGN_OR_RETURN(auto listed, repo.ListBackupHeaders());
+  PGV_ASSIGN_OR_RETURN(auto cut, repo::NewestWalCut(repo, listed, plan.segment_size));
+  uint64_t stop = *plan.stop_lsn / plan.segment_size;
+  // Only the backup's own WAL (to the segment after its stop) is left before the cut; another
+  // kept backup's range may bridge the rest, so the gap itself decides.
+  if (!cut || stop + 1 >= *cut || plan.wal.Missing(stop + 1, *cut - 1, plan.path, 1).empty())
+    return std::string();
+  switch (target.kind) {
+    case Kind::kEndOfWal:
+      // Replaying "all WAL" would stop at the first trimmed segment with archive-get's error.
+      // The end of the backup is what can be reached; promote as recovery without a target does.
+      target.kind = Kind::kImmediate;
+      if (target.action.empty()) target.action = "promote";
+      return fmt::format(
+          "backup {} is older than the PITR window: restoring to its end (recovery_target = "
+          "'immediate')",
+          plan.backup_id);
+    case Kind::kXid:
+    case Kind::kName:
+      log::Warn(
+          "backup '{}' is older than the PITR window: recovery reaches {} only if it lies in the "
+          "backup's own WAL (to lsn {} and the segment after)",
+          plan.backup_id, DescribeTarget(target), pg::FormatLsn(*plan.stop_lsn));
+      return std::string();
+    case Kind::kLsn:
+      // Inside the backup's own WAL (with the segment holding the record after the target).
+      if (plan.wal
+              .Missing(stop + 1, std::min(target.lsn / plan.segment_size + 1, *cut - 1), plan.path,
+                       1)
+              .empty())
+        return std::string();
+      break;
+    default:
+      break;
+  }
+  return UnreachableTarget(plan, target, listed, *cut);
+}
+
+}  // namespace pgvault::restore

@@ -8,8 +8,17 @@
 
 namespace pgvault::retention {
 
-Status StampTiers(repo::Repository& repo, const TierOptions& options,
-                  repo::ManifestHeader& header) {
+Result<Stamp> StampAt(repo::Repository& repo, const TierOptions& options, int64_t start_micros,
+                      const std::string& backup_id) {
+  if (options.now_micros != 0) start_micros = options.now_micros;
+  PGV_ASSIGN_OR_RETURN(auto listed, repo.ListBackupHeaders());
+  std::vector<int64_t> others;
+  for (const auto& b : listed)
+    if (b.intact() && b.id != backup_id) others.push_back(b.header->start_time_unix_micros);
+  return StampFor(start_micros, others, options.forced, options.policy);
+}
+
+void StampTiers(const TierOptions& options, const Stamp& stamp, repo::ManifestHeader& header) {
   if (options.now_micros != 0) {
     int64_t duration = header.stop_time_unix_micros - header.start_time_unix_micros;
     header.start_time_unix_micros = options.now_micros;
@@ -17,13 +26,15 @@ Status StampTiers(repo::Repository& repo, const TierOptions& options,
     header.start_time = FormatIsoMicros(header.start_time_unix_micros);
     header.stop_time = FormatIsoMicros(header.stop_time_unix_micros);
   }
-  PGV_ASSIGN_OR_RETURN(auto listed, repo.ListBackupHeaders());
-  std::vector<int64_t> others;
-  for (const auto& b : listed)
-    if (b.intact() && b.id != header.backup_id) others.push_back(b.header->start_time_unix_micros);
-  Stamp stamp = StampFor(header.start_time_unix_micros, others, options.forced, options.policy);
   header.tiers.emplace();
   for (Tier t : stamp.tiers) header.tiers->emplace_back(TierName(t));
+}
+
+Status StampTiers(repo::Repository& repo, const TierOptions& options,
+                  repo::ManifestHeader& header) {
+  PGV_ASSIGN_OR_RETURN(Stamp stamp,
+                       StampAt(repo, options, header.start_time_unix_micros, header.backup_id));
+  StampTiers(options, stamp, header);
   return Status::Ok();
 }
 

@@ -21,8 +21,14 @@ struct TierOptions {
   int64_t now_micros = 0;      // --now: the backup's start time as recorded; 0 = the clock
 };
 
-// Records in the header the tiers the backup joins (and, with --now, moves its recorded start
-// and stop time to now, keeping its duration). Reads the other backups' headers.
+// The tiers a backup that starts at start_micros (options.now_micros when set) joins among the
+// repository's other intact backups, and its retention date. Reads their headers.
+Result<Stamp> StampAt(repo::Repository& repo, const TierOptions& options, int64_t start_micros,
+                      const std::string& backup_id);
+// Records in the header the tiers of `stamp` (and, with --now, moves its recorded start and stop
+// time to now, keeping its duration).
+void StampTiers(const TierOptions& options, const Stamp& stamp, repo::ManifestHeader& header);
+// StampAt for the header's start, then StampTiers.
 Status StampTiers(repo::Repository& repo, const TierOptions& options, repo::ManifestHeader& header);
 // "joined tiers daily+weekly; kept until 2026-05-27T05:00:00.000000Z" for a written header.
 std::string TierLine(const repo::ManifestHeader& header, const Policy& policy);

@@ -147,6 +147,8 @@ std::string SummaryLine(const ExpireResult& r) {
                         r.gc_skipped_for);
   if (!r.gc_skipped_running.empty())
     line += fmt::format("; no pack deleted while backup {} is running", r.gc_skipped_running);
+  // Which ones (the first few), as gc and WAL collection name theirs.
+  for (const auto& key : r.locked_examples) line += fmt::format("\n  kept {}", key);
   return line;
 }
 

@@ -35,6 +35,7 @@ struct HoldResult {
 };
 Result<HoldResult> SetHold(repo::Repository& repo, const std::string& backup_id, bool on);
 
+// "expired backup ID: ..."; locked packs that were kept follow on lines of their own.
 std::string SummaryLine(const ExpireResult& r);
 
 }  // namespace pgvault::retention

@@ -2,6 +2,7 @@
 // pack that a backup which started meanwhile may be reusing.
 #include "retention/expire.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <optional>
@@ -48,6 +49,43 @@ TEST(ExpireTest, RemovesTheBackupAndThePacksOnlyItUsed) {
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   EXPECT_EQ(result->packs_deleted, first_packs);
   EXPECT_EQ(*repo::ListBackups(mem), std::vector<std::string>{"20261202-010001F"});
+}
+
+// Refuses to delete packs, as an Object Lock bucket does for retained versions.
+class LockedPacks : public BorrowedStorage {
+ public:
+  using BorrowedStorage::BorrowedStorage;
+  Result<std::vector<KeptObject>> DeleteBatch(const std::vector<std::string>& keys) override {
+    std::vector<KeptObject> kept;
+    for (const auto& key : keys)
+      if (key.starts_with(repo::kPacksPrefix))
+        kept.push_back({key, "retained until 2033-01-01T00:00:00Z"});
+      else
+        PGV_RETURN_IF_ERROR(Delete(key));
+    return kept;
+  }
+};
+
+TEST(ExpireTest, LockedPacksAreKeptAndNamed) {
+  MemStorage mem;
+  ASSERT_TRUE(repo::Repository::Create(mem, {.encrypted = false}, {}).ok());
+  auto repo = repo::Repository::Open(std::make_unique<LockedPacks>(mem), {});
+  ASSERT_TRUE(repo.ok());
+  ASSERT_TRUE(repo::testing::WriteTestBackup(**repo, mem, "20261202-010000F").ok());
+  size_t first_packs = PackCount(mem);
+  ASSERT_TRUE(
+      repo::testing::WriteTestBackup(**repo, mem, "20261202-010001F", 24, 64 << 10, 1000).ok());
+  auto result = ExpireBackup(**repo, "20261202-010000F", 0);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->packs_deleted, 0u);
+  EXPECT_EQ(result->packs_locked, first_packs);
+  std::string line = SummaryLine(*result);
+  EXPECT_NE(
+      line.find(fmt::format("; {} unreferenced packs kept because they are locked", first_packs)),
+      std::string::npos)
+      << line;
+  EXPECT_NE(line.find("\n  kept packs/"), std::string::npos) << line;
+  EXPECT_NE(line.find("(retained until 2033-01-01T00:00:00Z)"), std::string::npos) << line;
 }
 
 // A backup that takes its lock after expire's first check but before garbage collection may

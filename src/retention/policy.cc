@@ -146,6 +146,27 @@ int64_t RetentionEnd(int64_t start_micros, const std::vector<Tier>& tiers, const
   return end;
 }
 
+Placement PlacementFor(int64_t start_micros, const std::vector<Tier>& tiers, const Policy& policy) {
+  Placement out;
+  int64_t longest = 0, latest_lock = 0;
+  for (Tier t : InPolicy(tiers, policy)) {
+    int idx = static_cast<int>(t);
+    int64_t end = AddSpan(start_micros, policy.tiers[idx], 1, policy.timezone);
+    // Ties go to the later tier: a monthly 12m outranks a weekly 52w of the same length.
+    if (end >= longest) {
+      longest = end;
+      out.storage_class = policy.storage_class[idx];
+      out.class_tier = t;
+    }
+    if (policy.lock[idx] && end >= latest_lock) {
+      latest_lock = end;
+      out.lock_tier = t;
+    }
+  }
+  if (latest_lock > 0) out.lock_until_unix = (latest_lock + 999999) / 1000000;
+  return out;
+}
+
 Stamp StampFor(int64_t start_micros, const std::vector<int64_t>& others, std::optional<Tier> forced,
                const Policy& policy) {
   std::vector<int64_t> starts = others;

@@ -36,7 +36,11 @@ int64_t AddSpan(int64_t unix_micros, Span span, int sign, const std::string& tz)
 
 struct Policy {
   std::array<Span, 3> tiers;  // by Tier; unset: the tier keeps nothing
-  Span pitr;                  // unset: only the newest backup's WAL onwards is kept
+  // By Tier: the S3 storage class of the objects a backup of the tier writes ("": the
+  // repository's), and whether they are locked (COMPLIANCE) until the backup's retention date.
+  std::array<std::string, 3> storage_class;
+  std::array<bool, 3> lock = {false, false, false};
+  Span pitr;  // unset: only the newest backup's WAL onwards is kept
   std::string timezone = "UTC";
   bool empty() const;
 };
@@ -93,5 +97,16 @@ Stamp StampFor(int64_t start_micros, const std::vector<int64_t>& others, std::op
                const Policy& policy);
 // The tiers the policy has among `tiers`, and when the last of them ends.
 int64_t RetentionEnd(int64_t start_micros, const std::vector<Tier>& tiers, const Policy& policy);
+
+// Where a backup's new objects go (docs/design.md, "Storage class and object lock by tier").
+struct Placement {
+  // The class of the longest-lived tier it joined that the policy has ("": the repository's).
+  std::string storage_class;
+  std::optional<Tier> class_tier;  // that tier; nullopt when in no tier of the policy
+  // The latest retention date among its locked tiers (unix seconds, rounded up); 0 = no lock.
+  int64_t lock_until_unix = 0;
+  std::optional<Tier> lock_tier;  // the tier that date comes from
+};
+Placement PlacementFor(int64_t start_micros, const std::vector<Tier>& tiers, const Policy& policy);
 
 }  // namespace pgvault::retention

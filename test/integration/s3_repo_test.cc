@@ -2,12 +2,16 @@
 // (scripts/s3/start-rgw.sh). Encrypted backup, WAL archive and restore; the gateway dying in the
 // middle of a backup; Object Lock retention and legal holds; and a second repository that serves
 // restore and archive-get while the first is down.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "pg_cluster.h"
@@ -333,6 +337,137 @@ TEST_F(S3RepoTest, ObjectLockKeepsRetainedBackupsAndHoldsBlockExpiry) {
   TempDir target("restore");
   r = Pgvault(repo, {"restore", "--pgdata", target.Sub("pgdata")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+// The response headers of a HEAD of `key` in the lock bucket under `prefix`, lowercased names.
+std::map<std::string, std::string> HeadObject(const std::string& prefix, const std::string& key) {
+  std::string cmd = fmt::format(
+      "curl -sS -I --max-time 30 --aws-sigv4 'aws:amz:{}:s3' --user '{}:{}' "
+      "-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' '{}/{}/{}/{}'",
+      gateway->env["S3_REGION"], gateway->env["S3_ACCESS_KEY"], gateway->env["S3_SECRET_KEY"],
+      gateway->env["S3_ENDPOINT"], gateway->env["S3_LOCK_BUCKET"], prefix, key);
+  std::map<std::string, std::string> headers;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return headers;
+  char line[4096];
+  while (::fgets(line, sizeof line, p)) {
+    std::string l = line;
+    while (!l.empty() && (l.back() == '\n' || l.back() == '\r')) l.pop_back();
+    size_t colon = l.find(':');
+    if (colon == std::string::npos) {
+      if (l.starts_with("HTTP/")) headers["status"] = l;
+      continue;
+    }
+    std::string name = l.substr(0, colon);
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    headers[name] = l.substr(l.find_first_not_of(' ', colon + 1));
+  }
+  ::pclose(p);
+  return headers;
+}
+
+// "2027-12-02T15:04:05.000Z" (as the gateway answers) as unix seconds; 0 when missing.
+int64_t IsoSeconds(const std::string& text) {
+  std::tm tm{};
+  if (text.size() < 19 || !::strptime(text.substr(0, 19).c_str(), "%Y-%m-%dT%H:%M:%S", &tm))
+    return 0;
+  return ::timegm(&tm);
+}
+
+TEST_F(S3RepoTest, StorageClassAndObjectLockComeFromTheBackupsTiers) {
+  auto repo = RepoArgs(RepoUrl("S3_LOCK_BUCKET"));
+  ASSERT_EQ(Pgvault(repo, {"repo-create", "--object-lock"}).exit_code, 0);
+  storage::s3::S3Options options{
+      .bucket = gateway->env["S3_LOCK_BUCKET"],
+      .prefix = prefix_,
+      .endpoint = gateway->env["S3_ENDPOINT"],
+      .region = gateway->env["S3_REGION"],
+      .object_lock = true,
+      .credentials = {gateway->env["S3_ACCESS_KEY"], gateway->env["S3_SECRET_KEY"], ""}};
+  auto s3 = storage::s3::S3Storage::Open(options);
+  ASSERT_TRUE(s3.ok()) << s3.status().ToString();
+  auto packs_now = [&] {
+    std::set<std::string> keys;
+    auto listed = (*s3)->List("packs/");
+    EXPECT_TRUE(listed.ok());
+    if (listed.ok())
+      for (const auto& o : *listed) keys.insert(o.key);
+    return keys;
+  };
+  const std::vector<std::string> policy = {"--retention-daily",
+                                           "7d",
+                                           "--retention-monthly",
+                                           "12m",
+                                           "--retention-daily-storage-class",
+                                           "STANDARD_IA",
+                                           "--retention-monthly-storage-class",
+                                           "GLACIER_IR",
+                                           "--retention-monthly-lock"};
+  auto with_policy = [&](std::vector<std::string> extra) {
+    extra.insert(extra.end(), policy.begin(), policy.end());
+    return extra;
+  };
+  auto pg = MakeCluster(repo);
+  pg->RunPgbench({"-i", "-s", "2", "-q"});
+  int64_t t0 = ::time(nullptr);
+
+  // The first backup joins every tier: monthly's class, locked for monthly's 12 months.
+  auto r = Backup(repo, *pg, with_policy({}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string first = BackupIdFromSummary(r.out);
+  EXPECT_NE(r.out.find("stored its new objects with storage class GLACIER_IR (tier monthly), "
+                       "locked (COMPLIANCE) until"),
+            std::string::npos)
+      << r.out;
+  std::set<std::string> first_packs = packs_now();
+  ASSERT_FALSE(first_packs.empty());
+  for (const std::string& key : {"backups/" + first + "/manifest", *first_packs.begin()}) {
+    auto h = HeadObject(prefix_, key);
+    EXPECT_EQ(h["x-amz-storage-class"], "GLACIER_IR") << key << " " << h["status"];
+    EXPECT_EQ(h["x-amz-object-lock-mode"], "COMPLIANCE") << key;
+    int64_t until = IsoSeconds(h["x-amz-object-lock-retain-until-date"]);
+    EXPECT_GT(until, t0 + 364 * 86400) << key;
+    EXPECT_LT(until, t0 + 367 * 86400) << key;
+    ReportFigure("monthly " + key.substr(0, key.find('/')),
+                 h["x-amz-storage-class"] + ", " + h["x-amz-object-lock-mode"] + " until " +
+                     h["x-amz-object-lock-retain-until-date"]);
+  }
+
+  // A daily backup: daily's class, no lock (daily has none); reused blocks keep their packs.
+  pg->RunPgbench({"-c", "1", "-t", "300"});
+  r = Backup(repo, *pg, with_policy({"--tier", "daily"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string daily = BackupIdFromSummary(r.out);
+  EXPECT_NE(r.out.find("storage class STANDARD_IA (tier daily), not locked"), std::string::npos)
+      << r.out;
+  std::set<std::string> daily_packs;
+  for (const auto& key : packs_now())
+    if (!first_packs.count(key)) daily_packs.insert(key);
+  ASSERT_FALSE(daily_packs.empty());
+  for (const std::string& key : {"backups/" + daily + "/manifest", *daily_packs.begin()}) {
+    auto h = HeadObject(prefix_, key);
+    EXPECT_EQ(h["x-amz-storage-class"], "STANDARD_IA") << key << " " << h["status"];
+    EXPECT_EQ(h.count("x-amz-object-lock-retain-until-date"), 0u) << key;
+    ReportFigure("daily " + key.substr(0, key.find('/')), h["x-amz-storage-class"] + ", no lock");
+  }
+  EXPECT_EQ(HeadObject(prefix_, *first_packs.begin())["x-amz-storage-class"], "GLACIER_IR");
+
+  // A monthly backup that reuses the daily one's blocks: their packs keep STANDARD_IA but get
+  // the monthly lock (extended, never shortened).
+  r = Backup(repo, *pg, with_policy({"--tier", "monthly"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const auto& key : daily_packs) {
+    auto h = HeadObject(prefix_, key);
+    EXPECT_EQ(h["x-amz-storage-class"], "STANDARD_IA") << key;
+    EXPECT_GT(IsoSeconds(h["x-amz-object-lock-retain-until-date"]), t0 + 364 * 86400) << key;
+    ReportFigure("daily pack reused by monthly",
+                 h["x-amz-storage-class"] + ", until " + h["x-amz-object-lock-retain-until-date"]);
+  }
+  // The monthly backup cannot be expired before its date; the daily one can.
+  r = Pgvault(repo, {"expire", "--backup", first, "--gc-grace", "0"});
+  EXPECT_EQ(r.exit_code, 7) << r.out << r.err;
+  r = Pgvault(repo, {"expire", "--backup", daily, "--gc-grace", "0"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
 TEST_F(S3RepoTest, SecondRepositoryServesRestoreAndArchiveGetWhileTheFirstIsDown) {

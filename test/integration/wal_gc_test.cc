@@ -4,7 +4,8 @@
 // window (its dry run says exactly what goes), also while a backup and archive-push (pgbench with
 // archive_command) run, and survives kill -9 of itself and of gc at several points: verify passes,
 // every kept backup restores to its own end with its data, PITR to a mark inside the window
-// works, and the WAL under wal/ shrank.
+// works, and the WAL under wal/ shrank. A backup older than the PITR window restores to its own
+// end when no target is given, and a target its kept WAL cannot reach is refused up front.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -257,6 +258,82 @@ TEST(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                                   std::chrono::steady_clock::now() - started)
                                   .count()));
+}
+
+bool EmptyDir(const std::string& dir) { return FilesUnder(dir, "").empty(); }
+
+TEST(WalGcTest, OlderBackupRestoresToItsEndAndUnreachableTargetsAreRefused) {
+  TestRepo repo(RepoCipher::kNone);
+  auto source = PgCluster::Create({.archive_command = repo.ArchiveCommand(), .env = repo.env()});
+  source->RunPgbench({"-i", "-s", "1", "-q"});
+  source->SwitchWalAndWaitArchived();
+  std::vector<std::string> ids;
+  std::vector<std::map<std::string, std::string>> sums;
+  for (int day = 1; day <= 4; ++day) {
+    for (int round = 0; round < (day > 1 ? 2 : 0); ++round) {
+      source->RunPgbench({"-n", "-c", "2", "-t", "100"});
+      source->SwitchWalAndWaitArchived();
+    }
+    ProcessResult b = repo.Backup(
+        *source,
+        With({"--jobs", "1", "--now", fmt::format("2030-01-0{}T02:00:00Z", day)}, kPolicy));
+    ASSERT_EQ(b.exit_code, 0) << b.err;
+    ids.push_back(BackupIdFromSummary(b.out));
+    sums.push_back(TableChecksums(*source, kTables));
+  }
+  source->SwitchWalAndWaitArchived();
+  // Backups 2 and 3 go; backup 1 (monthly) stays with its own WAL, backup 4 opens the window.
+  ProcessResult e = repo.Run(
+      With({"expire", "--json", "--gc-grace", "0", "--now", "2030-01-05T12:00:00Z"}, kPolicy));
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  auto done = nlohmann::json::parse(e.out);
+  ASSERT_EQ(done["pitr_from_backup"], ids[3]) << e.out;
+  ASSERT_GT(done["wal"]["files_deleted"].get<uint64_t>(), 0u) << e.out;
+
+  // No target: the end of backup 1, said in one line; the server starts with backup 1's data.
+  TempDir target("older");
+  std::string pgdata = target.Sub("pgdata");
+  ProcessResult r = repo.Run({"restore", "--pgdata", pgdata, "--backup", ids[0]});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find(fmt::format("backup {} is older than the PITR window: restoring to its end "
+                                   "(recovery_target = 'immediate')",
+                                   ids[0])),
+            std::string::npos)
+      << r.out;
+  auto restored = PgCluster::Adopt(pgdata, {.env = repo.env()});
+  restored->WaitForRecoveryEnd();
+  EXPECT_EQ(TableChecksums(*restored, kTables), sums[0]);
+  restored->Stop();
+
+  // A time after backup 1 but before the window: no backup reaches it.
+  TempDir refused("refused");
+  std::string empty = refused.Sub("pgdata");
+  ASSERT_EQ(::mkdir(empty.c_str(), 0700), 0);
+  ProcessResult t =
+      repo.Run({"restore", "--pgdata", empty, "--target-time", "2030-01-02 12:00:00+00"});
+  EXPECT_EQ(t.exit_code, kExitInvalidArgument) << t.out << t.err;
+  std::string text = ErrorText(t.err);
+  EXPECT_NE(text.find(fmt::format("backup '{}' is older than the PITR window", ids[0])),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(fmt::format("HINT: no backup can reach it: the PITR window starts with "
+                                  "backup {}",
+                                  ids[3])),
+            std::string::npos)
+      << text;
+  EXPECT_TRUE(EmptyDir(empty));
+  // An LSN after the window's start with --backup of the older one: backup 4 can reach it.
+  std::string lsn = source->Scalar("SELECT pg_current_wal_lsn()");
+  ProcessResult l =
+      repo.Run({"restore", "--pgdata", empty, "--backup", ids[0], "--target-lsn", lsn});
+  EXPECT_EQ(l.exit_code, kExitInvalidArgument) << l.out << l.err;
+  text = ErrorText(l.err);
+  EXPECT_NE(
+      text.find(fmt::format("HINT: backup {} is the oldest backup that can reach it", ids[3])),
+      std::string::npos)
+      << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2) << text;
+  EXPECT_TRUE(EmptyDir(empty));
 }
 
 }  // namespace
