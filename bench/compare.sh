@@ -5,14 +5,17 @@
 # Usage: bench/compare.sh [--scale S] [--runs N] [--jobs J] [--encrypt on|off]
 #                         [--cache drop|warm] [--phases full,incr,restore,archive] [--keep]
 #                         [--segments 200] [--pgbench-seconds 60] [--pgvault BIN (skips the build)]
-# Runs as root; PostgreSQL and every tool run as the OS user postgres.
+#                         [--pgbackrest BIN ...]
+# Runs as root; PostgreSQL and every tool run as the OS user postgres. pgBackRest: every --pgbackrest
+# BIN gets its own column; without one, Debian's pgbackrest and, when present, the 2.59.1 build in
+# ../shared/tools/ (its README says how it was built) run side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
 
 scale=30 runs=3 jobs=2 encrypt=on cache=drop phases=full,incr,restore,archive keep=no
-segments=200 pgbench_seconds=60 pgvault_bin=""
-usage() { sed -n '4,7p' "$0" | sed 's/^# \{0,1\}//'; }
+segments=200 pgbench_seconds=60 pgvault_bin="" br_bins=()
+usage() { sed -n '4,11p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case $1 in
     --scale) scale=$2; shift 2 ;;
@@ -25,6 +28,7 @@ while (($#)); do
     --segments) segments=$2; shift 2 ;;
     --pgbench-seconds) pgbench_seconds=$2; shift 2 ;;
     --pgvault) pgvault_bin=$2; shift 2 ;;
+    --pgbackrest) br_bins+=("$2"); shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "compare.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -58,7 +62,6 @@ pgdata=$work/pgdata
 pool=$work/walpool      # real WAL segments set aside for the archive-push test
 key=$work/pgvault.key
 pgv_link=$work/pgvault-repo   # symlink: the pgvault repository archive_command feeds right now
-br_repo=$work/pgbackrest-repo
 br_conf=$work/pgbackrest.conf
 results=$work/results.tsv     # phase  tool  metric  run  value
 : >"$results"
@@ -73,7 +76,6 @@ else
 fi
 cat >"$br_conf" <<CONF
 [global]
-repo1-path=$br_repo
 repo1-retention-full=1000
 $br_cipher
 compress-type=zst
@@ -93,7 +95,37 @@ pg1-socket-path=$work
 CONF
 chown postgres:postgres "$br_conf"
 chmod 600 "$br_conf"
-BR=(pgbackrest --config="$br_conf" --stanza=bench)
+
+# Each pgBackRest version has its own repository. Versions with block incremental (2.46+) run
+# with repo1-bundle and repo1-block on for every backup, full ones included, as its user guide
+# recommends (block maps made by the full backup serve the incrementals).
+if ((${#br_bins[@]} == 0)); then
+  br_bins=(pgbackrest)
+  shared_br=$(realpath -m "$SRC/../shared/tools/pgbackrest-2.59.1")
+  if [[ -x $shared_br ]]; then
+    br_bins+=("$shared_br")
+  else
+    echo "  (no $shared_br: pgBackRest 2.59.1 is not measured)"
+  fi
+fi
+br_tags=() br_confs=()
+for bin in "${br_bins[@]}"; do
+  version=$(as_pg "$bin" version | awk '{print $2}')
+  [[ -n $version ]] || { echo "compare.sh: '$bin version' printed nothing" >&2; exit 1; }
+  br_tags+=("pgbackrest-$version")
+  # Its own config file: options a command does not take are refused on the command line but
+  # ignored in the file.
+  conf=$work/pgbackrest-$((${#br_tags[@]} - 1)).conf
+  cp -p "$br_conf" "$conf"
+  if [[ $(printf '%s\n' 2.46 "$version" | sort -V | head -1) == 2.46 ]]; then
+    sed -i 's/^\[global\]$/[global]\nrepo1-bundle=y\nrepo1-block=y/' "$conf"
+  fi
+  br_confs+=("$conf")
+done
+use_br() {  # use_br I [REPO]: BR, br_repo, br_tag for pgBackRest number I (REPO: another repository)
+  br_repo=${2:-$work/pgbackrest-repo-$1} br_tag=${br_tags[$1]}
+  BR=("${br_bins[$1]}" --config="${br_confs[$1]}" --stanza=bench --repo1-path="$br_repo")
+}
 
 # archive_command feeds both repositories at once (in parallel, so neither tool's backup waits
 # for the other's archive-push) and sets the first $segments full segments aside.
@@ -102,11 +134,13 @@ archive_sh=$work/archive-push-pgvault-and-pgbackrest.sh
 cat >"$archive_sh" <<SCRIPT
 #!/usr/bin/env bash
 set -u
-"$PGVAULT" --repo "$pgv_link" --key-file "$key" archive-push "\$1" & a=\$!
-pgbackrest --config="$br_conf" --stanza=bench archive-push "\$1" & b=\$!
+pids=()
+"$PGVAULT" --repo "$pgv_link" --key-file "$key" archive-push "\$1" & pids+=(\$!)
+$(for i in "${!br_bins[@]}"; do
+  echo "'${br_bins[$i]}' --config='${br_confs[$i]}' --stanza=bench --repo1-path='$work/pgbackrest-repo-$i' archive-push \"\$1\" & pids+=(\$!)"
+done)
 rc=0
-wait \$a || rc=1
-wait \$b || rc=1
+for pid in "\${pids[@]}"; do wait \$pid || rc=1; done
 if [[ \$2 =~ ^[0-9A-F]{24}\$ ]] && (( \$(ls "$pool" | wc -l) < $segments )); then
   cp "\$1" "$pool/.\$2" && mv "$pool/.\$2" "$pool/\$2"
 fi
@@ -120,11 +154,11 @@ cat <<EOF
   machine      : $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB RAM, load $(cut -d' ' -f1-3 /proc/loadavg)
   data         : pgbench -i -s $scale, PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), initdb --data-checksums, autovacuum off
   parallelism  : pgvault --jobs $jobs, pgBackRest process-max=$jobs, pg_basebackup 1 process (it has no option)
-  compression  : pgvault zstd level 3 (level 3 parameters; match finder lazy for 64 KiB blocks, fast for WAL segments), pgBackRest compress-type=zst level 3, pg_basebackup --compress=client-zstd:3
+  compression  : pgvault zstd level 3 (level 3 parameters; match finder lazy for 64 KiB blocks, fast for WAL segments), pgBackRest compress-type=zst level 3 (2.46+: bundle + block incremental), pg_basebackup --compress=server-zstd:level=3,workers=$jobs
   encryption   : $encrypt (pgvault $pgv_cipher with a key file; pgBackRest $([[ $encrypt == on ]] && echo aes-256-cbc with a passphrase || echo none); pg_basebackup has none)
   caches       : $([[ $cache == drop ]] && echo "sync; echo 3 > /proc/sys/vm/drop_caches before every timed run" || echo "one read pass over the data/repository before every timed run (page cache warm)")
   runs         : $runs per tool, alternating pgvault, pgBackRest, pg_basebackup in each round
-  versions     : $("$PGVAULT" version), $(pgbackrest version)
+  versions     : $("$PGVAULT" version), ${br_tags[*]}, pg_basebackup $("$PGBIN/pg_basebackup" --version | awk '{print $3}')
   work dir     : $work
 EOF
 
@@ -147,7 +181,7 @@ new_pgvault_repo() {  # new_pgvault_repo DIR: creates DIR and points archive_com
   ln -sfn "$1" "$work/.link" && mv -T "$work/.link" "$pgv_link"
 }
 new_pgvault_repo "$work/pgvault-base"
-as_pg "${BR[@]}" stanza-create >/dev/null
+for i in "${!br_bins[@]}"; do use_br "$i"; as_pg "${BR[@]}" stanza-create >/dev/null; done
 
 # Waits until every finished WAL segment is archived by both tools.
 wait_archived() {
@@ -168,6 +202,9 @@ prepare_caches() {
     for p in "$@"; do [[ -e $p ]] && find "$p" -type f -exec cat {} + >/dev/null 2>&1 || true; done
   fi
 }
+# PostgreSQL calls archive_command right after it wrote the segment: archive-push finds it in
+# the page cache whatever --cache says, so the archive phases always start warm.
+warm_pool() { sync; cat "$pool"/* >/dev/null; }
 # timed TAG CMD...: runs CMD as postgres under /usr/bin/time; sets secs, rss_mib; output in TAG.out
 timed() {
   local tag=$1 t0 t1
@@ -217,7 +254,7 @@ db_bytes=$(bytes "$pgdata/base" "$pgdata/global")
 echo "  data directory: $(mb "$(bytes "$pgdata")") MB ($(mb "$db_bytes") MB in base/ and global/)"
 
 # ---------------------------------------------------------------------------------------------
-last_pgv_full="" last_br_full=""
+last_pgv_full="" last_br_full=()
 if has_phase full || has_phase incr || has_phase restore; then
   stamp "1. full backup (each pgvault run into a new repository: it would deduplicate otherwise)"
   for run in $(seq "$runs"); do
@@ -235,22 +272,25 @@ if has_phase full || has_phase incr || has_phase restore; then
     echo "  run $run pgvault       ${secs}s $(mb "$b") MB rss ${rss_mib} MiB"
     last_pgv_full=$repo
 
-    wait_archived
-    prepare_caches "$pgdata"
-    before=$(br_labels)
-    timed "full-pgbackrest-$run" "${BR[@]}" backup --type=full
-    label=$(comm -13 <(echo "$before") <(br_labels) | tail -1)
-    b=$(bytes "$br_repo/backup/bench/$label")
-    record full pgbackrest secs "$run" "$secs"; record full pgbackrest bytes "$run" "$b"
-    record full pgbackrest rss_mib "$run" "$rss_mib"
-    echo "  run $run pgBackRest    ${secs}s $(mb "$b") MB rss ${rss_mib} MiB ($label)"
-    last_br_full=$label
+    for i in "${!br_bins[@]}"; do
+      use_br "$i"
+      wait_archived
+      prepare_caches "$pgdata"
+      before=$(br_labels)
+      timed "full-$br_tag-$run" "${BR[@]}" backup --type=full
+      label=$(comm -13 <(echo "$before") <(br_labels) | tail -1)
+      b=$(bytes "$br_repo/backup/bench/$label")
+      record full "$br_tag" secs "$run" "$secs"; record full "$br_tag" bytes "$run" "$b"
+      record full "$br_tag" rss_mib "$run" "$rss_mib"
+      printf '  run %s %-17s %ss %s MB rss %s MiB (%s)\n' "$run" "$br_tag" "$secs" "$(mb "$b")" "$rss_mib" "$label"
+      last_br_full[$i]=$label
+    done
 
     wait_archived
     prepare_caches "$pgdata"
     dir=$work/basebackup-$run
     timed "full-basebackup-$run" "$PGBIN/pg_basebackup" -h "$work" -p "$port" -D "$dir" -Ft \
-      --compress=client-zstd:3 -X none -c fast
+      --compress="server-zstd:level=3,workers=$jobs" -X none -c fast
     b=$(bytes "$dir")
     record full pg_basebackup secs "$run" "$secs"; record full pg_basebackup bytes "$run" "$b"
     record full pg_basebackup rss_mib "$run" "$rss_mib"
@@ -285,19 +325,22 @@ if has_phase incr; then
     wait_archived
     rm -rf "$repo"
 
-    for type in incr diff; do
-      # The set is expired afterwards so that every run starts from the same full backup.
-      wait_archived
-      prepare_caches "$pgdata"
-      before=$(br_labels)
-      b0=$(bytes "$br_repo/backup")
-      timed "$type-pgbackrest-$run" "${BR[@]}" backup --type="$type"
-      b=$(($(bytes "$br_repo/backup") - b0))
-      label=$(comm -13 <(echo "$before") <(br_labels) | tail -1)
-      record incr "pgbackrest-$type" secs "$run" "$secs"; record incr "pgbackrest-$type" bytes "$run" "$b"
-      record incr "pgbackrest-$type" rss_mib "$run" "$rss_mib"
-      printf '  run %s pgBackRest %-4s %ss +%s MB rss %s MiB\n' "$run" "$type" "$secs" "$(mb "$b")" "$rss_mib"
-      as_pg "${BR[@]}" expire --set="$label" >/dev/null 2>&1
+    for i in "${!br_bins[@]}"; do
+      use_br "$i"
+      for type in incr diff; do
+        # The set is expired afterwards so that every run starts from the same full backup.
+        wait_archived
+        prepare_caches "$pgdata"
+        before=$(br_labels)
+        b0=$(bytes "$br_repo/backup")
+        timed "$type-$br_tag-$run" "${BR[@]}" backup --type="$type"
+        b=$(($(bytes "$br_repo/backup") - b0))
+        label=$(comm -13 <(echo "$before") <(br_labels) | tail -1)
+        record incr "$br_tag-$type" secs "$run" "$secs"; record incr "$br_tag-$type" bytes "$run" "$b"
+        record incr "$br_tag-$type" rss_mib "$run" "$rss_mib"
+        printf '  run %s %-17s %-4s %ss +%s MB rss %s MiB\n' "$run" "$br_tag" "$type" "$secs" "$(mb "$b")" "$rss_mib"
+        as_pg "${BR[@]}" expire --set="$label" >/dev/null 2>&1
+      done
     done
   done
 fi
@@ -314,13 +357,16 @@ if has_phase restore; then
     echo "  run $run pgvault    ${secs}s rss ${rss_mib} MiB"
     rm -rf "$dir"
 
-    dir=$work/restore-pgbackrest
-    install -d -o postgres -g postgres -m 700 "$dir"
-    prepare_caches "$br_repo/backup/bench/$last_br_full"
-    timed "restore-pgbackrest-$run" "${BR[@]}" --pg1-path="$dir" --set="$last_br_full" restore
-    record restore pgbackrest secs "$run" "$secs"; record restore pgbackrest rss_mib "$run" "$rss_mib"
-    echo "  run $run pgBackRest ${secs}s rss ${rss_mib} MiB"
-    rm -rf "$dir"
+    for i in "${!br_bins[@]}"; do
+      use_br "$i"
+      dir=$work/restore-pgbackrest
+      install -d -o postgres -g postgres -m 700 "$dir"
+      prepare_caches "$br_repo/backup/bench/${last_br_full[$i]}"
+      timed "restore-$br_tag-$run" "${BR[@]}" --pg1-path="$dir" --set="${last_br_full[$i]}" restore
+      record restore "$br_tag" secs "$run" "$secs"; record restore "$br_tag" rss_mib "$run" "$rss_mib"
+      printf '  run %s %-17s %ss rss %s MiB\n' "$run" "$br_tag" "$secs" "$rss_mib"
+      rm -rf "$dir"
+    done
   done
   if "$PGVAULT" restore --help 2>&1 | grep -q -- '--delta'; then
     echo "  delta restore: pgvault has --delta; this script does not measure it yet"
@@ -336,7 +382,7 @@ if has_phase archive; then
   for run in $(seq "$runs"); do
     repo=$work/ap-pgvault-$run
     as_pg "$PGVAULT" --repo "$repo" --key-file "$key" --cipher "$pgv_cipher" repo-create >/dev/null
-    prepare_caches "$pool"
+    warm_pool
     timed "archive-pgvault-$run" bash -c "set -e; for f in $pool/*; do \
       '$PGVAULT' --repo '$repo' --key-file '$key' archive-push \"\$f\"; done"
     record archive pgvault secs "$run" "$secs"; record archive pgvault rss_mib "$run" "$rss_mib"
@@ -345,16 +391,19 @@ if has_phase archive; then
     echo "  run $run pgvault    ${secs}s $(awk -v n="$n" -v s="$secs" 'BEGIN{printf "%.1f", n/s}') segments/s rss ${rss_mib} MiB"
     rm -rf "$repo"
 
-    repo=$work/ap-pgbackrest-$run
-    as_pg "${BR[@]}" --repo1-path="$repo" stanza-create >/dev/null
-    prepare_caches "$pool"
-    timed "archive-pgbackrest-$run" bash -c "set -e; for f in $pool/*; do \
-      pgbackrest --config='$br_conf' --stanza=bench --repo1-path='$repo' archive-push \"\$f\"; done"
-    record archive pgbackrest secs "$run" "$secs"; record archive pgbackrest rss_mib "$run" "$rss_mib"
-    record archive pgbackrest bytes "$run" "$(bytes "$repo/archive")"
-    record archive pgbackrest seg_per_s "$run" "$(awk -v n="$n" -v s="$secs" 'BEGIN{printf "%.2f", n/s}')"
-    echo "  run $run pgBackRest ${secs}s $(awk -v n="$n" -v s="$secs" 'BEGIN{printf "%.1f", n/s}') segments/s rss ${rss_mib} MiB"
-    rm -rf "$repo"
+    for i in "${!br_bins[@]}"; do
+      repo=$work/ap-pgbackrest-$run
+      use_br "$i" "$repo"
+      as_pg "${BR[@]}" stanza-create >/dev/null
+      warm_pool
+      timed "archive-$br_tag-$run" bash -c "set -e; for f in $pool/*; do \
+        '${br_bins[$i]}' --config='${br_confs[$i]}' --stanza=bench --repo1-path='$repo' archive-push \"\$f\"; done"
+      record archive "$br_tag" secs "$run" "$secs"; record archive "$br_tag" rss_mib "$run" "$rss_mib"
+      record archive "$br_tag" bytes "$run" "$(bytes "$repo/archive")"
+      record archive "$br_tag" seg_per_s "$run" "$(awk -v n="$n" -v s="$secs" 'BEGIN{printf "%.2f", n/s}')"
+      printf '  run %s %-17s %ss %s segments/s rss %s MiB\n' "$run" "$br_tag" "$secs" "$(awk -v n="$n" -v s="$secs" 'BEGIN{printf "%.1f", n/s}')" "$rss_mib"
+      rm -rf "$repo"
+    done
   done
 
   # Asynchronous mode, as PostgreSQL's archiver drives it: a directory laid out like pg_wal (the
@@ -387,7 +436,7 @@ if has_phase archive; then
     repo=$work/apa-pgvault-$run spool=$work/apa-pgvault-spool-$run
     as_pg "$PGVAULT" --repo "$repo" --key-file "$key" --cipher "$pgv_cipher" repo-create >/dev/null
     make_fake_wal
-    prepare_caches "$pool"
+    warm_pool
     timed "archive-async-pgvault-$run" bash -c "$(async_loop "'$PGVAULT' --repo '$repo' \
       --key-file '$key' --archive-async --spool-path '$spool' --jobs $jobs archive-push")"
     record archive-async pgvault secs "$run" "$secs"
@@ -398,22 +447,25 @@ if has_phase archive; then
     echo "  run $run pgvault    ${secs}s $(awk -v n="$n" -v s="$secs" 'BEGIN{printf "%.1f", n/s}') segments/s;$(grep 'pusher done' "$spool/pusher.log" | tail -1 | sed 's/.*pusher done://')"
     rm -rf "$repo" "$spool"
 
-    repo=$work/apa-pgbackrest-$run spool=$work/apa-pgbackrest-spool-$run
-    as_pg "${BR[@]}" --repo1-path="$repo" stanza-create >/dev/null
-    make_fake_wal
-    prepare_caches "$pool"
-    timed "archive-async-pgbackrest-$run" bash -c "$(async_loop "pgbackrest --config='$br_conf' \
-      --stanza=bench --repo1-path='$repo' --pg1-path='$fake_pgdata' --archive-async --spool-path='$spool' \
-      --process-max=$jobs archive-push")"
-    record archive-async pgbackrest secs "$run" "$secs"
-    record archive-async pgbackrest bytes "$run" "$(bytes "$repo/archive")"
-    record archive-async pgbackrest seg_per_s "$run" "$(awk -v n="$n" -v s="$secs" 'BEGIN{printf "%.2f", n/s}')"
-    echo "  run $run pgBackRest ${secs}s $(awk -v n="$n" -v s="$secs" 'BEGIN{printf "%.1f", n/s}') segments/s"
-    sleep 2  # its async process exits once nothing is ready
-    rm -rf "$repo" "$spool"
+    for i in "${!br_bins[@]}"; do
+      repo=$work/apa-pgbackrest-$run spool=$work/apa-pgbackrest-spool-$run
+      use_br "$i" "$repo"
+      as_pg "${BR[@]}" stanza-create >/dev/null
+      make_fake_wal
+      warm_pool
+      timed "archive-async-$br_tag-$run" bash -c "$(async_loop "'${br_bins[$i]}' --config='${br_confs[$i]}' \
+        --stanza=bench --repo1-path='$repo' --pg1-path='$fake_pgdata' --archive-async --spool-path='$spool' \
+        --process-max=$jobs archive-push")"
+      record archive-async "$br_tag" secs "$run" "$secs"
+      record archive-async "$br_tag" bytes "$run" "$(bytes "$repo/archive")"
+      record archive-async "$br_tag" seg_per_s "$run" "$(awk -v n="$n" -v s="$secs" 'BEGIN{printf "%.2f", n/s}')"
+      printf '  run %s %-17s %ss %s segments/s\n' "$run" "$br_tag" "$secs" "$(awk -v n="$n" -v s="$secs" 'BEGIN{printf "%.1f", n/s}')"
+      sleep 2  # its async process exits once nothing is ready
+      rm -rf "$repo" "$spool"
+    done
   done
   # pgBackRest's synchronous figures beside them: the issue's target compares against those.
-  awk -F'\t' -v OFS='\t' '$1=="archive" && $2=="pgbackrest" {$1="archive-async"; $2="pgbackrest-sync"; print}' \
+  awk -F'\t' -v OFS='\t' '$1=="archive" && $2 ~ /^pgbackrest-/ {$1="archive-async"; $2=$2"-sync"; print}' \
     "$results" >>"$results"
   rm -rf "$fake_pgdata"
 fi
@@ -436,43 +488,61 @@ fmt_val() {  # fmt_val METRIC VALUE
     *) echo "$2" ;;
   esac
 }
-row() {  # row LABEL PHASE METRIC OTHER_TOOL [OTHER_TOOL2]
-  local a b c
-  a=$(median "$2" pgvault "$3"); b=$(median "$2" "$4" "$3")
-  printf '%-34s %14s %14s %9s' "$1" "$(fmt_val "$3" "$a")" "$(fmt_val "$3" "$b")" "$(ratio "$a" "$b")"
-  if [[ -n ${5:-} ]]; then
-    c=$(median "$2" "$5" "$3")
-    printf ' %14s %9s' "$(fmt_val "$3" "$c")" "$(ratio "$a" "$c")"
-  fi
+row() {  # row LABEL PHASE METRIC TOOL...: pgvault, then each tool and pgvault's ratio to it
+  local label=$1 phase=$2 metric=$3 a b tool
+  shift 3
+  a=$(median "$phase" pgvault "$metric")
+  printf '%-34s %14s' "$label" "$(fmt_val "$metric" "$a")"
+  for tool in "$@"; do
+    b=$(median "$phase" "$tool" "$metric")
+    printf ' %18s %7s' "$(fmt_val "$metric" "$b")" "$(ratio "$a" "$b")"
+  done
   echo
 }
+header() {  # header FIRST COLUMN...: the column titles, each but the first followed by "ratio"
+  printf '%-34s %14s' "" "$1"
+  shift
+  local c
+  for c in "$@"; do printf ' %18s %7s' "$c" ratio; done
+  echo
+}
+short() { sed 's/^pgbackrest-/pgBR /'; }  # a column title from a tool tag
+br_cols=() br_sync=()
+for tag in "${br_tags[@]}"; do br_cols+=("$(echo "$tag" | short)"); done
+suffixed() { local t; for t in "${br_tags[@]}"; do echo "$t$1"; done; }  # suffixed SUFFIX
 echo
 stamp "medians of $runs runs (scale $scale, jobs $jobs, encryption $encrypt, caches: $cache)"
-printf '%-34s %14s %14s %9s %14s %9s\n' "" pgvault pgBackRest ratio pg_basebackup ratio
 if has_phase full; then
-  row "1. full backup: time" full secs pgbackrest pg_basebackup
-  row "1. full backup: repository bytes" full bytes pgbackrest pg_basebackup
-  row "1. full backup: peak RSS" full rss_mib pgbackrest pg_basebackup
+  header pgvault "${br_cols[@]}" pg_basebackup
+  row "1. full backup: time" full secs "${br_tags[@]}" pg_basebackup
+  row "1. full backup: repository bytes" full bytes "${br_tags[@]}" pg_basebackup
+  row "1. full backup: peak RSS" full rss_mib "${br_tags[@]}" pg_basebackup
 fi
 if has_phase incr; then
-  row "2. next backup vs incr: time" incr secs pgbackrest-incr
-  row "2. next backup vs incr: bytes" incr bytes pgbackrest-incr
-  row "2. next backup vs incr: peak RSS" incr rss_mib pgbackrest-incr
-  row "2. next backup vs diff: time" incr secs pgbackrest-diff
-  row "2. next backup vs diff: bytes" incr bytes pgbackrest-diff
+  header pgvault "${br_cols[@]}"
+  mapfile -t incr < <(suffixed -incr)
+  mapfile -t diff < <(suffixed -diff)
+  row "2. next backup vs incr: time" incr secs "${incr[@]}"
+  row "2. next backup vs incr: bytes" incr bytes "${incr[@]}"
+  row "2. next backup vs incr: peak RSS" incr rss_mib "${incr[@]}"
+  row "2. next backup vs diff: time" incr secs "${diff[@]}"
+  row "2. next backup vs diff: bytes" incr bytes "${diff[@]}"
 fi
 if has_phase restore; then
-  row "3. restore: time" restore secs pgbackrest
-  row "3. restore: peak RSS" restore rss_mib pgbackrest
-  printf '%-34s %14s %14s %9s\n' "3. delta restore" n/a n/a n/a
+  header pgvault "${br_cols[@]}"
+  row "3. restore: time" restore secs "${br_tags[@]}"
+  row "3. restore: peak RSS" restore rss_mib "${br_tags[@]}"
 fi
 if has_phase archive; then
-  row "4. archive-push: segments/s" archive seg_per_s pgbackrest
-  row "4. archive-push: stored bytes" archive bytes pgbackrest
-  row "4. archive-push: peak RSS" archive rss_mib pgbackrest
-  printf '%-34s %14s %14s %9s %14s %9s\n' "" "pgvault async" "pgBR async" ratio "pgBR sync" ratio
-  row "4b. async archive-push: seg/s" archive-async seg_per_s pgbackrest pgbackrest-sync
-  row "4b. async archive-push: bytes" archive-async bytes pgbackrest pgbackrest-sync
+  header pgvault "${br_cols[@]}"
+  row "4. archive-push: segments/s" archive seg_per_s "${br_tags[@]}"
+  row "4. archive-push: stored bytes" archive bytes "${br_tags[@]}"
+  row "4. archive-push: peak RSS" archive rss_mib "${br_tags[@]}"
+  mapfile -t sync < <(suffixed -sync)
+  for tag in "${br_tags[@]}"; do br_sync+=("$(echo "$tag" | short) sync"); done
+  header "pgvault async" "${br_cols[@]/%/ async}" "${br_sync[@]}"
+  row "4b. async archive-push: seg/s" archive-async seg_per_s "${br_tags[@]}" "${sync[@]}"
+  row "4b. async archive-push: bytes" archive-async bytes "${br_tags[@]}" "${sync[@]}"
 fi
 for phase in full incr; do
   has_phase "$phase" || continue
