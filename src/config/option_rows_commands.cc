@@ -180,7 +180,7 @@ std::vector<OptionSpec> RecoveryOptions() {
        .default_value = "false",
        .commands = kRestore,
        .group = "Restore",
-       .help = "with --delta: trust files whose size and mtime match the backup (not read)"},
+       .help = "--delta, trusting files whose size and mtime match the backup (not read)"},
   };
 }
 

@@ -66,8 +66,8 @@ class Cleaner {
                                       rel.find('/', sizeof("pg_tblspc/") - 1) == std::string::npos);
     for (const auto& name : names) {
       if (marked_dir && name == kIncompleteMarker) continue;
-      std::string child_rel = rel.empty() ? name : rel + "/" + name;
-      PGV_RETURN_IF_ERROR(Entry(abs + "/" + name, child_rel));
+      std::string child_rel = rel.empty() ? name : fmt::format("{}/{}", rel, name);
+      PGV_RETURN_IF_ERROR(Entry(fmt::format("{}/{}", abs, name), child_rel));
     }
     return Status::Ok();
   }
@@ -85,8 +85,7 @@ class Cleaner {
           if (S_ISREG(st.st_mode)) return Status::Ok();
           break;
         case repo::EntryType::kDir:
-          if (S_ISDIR(st.st_mode) || (rel == "pg_wal" && IsDirLink(abs, st)))
-            return Walk(abs, rel);
+          if (S_ISDIR(st.st_mode) || (rel == "pg_wal" && IsDirLink(abs, st))) return Walk(abs, rel);
           break;
         case repo::EntryType::kSymlink:
           return TablespaceLink(abs, rel, st);
@@ -141,9 +140,9 @@ Status CheckDeltaTarget(const std::string& pgdata, const std::string& system_ide
   PGV_RETURN_IF_ERROR(names.status());
   if (names->empty()) return Status::Ok();
   if (long pid = LivePostmaster(pgdata))
-    return std::move(Status::Pg(fmt::format(
-                         "PostgreSQL is running on '{}' (postmaster.pid names process {})",
-                         pgdata, pid)))
+    return std::move(
+               Status::Pg(fmt::format(
+                   "PostgreSQL is running on '{}' (postmaster.pid names process {})", pgdata, pid)))
         .WithHint(fmt::format(
             "stop the server (pg_ctl stop -D '{}') and run restore --delta again; nothing "
             "was changed",
@@ -152,9 +151,9 @@ Status CheckDeltaTarget(const std::string& pgdata, const std::string& system_ide
   if (!found.ok()) {
     bool marked = std::find(names->begin(), names->end(), kIncompleteMarker) != names->end();
     if (marked && found.status().IsNotFound()) return Status::Ok();  // an interrupted restore
-    return std::move(Status::InvalidArgument(fmt::format(
-                         "'{}' is not a PostgreSQL data directory: {}", pgdata,
-                         found.status().message())))
+    return std::move(
+               Status::InvalidArgument(fmt::format("'{}' is not a PostgreSQL data directory: {}",
+                                                   pgdata, found.status().message())))
         .WithHint(
             "restore --delta works on a data directory of the backed-up cluster; restore into an "
             "empty directory without --delta; nothing was changed");

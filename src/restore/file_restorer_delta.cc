@@ -54,8 +54,7 @@ Status FileRestorer::OpenExisting(Target& file) {
 // Compares a range's blocks with what the file holds; a zero block that differs is written
 // here, every other differing block is appended to refs/wanted for one repository read.
 Status FileRestorer::CompareRange(pipeline::Hmac& hmac, Bytes& buf, const Range& range,
-                                  std::vector<repo::BlockRef>& refs,
-                                  std::vector<Wanted>& wanted) {
+                                  std::vector<repo::BlockRef>& refs, std::vector<Wanted>& wanted) {
   Target& file = *range.file;
   const repo::FileEntry& e = file.entry;
   const uint64_t block_size = options_.block_size;
@@ -82,8 +81,8 @@ Status FileRestorer::CompareRange(pipeline::Hmac& hmac, Bytes& buf, const Range&
     file.changed = true;
     if (at >= got) continue;
     std::memset(buf.data() + at, 0, len);
-    PGV_RETURN_IF_ERROR(PwriteFull(file.fd.get(), ByteView(buf.data() + at, len),
-                                   begin_off + at, file.path));
+    PGV_RETURN_IF_ERROR(
+        PwriteFull(file.fd.get(), ByteView(buf.data() + at, len), begin_off + at, file.path));
     bytes_written_ += len;
   }
   progress_.Update(bytes_ += end_off - begin_off, options_.total_bytes);
@@ -95,7 +94,14 @@ Status FileRestorer::DeltaJob(repo::BlockReader& reader, pipeline::Hmac& hmac, B
   std::vector<repo::BlockRef> refs;
   std::vector<Wanted> wanted;
   for (const Range& range : job) {
-    if (range.file->trusted) continue;
+    if (range.file->trusted) {  // counted as compared, for the totals and the progress
+      const repo::FileEntry& e = range.file->entry;
+      uint64_t first = std::min<uint64_t>(e.size, range.first_block * options_.block_size);
+      uint64_t last = std::min<uint64_t>(
+          e.size, (range.first_block + range.block_count) * uint64_t{options_.block_size});
+      progress_.Update(bytes_ += last - first, options_.total_bytes);
+      continue;
+    }
     Status s = CompareRange(hmac, buf, range, refs, wanted);
     if (!s.ok()) return s.Context(Describe(range.file->entry.path));
   }
@@ -105,7 +111,8 @@ Status FileRestorer::DeltaJob(repo::BlockReader& reader, pipeline::Hmac& hmac, B
   });
   if (s.ok()) return s;
   if (job.size() == 1) return s.Context(Describe(job[0].file->entry.path));
-  return s.Context(fmt::format("restoring {} files of backup '{}'", job.size(), options_.backup_id));
+  return s.Context(
+      fmt::format("restoring {} files of backup '{}'", job.size(), options_.backup_id));
 }
 
 // The last range of a file: size, mode and times as the backup recorded them, then the figures.

@@ -74,12 +74,15 @@ Status CheckEmptyTarget(const std::string& dir, const char* what) {
                          fmt::format("{} '{}' holds an incomplete restore {}", what, dir, from)))
         .WithHint(fmt::format(
             "that restore failed or was interrupted (its '{}' file is still there); remove the "
-            "directory (rm -rf '{}') and run restore again; nothing was written",
+            "directory (rm -rf '{}') and run restore again, or resume it with restore --delta; "
+            "nothing was written",
             kIncompleteMarker, dir));
   }
   if (!empty)
     return std::move(Status::InvalidArgument(fmt::format("{} '{}' is not empty", what, dir)))
-        .WithHint("restore into an empty or new directory; nothing was written");
+        .WithHint(
+            "restore into an empty or new directory, or with --delta onto a stopped data "
+            "directory of the same cluster; nothing was written");
   return Status::Ok();
 }
 
@@ -433,7 +436,8 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   PGV_RETURN_IF_ERROR(MarkIncomplete(marked, backup_id));
   uint64_t removed = 0;
   if (options.delta) {
-    PGV_ASSIGN_OR_RETURN(removed, PrepareDelta(repo, backup_id, pgdata, ts_targets, options.standby));
+    PGV_ASSIGN_OR_RETURN(removed,
+                         PrepareDelta(repo, backup_id, pgdata, ts_targets, options.standby));
   }
   FileRestorerOptions file_options{.block_size = header.block_size,
                                    .jobs = options.jobs,
@@ -463,10 +467,10 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
 }
 
 std::string SummaryLine(const RestoreResult& r) {
-  std::string line = fmt::format(
-      "restore of backup {} ({}) complete: {} files, {:.1f} MB, {:.1f} MB/s, {:.1f} s", r.backup_id,
-      r.why_this_backup, r.files, r.bytes / 1e6, r.seconds > 0 ? r.bytes / 1e6 / r.seconds : 0.0,
-      r.seconds);
+  std::string line =
+      fmt::format("restore of backup {} ({}) complete: {} files, {:.1f} MB, {:.1f} MB/s, {:.1f} s",
+                  r.backup_id, r.why_this_backup, r.files, r.bytes / 1e6,
+                  r.seconds > 0 ? r.bytes / 1e6 / r.seconds : 0.0, r.seconds);
   if (r.delta)
     line += fmt::format("; delta: {} files unchanged, {} rewritten, {} removed, {} bytes written",
                         r.unchanged_files, r.rewritten_files, r.removed, r.bytes_written);

@@ -43,8 +43,7 @@ class DeltaRestoreTest : public ::testing::Test {
     tablespace_dir_ = new TempDir("tablespace");
     source_ = PgCluster::Create({.archive_command = repo_->ArchiveCommand()}).release();
     source_->RunPgbench({"-i", "-s", "10", "-q"});
-    source_->Exec(
-        fmt::format("CREATE TABLESPACE ts_delta LOCATION '{}'", tablespace_dir_->path()));
+    source_->Exec(fmt::format("CREATE TABLESPACE ts_delta LOCATION '{}'", tablespace_dir_->path()));
     source_->Exec(
         "CREATE TABLE in_tablespace(id int PRIMARY KEY, payload text) TABLESPACE ts_delta;"
         "INSERT INTO in_tablespace SELECT g, md5(g::text) FROM generate_series(1, 5000) g");
@@ -65,9 +64,9 @@ class DeltaRestoreTest : public ::testing::Test {
 
   // restore of the suite's backup to the mark into pgdata; extra args appended.
   static ProcessResult Restore(const std::string& pgdata, const std::vector<std::string>& extra) {
-    std::vector<std::string> args = {"restore",       "--pgdata",      pgdata,   "--backup",
-                                     backup_id_,      "--target-name", "mark1",  "--target-action",
-                                     "promote",       "--jobs",        "2"};
+    std::vector<std::string> args = {"restore",  "--pgdata",      pgdata,  "--backup",
+                                     backup_id_, "--target-name", "mark1", "--target-action",
+                                     "promote",  "--jobs",        "2"};
     args.insert(args.end(), extra.begin(), extra.end());
     return repo_->Run(args);
   }
@@ -165,8 +164,8 @@ TEST_F(DeltaRestoreTest, AnotherClusterOrARunningServerIsRefusedAndNothingChange
   auto before = TreeSnapshot(other->pgdata());
   ProcessResult r = Restore(other->pgdata(), {"--delta"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_TRUE(r.err.starts_with(fmt::format("error: '{}' holds another cluster (system identifier ",
-                                            other->pgdata())))
+  EXPECT_TRUE(r.err.starts_with(
+      fmt::format("error: '{}' holds another cluster (system identifier ", other->pgdata())))
       << r.err;
   EXPECT_NE(r.err.find("HINT: restore --delta works on a data directory of the backed-up cluster "
                        "only; restore into an empty directory instead; nothing was changed"),
@@ -177,9 +176,8 @@ TEST_F(DeltaRestoreTest, AnotherClusterOrARunningServerIsRefusedAndNothingChange
   // The source itself runs: its own cluster, but refused.
   ProcessResult running = Restore(source_->pgdata(), {"--delta"});
   EXPECT_EQ(running.exit_code, 9) << running.err;
-  EXPECT_TRUE(running.err.starts_with(
-      fmt::format("error: PostgreSQL is running on '{}' (postmaster.pid names process ",
-                  source_->pgdata())))
+  EXPECT_TRUE(running.err.starts_with(fmt::format(
+      "error: PostgreSQL is running on '{}' (postmaster.pid names process ", source_->pgdata())))
       << running.err;
   EXPECT_FALSE(fs::exists(source_->pgdata() + "/PGVAULT_RESTORE_INCOMPLETE"));
   EXPECT_EQ(source_->Scalar("SELECT count(*) FROM pgbench_branches"), "10");
