@@ -5,10 +5,12 @@
 // cluster's data directory or a running server is refused with nothing changed.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <filesystem>
 #include <regex>
+#include <thread>
 
 #include "marks.h"
 #include "pg_cluster.h"
@@ -155,6 +157,42 @@ TEST_F(DeltaRestoreTest, DeltaRestoreOfAChangedCopyWritesOnlyWhatDiffers) {
   ReportFigure("delta-by-time restore of an unchanged directory", LastLine(by_time.out));
   EXPECT_EQ(ParseDelta(by_time.out).written, 0u);
 
+  ExpectAtMark(pgdata);
+}
+
+// kill -9 during a delta restore: the directory is visibly incomplete (marker, no pg_control,
+// so PostgreSQL cannot start it), a plain restore refuses it, and --delta resumes it.
+TEST_F(DeltaRestoreTest, KilledDeltaRestoreIsIncompleteAndDeltaResumesIt) {
+  TempDir target("killed");
+  std::string pgdata = target.Sub("pgdata");
+  std::string ts_map = source_->Scalar("SELECT oid FROM pg_tablespace WHERE spcname = 'ts_delta'") +
+                       "=" + target.Sub("tablespace");
+  ProcessResult full = Restore(pgdata, {"--tablespace-map", ts_map});
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+
+  std::vector<std::string> args = repo_->Flags();
+  args.insert(args.end(),
+              {"restore", "--pgdata", pgdata, "--backup", backup_id_, "--target-name", "mark1",
+               "--target-action", "promote", "--jobs", "1", "--delta", "--tablespace-map", ts_map});
+  auto delta = StartPgvault(args, repo_->env());
+  std::string marker = pgdata + "/PGVAULT_RESTORE_INCOMPLETE";
+  while (delta->Running() && !(fs::exists(marker) && !fs::exists(pgdata + "/global/pg_control")))
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  ASSERT_TRUE(delta->Running()) << "the delta restore ended before it could be killed";
+  delta->Signal(SIGKILL);
+  EXPECT_EQ(delta->Wait().exit_code, -SIGKILL);
+  EXPECT_TRUE(fs::exists(marker));
+  EXPECT_FALSE(fs::exists(pgdata + "/global/pg_control"));
+
+  ProcessResult plain = Restore(pgdata, {"--tablespace-map", ts_map});
+  EXPECT_EQ(plain.exit_code, 2) << plain.err;
+  EXPECT_NE(plain.err.find("holds an incomplete restore of backup " + backup_id_),
+            std::string::npos)
+      << plain.err;
+  ProcessResult resumed = Restore(pgdata, {"--tablespace-map", ts_map, "--delta"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  ReportFigure("delta restore resuming a killed one", LastLine(resumed.out));
+  EXPECT_FALSE(fs::exists(marker));
   ExpectAtMark(pgdata);
 }
 
