@@ -168,6 +168,21 @@ Status CheckDeltaTarget(const std::string& pgdata, const std::string& system_ide
   return Status::Ok();
 }
 
+Status CheckDeltaTablespace(const std::string& dir) {
+  auto names = ListDir(dir);
+  if (!names.ok() && names.status().IsNotFound()) return Status::Ok();
+  PGV_RETURN_IF_ERROR(names.status());
+  for (const auto& name : *names)
+    if (!name.starts_with("PG_") && name != kIncompleteMarker)
+      return std::move(
+                 Status::InvalidArgument(fmt::format(
+                     "tablespace directory '{}' holds '{}', which is not PostgreSQL's", dir, name)))
+          .WithHint(
+              "restore --delta removes what the backup does not hold; map the tablespace to its "
+              "own directory with --tablespace-map OID=DIR; nothing was changed");
+  return Status::Ok();
+}
+
 Result<uint64_t> RemoveExtraneous(const std::string& pgdata, const BackupPaths& paths,
                                   const TablespaceTargets& ts_targets) {
   Cleaner cleaner(paths, ts_targets);

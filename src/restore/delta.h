@@ -20,6 +20,12 @@ namespace pgvault::restore {
 // directory. Nothing is changed either way.
 Status CheckDeltaTarget(const std::string& pgdata, const std::string& system_identifier);
 
+// Whether restore --delta may clean a tablespace directory: missing, empty, or holding nothing
+// but PostgreSQL's PG_<version>_<catalog> directories (and a restore's marker), so that a
+// --tablespace-map pointing at an unrelated directory never has its files removed.
+// kInvalidArgument naming the first other entry.
+Status CheckDeltaTablespace(const std::string& dir);
+
 // The entries of a backup by path (kSymlink: tablespace links), and where each tablespace's
 // link must point.
 using BackupPaths = std::map<std::string, repo::EntryType>;

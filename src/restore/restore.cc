@@ -258,7 +258,8 @@ Result<TablespaceTargets> CheckTargets(const std::string& backup_id,
     if (location.empty() || location.front() != '/')
       return Status::InvalidArgument(fmt::format("tablespace {} needs an absolute location", oid));
     PGV_RETURN_IF_ERROR(
-        (options.delta ? Status::Ok() : CheckEmptyTarget(location, "tablespace directory"))
+        (options.delta ? CheckDeltaTablespace(location)
+                       : CheckEmptyTarget(location, "tablespace directory"))
             .Context(fmt::format("tablespace {} (map it elsewhere with --tablespace-map {}=DIR)",
                                  oid, oid)));
     ts_targets[oid] = location;

@@ -211,6 +211,21 @@ TEST_F(DeltaRestoreTest, AnotherClusterOrARunningServerIsRefusedAndNothingChange
       << r.err;
   EXPECT_EQ(TreeSnapshot(other->pgdata()), before);
 
+  // A tablespace mapped onto a directory that holds something else.
+  TempDir elsewhere("elsewhere");
+  WriteFile(elsewhere.Sub("precious.txt"), "do not touch\n");
+  auto elsewhere_before = TreeSnapshot(elsewhere.path());
+  std::string oid = source_->Scalar("SELECT oid FROM pg_tablespace WHERE spcname = 'ts_delta'");
+  ProcessResult ts = Restore(elsewhere.Sub("pgdata"),
+                             {"--delta", "--tablespace-map", oid + "=" + elsewhere.path()});
+  EXPECT_EQ(ts.exit_code, 2) << ts.err;
+  EXPECT_NE(ts.err.find(fmt::format("tablespace directory '{}' holds 'precious.txt', which is not "
+                                    "PostgreSQL's",
+                                    elsewhere.path())),
+            std::string::npos)
+      << ts.err;
+  EXPECT_EQ(TreeSnapshot(elsewhere.path()), elsewhere_before);
+
   // The source itself runs: its own cluster, but refused.
   ProcessResult running = Restore(source_->pgdata(), {"--delta"});
   EXPECT_EQ(running.exit_code, 9) << running.err;
