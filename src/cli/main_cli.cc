@@ -237,6 +237,8 @@ Status FillRestoreTarget(const Options& o, restore::RestoreOptions& ro) {
 Status CmdRestore(Options& o) {
   PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
   restore::RestoreOptions ro{.pgdata = o.pgdata, .backup_id = o.backup, .jobs = o.jobs};
+  ro.delta = o.delta || o.delta_by_time;
+  ro.delta_by_time = o.delta_by_time;
   PGV_RETURN_IF_ERROR(FillRestoreTarget(o, ro));
   for (const auto& m : o.tablespace_map) {
     size_t eq = m.find('=');

@@ -169,6 +169,18 @@ std::vector<OptionSpec> RecoveryOptions() {
        .commands = kRestore,
        .group = "Restore",
        .help = "start the cluster, follow recovery and report where it stopped"},
+      {.name = "delta",
+       .field = &O::delta,
+       .default_value = "false",
+       .commands = kRestore,
+       .group = "Restore",
+       .help = "onto this cluster's stopped data directory: write only blocks that differ"},
+      {.name = "delta-by-time",
+       .field = &O::delta_by_time,
+       .default_value = "false",
+       .commands = kRestore,
+       .group = "Restore",
+       .help = "--delta, trusting files whose size and mtime match the backup (not read)"},
   };
 }
 

@@ -61,6 +61,7 @@ struct Options {
   std::string primary_conninfo;
   std::string archive_mode;  // preserve | off
   bool start = false;
+  bool delta = false, delta_by_time = false;  // restore onto an existing data directory
   bool pg_port_given = false;  // pg-port came from a flag, PGVAULT_PG_PORT or the config file
   // archive-push/archive-get: asynchronous queue and prefetch
   bool archive_async = false;

@@ -11,15 +11,6 @@
 
 namespace pgvault::restore {
 
-// One file being restored. Ranges share the descriptor (pwrite needs no lock); ranges_left
-// counts down, and whichever range brings it to zero completes the file.
-struct FileRestorer::Target {
-  repo::FileEntry entry;
-  std::string path;
-  UniqueFd fd;
-  std::atomic<size_t> ranges_left{0};
-};
-
 FileRestorer::FileRestorer(repo::Repository& repo, FileRestorerOptions options, Progress& progress)
     : repo_(repo), options_(std::move(options)), progress_(progress), queue_(options_.queue_limit) {
   assert(options_.block_size > 0 && "the caller checks the manifest's block size");
@@ -35,7 +26,7 @@ std::string FileRestorer::Describe(const std::string& path) const {
   return fmt::format("restoring '{}' of backup '{}'", path, options_.backup_id);
 }
 
-bool FileRestorer::Add(repo::FileEntry entry, std::string target) {
+bool FileRestorer::Add(repo::FileEntry entry, std::string target, bool counted) {
   if (workers_.stopped()) return false;
   auto fail = [&](const Status& s) {
     Abort(s.Context(Describe(entry.path)));
@@ -50,6 +41,7 @@ bool FileRestorer::Add(repo::FileEntry entry, std::string target) {
 
   auto file = std::make_shared<Target>();
   file->path = std::move(target);
+  file->counted = counted;
   size_t per_range = std::max<uint64_t>(1, options_.range_bytes / block_size);
   // An empty file still needs one range to size, date and fsync it.
   size_t ranges = std::max<size_t>(1, (entry.blocks.size() + per_range - 1) / per_range);
@@ -65,7 +57,7 @@ bool FileRestorer::Add(repo::FileEntry entry, std::string target) {
     return true;
   }
   // A large file is created here, before any range is queued, so every range finds it open.
-  Status created = Create(*file);
+  Status created = options_.delta ? OpenExisting(*file) : Create(*file);
   if (!created.ok()) return fail(created);
   for (size_t range_idx = 0; range_idx < ranges; ++range_idx)
     if (!Push({{file, range_idx * per_range, per_range}})) return false;
@@ -97,12 +89,19 @@ Status FileRestorer::Finish() {
 
 Status FileRestorer::Work() {
   repo::BlockReader reader = repo_.NewBlockReader();
+  std::optional<pipeline::Hmac> hmac;  // delta mode: the backup's block ids of what is there
+  Bytes buf;                           // delta mode: the existing bytes of one job
+  if (options_.delta) hmac.emplace(repo_.id_key());
   while (std::optional<Job> job = queue_.Pop()) {
     Status s;
     for (const Range& range : *job)  // the small files of a batch are created here
       if (s.ok() && !range.file->fd)
-        s = Create(*range.file).Context(Describe(range.file->entry.path));
-    if (s.ok()) s = job->size() == 1 ? WriteRange(reader, (*job)[0]) : WriteBatch(reader, *job);
+        s = (options_.delta ? OpenExisting(*range.file) : Create(*range.file))
+                .Context(Describe(range.file->entry.path));
+    if (s.ok() && options_.delta)
+      s = DeltaJob(reader, *hmac, buf, *job);
+    else if (s.ok())
+      s = job->size() == 1 ? WriteRange(reader, (*job)[0]) : WriteBatch(reader, *job);
     for (size_t idx = 0; s.ok() && idx < job->size(); ++idx) s = Finished((*job)[idx]);
     PGV_RETURN_IF_ERROR(s);
   }
@@ -113,7 +112,8 @@ Status FileRestorer::Work() {
 Status FileRestorer::Finished(Range& range) {
   Target& file = *range.file;
   Status s;
-  if (file.ranges_left.fetch_sub(1, std::memory_order_acq_rel) == 1) s = Complete(file);
+  if (file.ranges_left.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    s = options_.delta ? CompleteDelta(file) : Complete(file);
   if (!s.ok()) return s.Context(Describe(file.entry.path));
   range.file.reset();
   return s;
@@ -154,6 +154,11 @@ Status FileRestorer::WriteBlock(Target& file, size_t idx, const Bytes& plain) {
     return Status::Corruption(
         fmt::format("block {} has {} bytes, expected {}", idx, plain.size(), want));
   PGV_RETURN_IF_ERROR(PwriteFull(file.fd.get(), plain, offset, file.path));
+  if (options_.delta) {  // progress counts the bytes compared (CompareRange)
+    bytes_written_ += plain.size();
+    file.changed = true;
+    return Status::Ok();
+  }
   progress_.Update(bytes_ += plain.size(), options_.total_bytes);
   return Status::Ok();
 }

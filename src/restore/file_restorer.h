@@ -9,6 +9,12 @@
 // fsyncs (unless sync_each_file is off) and closes the file (a per-file countdown). Memory: a
 // worker holds at most one job's ranged reads (kWorkUnitBytes) plus decoded blocks; the
 // queue holds a bounded number of jobs.
+//
+// Delta mode (restore --delta, file_restorer_delta.cc): the target file may exist. A job preads
+// its range of the existing file, computes each block's keyed id as backup did and reads from
+// the repository only the blocks whose id differs (an all-zero block is compared as zeros);
+// the last range sizes the file to the manifest's and sets its mode and time. A file whose size
+// and mtime equal the manifest's is trusted without reading when delta_by_time is set.
 #pragma once
 
 #include <atomic>
@@ -17,9 +23,11 @@
 #include <string>
 #include <vector>
 
+#include "common/file.h"
 #include "common/progress.h"
 #include "common/work_queue.h"
 #include "common/work_unit.h"
+#include "pipeline/crypto.h"
 #include "repo/block_reader.h"
 #include "repo/manifest.h"
 #include "repo/repository.h"
@@ -36,6 +44,8 @@ struct FileRestorerOptions {
   // false: files are not fsync'd one by one; the caller makes them durable (restore: one
   // syncfs per file system) before anything depends on them.
   bool sync_each_file = true;
+  bool delta = false;          // the target may exist: compare and write only changed blocks
+  bool delta_by_time = false;  // delta: trust a file whose size and mtime match the manifest
 };
 
 class FileRestorer {
@@ -46,9 +56,10 @@ class FileRestorer {
   FileRestorer& operator=(const FileRestorer&) = delete;
 
   // Checks entry and queues its ranges (a large file is created here, a small one by the worker
-  // that writes its batch; target must not exist yet); blocks while the queue is full. false
-  // once the restore has failed: Finish says why.
-  bool Add(repo::FileEntry entry, std::string target);
+  // that writes its batch; target must not exist yet unless in delta mode); blocks while the
+  // queue is full. false once the restore has failed: Finish says why. counted = false leaves
+  // the file out of the delta figures (a file restore rewrites anyway).
+  bool Add(repo::FileEntry entry, std::string target, bool counted = true);
   // Stops the workers, failing the restore with s unless another error came first.
   void Abort(const Status& s);
   // Waits until every queued range is written and every file closed; the first error, if any.
@@ -59,9 +70,25 @@ class FileRestorer {
 
   uint64_t files() const { return files_; }
   uint64_t bytes() const { return bytes_; }
+  // Delta mode: files found equal, files changed (a block written or the size changed), and the
+  // bytes written into them.
+  uint64_t unchanged_files() const { return unchanged_; }
+  uint64_t rewritten_files() const { return rewritten_; }
+  uint64_t bytes_written() const { return bytes_written_; }
 
  private:
-  struct Target;
+  // One file being restored. Ranges share the descriptor (pwrite needs no lock); ranges_left
+  // counts down, and whichever range brings it to zero completes the file.
+  struct Target {
+    repo::FileEntry entry;
+    std::string path;
+    UniqueFd fd;
+    std::atomic<size_t> ranges_left{0};
+    // Delta mode only.
+    bool counted = true;               // in the delta figures
+    bool trusted = false;              // size and mtime match (--delta-by-time): not read
+    std::atomic<bool> changed{false};  // a block was written or the size changed
+  };
   struct Range {
     std::shared_ptr<Target> file;
     size_t first_block = 0;
@@ -78,12 +105,20 @@ class FileRestorer {
   Status Finished(Range& range);
   Status WriteBlock(Target& file, size_t idx, const Bytes& plain);
   Status Complete(Target& file);
+  // Delta mode (file_restorer_delta.cc).
+  struct Wanted;  // a changed block: which file, which block
+  Status OpenExisting(Target& file);
+  Status DeltaJob(repo::BlockReader& reader, pipeline::Hmac& hmac, Bytes& buf, const Job& job);
+  Status CompareRange(pipeline::Hmac& hmac, Bytes& buf, const Range& range,
+                      std::vector<repo::BlockRef>& refs, std::vector<Wanted>& wanted);
+  Status CompleteDelta(Target& file);
   std::string Describe(const std::string& path) const;
 
   repo::Repository& repo_;
   FileRestorerOptions options_;
   Progress& progress_;
   std::atomic<uint64_t> files_{0}, bytes_{0};
+  std::atomic<uint64_t> unchanged_{0}, rewritten_{0}, bytes_written_{0};
 
   BoundedQueue<Job> queue_;
   // The first error cancels queue_: the workers and a waiting Add return.

@@ -239,6 +239,49 @@ TEST_P(FileRestorerTest, DamagedSmallFileInABatchIsNamed) {
       << s.message();
 }
 
+// Delta mode: existing files are compared block by block through their keyed ids; only the
+// blocks that differ are written (a zero block that is not zero as zeros), sizes are fixed by
+// truncating or extending, and an equal file is only read.
+TEST_P(FileRestorerTest, DeltaWritesOnlyTheBlocksThatDiffer) {
+  Bytes big = BigFile();
+  Bytes small(100, 7);
+  repo::FileEntry big_entry = Store("big", big);
+  repo::FileEntry small_entry = Store("small", small);
+  auto write = [&](const std::string& name, const Bytes& content) {
+    std::ofstream(dir_ + "/" + name, std::ios::binary)
+        .write(reinterpret_cast<const char*>(content.data()), content.size());
+  };
+  Bytes longer = big;  // block 3 changed, block 5 (zero) not zero, 5000 bytes too many
+  longer[3 * kBlock + 17] ^= 1;
+  longer[5 * kBlock + 99] = 1;
+  longer.resize(big.size() + 5000, 9);
+  write("longer", longer);
+  Bytes shorter(big.begin(), big.begin() + 10 * kBlock + 100);  // blocks 10.. missing
+  write("shorter", shorter);
+  write("same", small);
+
+  FileRestorerOptions options = Options();
+  options.delta = true;
+  FileRestorer restorer(*repo_, options, progress_);
+  ASSERT_TRUE(restorer.Add(big_entry, dir_ + "/longer"));
+  ASSERT_TRUE(restorer.Add(big_entry, dir_ + "/shorter"));
+  ASSERT_TRUE(restorer.Add(small_entry, dir_ + "/same"));
+  ASSERT_TRUE(restorer.Add(small_entry, dir_ + "/missing"));
+  Status s = restorer.Finish();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  for (const char* name : {"longer", "shorter"}) EXPECT_EQ(Slurp(dir_ + "/" + name), AsString(big));
+  for (const char* name : {"same", "missing"}) EXPECT_EQ(Slurp(dir_ + "/" + name), AsString(small));
+  EXPECT_EQ(restorer.unchanged_files(), 1u);
+  EXPECT_EQ(restorer.rewritten_files(), 3u);
+  // longer: blocks 3 and 5; shorter: blocks 10-19 and 24-33 (20-23 and 34-37 are zero: the
+  // extension leaves them as holes); missing: its 100 bytes.
+  EXPECT_EQ(restorer.bytes_written(), 2 * kBlock + 20 * kBlock + 100);
+  struct stat st;
+  ASSERT_EQ(::stat((dir_ + "/same").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1700000000);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Encryption, FileRestorerTest, ::testing::Values(true, false),
                          [](const auto& info) { return info.param ? "encrypted" : "plain"; });
 

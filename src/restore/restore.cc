@@ -17,6 +17,7 @@
 #include "repo/pack.h"
 #include "repo/wal_ranges.h"
 #include "repo/wal_store.h"
+#include "restore/delta.h"
 #include "restore/file_restorer.h"
 
 namespace pgvault::restore {
@@ -73,12 +74,15 @@ Status CheckEmptyTarget(const std::string& dir, const char* what) {
                          fmt::format("{} '{}' holds an incomplete restore {}", what, dir, from)))
         .WithHint(fmt::format(
             "that restore failed or was interrupted (its '{}' file is still there); remove the "
-            "directory (rm -rf '{}') and run restore again; nothing was written",
+            "directory (rm -rf '{}') and run restore again, or resume it with restore --delta; "
+            "nothing was written",
             kIncompleteMarker, dir));
   }
   if (!empty)
     return std::move(Status::InvalidArgument(fmt::format("{} '{}' is not empty", what, dir)))
-        .WithHint("restore into an empty or new directory; nothing was written");
+        .WithHint(
+            "restore into an empty or new directory, or with --delta onto a stopped data "
+            "directory of the same cluster; nothing was written");
   return Status::Ok();
 }
 
@@ -239,15 +243,14 @@ Status CheckWal(repo::Repository& repo, const RestorePlan& plan, const RecoveryT
   return Status::Ok();
 }
 
-// Tablespace oid -> the directory its files are restored into.
-using TablespaceTargets = std::map<std::string, std::string>;
-
 // Every target directory before anything is written: pgdata and each tablespace's (mapped or
-// as backed up) must be empty or new, and every --tablespace-map must name a tablespace.
+// as backed up) must be empty or new (--delta: pgdata this cluster's, its server stopped), and
+// every --tablespace-map must name a tablespace.
 Result<TablespaceTargets> CheckTargets(const std::string& backup_id,
                                        const repo::ManifestHeader& header,
                                        const RestoreOptions& options, const std::string& pgdata) {
-  PGV_RETURN_IF_ERROR(CheckEmptyTarget(pgdata, "target directory"));
+  PGV_RETURN_IF_ERROR(options.delta ? CheckDeltaTarget(pgdata, header.system_identifier)
+                                    : CheckEmptyTarget(pgdata, "target directory"));
   TablespaceTargets ts_targets;
   for (const auto& ts : header.tablespaces) {
     const std::string& oid = ts.oid;
@@ -256,7 +259,8 @@ Result<TablespaceTargets> CheckTargets(const std::string& backup_id,
     if (location.empty() || location.front() != '/')
       return Status::InvalidArgument(fmt::format("tablespace {} needs an absolute location", oid));
     PGV_RETURN_IF_ERROR(
-        CheckEmptyTarget(location, "tablespace directory")
+        (options.delta ? CheckDeltaTablespace(location)
+                       : CheckEmptyTarget(location, "tablespace directory"))
             .Context(fmt::format("tablespace {} (map it elsewhere with --tablespace-map {}=DIR)",
                                  oid, oid)));
     ts_targets[oid] = location;
@@ -282,9 +286,10 @@ Status MarkIncomplete(const std::vector<std::string>& dirs, const std::string& b
   return Status::Ok();
 }
 
-// A directory, or a tablespace's link in pg_tblspc to the directory it is restored into.
+// A directory, or a tablespace's link in pg_tblspc to the directory it is restored into. A link
+// that exists in a delta restore is the right one (RemoveExtraneous removed any other).
 Status MakeDirOrLink(const repo::FileEntry& e, const std::string& target,
-                     const TablespaceTargets& ts_targets) {
+                     const TablespaceTargets& ts_targets, bool delta) {
   if (e.type == repo::EntryType::kDir) {
     if (::mkdir(target.c_str(), e.mode & 07777) != 0 && errno != EEXIST)
       return TargetIo(ErrnoStatus("cannot create directory", target, errno));
@@ -295,7 +300,7 @@ Status MakeDirOrLink(const repo::FileEntry& e, const std::string& target,
   if (!e.path.starts_with("pg_tblspc/") || it == ts_targets.end())
     return Status::Corruption(fmt::format("manifest holds an unexpected link '{}'", e.path));
   PGV_RETURN_IF_ERROR(MakeDirs(it->second, 0700));
-  if (::symlink(it->second.c_str(), target.c_str()) != 0)
+  if (::symlink(it->second.c_str(), target.c_str()) != 0 && !(delta && errno == EEXIST))
     return ErrnoStatus("cannot create link", target, errno);
   return Status::Ok();
 }
@@ -304,6 +309,7 @@ Status MakeDirOrLink(const repo::FileEntry& e, const std::string& target,
 struct RestoredFiles {
   repo::FileEntry pg_control;
   uint64_t files = 0, bytes = 0;
+  uint64_t unchanged = 0, rewritten = 0, bytes_written = 0;  // delta mode
 };
 
 // Restores every entry of the backup but global/pg_control (and a marker backed up from an
@@ -322,13 +328,14 @@ Result<RestoredFiles> RestoreEntries(repo::Repository& repo, const std::string& 
     if (!status.ok()) break;
     std::string target = pgdata + "/" + e.path;
     if (e.type == repo::EntryType::kDir || e.type == repo::EntryType::kSymlink) {
-      status = MakeDirOrLink(e, target, ts_targets);
+      status = MakeDirOrLink(e, target, ts_targets, file_options.delta);
     } else if (e.path == kIncompleteMarker) {
       continue;  // left by a restore of the backed-up cluster: never restored
     } else if (e.path == "global/pg_control") {
       pg_control = std::move(e);
       e = repo::FileEntry{};
-    } else if (!restorer.Add(std::move(e), std::move(target))) {
+    } else if (bool counted = e.path != "postgresql.auto.conf";  // rewritten by every restore
+               !restorer.Add(std::move(e), std::move(target), counted)) {
       break;
     }
   }
@@ -340,8 +347,12 @@ Result<RestoredFiles> RestoreEntries(repo::Repository& repo, const std::string& 
   PGV_RETURN_IF_ERROR(status);
   if (!pg_control)
     return Status::Corruption(fmt::format("backup '{}' has no global/pg_control", backup_id));
-  return RestoredFiles{
-      .pg_control = std::move(*pg_control), .files = restorer.files(), .bytes = restorer.bytes()};
+  return RestoredFiles{.pg_control = std::move(*pg_control),
+                       .files = restorer.files(),
+                       .bytes = restorer.bytes(),
+                       .unchanged = restorer.unchanged_files(),
+                       .rewritten = restorer.rewritten_files(),
+                       .bytes_written = restorer.bytes_written()};
 }
 
 // Recovery settings (backup_label from pg_backup_stop, a signal file, postgresql.auto.conf),
@@ -359,11 +370,34 @@ Status WriteRecoveryFiles(repo::Repository& repo, const std::string& backup_id,
   file_options.jobs = 1;
   file_options.sync_each_file = true;
   FileRestorer last(repo, file_options, quiet);
-  last.Add(std::move(restored.pg_control), pgdata + "/global/pg_control");
+  last.Add(std::move(restored.pg_control), pgdata + "/global/pg_control", /*counted=*/false);
   PGV_RETURN_IF_ERROR(last.Finish());
   restored.files += last.files();
   restored.bytes += last.bytes();
   return SyncDir(pgdata + "/global");
+}
+
+// --delta, once the targets are marked: pg_control goes first, so that an interrupted delta
+// restore leaves a directory PostgreSQL refuses to start, as an interrupted restore does; then
+// whatever the backup does not hold but the files WriteRecoveryFiles rewrites anyway. Returns
+// the number of entries removed.
+Result<uint64_t> PrepareDelta(repo::Repository& repo, const std::string& backup_id,
+                              const std::string& pgdata, const TablespaceTargets& ts_targets,
+                              bool standby) {
+  std::string control = pgdata + "/global/pg_control";
+  if (::unlink(control.c_str()) == 0)
+    PGV_RETURN_IF_ERROR(TargetIo(SyncDir(pgdata + "/global")));
+  else if (errno != ENOENT)
+    return TargetIo(ErrnoStatus("cannot remove", control, errno));
+  PGV_ASSIGN_OR_RETURN(auto reader, repo.OpenManifest(backup_id));
+  BackupPaths paths = {{"backup_label", repo::EntryType::kFile},
+                       {standby ? "standby.signal" : "recovery.signal", repo::EntryType::kFile}};
+  repo::FileEntry e;
+  while (reader->Next(e)) paths.emplace(e.path, e.type);
+  PGV_RETURN_IF_ERROR(reader->status());
+  auto removed = RemoveExtraneous(pgdata, paths, ts_targets);
+  if (!removed.ok()) return TargetIo(removed.status());
+  return removed;
 }
 
 // Complete: the markers go last, pgdata's (the first) after the tablespaces'.
@@ -403,11 +437,18 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   std::vector<std::string> marked = {pgdata};
   for (const auto& [oid, location] : ts_targets) marked.push_back(location);
   PGV_RETURN_IF_ERROR(MarkIncomplete(marked, backup_id));
+  uint64_t removed = 0;
+  if (options.delta) {
+    PGV_ASSIGN_OR_RETURN(removed,
+                         PrepareDelta(repo, backup_id, pgdata, ts_targets, options.standby));
+  }
   FileRestorerOptions file_options{.block_size = header.block_size,
                                    .jobs = options.jobs,
                                    .backup_id = backup_id,
                                    .total_bytes = header.stats.bytes_read,
-                                   .sync_each_file = false};  // SyncFileSystems below
+                                   .sync_each_file = false,  // SyncFileSystems below
+                                   .delta = options.delta,
+                                   .delta_by_time = options.delta_by_time};
   PGV_ASSIGN_OR_RETURN(RestoredFiles restored, RestoreEntries(repo, backup_id, *reader, pgdata,
                                                               ts_targets, file_options, progress));
   // The files and the names that lead to them, before anything refers to them.
@@ -421,14 +462,23 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
                        .pg_version = header.pg_version,
                        .files = restored.files,
                        .bytes = restored.bytes,
-                       .seconds = MonotonicSeconds() - t0};
+                       .seconds = MonotonicSeconds() - t0,
+                       .delta = options.delta,
+                       .unchanged_files = restored.unchanged,
+                       .rewritten_files = restored.rewritten,
+                       .removed = removed,
+                       .bytes_written = restored.bytes_written};
 }
 
 std::string SummaryLine(const RestoreResult& r) {
-  return fmt::format(
-      "restore of backup {} ({}) complete: {} files, {:.1f} MB, {:.1f} MB/s, {:.1f} s", r.backup_id,
-      r.why_this_backup, r.files, r.bytes / 1e6, r.seconds > 0 ? r.bytes / 1e6 / r.seconds : 0.0,
-      r.seconds);
+  std::string line =
+      fmt::format("restore of backup {} ({}) complete: {} files, {:.1f} MB, {:.1f} MB/s, {:.1f} s",
+                  r.backup_id, r.why_this_backup, r.files, r.bytes / 1e6,
+                  r.seconds > 0 ? r.bytes / 1e6 / r.seconds : 0.0, r.seconds);
+  if (r.delta)
+    line += fmt::format("; delta: {} files unchanged, {} rewritten, {} removed, {} bytes written",
+                        r.unchanged_files, r.rewritten_files, r.removed, r.bytes_written);
+  return line;
 }
 
 }  // namespace pgvault::restore

@@ -49,6 +49,10 @@ struct RestoreOptions {
   int jobs = 2;
   std::map<std::string, std::string> tablespace_map;  // oid -> new location
   std::string restore_command;                        // written into postgresql.auto.conf
+  // --delta: pgdata may hold this cluster's data directory (server stopped); only what differs
+  // from the backup is written, what the backup lacks is removed (restore/delta.h).
+  bool delta = false;
+  bool delta_by_time = false;  // --delta-by-time: same size and mtime = unchanged, not read
 };
 
 // Written into every target directory (the data directory and each tablespace location) before
@@ -65,6 +69,10 @@ struct RestoreResult {
   uint64_t files = 0;
   uint64_t bytes = 0;
   double seconds = 0;
+  // --delta only. Files are the backup's but global/pg_control and postgresql.auto.conf, which
+  // every restore writes; removed counts entries the backup does not hold.
+  bool delta = false;
+  uint64_t unchanged_files = 0, rewritten_files = 0, removed = 0, bytes_written = 0;
 };
 
 Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& options,

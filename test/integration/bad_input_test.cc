@@ -230,7 +230,8 @@ TEST_F(BadInputTest, RestoreIntoANonEmptyDirectory) {
   EXPECT_EQ(r.exit_code, kExitInvalidArgument);
   EXPECT_EQ(ErrorText(r.err),
             fmt::format("error: target directory '{}' is not empty\n"
-                        "HINT: restore into an empty or new directory; nothing was written\n",
+                        "HINT: restore into an empty or new directory, or with --delta onto a "
+                        "stopped data directory of the same cluster; nothing was written\n",
                         target.path()));
   EXPECT_EQ(TreeSnapshot(target.path()), before);
 }
@@ -302,8 +303,8 @@ TEST_F(BadInputTest, RetryAfterAFailedRestoreSaysTheTargetHoldsAnIncompleteResto
   EXPECT_TRUE(error.starts_with(expected_start)) << retry.err;
   EXPECT_NE(error.find(fmt::format("\nHINT: that restore failed or was interrupted (its "
                                    "'PGVAULT_RESTORE_INCOMPLETE' file is still there); remove the "
-                                   "directory (rm -rf '{}') and run restore again; nothing was "
-                                   "written\n",
+                                   "directory (rm -rf '{}') and run restore again, or resume "
+                                   "it with restore --delta; nothing was written\n",
                                    pgdata)),
             std::string::npos)
       << retry.err;
