@@ -14,6 +14,7 @@
 #include "cli/help.h"
 #include "cli/progress_bar.h"
 #include "cli/report_output.h"
+#include "cli/restore_cli.h"
 #include "cli/retention_cli.h"
 #include "common/log.h"
 #include "common/time.h"
@@ -195,42 +196,6 @@ Status CmdBackup(Options& o) {
             "the cluster's files are damaged: check the storage, then restore the damaged "
             "relations from an earlier backup or rebuild them; --checksum-page=off skips the "
             "check");
-  return Status::Ok();
-}
-
-// Recovery target flags -> RestoreOptions; at most one target kind.
-Status FillRestoreTarget(const Options& o, restore::RestoreOptions& ro) {
-  using Kind = restore::RecoveryTarget::Kind;
-  auto& t = ro.target;
-  int given = 0;
-  auto set = [&](const std::string& value, Kind kind) {
-    if (value.empty()) return;
-    t.kind = kind, t.value = value;
-    given++;
-  };
-  set(o.target_time, Kind::kTime);
-  set(o.target_lsn, Kind::kLsn);
-  set(o.target_xid, Kind::kXid);
-  set(o.target_name, Kind::kName);
-  if (o.target_immediate) t.kind = Kind::kImmediate, given++;
-  if (given > 1)
-    return std::move(Status::InvalidArgument("more than one recovery target given"))
-        .WithHint(
-            "use one of --target-time, --target-lsn, --target-xid, --target-name, "
-            "--target-immediate");
-  if (!o.target_inclusive.empty()) t.inclusive = o.target_inclusive == "true";
-  t.action = o.target_action;
-  t.timeline = o.target_timeline;
-  ro.standby = o.type == "standby";
-  if (!o.primary_conninfo.empty() && !ro.standby)
-    return std::move(Status::InvalidArgument("--primary-conninfo needs --type standby"))
-        .WithHint("add --type standby to build a replica");
-  ro.primary_conninfo = o.primary_conninfo;
-  // A cluster restore --start starts (a test, a rehearsal) does not archive into the source's
-  // repository unless asked: its new timeline would be what the next PITR follows.
-  ro.archive_mode_off =
-      o.archive_mode == "off" || (o.archive_mode.empty() && o.start && !ro.standby);
-  if (o.pg_port_given) ro.port = o.pg_port;
   return Status::Ok();
 }
 

@@ -153,6 +153,42 @@ json ConfigToJson(const RepoConfig& c, const std::optional<SecretKey>& plain_id_
   return j;
 }
 
+// The master key of an encrypted repository, unwrapped from the first key object the secret
+// opens; kCrypto naming the repository when none does.
+Result<SecretKey> UnwrapMasterKey(storage::Storage& storage, const Secret& secret,
+                                  const std::string& repo_id) {
+  if (secret.empty())
+    return std::move(Status::Config(fmt::format(
+                         "repository '{}' is encrypted and no passphrase or key file was given",
+                         storage.Describe())))
+        .WithHint("set PGVAULT_PASSPHRASE or pass --key-file FILE");
+  PGV_ASSIGN_OR_RETURN(auto keys, storage.List(kKeysPrefix));
+  for (const auto& obj : keys) {
+    PGV_ASSIGN_OR_RETURN(Bytes key_text, storage.Get(obj.key));
+    json kj = json::parse(AsString(key_text), nullptr, false);
+    if (kj.is_discarded()) continue;
+    // Skip key objects made for the other kind of secret without spending a KDF on them.
+    bool for_file = kj.value("kdf", "") == "hkdf-sha256";
+    if (for_file == secret.key_file_path.empty()) continue;
+    std::string cache_as;
+    auto kek = DeriveKek(secret, kj, &cache_as);
+    if (!kek.ok()) {
+      if (kek.status().code() == Code::kConfig) return kek.status();
+      continue;
+    }
+    Bytes wrapped;
+    if (!FromHex(kj.value("wrapped", ""), wrapped)) continue;
+    auto opened = pipeline::Open(*kek, wrapped, AsBytes(WrapAad(repo_id)));
+    if (opened.ok()) {
+      if (!cache_as.empty()) keyring::Store(cache_as, kek->view(), kKekCacheSeconds);
+      return SecretKey(*opened);
+    }
+  }
+  return std::move(Status::Crypto(fmt::format("wrong passphrase or key file for repository '{}'",
+                                              storage.Describe())))
+      .WithHint(secret.key_file_path.empty() ? "check PGVAULT_PASSPHRASE" : "check --key-file");
+}
+
 }  // namespace
 
 Status Repository::Create(storage::Storage& storage, const RepoParams& params,
@@ -233,41 +269,8 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::St
       return Status::Corruption("repository config: bad id_key");
     master = SecretKey(id_key);
   } else {
-    if (secret.empty())
-      return std::move(Status::Config(fmt::format(
-                           "repository '{}' is encrypted and no passphrase or key file was given",
-                           storage->Describe())))
-          .WithHint("set PGVAULT_PASSPHRASE or pass --key-file FILE");
-    PGV_ASSIGN_OR_RETURN(auto keys, storage->List(kKeysPrefix));
-    Status last;
-    for (const auto& obj : keys) {
-      PGV_ASSIGN_OR_RETURN(Bytes key_text, storage->Get(obj.key));
-      json kj = json::parse(AsString(key_text), nullptr, false);
-      if (kj.is_discarded()) continue;
-      // Skip key objects made for the other kind of secret without spending a KDF on them.
-      bool for_file = kj.value("kdf", "") == "hkdf-sha256";
-      if (for_file == secret.key_file_path.empty()) continue;
-      std::string cache_as;
-      auto kek = DeriveKek(secret, kj, &cache_as);
-      if (!kek.ok()) {
-        last = kek.status();
-        if (last.code() == Code::kConfig) return last;
-        continue;
-      }
-      Bytes wrapped;
-      if (!FromHex(kj.value("wrapped", ""), wrapped)) continue;
-      auto opened = pipeline::Open(*kek, wrapped, AsBytes(WrapAad(c.repo_id)));
-      if (opened.ok()) {
-        master = SecretKey(*opened);
-        if (!cache_as.empty()) keyring::Store(cache_as, kek->view(), kKekCacheSeconds);
-        break;
-      }
-    }
-    if (!master)
-      return std::move(
-                 Status::Crypto(fmt::format("wrong passphrase or key file for repository '{}'",
-                                            storage->Describe())))
-          .WithHint(secret.key_file_path.empty() ? "check PGVAULT_PASSPHRASE" : "check --key-file");
+    PGV_ASSIGN_OR_RETURN(SecretKey unwrapped, UnwrapMasterKey(*storage, secret, c.repo_id));
+    master = unwrapped;
   }
   Bytes salt(c.repo_id.begin(), c.repo_id.end());
   repo->master_key_ = *master;
