@@ -1,6 +1,7 @@
 #include "backup/backup.h"
 
 #include <fmt/format.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -420,10 +421,20 @@ std::string PlacementLine(const BackupResult& r, const std::string& default_clas
 }
 
 std::string StatsLine(const BackupResult& r) {
-  const repo::CpuSeconds& c = r.header.stats.cpu_seconds;
+  const repo::BackupStats& s = r.header.stats;
+  const repo::CpuSeconds& c = s.cpu_seconds;
+  // The whole process, all threads, as a shared machine bills it: the stages above plus the
+  // walk, the manifest, libpq and everything between.
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
+  double user = seconds(usage.ru_utime), system = seconds(usage.ru_stime);
+  double gb = (s.bytes_read + s.bytes_unchanged) / 1e9;
   return fmt::format(
-      "cpu seconds: read {:.2f}, hash {:.2f}, compress {:.2f}, encrypt {:.2f}, write {:.2f}",
-      c.read, c.hash, c.compress, c.encrypt, c.write);
+      "cpu seconds: read {:.2f}, hash {:.2f}, compress {:.2f}, encrypt {:.2f}, write {:.2f}\n"
+      "cpu per GB: {:.2f} s ({:.2f} s user + {:.2f} s system for {:.2f} GB of data)",
+      c.read, c.hash, c.compress, c.encrypt, c.write, gb > 0 ? (user + system) / gb : 0.0, user,
+      system, gb);
 }
 
 }  // namespace pgvault::backup

@@ -44,7 +44,7 @@ std::string SummaryLine(const BackupResult& result);
 // (COMPLIANCE) until 2033-01-01T02:00:00.000000Z (tier monthly)"; default_class: the
 // repository's (--s3-storage-class), "" when none.
 std::string PlacementLine(const BackupResult& result, const std::string& default_class);
-// CPU seconds per stage, one line.
+// CPU seconds per stage, then the process's CPU seconds per GB of the cluster's data: two lines.
 std::string StatsLine(const BackupResult& result);
 
 }  // namespace pgvault::backup
