@@ -53,6 +53,16 @@ Result<ByteView> ReadSegmentInto(const std::string& path, LargeBuffer& buf) {
   return ByteView(buf.span());
 }
 
+// The first (at most) n bytes of a file.
+Result<Bytes> ReadFileHead(const std::string& path, size_t n) {
+  size_t size = 0;
+  PGV_ASSIGN_OR_RETURN(UniqueFd fd, OpenWhole(path, size));
+  Bytes data(std::min(size, n));
+  PGV_ASSIGN_OR_RETURN(size_t got, ReadFull(fd.get(), data, path));
+  data.resize(got);
+  return data;
+}
+
 Result<Bytes> ReadWholeFile(const std::string& path) {
   size_t size = 0;
   PGV_ASSIGN_OR_RETURN(UniqueFd fd, OpenWhole(path, size));
@@ -409,7 +419,8 @@ Result<std::string> ArchivePush(repo::Repository& repo, const std::string& path)
 }
 
 Status ArchiveGet(repo::Repository& repo, const std::string& name, const std::string& dest) {
-  auto data = repo::GetWal(repo, name);
+  thread_local LargeBuffer buffer;
+  auto data = repo::GetWalInto(repo, name, buffer);
   if (!data.ok()) {
     if (!data.status().IsNotFound() || pg::ClassifyWalFileName(name) != pg::WalFileKind::kSegment)
       return data.status();
@@ -540,8 +551,9 @@ Status ArchiveGetPrefetch(const std::string& name, const std::string& dest,
     status = ArchiveGet(**repo, name, dest);
   }
   if (status.ok()) {
-    // The segment size from the segment's long page header; no prefetch for other files.
-    auto data = ReadWholeFile(dest);
+    // The segment size from the segment's long page header (its first bytes); no prefetch for
+    // other files.
+    auto data = ReadFileHead(dest, 8192);
     if (!data.ok()) return status;
     auto header = pg::ParseWalSegmentHeader(*data);
     if (!header.ok()) return status;

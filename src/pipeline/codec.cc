@@ -55,33 +55,50 @@ void Codec::EncodeAppend(ByteView plaintext, ByteView aad, Bytes& out, StageTime
   }
 }
 
-Result<Bytes> Codec::Decode(ByteView sealed, ByteView aad) const {
-  Bytes inner_buf;
-  ByteView inner;
+// The inner blob of a sealed one (authenticated, or its CRC checked), its compression type and
+// its raw size; inner_buf owns the decrypted bytes when the repository is encrypted.
+Status Codec::Unseal(ByteView sealed, ByteView aad, Bytes& inner_buf, Inner& inner) const {
+  ByteView bytes;
   if (data_key_) {
     auto opened = Open(*data_key_, sealed, aad);
     if (!opened.ok()) return opened.status();
     inner_buf = std::move(opened).value();
-    inner = inner_buf;
+    bytes = inner_buf;
   } else {
     if (sealed.size() < kInnerHeader + 4) return Status::Corruption("blob is truncated");
-    inner = sealed.first(sealed.size() - 4);
+    bytes = sealed.first(sealed.size() - 4);
     uint32_t stored;
     Decoder(sealed.last(4)).U32(stored);
-    if (stored != Crc(aad, inner)) return Status::Corruption("crc32 mismatch");
+    if (stored != Crc(aad, bytes)) return Status::Corruption("crc32 mismatch");
   }
-  if (inner.size() < kInnerHeader) return Status::Corruption("blob is truncated");
-  Decoder d(inner);
+  if (bytes.size() < kInnerHeader) return Status::Corruption("blob is truncated");
+  Decoder d(bytes);
   uint8_t type;
-  uint32_t raw;
   d.U8(type);
-  d.U32(raw);
+  d.U32(inner.raw_size);
   if (type > static_cast<uint8_t>(Compression::kLz4))
     return Status::Corruption("unknown compression");
+  inner.type = static_cast<Compression>(type);
+  inner.payload = bytes.subspan(kInnerHeader);
+  return Status::Ok();
+}
+
+Result<Bytes> Codec::Decode(ByteView sealed, ByteView aad) const {
+  Bytes inner_buf;
+  Inner inner;
+  PGV_RETURN_IF_ERROR(Unseal(sealed, aad, inner_buf, inner));
   Bytes out;
-  PGV_RETURN_IF_ERROR(
-      Decompress(static_cast<Compression>(type), inner.subspan(kInnerHeader), raw, out));
+  PGV_RETURN_IF_ERROR(Decompress(inner.type, inner.payload, inner.raw_size, out));
   return out;
+}
+
+Result<ByteView> Codec::DecodeInto(ByteView sealed, ByteView aad, LargeBuffer& out) const {
+  Bytes inner_buf;
+  Inner inner;
+  PGV_RETURN_IF_ERROR(Unseal(sealed, aad, inner_buf, inner));
+  PGV_RETURN_IF_ERROR(out.Resize(inner.raw_size));
+  PGV_RETURN_IF_ERROR(Decompress(inner.type, inner.payload, out.span()));
+  return ByteView(out.span());
 }
 
 }  // namespace pgvault::pipeline

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "common/bytes.h"
+#include "common/large_buffer.h"
 #include "common/status.h"
 #include "pipeline/compress.h"
 #include "pipeline/crypto.h"
@@ -37,10 +38,20 @@ class Codec {
                     StageTimes* times = nullptr) const;
   // kCorruption on any mismatch; the message says what failed, the caller adds which object.
   Result<Bytes> Decode(ByteView sealed, ByteView aad) const;
+  // Decode into out (resized to the plaintext's size); the view is out's first bytes. For
+  // whole WAL segments: no zero-filled 16 MiB vector per call (common/large_buffer.h).
+  Result<ByteView> DecodeInto(ByteView sealed, ByteView aad, LargeBuffer& out) const;
   bool encrypted() const { return data_key_.has_value(); }
   Compression compression() const { return compression_; }
 
  private:
+  struct Inner {
+    Compression type = Compression::kNone;
+    uint32_t raw_size = 0;
+    ByteView payload;
+  };
+  Status Unseal(ByteView sealed, ByteView aad, Bytes& inner_buf, Inner& inner) const;
+
   std::optional<SecretKey> data_key_;
   Compression compression_;
   int level_;

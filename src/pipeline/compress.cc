@@ -155,6 +155,11 @@ bool Compress(Compression type, int level, ByteView input, Bytes& out) {
 
 Status Decompress(Compression type, ByteView input, size_t raw_size, Bytes& out) {
   out.resize(raw_size);
+  return Decompress(type, input, std::span<uint8_t>(out));
+}
+
+Status Decompress(Compression type, ByteView input, std::span<uint8_t> out) {
+  size_t raw_size = out.size();
   switch (type) {
     case Compression::kNone:
       if (input.size() != raw_size) return Status::Corruption("stored size mismatch");

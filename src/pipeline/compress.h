@@ -19,5 +19,8 @@ std::string_view CompressionName(Compression c);
 bool Compress(Compression type, int level, ByteView input, Bytes& out);
 // raw_size is the exact expected output size; anything else is kCorruption.
 Status Decompress(Compression type, ByteView input, size_t raw_size, Bytes& out);
+// The same into out, which has exactly the raw size (a caller's reused buffer: nothing is
+// zero-filled first).
+Status Decompress(Compression type, ByteView input, std::span<uint8_t> out);
 
 }  // namespace pgvault::pipeline

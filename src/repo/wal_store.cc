@@ -113,6 +113,34 @@ Result<Bytes> GetWal(Repository& repo, std::string_view name) {
   return content;
 }
 
+Result<ByteView> GetWalInto(Repository& repo, std::string_view name, LargeBuffer& out) {
+  PGV_ASSIGN_OR_RETURN(std::string key, KeyFor(name));
+  ByteView content;
+  auto obj = repo.storage().GetChecked(key, {}, [&](ByteView sealed) -> Status {
+    std::string_view magic =
+        sealed.size() >= kWalMagicV2.size() ? AsString(sealed.first(kWalMagicV2.size())) : "";
+    if (magic != kWalMagicV2) {  // older objects (and damage): the general path
+      PGV_ASSIGN_OR_RETURN(Bytes plain, Unseal(repo, name, key, sealed));
+      PGV_RETURN_IF_ERROR(out.Resize(plain.size()));
+      std::copy(plain.begin(), plain.end(), out.span().begin());
+      content = out.span();
+      return Status::Ok();
+    }
+    auto plain = repo.codec().DecodeInto(sealed.subspan(magic.size()), AsBytes(WalAad(name)), out);
+    if (!plain.ok())
+      return Status::Corruption(
+          fmt::format("WAL object '{}' is damaged: {}", key, plain.status().message()));
+    content = *plain;
+    return Status::Ok();
+  });
+  if (!obj.ok()) {
+    if (obj.status().IsNotFound())
+      return Status::NotFound(fmt::format("WAL file '{}' is not in the repository", name));
+    return obj.status();
+  }
+  return content;
+}
+
 Status VerifyWalObject(Repository& repo, std::string_view key, ByteView object) {
   auto name = WalNameFromKey(key);
   if (!name) return Status::Corruption(fmt::format("'{}' is not a WAL object name", key));

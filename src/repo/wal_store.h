@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/large_buffer.h"
 #include "repo/repository.h"
 
 namespace pgvault::repo {
@@ -17,6 +18,9 @@ Result<PushOutcome> PushWal(Repository& repo, std::string_view name, ByteView co
                             const storage::PutOptions& options = {});
 // kNotFound when the file is not in the repository; kCorruption when it does not verify.
 Result<Bytes> GetWal(Repository& repo, std::string_view name);
+// GetWal into a caller's reused buffer (archive-get: one 16 MiB segment a call); the view
+// points into out.
+Result<ByteView> GetWalInto(Repository& repo, std::string_view name, LargeBuffer& out);
 
 // Opens a stored WAL object and checks that it decodes (and its SHA-256 in format 1) (repo-sync
 // verifies before copying).
