@@ -3,7 +3,7 @@
 # See docs/benchmarks.md for what is measured, how, and the results on the reference machine.
 #
 # Usage: bench/compare.sh [--scale S] [--runs N] [--jobs J] [--encrypt on|off]
-#                         [--cache drop|warm] [--phases full,incr,restore,archive] [--keep]
+#                         [--cache drop|warm] [--phases full,incr,restore,recovery,archive] [--keep]
 #                         [--segments 200] [--pgbench-seconds 60] [--pgvault BIN (skips the build)]
 #                         [--pgbackrest BIN ...]
 # Runs as root; PostgreSQL and every tool run as the OS user postgres. pgBackRest: every --pgbackrest
@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
 
-scale=30 runs=3 jobs=2 encrypt=on cache=drop phases=full,incr,restore,archive keep=no
+scale=30 runs=3 jobs=2 encrypt=on cache=drop phases=full,incr,restore,recovery,archive keep=no
 segments=200 pgbench_seconds=60 pgvault_bin="" br_bins=()
 usage() { sed -n '4,11p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
@@ -323,6 +323,9 @@ if has_phase incr; then
     echo "  run $run pgvault         ${secs}s +$(mb "$b") MB rss ${rss_mib} MiB"
     ln -sfn "$last_pgv_full" "$work/.link" && mv -T "$work/.link" "$pgv_link"
     wait_archived
+    # The WAL archived into the copy meanwhile belongs to the full backup's repository too (same
+    # keys: the copy is a copy), or recovery (phase 5) would find a gap.
+    cp -an "$repo/wal/." "$last_pgv_full/wal/"
     rm -rf "$repo"
 
     for i in "${!br_bins[@]}"; do
@@ -355,6 +358,12 @@ if has_phase restore; then
       --pgdata "$dir" --jobs "$jobs"
     record restore pgvault secs "$run" "$secs"; record restore pgvault rss_mib "$run" "$rss_mib"
     echo "  run $run pgvault    ${secs}s rss ${rss_mib} MiB"
+    # Delta restore onto the directory just restored: nothing differs, every file is compared.
+    prepare_caches "$last_pgv_full" "$dir"
+    timed "delta-pgvault-$run" "$PGVAULT" --repo "$last_pgv_full" --key-file "$key" restore \
+      --pgdata "$dir" --jobs "$jobs" --delta
+    record delta pgvault secs "$run" "$secs"
+    echo "  run $run pgvault    --delta onto it: ${secs}s"
     rm -rf "$dir"
 
     for i in "${!br_bins[@]}"; do
@@ -365,14 +374,83 @@ if has_phase restore; then
       timed "restore-$br_tag-$run" "${BR[@]}" --pg1-path="$dir" --set="${last_br_full[$i]}" restore
       record restore "$br_tag" secs "$run" "$secs"; record restore "$br_tag" rss_mib "$run" "$rss_mib"
       printf '  run %s %-17s %ss rss %s MiB\n' "$run" "$br_tag" "$secs" "$rss_mib"
+      prepare_caches "$br_repo/backup/bench/${last_br_full[$i]}" "$dir"
+      timed "delta-$br_tag-$run" "${BR[@]}" --pg1-path="$dir" --set="${last_br_full[$i]}" \
+        --delta restore
+      record delta "$br_tag" secs "$run" "$secs"
+      printf '  run %s %-17s --delta onto it: %ss\n' "$run" "$br_tag" "$secs"
       rm -rf "$dir"
     done
   done
-  if "$PGVAULT" restore --help 2>&1 | grep -q -- '--delta'; then
-    echo "  delta restore: pgvault has --delta; this script does not measure it yet"
-  else
-    echo "  delta restore: n/a (pgvault has no delta restore yet)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Recovery: each tool restores its full backup, then PostgreSQL replays every WAL segment
+# archived since (the pgbench run of phase 2) through that tool's restore_command and promotes.
+# Timed from pg_ctl start to the end of recovery (pg_is_in_recovery() false); the restore
+# itself is phase 3. Synchronous archive-get, then each tool's read-ahead: pgvault --prefetch 8,
+# pgBackRest archive-async with its default queue (128 MiB = 8 segments).
+recover() {  # recover TAG CMD...: CMD restores into $dir; then start, wait, record under TAG
+  local tag=$1 rport t0 t1
+  shift
+  rm -rf "$dir"
+  install -d -o postgres -g postgres -m 700 "$dir"
+  as_pg "$@" >"$work/log/recover-restore-$tag-$run.out" 2>&1 || {
+    echo "compare.sh: restore for recovery failed:" >&2; cat "$work/log/recover-restore-$tag-$run.out" >&2; exit 1
+  }
+  rport=$(free_port)
+  cat >>"$dir/postgresql.auto.conf" <<CONF
+port = $rport
+unix_socket_directories = '$work'
+archive_mode = off
+CONF
+  prepare_caches "${cache_paths[@]}"
+  t0=$(date +%s%N)
+  # -w returns once the server accepts (read-only) connections or has failed to start.
+  as_pg "$PGBIN/pg_ctl" -D "$dir" -l "$work/log/recover-$tag-$run.log" -w -t 600 start >/dev/null || true
+  for _ in $(seq 6000); do
+    [[ $(as_pg psql -X -q -At -h "$work" -p "$rport" -d postgres -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f ]] && break
+    [[ -f $dir/postmaster.pid ]] || break  # the server stopped: recovery failed
+    sleep 0.05
+  done
+  t1=$(date +%s%N)
+  [[ $(as_pg psql -X -q -At -h "$work" -p "$rport" -d postgres -c "SELECT pg_is_in_recovery()" 2>/dev/null) == f ]] || {
+    echo "compare.sh: recovery with $tag did not finish; see $work/log/recover-$tag-$run.log" >&2; exit 1
+  }
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}')
+  record recovery "$tag" secs "$run" "$secs"
+  printf '  run %s %-24s %ss\n' "$run" "$tag" "$secs"
+  stop_cluster "$dir"
+  rm -rf "$dir"
+}
+if has_phase recovery; then
+  if ! has_phase incr; then
+    as_pg "$PGBIN/pgbench" -h "$work" -p "$port" -c 2 -j 2 -T "$pgbench_seconds" postgres >/dev/null 2>&1
   fi
+  psql_q "SELECT pg_switch_wal()" >/dev/null
+  wait_archived
+  stamp "5. recovery: replay the WAL archived after the full backup ($(ls "$last_pgv_full"/wal/*/ | wc -l) segment objects in pgvault's repository), then promote"
+  dir=$work/recover
+  for run in $(seq "$runs"); do
+    cache_paths=("$last_pgv_full")
+    recover pgvault "$PGVAULT" --repo "$last_pgv_full" --key-file "$key" restore --pgdata "$dir" \
+      --jobs "$jobs"
+    recover pgvault-prefetch "$PGVAULT" --repo "$last_pgv_full" --key-file "$key" restore \
+      --pgdata "$dir" --jobs "$jobs" --prefetch 8
+    for i in "${!br_bins[@]}"; do
+      use_br "$i"
+      cache_paths=("$br_repo")
+      recover "$br_tag" "${BR[@]}" --pg1-path="$dir" --set="${last_br_full[$i]}" restore
+      # archive-async is refused on restore's command line: a config file of its own carries it
+      # into the restore_command restore writes.
+      async_conf=${br_confs[$i]%.conf}-get-async.conf
+      sed "s|^\[global\]\$|[global]\narchive-async=y|; s|^spool-path=.*|spool-path=$work/log/spool-get-$i|" \
+        "${br_confs[$i]}" >"$async_conf"
+      chown postgres "$async_conf" && chmod 600 "$async_conf"
+      recover "$br_tag-async" "${BR[0]}" --config="$async_conf" "${BR[@]:2}" \
+        --pg1-path="$dir" --set="${last_br_full[$i]}" restore
+    done
+  done
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -532,6 +610,16 @@ if has_phase restore; then
   header pgvault "${br_cols[@]}"
   row "3. restore: time" restore secs "${br_tags[@]}"
   row "3. restore: peak RSS" restore rss_mib "${br_tags[@]}"
+  row "3. delta restore, nothing changed" delta secs "${br_tags[@]}"
+fi
+if has_phase recovery; then
+  header pgvault "${br_cols[@]}"
+  row "5. recovery: replay + promote" recovery secs "${br_tags[@]}"
+  mapfile -t async < <(suffixed -async)
+  header "pgvault prefetch" "${br_cols[@]/%/ async}"
+  awk -F'\t' -v OFS='\t' '$1=="recovery" && $2=="pgvault-prefetch" {$2="pgvault"; $1="recovery-prefetch"; print}
+    $1=="recovery" && $2 ~ /-async$/ {$1="recovery-prefetch"; sub(/-async$/, "", $2); print}' "$results" >>"$results"
+  row "5. recovery, read-ahead" recovery-prefetch secs "${br_tags[@]}"
 fi
 if has_phase archive; then
   header pgvault "${br_cols[@]}"
