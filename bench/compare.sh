@@ -418,8 +418,13 @@ CONF
     echo "compare.sh: recovery with $tag did not finish; see $work/log/recover-$tag-$run.log" >&2; exit 1
   }
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}')
+  # Each tool replays from its own backup's start: the backups were taken one after another,
+  # so the earlier ones replay a few segments more. Per segment is the fair figure.
+  local segs
+  segs=$(grep -c 'restored log file "[0-9A-F]\{24\}"' "$work/log/recover-$tag-$run.log" || true)
   record recovery "$tag" secs "$run" "$secs"
-  printf '  run %s %-24s %ss\n' "$run" "$tag" "$secs"
+  record recovery "$tag" ms_per_seg "$run" "$(awk -v s="$secs" -v n="$segs" 'BEGIN{printf "%.1f", n ? 1000*s/n : 0}')"
+  printf '  run %s %-24s %ss for %s segments\n' "$run" "$tag" "$secs" "$segs"
   stop_cluster "$dir"
   rm -rf "$dir"
 }
@@ -563,6 +568,7 @@ fmt_val() {  # fmt_val METRIC VALUE
     secs) printf '%.2f s\n' "$2" ;;
     rss_mib) printf '%.0f MiB\n' "$2" ;;
     seg_per_s) printf '%.1f seg/s\n' "$2" ;;
+    ms_per_seg) printf '%.0f ms/seg\n' "$2" ;;
     *) echo "$2" ;;
   esac
 }
@@ -615,11 +621,13 @@ fi
 if has_phase recovery; then
   header pgvault "${br_cols[@]}"
   row "5. recovery: replay + promote" recovery secs "${br_tags[@]}"
+  row "5. recovery: per segment" recovery ms_per_seg "${br_tags[@]}"
   mapfile -t async < <(suffixed -async)
   header "pgvault prefetch" "${br_cols[@]/%/ async}"
   awk -F'\t' -v OFS='\t' '$1=="recovery" && $2=="pgvault-prefetch" {$2="pgvault"; $1="recovery-prefetch"; print}
     $1=="recovery" && $2 ~ /-async$/ {$1="recovery-prefetch"; sub(/-async$/, "", $2); print}' "$results" >>"$results"
   row "5. recovery, read-ahead" recovery-prefetch secs "${br_tags[@]}"
+  row "5. recovery, read-ahead: per segment" recovery-prefetch ms_per_seg "${br_tags[@]}"
 fi
 if has_phase archive; then
   header pgvault "${br_cols[@]}"
