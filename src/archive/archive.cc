@@ -419,24 +419,39 @@ Result<std::string> ArchivePush(repo::Repository& repo, const std::string& path)
 }
 
 Status ArchiveGet(repo::Repository& repo, const std::string& name, const std::string& dest) {
-  thread_local LargeBuffer buffer;
-  auto data = repo::GetWalInto(repo, name, buffer);
-  if (!data.ok()) {
-    if (!data.status().IsNotFound() || pg::ClassifyWalFileName(name) != pg::WalFileKind::kSegment)
-      return data.status();
+  // Written while it is decoded, through a temp file and rename as WriteFileAtomic does.
+  bool not_in_repository = false;
+  Status got = pgvault::WriteFileAtomic(
+      dest,
+      [&](int fd, const std::string& tmp) {
+        Status s = repo::GetWalTo(
+            repo, name, [&](ByteView piece) { return WriteFull(fd, piece, tmp); },
+            [&] {
+              if (::ftruncate(fd, 0) != 0 || ::lseek(fd, 0, SEEK_SET) != 0)
+                return ErrnoStatus("cannot truncate", tmp, errno);
+              return Status::Ok();
+            });
+        not_in_repository = s.IsNotFound();
+        return s;
+      },
+      {.mode = 0600, .sync = false, .temp_path = dest + ".pgvault-tmp"});
+  if (!got.ok()) {
+    // Only the repository's "no such file" may tell PostgreSQL that the archive ends here.
+    if (!not_in_repository) return NotAboutTheWalFile(got);
+    if (pg::ClassifyWalFileName(name) != pg::WalFileKind::kSegment) return got;
     PGV_RETURN_IF_ERROR(CheckNotAGap(repo, name));
     // The end of the archive: what wal-stream has received of this segment so far, padded
     // with zeros to its size as pg_receivewal's .partial files are. Recovery replays it to its
     // last complete record and then asks for the next segment.
     PGV_ASSIGN_OR_RETURN(std::optional<Bytes> part, repo::NewestStreamPartial(repo, name));
-    if (!part) return data.status();
+    if (!part) return got;
     uint64_t streamed = part->size();
     PGV_ASSIGN_OR_RETURN(uint64_t segment_size, repo.RecordedWalSegmentSize());
     PGV_ASSIGN_OR_RETURN(Bytes padded, repo::PadStreamPart(name, std::move(*part), segment_size));
     log::Info("served the first {} bytes of '{}' as wal-stream received them", streamed, name);
     return NotAboutTheWalFile(WriteFileAtomic(dest, padded));
   }
-  return NotAboutTheWalFile(WriteFileAtomic(dest, *data));
+  return Status::Ok();
 }
 
 Result<std::string> ArchivePushAsync(const std::string& path, const AsyncOptions& options,

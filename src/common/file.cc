@@ -106,12 +106,18 @@ Status PwriteFull(int fd, ByteView data, uint64_t offset, const std::string& pat
 }
 
 Status WriteFileAtomic(const std::string& path, ByteView data, const AtomicWriteOptions& options) {
+  return WriteFileAtomic(
+      path, [&](int fd, const std::string& tmp) { return WriteFull(fd, data, tmp); }, options);
+}
+
+Status WriteFileAtomic(const std::string& path, const WriteBody& write_body,
+                       const AtomicWriteOptions& options) {
   std::string tmp = options.temp_path.empty() ? UniqueTempName(path) : options.temp_path;
   // A unique name must be new; a fixed one may be a crashed writer's leftover.
   int excl = options.temp_path.empty() ? O_EXCL : O_TRUNC;
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | excl | O_CLOEXEC, options.mode));
   if (!fd) return ErrnoStatus("cannot create", tmp, errno);
-  Status s = WriteFull(fd.get(), data, tmp);
+  Status s = write_body(fd.get(), tmp);
   if (s.ok() && options.sync && ::fsync(fd.get()) != 0) s = ErrnoStatus("cannot fsync", tmp, errno);
   Status closed = fd.Close(tmp);
   if (s.ok()) s = closed;

@@ -3,6 +3,8 @@
 // "temp file, fsync, rename, fsync directory" write, and errno turned into a Status.
 #pragma once
 
+#include <functional>
+
 #include <span>
 #include <string>
 #include <string_view>
@@ -76,6 +78,11 @@ struct AtomicWriteOptions {
 // content or the complete new one, never a torn file. On failure the temp file is removed and
 // path is unchanged.
 Status WriteFileAtomic(const std::string& path, ByteView data, const AtomicWriteOptions& options);
+// The same with the content written by write_body(fd, temp_path) (e.g. while it is decoded);
+// write_body's error is returned as it is.
+using WriteBody = std::function<Status(int fd, const std::string& temp_path)>;
+Status WriteFileAtomic(const std::string& path, const WriteBody& write_body,
+                       const AtomicWriteOptions& options);
 
 // Opens, fsyncs and closes a directory (makes entries created or renamed in it durable).
 Status SyncDir(const std::string& dir);

@@ -92,13 +92,12 @@ Result<Bytes> Codec::Decode(ByteView sealed, ByteView aad) const {
   return out;
 }
 
-Result<ByteView> Codec::DecodeInto(ByteView sealed, ByteView aad, LargeBuffer& out) const {
+Status Codec::DecodeTo(ByteView sealed, ByteView aad,
+                       const std::function<Status(ByteView)>& sink) const {
   Bytes inner_buf;
   Inner inner;
   PGV_RETURN_IF_ERROR(Unseal(sealed, aad, inner_buf, inner));
-  PGV_RETURN_IF_ERROR(out.Resize(inner.raw_size));
-  PGV_RETURN_IF_ERROR(Decompress(inner.type, inner.payload, out.span()));
-  return ByteView(out.span());
+  return DecompressTo(inner.type, inner.payload, inner.raw_size, sink);
 }
 
 }  // namespace pgvault::pipeline

@@ -7,10 +7,10 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <optional>
 
 #include "common/bytes.h"
-#include "common/large_buffer.h"
 #include "common/status.h"
 #include "pipeline/compress.h"
 #include "pipeline/crypto.h"
@@ -38,9 +38,9 @@ class Codec {
                     StageTimes* times = nullptr) const;
   // kCorruption on any mismatch; the message says what failed, the caller adds which object.
   Result<Bytes> Decode(ByteView sealed, ByteView aad) const;
-  // Decode into out (resized to the plaintext's size); the view is out's first bytes. For
-  // whole WAL segments: no zero-filled 16 MiB vector per call (common/large_buffer.h).
-  Result<ByteView> DecodeInto(ByteView sealed, ByteView aad, LargeBuffer& out) const;
+  // Decode handing the plaintext to sink in pieces (DecompressTo); the whole blob is
+  // authenticated before the first piece.
+  Status DecodeTo(ByteView sealed, ByteView aad, const std::function<Status(ByteView)>& sink) const;
   bool encrypted() const { return data_key_.has_value(); }
   Compression compression() const { return compression_; }
 

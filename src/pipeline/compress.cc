@@ -182,4 +182,38 @@ Status Decompress(Compression type, ByteView input, std::span<uint8_t> out) {
   return Status::Corruption("unknown compression type");
 }
 
+Status DecompressTo(Compression type, ByteView input, size_t raw_size,
+                    const std::function<Status(ByteView)>& sink) {
+  constexpr size_t kPiece = 1 << 20;
+  if (type == Compression::kNone) {
+    if (input.size() != raw_size) return Status::Corruption("stored size mismatch");
+    for (size_t at = 0; at < input.size(); at += kPiece)
+      PGV_RETURN_IF_ERROR(sink(input.subspan(at, std::min(kPiece, input.size() - at))));
+    return Status::Ok();
+  }
+  if (type != Compression::kZstd) {  // lz4 blocks do not stream: whole, then in pieces
+    Bytes out;
+    PGV_RETURN_IF_ERROR(Decompress(type, input, raw_size, out));
+    return DecompressTo(Compression::kNone, out, raw_size, sink);
+  }
+  ZstdContexts& z = Zstd();
+  ZSTD_DCtx_reset(z.dctx, ZSTD_reset_session_only);
+  uint8_t* piece = z.Scratch(kPiece);
+  ZSTD_inBuffer in{input.data(), input.size(), 0};
+  size_t produced = 0, left = 1;
+  for (;;) {
+    ZSTD_outBuffer out{piece, kPiece, 0};
+    left = ZSTD_decompressStream(z.dctx, &out, &in);
+    if (ZSTD_isError(left)) return Status::Corruption("zstd data is damaged");
+    produced += out.pos;
+    if (produced > raw_size) return Status::Corruption("zstd data is longer than recorded");
+    if (out.pos > 0) PGV_RETURN_IF_ERROR(sink(ByteView(piece, out.pos)));
+    // Done once every input byte is in and either the frame ended (left 0: calling again would
+    // start a new frame) or the output was not full (nothing left to flush).
+    if (in.pos == in.size && (left == 0 || out.pos < out.size)) break;
+  }
+  if (left != 0 || produced != raw_size) return Status::Corruption("zstd data is truncated");
+  return Status::Ok();
+}
+
 }  // namespace pgvault::pipeline

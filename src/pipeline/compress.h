@@ -1,6 +1,8 @@
 // Block compression: zstd (default), lz4 or none. Stateless API; contexts are cached per thread.
 #pragma once
 
+#include <functional>
+
 #include <string_view>
 
 #include "common/bytes.h"
@@ -22,5 +24,11 @@ Status Decompress(Compression type, ByteView input, size_t raw_size, Bytes& out)
 // The same into out, which has exactly the raw size (a caller's reused buffer: nothing is
 // zero-filled first).
 Status Decompress(Compression type, ByteView input, std::span<uint8_t> out);
+// The same, handing the raw bytes to sink in pieces of at most 1 MiB as they are produced
+// (archive-get writes a segment while it decompresses it: no 16 MiB buffer, and the page
+// cache is dirtied at the pace of decompression, which the kernel's writeback throttling
+// treats far better than one 16 MiB write). sink's error stops it and is returned.
+Status DecompressTo(Compression type, ByteView input, size_t raw_size,
+                    const std::function<Status(ByteView)>& sink);
 
 }  // namespace pgvault::pipeline

@@ -113,32 +113,30 @@ Result<Bytes> GetWal(Repository& repo, std::string_view name) {
   return content;
 }
 
-Result<ByteView> GetWalInto(Repository& repo, std::string_view name, LargeBuffer& out) {
+Status GetWalTo(Repository& repo, std::string_view name,
+                const std::function<Status(ByteView)>& sink, const std::function<Status()>& restart) {
   PGV_ASSIGN_OR_RETURN(std::string key, KeyFor(name));
-  ByteView content;
+  bool started = false;
   auto obj = repo.storage().GetChecked(key, {}, [&](ByteView sealed) -> Status {
+    if (started) PGV_RETURN_IF_ERROR(restart());  // the next replica, after a damaged one
+    started = true;
     std::string_view magic =
         sealed.size() >= kWalMagicV2.size() ? AsString(sealed.first(kWalMagicV2.size())) : "";
     if (magic != kWalMagicV2) {  // older objects (and damage): the general path
       PGV_ASSIGN_OR_RETURN(Bytes plain, Unseal(repo, name, key, sealed));
-      PGV_RETURN_IF_ERROR(out.Resize(plain.size()));
-      std::copy(plain.begin(), plain.end(), out.span().begin());
-      content = out.span();
-      return Status::Ok();
+      return sink(plain);
     }
-    auto plain = repo.codec().DecodeInto(sealed.subspan(magic.size()), AsBytes(WalAad(name)), out);
-    if (!plain.ok())
-      return Status::Corruption(
-          fmt::format("WAL object '{}' is damaged: {}", key, plain.status().message()));
-    content = *plain;
-    return Status::Ok();
+    Status s = repo.codec().DecodeTo(sealed.subspan(magic.size()), AsBytes(WalAad(name)), sink);
+    if (!s.ok() && s.code() == Code::kCorruption)
+      return Status::Corruption(fmt::format("WAL object '{}' is damaged: {}", key, s.message()));
+    return s;
   });
   if (!obj.ok()) {
     if (obj.status().IsNotFound())
       return Status::NotFound(fmt::format("WAL file '{}' is not in the repository", name));
     return obj.status();
   }
-  return content;
+  return Status::Ok();
 }
 
 Status VerifyWalObject(Repository& repo, std::string_view key, ByteView object) {

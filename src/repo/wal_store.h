@@ -4,10 +4,10 @@
 // Written once with if_absent; pushing identical bytes again is success, different bytes kConflict.
 #pragma once
 
+#include <functional>
 #include <string_view>
 #include <vector>
 
-#include "common/large_buffer.h"
 #include "repo/repository.h"
 
 namespace pgvault::repo {
@@ -18,9 +18,11 @@ Result<PushOutcome> PushWal(Repository& repo, std::string_view name, ByteView co
                             const storage::PutOptions& options = {});
 // kNotFound when the file is not in the repository; kCorruption when it does not verify.
 Result<Bytes> GetWal(Repository& repo, std::string_view name);
-// GetWal into a caller's reused buffer (archive-get: one 16 MiB segment a call); the view
-// points into out.
-Result<ByteView> GetWalInto(Repository& repo, std::string_view name, LargeBuffer& out);
+// GetWal handing the content to sink in pieces as it is decompressed (archive-get writes a
+// segment while it decodes it). When a replica's copy fails its check after sink got pieces,
+// restart is called before the next replica's pieces. NotFound as GetWal.
+Status GetWalTo(Repository& repo, std::string_view name,
+                const std::function<Status(ByteView)>& sink, const std::function<Status()>& restart);
 
 // Opens a stored WAL object and checks that it decodes (and its SHA-256 in format 1) (repo-sync
 // verifies before copying).
