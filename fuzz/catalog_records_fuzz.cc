@@ -17,7 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!j.is_discarded()) {
     auto verify = repo::ParseVerifyRecord("20261202-020546F", j);
     FUZZ_CHECK(verify.ok() || verify.status().code() == Code::kCorruption);
-    if (verify.ok()) FUZZ_CHECK(repo::ParseVerifyRecord("x", repo::VerifyRecordToJson(*verify)).ok());
+    if (verify.ok())
+      FUZZ_CHECK(repo::ParseVerifyRecord("x", repo::VerifyRecordToJson(*verify)).ok());
     auto drill = repo::ParseDrillRecord("20261202-020546F", j);
     FUZZ_CHECK(drill.ok() || drill.status().code() == Code::kCorruption);
     if (drill.ok()) FUZZ_CHECK(repo::ParseDrillRecord("x", repo::DrillRecordToJson(*drill)).ok());

@@ -5,10 +5,10 @@
 //          inner blobs is reached behind the tag or checksum.
 // Decode must return the plaintext or kCorruption, never crash, and never allocate more than
 // the input can produce.
+#include <zlib.h>
+
 #include <cstddef>
 #include <cstdint>
-
-#include <zlib.h>
 
 #include "fuzz_check.h"
 #include "pipeline/codec.h"

@@ -1,10 +1,10 @@
 // A manifest part's records, decoded as ManifestReader does: the input is a part's plaintext
 // (u32 record count | records), stored as part 0 of a backup whose header is valid, then read
 // through ManifestReader and checked with CheckEntrySafe as restore does.
+#include <fmt/format.h>
+
 #include <cstddef>
 #include <cstdint>
-
-#include <fmt/format.h>
 
 #include "fuzz_check.h"
 #include "repo/layout.h"

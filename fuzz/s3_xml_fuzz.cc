@@ -15,8 +15,9 @@ using namespace pgvault::storage::s3;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view body(reinterpret_cast<const char*>(data), size);
   for (std::string_view contents : XmlElements(body, "Contents")) {
-    FUZZ_CHECK(contents.empty() || (contents.data() >= body.data() &&
-                                     contents.data() + contents.size() <= body.data() + body.size()));
+    FUZZ_CHECK(contents.empty() ||
+               (contents.data() >= body.data() &&
+                contents.data() + contents.size() <= body.data() + body.size()));
     std::string key = XmlText(contents, "Key");
     unsigned long long object_size = std::strtoull(XmlText(contents, "Size").c_str(), nullptr, 10);
     std::string modified = XmlText(contents, "LastModified");

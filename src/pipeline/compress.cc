@@ -172,8 +172,9 @@ bool Compress(Compression type, int level, ByteView input, Bytes& out) {
 
 Status Decompress(Compression type, ByteView input, size_t raw_size, Bytes& out) {
   if (raw_size > MaxDecompressedSize(type, input.size()))
-    return Status::Corruption(fmt::format("blob says {} bytes, more than {} bytes of {} data can hold",
-                                          raw_size, input.size(), CompressionName(type)));
+    return Status::Corruption(
+        fmt::format("blob says {} bytes, more than {} bytes of {} data can hold", raw_size,
+                    input.size(), CompressionName(type)));
   out.resize(raw_size);
   return Decompress(type, input, std::span<uint8_t>(out));
 }

@@ -1,8 +1,8 @@
 // The defaults of Storage's optional methods, for drivers that do not override them. Apart from
 // open.cc so that a Storage can be linked without the drivers (the fuzz targets do).
-#include <fmt/format.h>
-
 #include "storage/storage.h"
+
+#include <fmt/format.h>
 
 namespace pgvault::storage {
 
