@@ -53,8 +53,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto decoded = codec.Decode(sealed, AsBytes(kAad));
   if (!decoded.ok()) {
     FUZZ_CHECK(decoded.status().code() == Code::kCorruption);
+    static LargeBuffer buffer;
+    FUZZ_CHECK(codec.DecodeInto(sealed, AsBytes(kAad), buffer).status().code() ==
+               Code::kCorruption);
     return 0;
   }
+  // DecodeInto (WAL segments into a reused buffer) agrees with Decode.
+  static LargeBuffer buffer;
+  auto into = codec.DecodeInto(sealed, AsBytes(kAad), buffer);
+  FUZZ_CHECK(into.ok() && Bytes(into->begin(), into->end()) == *decoded);
   // What decodes encodes and decodes to the same bytes.
   auto again = codec.Decode(codec.Encode(*decoded, AsBytes(kAad)), AsBytes(kAad));
   FUZZ_CHECK(again.ok() && *again == *decoded);

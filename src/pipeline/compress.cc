@@ -170,17 +170,22 @@ bool Compress(Compression type, int level, ByteView input, Bytes& out) {
   return false;
 }
 
+Status CheckDecompressedSize(Compression type, size_t input_size, size_t raw_size) {
+  if (raw_size <= MaxDecompressedSize(type, input_size)) return Status::Ok();
+  return Status::Corruption(
+      fmt::format("blob says {} bytes, more than {} bytes of {} data can hold", raw_size,
+                  input_size, CompressionName(type)));
+}
+
 Status Decompress(Compression type, ByteView input, size_t raw_size, Bytes& out) {
-  if (raw_size > MaxDecompressedSize(type, input.size()))
-    return Status::Corruption(
-        fmt::format("blob says {} bytes, more than {} bytes of {} data can hold", raw_size,
-                    input.size(), CompressionName(type)));
+  PGV_RETURN_IF_ERROR(CheckDecompressedSize(type, input.size(), raw_size));
   out.resize(raw_size);
   return Decompress(type, input, std::span<uint8_t>(out));
 }
 
 Status Decompress(Compression type, ByteView input, std::span<uint8_t> out) {
   size_t raw_size = out.size();
+  PGV_RETURN_IF_ERROR(CheckDecompressedSize(type, input.size(), raw_size));
   switch (type) {
     case Compression::kNone:
       if (input.size() != raw_size) return Status::Corruption("stored size mismatch");
