@@ -8,6 +8,8 @@ PACKAGES=(
   libpq-dev libssl-dev libzstd-dev liblz4-dev zlib1g-dev libcurl4-openssl-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev libgtest-dev libgmock-dev
   libcpp-httplib-dev libbrotli-dev
+  # The libFuzzer targets (scripts/fuzz.sh): clang 14 and its fuzzer/sanitizer runtimes
+  clang libclang-rt-14-dev
   postgresql-15 postgresql-client-15 pgbackrest zstd curl util-linux procps
   # The daemon's status page opened in headless Chromium (DaemonStatusPageTest); the headless
   # shell is the smaller package and needs no display; DejaVu gives the page's text a font.

@@ -11,6 +11,9 @@ bash scripts/check-includes.sh
 bash scripts/check-size.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >/dev/null
 ninja -C build
+# libFuzzer targets of every parser of untrusted input, 20 s each (build-fuzz/, clang): a crash
+# fails the run and names its reproducer. About 5 minutes on two cores, build included.
+bash scripts/fuzz.sh 20
 # clang-tidy with the checks of .clang-tidy over every non-test .cc of src/: a finding fails the run.
 bash scripts/tidy.sh build
 # Integration tests run as root and start PostgreSQL as the OS user postgres, who needs to

@@ -80,7 +80,8 @@ Status Codec::Unseal(ByteView sealed, ByteView aad, Bytes& inner_buf, Inner& inn
     return Status::Corruption("unknown compression");
   inner.type = static_cast<Compression>(type);
   inner.payload = bytes.subspan(kInnerHeader);
-  return Status::Ok();
+  // Before DecodeInto sizes its buffer by the blob's word.
+  return CheckDecompressedSize(inner.type, inner.payload.size(), inner.raw_size);
 }
 
 Result<Bytes> Codec::Decode(ByteView sealed, ByteView aad) const {

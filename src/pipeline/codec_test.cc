@@ -83,6 +83,35 @@ TEST(CodecTest, WrongKeyFailsAuthentication) {
   EXPECT_EQ(r.status().message(), "authentication tag mismatch");
 }
 
+// Found by fuzz/codec_fuzz.cc (oom-3a91ea8d): an unencrypted blob, its CRC valid, whose inner
+// header says 0xA2000000 bytes of uncompressed data follow, and one byte does. Decode allocated
+// the 2.7 GB before comparing sizes.
+TEST(CodecTest, RefusesAStoredSizeItsDataCannotHold) {
+  const Bytes sealed = {0x00, 0x00, 0x00, 0x00, 0xa2, 0xee, 0x69, 0xfc, 0x33};
+  Codec codec(std::nullopt, Compression::kZstd, 3);
+  auto r = codec.Decode(sealed, AsBytes("pgvault-fuzz"));
+  EXPECT_EQ(r.status().code(), Code::kCorruption);
+  EXPECT_EQ(r.status().message(),
+            "blob says 2717908992 bytes, more than 0 bytes of none data can hold");
+  LargeBuffer buffer;
+  auto into = codec.DecodeInto(sealed, AsBytes("pgvault-fuzz"), buffer);
+  EXPECT_EQ(into.status().code(), Code::kCorruption);
+  EXPECT_EQ(into.status().message(), r.status().message());
+}
+
+TEST(CodecTest, DecompressRefusesSizesBeyondWhatTheInputCanHold) {
+  Bytes zeros(16 << 20, 0);  // a fresh WAL segment: the most compressible real input
+  for (auto comp : {Compression::kZstd, Compression::kLz4}) {
+    Bytes packed;
+    ASSERT_TRUE(Compress(comp, 3, zeros, packed));
+    Bytes out;
+    ASSERT_TRUE(Decompress(comp, packed, zeros.size(), out).ok()) << CompressionName(comp);
+    EXPECT_EQ(out, zeros);
+    Status s = Decompress(comp, packed, size_t{4} << 30, out);
+    EXPECT_EQ(s.code(), Code::kCorruption) << CompressionName(comp);
+  }
+}
+
 TEST(CryptoTest, HmacMatchesRfc4231Case2) {
   // RFC 4231 test case 2 uses a 4-byte key; SecretKey zero-pads to 32, which HMAC treats the
   // same way (keys shorter than the block size are zero-padded), so the published tag applies.

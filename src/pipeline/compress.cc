@@ -1,5 +1,6 @@
 #include "pipeline/compress.h"
 
+#include <fmt/format.h>
 #include <lz4.h>
 // For ZSTD_c_useRowMatchFinder; see StrategyFor.
 #define ZSTD_STATIC_LINKING_ONLY
@@ -84,6 +85,22 @@ bool AppendIfSmaller(const uint8_t* data, size_t n, size_t input_size, Bytes& ou
   return true;
 }
 
+// The most bytes input can decompress to. raw_size comes from the blob: a damaged (or, in an
+// unencrypted repository, forged) one must not make us allocate gigabytes before the
+// decompressor notices. zstd: every block takes at least 3 bytes and yields at most
+// ZSTD_BLOCKSIZE_MAX; lz4: a sequence yields at most 255 bytes per input byte.
+size_t MaxDecompressedSize(Compression type, size_t input_size) {
+  switch (type) {
+    case Compression::kNone:
+      return input_size;
+    case Compression::kZstd:
+      return (input_size / 3 + 1) * ZSTD_BLOCKSIZE_MAX;
+    case Compression::kLz4:
+      return input_size * 255 + 255;
+  }
+  return 0;
+}
+
 }  // namespace
 
 bool ParseCompression(std::string_view name, Compression& out) {
@@ -153,13 +170,22 @@ bool Compress(Compression type, int level, ByteView input, Bytes& out) {
   return false;
 }
 
+Status CheckDecompressedSize(Compression type, size_t input_size, size_t raw_size) {
+  if (raw_size <= MaxDecompressedSize(type, input_size)) return Status::Ok();
+  return Status::Corruption(
+      fmt::format("blob says {} bytes, more than {} bytes of {} data can hold", raw_size,
+                  input_size, CompressionName(type)));
+}
+
 Status Decompress(Compression type, ByteView input, size_t raw_size, Bytes& out) {
+  PGV_RETURN_IF_ERROR(CheckDecompressedSize(type, input.size(), raw_size));
   out.resize(raw_size);
   return Decompress(type, input, std::span<uint8_t>(out));
 }
 
 Status Decompress(Compression type, ByteView input, std::span<uint8_t> out) {
   size_t raw_size = out.size();
+  PGV_RETURN_IF_ERROR(CheckDecompressedSize(type, input.size(), raw_size));
   switch (type) {
     case Compression::kNone:
       if (input.size() != raw_size) return Status::Corruption("stored size mismatch");

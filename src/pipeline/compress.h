@@ -19,6 +19,11 @@ std::string_view CompressionName(Compression c);
 // Appends the compressed form of input to out. Returns false when the result would not be
 // smaller than the input (the caller then stores it uncompressed).
 bool Compress(Compression type, int level, ByteView input, Bytes& out);
+// kCorruption unless input_size bytes of this compression can decompress to raw_size bytes. The
+// raw size comes from the blob: a damaged (or, unencrypted, forged) one must not make a caller
+// allocate gigabytes before the decompressor notices. Both Decompress check it; a caller that
+// sizes its own buffer checks it first.
+Status CheckDecompressedSize(Compression type, size_t input_size, size_t raw_size);
 // raw_size is the exact expected output size; anything else is kCorruption.
 Status Decompress(Compression type, ByteView input, size_t raw_size, Bytes& out);
 // The same into out, which has exactly the raw size (a caller's reused buffer: nothing is

@@ -194,7 +194,8 @@ std::optional<std::string> BackupIdFromManifestKey(std::string_view key) {
 
 std::optional<ManifestObjectName> ParseManifestObjectKey(std::string_view key) {
   auto dir = BackupDirFromKey(key);
-  if (!dir || !IsValidBackupId(*dir)) return std::nullopt;
+  // "backups/<id>" alone (an object, not a directory) names a backup directory too.
+  if (!dir || !IsValidBackupId(*dir) || !key.starts_with(BackupPrefix(*dir))) return std::nullopt;
   std::string_view leaf = key.substr(BackupPrefix(*dir).size());
   if (leaf == "manifest") return ManifestObjectName{.backup_id = *dir};
   constexpr std::string_view kPart = "files.";

@@ -83,6 +83,14 @@ TEST(LayoutTest, ManifestNamesRoundTrip) {
     EXPECT_FALSE(ParseManifestObjectKey(bad)) << bad;
 }
 
+// Found by fuzz/names_fuzz.cc (crash-93e734ec): an object named like a backup directory, with no
+// slash after the id, made ParseManifestObjectKey throw std::out_of_range (substr past the end),
+// which terminated repo-sync when such a stray object was in the repository.
+TEST(LayoutTest, ABackupDirectoryNameAloneIsNoManifestObject) {
+  EXPECT_FALSE(ParseManifestObjectKey("backups/20261202-020546F"));
+  EXPECT_EQ(BackupDirFromKey("backups/20261202-020546F"), "20261202-020546F");
+}
+
 TEST(LayoutTest, BackupDirectoryOfAnObject) {
   EXPECT_EQ(BackupDirFromKey(ManifestPartKey(kId, 1)), std::string(kId));
   EXPECT_EQ(BackupDirFromKey("backups/stray/file"), "stray");

@@ -33,6 +33,15 @@ json Format1Header() {
     "parts": 1, "manifest_bytes": 40000})");
 }
 
+// Found by fuzz/names_fuzz.cc (crash-93e734ec): repo-sync checks every backups/ object with
+// VerifyManifestObject; a stray object named "backups/<id>" terminated it (std::out_of_range).
+TEST(ManifestHeaderTest, VerifyingAStrayBackupDirectoryObjectIsCorruption) {
+  pipeline::Codec codec(std::nullopt, pipeline::Compression::kNone, 0);
+  Status s = VerifyManifestObject(codec, "backups/20261202-020546F", AsBytes("x"));
+  EXPECT_EQ(s.code(), Code::kCorruption);
+  EXPECT_EQ(s.message(), "'backups/20261202-020546F' is not a manifest object");
+}
+
 TEST(ManifestHeaderTest, Format1HeaderReadsWithTheDocumentedDefaults) {
   auto h = ParseManifestHeader("20261128-120000F", Format1Header());
   ASSERT_TRUE(h.ok()) << h.status().ToString();

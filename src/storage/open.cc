@@ -39,30 +39,6 @@ Result<std::unique_ptr<Storage>> OpenS3(std::string_view location, const OpenOpt
 
 }  // namespace
 
-Status Storage::ExtendRetention(std::string_view key, int64_t) {
-  return std::move(
-             Status::InvalidArgument(fmt::format(
-                 "'{}' in '{}' cannot be locked: the storage has no object lock", key, Describe())))
-      .WithHint("use an S3 bucket created with Object Lock enabled and repo-create --object-lock");
-}
-
-Status Storage::SetLegalHold(std::string_view key, bool) { return ExtendRetention(key, 0); }
-
-Result<std::vector<Storage::KeptObject>> Storage::DeleteBatch(
-    const std::vector<std::string>& keys) {
-  for (const auto& key : keys) PGV_RETURN_IF_ERROR(Delete(key));
-  return std::vector<KeptObject>{};
-}
-
-Result<std::optional<int64_t>> Storage::ServerTimeUnix() { return std::optional<int64_t>(); }
-
-Result<Bytes> Storage::GetChecked(std::string_view key, Range range,
-                                  const std::function<Status(ByteView)>& check) {
-  PGV_ASSIGN_OR_RETURN(Bytes data, Get(key, range));
-  PGV_RETURN_IF_ERROR(check(data));
-  return data;
-}
-
 Result<std::unique_ptr<Storage>> OpenStorage(std::string_view location,
                                              const OpenOptions& options) {
   if (location.empty())
