@@ -80,7 +80,7 @@ Status Codec::Unseal(ByteView sealed, ByteView aad, Bytes& inner_buf, Inner& inn
     return Status::Corruption("unknown compression");
   inner.type = static_cast<Compression>(type);
   inner.payload = bytes.subspan(kInnerHeader);
-  // Before DecodeInto sizes its buffer by the blob's word.
+  // Before anything is sized by the blob's word.
   return CheckDecompressedSize(inner.type, inner.payload.size(), inner.raw_size);
 }
 
