@@ -126,13 +126,15 @@ Result<SecretKey> DeriveKek(const Secret& secret, const json& params,
   return Status::Corruption(fmt::format("key object: unknown kdf '{}'", kdf));
 }
 
-// The own checksum of the config and of a key object: SHA-256 over the compact JSON of every other field (nlohmann sorts
-// object keys, so the text is canonical). Plaintext JSON has no other integrity check, and a
-// flipped digit in repo_id, id_key or a wrapped key would otherwise read as a wrong passphrase or
-// as every block being damaged. Objects written before the field lack it and are read as before.
-std::string OwnChecksum(json j) {
+// The own checksum of the config and of a key object: SHA-256 over the compact JSON of every other
+// field (nlohmann sorts object keys, so the text is canonical). Plaintext JSON has no other
+// integrity check, and a flipped digit in repo_id, id_key or a wrapped key would otherwise read as
+// a wrong passphrase or as every block being damaged. Objects written before the field lack it and
+// are read as before.
+std::string OwnChecksum(json j, std::string_view key) {
   j.erase("checksum");
-  return ToHex(pipeline::Sha256(AsBytes(j.dump())));
+  // The object's own name goes first: a key object copied over another one fails too.
+  return ToHex(pipeline::Sha256(AsBytes(fmt::format("{}\n{}", key, j.dump()))));
 }
 
 Status WriteKeyObject(storage::Storage& storage, const std::string& repo_id,
@@ -141,8 +143,8 @@ Status WriteKeyObject(storage::Storage& storage, const std::string& repo_id,
   json obj = kek.params;
   obj["wrapped"] = ToHex(pipeline::Seal(kek.key, master.view(), AsBytes(WrapAad(repo_id))));
   obj["created"] = FormatIsoMicros(NowUnixMicros());
-  obj["checksum"] = OwnChecksum(obj);  // verify tells damage without the secret
   std::string key_id = ToHex(pipeline::RandomBytes(8));
+  obj["checksum"] = OwnChecksum(obj, KeyFileKey(key_id));  // verify tells damage without the secret
   std::string text = obj.dump(2);
   return storage.Put(KeyFileKey(key_id), AsBytes(text), {.if_absent = true});
 }
@@ -241,7 +243,7 @@ Status Repository::Create(storage::Storage& storage, const RepoParams& params,
     plain_id_key = master;
   }
   json config_json = ConfigToJson(config, plain_id_key);
-  config_json["checksum"] = OwnChecksum(config_json);
+  config_json["checksum"] = OwnChecksum(config_json, kConfigKey);
   std::string text = config_json.dump(2);
   Status s = storage.Put(kConfigKey, AsBytes(text), {.if_absent = true});
   if (s.code() == Code::kConflict)
@@ -272,8 +274,8 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::St
   if (j.is_discarded() || !j.is_object())
     return Status::Corruption(fmt::format("repository '{}': its '{}' object is not valid JSON",
                                           storage->Describe(), kConfigKey));
-  if (j.contains("checksum") &&
-      (!j["checksum"].is_string() || j["checksum"].get<std::string>() != OwnChecksum(j)))
+  if (j.contains("checksum") && (!j["checksum"].is_string() ||
+                                 j["checksum"].get<std::string>() != OwnChecksum(j, kConfigKey)))
     return std::move(Status::Corruption(fmt::format(
                          "repository '{}': its '{}' object fails its checksum (it was changed "
                          "after repo-create)",
@@ -378,7 +380,7 @@ Status CheckKeyObject(std::string_view key, ByteView text) {
   if (!kj["kdf"].is_string() || !kj["salt"].is_string() || !kj["wrapped"].is_string())
     return bad("'kdf', 'salt' or 'wrapped' is missing");
   if (kj.contains("checksum") &&
-      (!kj["checksum"].is_string() || kj["checksum"].get<std::string>() != OwnChecksum(kj)))
+      (!kj["checksum"].is_string() || kj["checksum"].get<std::string>() != OwnChecksum(kj, key)))
     return bad("it fails its checksum");
   std::string kdf = kj["kdf"].get<std::string>();
   if (kdf == "scrypt") {

@@ -3,9 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "repo/catalog.h"
 #include "repo/layout.h"
@@ -160,9 +159,9 @@ std::string ClusterProblem(repo::Repository& repo) {
   if (!newest) return "";  // no backup yet: archive-push alone may not have written one
   auto raw = repo.storage().Get(repo::kClusterKey);
   if (!raw.ok())
-    return fmt::format("'{}': {}", repo::kClusterKey,
-                       raw.status().IsNotFound() ? "the cluster object is missing"
-                                                 : raw.status().message());
+    return fmt::format(
+        "'{}': {}", repo::kClusterKey,
+        raw.status().IsNotFound() ? "the cluster object is missing" : raw.status().message());
   auto j = nlohmann::json::parse(AsString(*raw), nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return fmt::format("'{}': the cluster object is not valid JSON", repo::kClusterKey);
@@ -188,7 +187,8 @@ std::vector<std::string> CheckSmallObjects(repo::Repository& repo) {
   std::vector<std::string> out;
   storage::Storage& st = repo.storage();
   auto records = st.List(repo::kCatalogPrefix);
-  if (!records.ok()) out.push_back(fmt::format("cannot list the catalog: {}", records.status().message()));
+  if (!records.ok())
+    out.push_back(fmt::format("cannot list the catalog: {}", records.status().message()));
   for (const auto& obj : records.ok() ? *records : std::vector<storage::ObjectInfo>{}) {
     // A kind this version does not know was written by a newer one: not ours to judge.
     auto name = repo::ParseCatalogRecordKey(obj.key);
@@ -199,7 +199,8 @@ std::vector<std::string> CheckSmallObjects(repo::Repository& repo) {
     if (!s.ok()) out.push_back(s.message());
   }
   auto keys = st.List(repo::kKeysPrefix);
-  if (!keys.ok()) out.push_back(fmt::format("cannot list the key objects: {}", keys.status().message()));
+  if (!keys.ok())
+    out.push_back(fmt::format("cannot list the key objects: {}", keys.status().message()));
   for (const auto& obj : keys.ok() ? *keys : std::vector<storage::ObjectInfo>{}) {
     auto text = st.Get(obj.key);
     Status s = text.ok() ? repo::CheckKeyObject(obj.key, *text) : text.status();
