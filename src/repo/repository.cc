@@ -256,18 +256,9 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::St
                                                      const Secret& secret) {
   auto raw = storage->Get(kConfigKey);
   if (!raw.ok()) {
-    if (raw.status().IsNotFound()) {
-      // Key objects or backups without a config: a repository that lost it, not no repository.
-      for (std::string_view prefix : {kKeysPrefix, kBackupsPrefix, kPacksPrefix}) {
-        auto objects = storage->List(std::string(prefix));
-        if (objects.ok() && !objects->empty())
-          return std::move(Status::Corruption(fmt::format(
-                               "repository '{}' lost its '{}' object: it holds '{}' but no config",
-                               storage->Describe(), kConfigKey, objects->front().key)))
-              .WithHint("restore the config object from a replica (repo-sync) or a copy");
-      }
-      return NoRepository(*storage);
-    }
+    // config is written last (repo-create, repo-sync): without it there is no repository yet,
+    // whatever else a killed create or sync left.
+    if (raw.status().IsNotFound()) return NoRepository(*storage);
     return raw.status().Context("reading repository config");
   }
   json j = json::parse(AsString(*raw), nullptr, false);

@@ -376,6 +376,8 @@ class MatrixBase : public ::testing::TestWithParam<Case> {
       names.push_back(fmt::format("backup '{}' is not in repository", new_id_));
     }
     if (c.dmg == Dmg::kDelete && c.obj == Obj::kKey) names.push_back("no key object opens");
+    // config is written last (repo-create, repo-sync): without it there is no repository.
+    if (c.dmg == Dmg::kDelete && c.obj == Obj::kConfig) names.push_back("no pgvault repository at");
     if (c.obj == Obj::kWalInRange || c.obj == Obj::kWalBetween || c.obj == Obj::kWalAfter ||
         c.obj == Obj::kBackupFile)
       names.push_back(fs::path(key).filename().string());
@@ -407,6 +409,13 @@ class MatrixBase : public ::testing::TestWithParam<Case> {
       for (const auto& b : json["backups"])
         if (b["id"] == new_id_ && b["status"] == "damaged") listed_damaged = true;
       EXPECT_TRUE(listed_damaged) << info.out;
+    }
+    // Only objects needed to open the repository stop info; the rest it lists.
+    if (c.obj != Obj::kConfig && c.obj != Obj::kKey && c.dmg != Dmg::kSwap) {
+      EXPECT_EQ(info.exit_code, 0) << info.err;
+    }
+    if (c.obj == Obj::kCatalog && Detectable(c)) {
+      EXPECT_TRUE(named(info)) << "info does not name the damaged record\n" << info.out;
     }
     row += fmt::format(" | info exit {}", info.exit_code);
 
@@ -451,7 +460,8 @@ class CorruptionMatrixPlainTest : public MatrixBase<RepoCipher::kNone> {};
 TEST_P(CorruptionMatrixTest, DetectedNamedNeverWrongBytes) { RunCase(); }
 TEST_P(CorruptionMatrixPlainTest, DetectedNamedNeverWrongBytes) { RunCase(); }
 
-INSTANTIATE_TEST_SUITE_P(Objects, CorruptionMatrixTest, ::testing::ValuesIn(AllCases(true)), CaseName);
+INSTANTIATE_TEST_SUITE_P(Objects, CorruptionMatrixTest, ::testing::ValuesIn(AllCases(true)),
+                         CaseName);
 INSTANTIATE_TEST_SUITE_P(Objects, CorruptionMatrixPlainTest, ::testing::ValuesIn(AllCases(false)),
                          CaseName);
 
