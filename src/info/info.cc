@@ -71,7 +71,13 @@ Result<RepoInfo> CollectInfo(repo::Repository& repo, const retention::Policy& po
     BackupRecords r = ReadRecords(repo, b.id);
     if (r.verify || r.drill || !r.damage.empty()) out.records[b.id] = std::move(r);
   }
-  PGV_ASSIGN_OR_RETURN(out.retention, CollectRetention(repo, policy));
+  // A catalog record that does not decode is named under its backup already (ReadRecords):
+  // the retention facts (pins) are then unknown, which must not stop info.
+  auto retention = CollectRetention(repo, policy);
+  if (retention.ok())
+    out.retention = std::move(*retention);
+  else if (retention.status().code() != Code::kCorruption)
+    return retention.status();
   uint64_t segment_size = 0;  // from the oldest backup
   PGV_ASSIGN_OR_RETURN(out.timelines, repo::DescribeArchive(repo, segment_size));
 

@@ -126,6 +126,17 @@ Result<SecretKey> DeriveKek(const Secret& secret, const json& params,
   return Status::Corruption(fmt::format("key object: unknown kdf '{}'", kdf));
 }
 
+// The own checksum of the config and of a key object: SHA-256 over the compact JSON of every other
+// field (nlohmann sorts object keys, so the text is canonical). Plaintext JSON has no other
+// integrity check, and a flipped digit in repo_id, id_key or a wrapped key would otherwise read as
+// a wrong passphrase or as every block being damaged. Objects written before the field lack it and
+// are read as before.
+std::string OwnChecksum(json j, std::string_view key) {
+  j.erase("checksum");
+  // The object's own name goes first: a key object copied over another one fails too.
+  return ToHex(pipeline::Sha256(AsBytes(fmt::format("{}\n{}", key, j.dump()))));
+}
+
 Status WriteKeyObject(storage::Storage& storage, const std::string& repo_id,
                       const SecretKey& master, const Secret& secret, bool create_key_file) {
   PGV_ASSIGN_OR_RETURN(Kek kek, DeriveNewKek(secret, create_key_file));
@@ -133,6 +144,7 @@ Status WriteKeyObject(storage::Storage& storage, const std::string& repo_id,
   obj["wrapped"] = ToHex(pipeline::Seal(kek.key, master.view(), AsBytes(WrapAad(repo_id))));
   obj["created"] = FormatIsoMicros(NowUnixMicros());
   std::string key_id = ToHex(pipeline::RandomBytes(8));
+  obj["checksum"] = OwnChecksum(obj, KeyFileKey(key_id));  // verify tells damage without the secret
   std::string text = obj.dump(2);
   return storage.Put(KeyFileKey(key_id), AsBytes(text), {.if_absent = true});
 }
@@ -163,13 +175,17 @@ Result<SecretKey> UnwrapMasterKey(storage::Storage& storage, const Secret& secre
                          storage.Describe())))
         .WithHint("set PGVAULT_PASSPHRASE or pass --key-file FILE");
   PGV_ASSIGN_OR_RETURN(auto keys, storage.List(kKeysPrefix));
+  std::string tried;  // the key objects of this kind of secret that did not open
   for (const auto& obj : keys) {
     PGV_ASSIGN_OR_RETURN(Bytes key_text, storage.Get(obj.key));
     json kj = json::parse(AsString(key_text), nullptr, false);
-    if (kj.is_discarded()) continue;
     // Skip key objects made for the other kind of secret without spending a KDF on them.
-    bool for_file = kj.value("kdf", "") == "hkdf-sha256";
-    if (for_file == secret.key_file_path.empty()) continue;
+    bool for_file = kj.is_object() && kj.value("kdf", "") == "hkdf-sha256";
+    bool for_passphrase = kj.is_object() && kj.value("kdf", "") == "scrypt";
+    if (for_file ? secret.key_file_path.empty() : for_passphrase && !secret.key_file_path.empty())
+      continue;
+    tried += fmt::format("{}'{}'", tried.empty() ? "" : ", ", obj.key);
+    if (!CheckKeyObject(obj.key, key_text).ok()) continue;
     std::string cache_as;
     auto kek = DeriveKek(secret, kj, &cache_as);
     if (!kek.ok()) {
@@ -184,8 +200,11 @@ Result<SecretKey> UnwrapMasterKey(storage::Storage& storage, const Secret& secre
       return SecretKey(*opened);
     }
   }
-  return std::move(Status::Crypto(fmt::format("wrong passphrase or key file for repository '{}'",
-                                              storage.Describe())))
+  // A wrong secret and a damaged key object (or config: its repo_id is bound in) look alike.
+  return std::move(Status::Crypto(fmt::format(
+                       "wrong passphrase or key file for repository '{}' (no key object opens "
+                       "with it: {}; if the secret is right, one of them or '{}' is damaged)",
+                       storage.Describe(), tried.empty() ? "none found" : tried, kConfigKey)))
       .WithHint(secret.key_file_path.empty() ? "check PGVAULT_PASSPHRASE" : "check --key-file");
 }
 
@@ -223,7 +242,9 @@ Status Repository::Create(storage::Storage& storage, const RepoParams& params,
   } else {
     plain_id_key = master;
   }
-  std::string text = ConfigToJson(config, plain_id_key).dump(2);
+  json config_json = ConfigToJson(config, plain_id_key);
+  config_json["checksum"] = OwnChecksum(config_json, kConfigKey);
+  std::string text = config_json.dump(2);
   Status s = storage.Put(kConfigKey, AsBytes(text), {.if_absent = true});
   if (s.code() == Code::kConflict)
     return Status::Conflict(
@@ -235,13 +256,22 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::St
                                                      const Secret& secret) {
   auto raw = storage->Get(kConfigKey);
   if (!raw.ok()) {
+    // config is written last (repo-create, repo-sync): without it there is no repository yet,
+    // whatever else a killed create or sync left.
     if (raw.status().IsNotFound()) return NoRepository(*storage);
     return raw.status().Context("reading repository config");
   }
   json j = json::parse(AsString(*raw), nullptr, false);
   if (j.is_discarded() || !j.is_object())
-    return Status::Corruption(
-        fmt::format("repository config in '{}' is not valid JSON", storage->Describe()));
+    return Status::Corruption(fmt::format("repository '{}': its '{}' object is not valid JSON",
+                                          storage->Describe(), kConfigKey));
+  if (j.contains("checksum") && (!j["checksum"].is_string() ||
+                                 j["checksum"].get<std::string>() != OwnChecksum(j, kConfigKey)))
+    return std::move(Status::Corruption(fmt::format(
+                         "repository '{}': its '{}' object fails its checksum (it was changed "
+                         "after repo-create)",
+                         storage->Describe(), kConfigKey)))
+        .WithHint("restore the config object from a replica (repo-sync) or a copy");
   std::unique_ptr<Repository> repo(new Repository());
   RepoConfig& c = repo->config_;
   c.format = j.value("format", 0);
@@ -253,20 +283,20 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::St
   c.repo_id = j.value("repo_id", "");
   c.params.encrypted = j.value("cipher", "") == "aes-256-gcm";
   if (!pipeline::ParseCompression(j.value("compression", ""), c.params.compression))
-    return Status::Corruption("repository config: unknown compression");
+    return Status::Corruption("repository object 'config': unknown compression");
   c.params.compression_level = j.value("compression_level", 3);
   c.params.block_size = j.value("block_size", 0u);
   c.params.pack_size = j.value("pack_size", 0ull);
   c.params.object_lock = j.value("object_lock", false);
   c.created_unix_micros = j.value("created_unix_micros", 0ll);
   if (c.params.block_size < 4096 || c.params.block_size > (16u << 20) || c.params.pack_size == 0)
-    return Status::Corruption("repository config: block_size or pack_size out of range");
+    return Status::Corruption("repository object 'config': block_size or pack_size out of range");
 
   std::optional<SecretKey> master;
   if (!c.params.encrypted) {
     Bytes id_key;
     if (!FromHex(j.value("id_key", ""), id_key) || id_key.size() != pipeline::kKeySize)
-      return Status::Corruption("repository config: bad id_key");
+      return Status::Corruption("repository object 'config': bad id_key");
     master = SecretKey(id_key);
   } else {
     PGV_ASSIGN_OR_RETURN(SecretKey unwrapped, UnwrapMasterKey(*storage, secret, c.repo_id));
@@ -330,6 +360,38 @@ Result<uint64_t> Repository::RecordedWalSegmentSize() {
   if (!size.is_number_unsigned())
     return Status::Corruption("repository 'cluster' object: 'wal_segment_size' is not a number");
   return size.get<uint64_t>();
+}
+
+Status CheckKeyObject(std::string_view key, ByteView text) {
+  auto bad = [&](std::string_view why) {
+    return Status::Corruption(fmt::format("key object '{}' is damaged: {}", key, why));
+  };
+  json kj = json::parse(AsString(text), nullptr, false);
+  if (kj.is_discarded() || !kj.is_object()) return bad("not valid JSON");
+  if (!kj["kdf"].is_string() || !kj["salt"].is_string() || !kj["wrapped"].is_string())
+    return bad("'kdf', 'salt' or 'wrapped' is missing");
+  if (kj.contains("checksum") &&
+      (!kj["checksum"].is_string() || kj["checksum"].get<std::string>() != OwnChecksum(kj, key)))
+    return bad("it fails its checksum");
+  std::string kdf = kj["kdf"].get<std::string>();
+  if (kdf == "scrypt") {
+    pipeline::ScryptParams defaults;
+    for (const char* field : {"n", "r", "p"})
+      if (!kj[field].is_number_unsigned()) return bad(fmt::format("'{}' is not a number", field));
+    // Only the parameters pgvault writes: a changed one derives another key.
+    if (kj["n"].get<uint64_t>() != defaults.n || kj["r"].get<uint64_t>() != defaults.r ||
+        kj["p"].get<uint64_t>() != defaults.p)
+      return bad("scrypt parameters are not the ones pgvault writes");
+  } else if (kdf != "hkdf-sha256") {
+    return bad(fmt::format("unknown kdf '{}'", kdf));
+  }
+  Bytes salt, wrapped;
+  if (!FromHex(kj["salt"].get<std::string>(), salt) || salt.size() != 16)
+    return bad("'salt' is not 16 bytes of hex");
+  if (!FromHex(kj["wrapped"].get<std::string>(), wrapped) ||
+      wrapped.size() != pipeline::kNonceSize + pipeline::kKeySize + pipeline::kTagSize)
+    return bad("'wrapped' is not a sealed key of the right size");
+  return Status::Ok();
 }
 
 Status AddKey(Repository& repo, const Secret& new_secret) {

@@ -107,6 +107,11 @@ class Repository {
   friend Status AddKey(Repository& repo, const Secret& new_secret);
 };
 
+// A key object's shape (verify): JSON with a known kdf and its parameters, a 16-byte salt and a
+// wrapped master key of the right size. Whether it unwraps needs its secret. kCorruption naming
+// the object otherwise.
+Status CheckKeyObject(std::string_view key, ByteView text);
+
 // Adds another way to unlock the repository (new passphrase or key file) without touching data;
 // an old key object can then be deleted. kInvalidArgument for an unencrypted repository.
 Status AddKey(Repository& repo, const Secret& new_secret);

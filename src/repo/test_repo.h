@@ -91,9 +91,13 @@ inline Status WriteTestBackup(Repository& repo, storage::Storage& st, std::strin
   }
   PGV_RETURN_IF_ERROR(packs.Flush());
   entry.checksum = FileChecksum(entry.blocks);
+  // The cluster record a backup writes first (verify checks it), outside `st`'s faults.
+  PGV_RETURN_IF_ERROR(repo.CheckCluster(7, 15, 16 << 20));
   ManifestWriter manifest(st, repo.codec(), std::string(backup_id), 256);
   PGV_RETURN_IF_ERROR(manifest.Add(entry));
   return manifest.Finish({.backup_id = std::string(backup_id),
+                          .pg_version = 150000,
+                          .system_identifier = "7",
                           .start_wal = "000000010000000000000002",
                           .stop_wal = "000000010000000000000002",
                           .wal_segment_size = 16 << 20,

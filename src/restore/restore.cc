@@ -305,6 +305,28 @@ Status MakeDirOrLink(const repo::FileEntry& e, const std::string& target,
   return Status::Ok();
 }
 
+// Reads the whole manifest once before anything is written: an entry that would leave the
+// target (`..`, an absolute path, a link), a record that fails its checksum, or a part that is
+// missing or does not decode refuses the restore while the target is still untouched. Parts are
+// small (57 bytes per 128 KiB block) next to the data, so reading them twice costs little.
+Status PreScanManifest(repo::Repository& repo, const std::string& backup_id) {
+  PGV_ASSIGN_OR_RETURN(auto reader, repo.OpenManifest(backup_id));
+  const repo::ManifestHeader& header = reader->header();
+  repo::FileEntry e;
+  bool has_pg_control = false;
+  while (reader->Next(e)) {
+    PGV_RETURN_IF_ERROR(repo::CheckEntrySafe(e, header));
+    if (e.type == repo::EntryType::kFile && repo::FileChecksum(e.blocks) != e.checksum)
+      return Status::Corruption(fmt::format(
+          "manifest of backup '{}': the entry of '{}' fails its checksum", backup_id, e.path));
+    has_pg_control |= e.path == "global/pg_control";
+  }
+  PGV_RETURN_IF_ERROR(reader->status());
+  if (!has_pg_control)
+    return Status::Corruption(fmt::format("backup '{}' has no global/pg_control", backup_id));
+  return Status::Ok();
+}
+
 // What RestoreEntries restored, and pg_control, which it leaves to be written last.
 struct RestoredFiles {
   repo::FileEntry pg_control;
@@ -425,6 +447,7 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   PGV_ASSIGN_OR_RETURN(auto reader, repo.OpenManifest(backup_id));
   const auto& header = reader->header();
   PGV_RETURN_IF_ERROR(CheckWal(repo, plan, target));
+  PGV_RETURN_IF_ERROR(PreScanManifest(repo, backup_id));
 
   // Check every target before writing anything.
   std::string pgdata = options.pgdata;

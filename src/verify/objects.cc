@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <set>
 
+#include "repo/catalog.h"
 #include "repo/layout.h"
 
 namespace pgvault::verify {
@@ -135,6 +137,77 @@ Result<ManifestObjectFindings> CheckManifestObjects(repo::Repository& repo) {
   }
   Cap(out.problems, "backups");
   Cap(out.warnings, "objects");
+  return out;
+}
+
+namespace {
+
+bool KnownRecordKind(std::string_view kind) {
+  for (auto k : {repo::RecordKind::kVerify, repo::RecordKind::kDrill, repo::RecordKind::kPin,
+                 repo::RecordKind::kWalCut})
+    if (repo::RecordKindName(k) == kind) return true;
+  return false;
+}
+
+// The cluster object against the intact backups' headers; "" when it agrees.
+std::string ClusterProblem(repo::Repository& repo) {
+  auto listed = repo.ListBackupHeaders();
+  if (!listed.ok()) return "";  // reported with the backups
+  const repo::ManifestHeader* newest = nullptr;
+  for (const auto& b : *listed)
+    if (b.intact()) newest = &*b.header;
+  if (!newest) return "";  // no backup yet: archive-push alone may not have written one
+  auto raw = repo.storage().Get(repo::kClusterKey);
+  if (!raw.ok())
+    return fmt::format(
+        "'{}': {}", repo::kClusterKey,
+        raw.status().IsNotFound() ? "the cluster object is missing" : raw.status().message());
+  auto j = nlohmann::json::parse(AsString(*raw), nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return fmt::format("'{}': the cluster object is not valid JSON", repo::kClusterKey);
+  const auto& id = j["system_identifier"];
+  const auto& version = j["pg_version"];
+  if (!id.is_string() || id.get<std::string>() != newest->system_identifier)
+    return fmt::format("'{}': its system identifier is not the backups' ({})", repo::kClusterKey,
+                       newest->system_identifier);
+  if (!version.is_number_integer() || version.get<int>() != newest->pg_version / 10000)
+    return fmt::format("'{}': its PostgreSQL version is not the backups' ({})", repo::kClusterKey,
+                       newest->pg_version / 10000);
+  if (j.contains("wal_segment_size") &&
+      (!j["wal_segment_size"].is_number_unsigned() ||
+       j["wal_segment_size"].get<uint64_t>() != newest->wal_segment_size))
+    return fmt::format("'{}': its WAL segment size is not the backups' ({})", repo::kClusterKey,
+                       newest->wal_segment_size);
+  return "";
+}
+
+}  // namespace
+
+std::vector<std::string> CheckSmallObjects(repo::Repository& repo) {
+  std::vector<std::string> out;
+  storage::Storage& st = repo.storage();
+  auto records = st.List(repo::kCatalogPrefix);
+  if (!records.ok())
+    out.push_back(fmt::format("cannot list the catalog: {}", records.status().message()));
+  for (const auto& obj : records.ok() ? *records : std::vector<storage::ObjectInfo>{}) {
+    // A kind this version does not know was written by a newer one: not ours to judge.
+    auto name = repo::ParseCatalogRecordKey(obj.key);
+    if (name && !KnownRecordKind(name->kind)) continue;
+    auto sealed = st.Get(obj.key);
+    Status s = sealed.ok() ? repo::VerifyCatalogRecordObject(repo.codec(), obj.key, *sealed)
+                           : sealed.status();
+    if (!s.ok()) out.push_back(s.message());
+  }
+  auto keys = st.List(repo::kKeysPrefix);
+  if (!keys.ok())
+    out.push_back(fmt::format("cannot list the key objects: {}", keys.status().message()));
+  for (const auto& obj : keys.ok() ? *keys : std::vector<storage::ObjectInfo>{}) {
+    auto text = st.Get(obj.key);
+    Status s = text.ok() ? repo::CheckKeyObject(obj.key, *text) : text.status();
+    if (!s.ok()) out.push_back(s.message());
+  }
+  if (std::string cluster = ClusterProblem(repo); !cluster.empty()) out.push_back(cluster);
+  Cap(out, "damaged objects");
   return out;
 }
 

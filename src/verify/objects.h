@@ -61,4 +61,11 @@ struct ManifestObjectFindings {
 // Manifest parts without a manifest, and objects under backups/ no intact manifest names.
 Result<ManifestObjectFindings> CheckManifestObjects(repo::Repository& repo);
 
+// The small objects nothing else reads back in full: every catalog record must decode (restore
+// and expire trust the newest pin and walcut), every key object must have a key object's shape
+// (whether it unwraps needs its secret), and the `cluster` object must exist once a backup does
+// and agree with the backups' system identifier, major version and segment size: a wrong one
+// makes every later backup and archive-push refuse. One error line each, naming the object.
+std::vector<std::string> CheckSmallObjects(repo::Repository& repo);
+
 }  // namespace pgvault::verify

@@ -256,6 +256,8 @@ Result<VerifyReport> Verify(repo::Repository& repo, const VerifyOptions& options
     auto unreferenced = packs.UnreferencedWarnings();
     report.warnings.insert(report.warnings.end(), unreferenced.begin(), unreferenced.end());
   }
+  auto small = CheckSmallObjects(repo);
+  report.object_problems.insert(report.object_problems.end(), small.begin(), small.end());
   auto damaged_packs = packs.problems();
   report.object_problems.insert(report.object_problems.end(), damaged_packs.begin(),
                                 damaged_packs.end());

@@ -49,9 +49,12 @@ class VerifyTest : public ::testing::Test {
       entries.push_back(e);
     }
     EXPECT_TRUE(packs.Flush().ok());
+    EXPECT_TRUE(repo_->CheckCluster(7, 15, 16 << 20).ok());  // as a backup does first
     for (const auto& e : entries) EXPECT_TRUE(manifest.Add(e).ok());
     EXPECT_TRUE(manifest
-                    .Finish({.timeline = 1,
+                    .Finish({.pg_version = 150000,
+                             .system_identifier = "7",
+                             .timeline = 1,
                              .start_lsn = 0x2000028,
                              .stop_lsn = 0x2000100,
                              .wal_segment_size = 16 << 20,

@@ -6,9 +6,11 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "exit_codes.h"
@@ -149,32 +151,79 @@ TEST_F(DamageTest, VerifyNamesManifestPartsWhoseManifestWasRemoved) {
   EXPECT_EQ(r.out.find("verify: OK"), std::string::npos) << r.out;
 }
 
+// Rewrites the newest backup's manifest in an unencrypted copy with `edit` applied to its entries.
+void RewriteManifest(const std::string& repo, const std::string& id,
+                     const std::function<void(std::vector<repo::FileEntry>&)>& edit) {
+  auto opened = repo::Repository::Open(std::make_unique<storage::PosixStorage>(repo), {});
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  repo::Repository& r = **opened;
+  auto reader = repo::ManifestReader::Open(r.storage(), r.codec(), id);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  std::vector<repo::FileEntry> entries;
+  repo::FileEntry e;
+  while ((*reader)->Next(e)) entries.push_back(e);
+  ASSERT_TRUE((*reader)->status().ok());
+  repo::ManifestHeader header = (*reader)->header();
+  edit(entries);
+  fs::remove_all(repo + "/backups/" + id);
+  repo::ManifestWriter writer(r.storage(), r.codec(), id);
+  for (const auto& entry : entries) ASSERT_TRUE(writer.Add(entry).ok());
+  ASSERT_TRUE(writer.Finish(header).ok());
+  ASSERT_EQ(std::system(fmt::format("chown -R postgres:postgres '{}'", repo).c_str()), 0);
+}
+
 TEST_F(DamageTest, VerifyNamesAManifestEntryThatLeavesTheTarget) {
   std::string repo = CopyRepo();
-  {
-    // Rewrite the newest backup's manifest with one path changed (no key: unencrypted).
-    auto opened = repo::Repository::Open(std::make_unique<storage::PosixStorage>(repo), {});
-    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-    repo::Repository& r = **opened;
-    auto reader = repo::ManifestReader::Open(r.storage(), r.codec(), new_id_);
-    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
-    std::vector<repo::FileEntry> entries;
-    repo::FileEntry e;
-    while ((*reader)->Next(e)) entries.push_back(e);
-    ASSERT_TRUE((*reader)->status().ok());
-    repo::ManifestHeader header = (*reader)->header();
+  RewriteManifest(repo, new_id_, [](std::vector<repo::FileEntry>& entries) {
     for (auto& entry : entries)
       if (entry.path == "PG_VERSION") entry.path = "../PG_VERSION";
-    fs::remove_all(repo + "/backups/" + new_id_);
-    repo::ManifestWriter writer(r.storage(), r.codec(), new_id_);
-    for (const auto& entry : entries) ASSERT_TRUE(writer.Add(entry).ok());
-    ASSERT_TRUE(writer.Finish(header).ok());
-  }
-  ASSERT_EQ(std::system(fmt::format("chown -R postgres:postgres '{}'", repo).c_str()), 0);
+  });
   ProcessResult r = At(repo, {"verify", "--backup", new_id_});
   EXPECT_EQ(r.exit_code, kExitCorruption) << r.out << r.err;
   EXPECT_NE(r.out.find("manifest holds an unsafe path '../PG_VERSION'"), std::string::npos)
       << r.out;
+}
+
+// Restore refuses a manifest entry that leaves the target before it writes anything: the
+// target directory is not even created, and nothing appears where the entry points.
+TEST_F(DamageTest, RestoreRefusesEntriesLeavingTheTargetBeforeWritingAnything) {
+  TempDir outside("outside");
+  struct Hostile {
+    std::string label, expected;
+    std::function<void(repo::FileEntry&)> edit;  // applied to the entry of `victim`
+    std::string victim;
+  };
+  std::vector<Hostile> cases = {
+      {"dotdot", "manifest holds an unsafe path '../PG_VERSION'",
+       [](repo::FileEntry& e) { e.path = "../PG_VERSION"; }, "PG_VERSION"},
+      {"absolute", fmt::format("manifest holds an unsafe path '{}/PG_VERSION'", outside.path()),
+       [&](repo::FileEntry& e) { e.path = outside.path() + "/PG_VERSION"; }, "PG_VERSION"},
+      {"symlink", "manifest holds an unexpected link 'pg_notify'",
+       [&](repo::FileEntry& e) {
+         e.type = repo::EntryType::kSymlink;
+         e.link_target = outside.path();
+       },
+       "pg_notify"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.label);
+    std::string repo = scratch_.Sub("repo-" + c.label);
+    CopyTree(repo_->path(), repo);
+    bool edited = false;
+    RewriteManifest(repo, new_id_, [&](std::vector<repo::FileEntry>& entries) {
+      for (auto& entry : entries)
+        if (entry.path == c.victim) c.edit(entry), edited = true;
+      std::sort(entries.begin(), entries.end(),
+                [](const auto& a, const auto& b) { return a.path < b.path; });
+    });
+    ASSERT_TRUE(edited);
+    std::string target = scratch_.Sub("target-" + c.label);
+    ProcessResult r = At(repo, {"restore", "--pgdata", target, "--backup", new_id_});
+    EXPECT_EQ(r.exit_code, kExitCorruption) << r.err;
+    EXPECT_NE(r.err.find(c.expected), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(target)) << "restore wrote into the target before refusing";
+    EXPECT_TRUE(FilesUnder(outside.path()).empty()) << "restore wrote outside the target";
+  }
 }
 
 TEST_F(DamageTest, VerifyNamesAPackWithAFlippedTrailerByte) {
