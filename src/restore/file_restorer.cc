@@ -184,8 +184,12 @@ Status FileRestorer::Complete(Target& file) {
   const repo::FileEntry& e = file.entry;
   if (::ftruncate(file.fd.get(), static_cast<off_t>(e.size)) != 0)
     return ErrnoStatus("cannot size", file.path, errno);
+  return TimeSyncAndClose(file);
+}
+
+Status FileRestorer::TimeSyncAndClose(Target& file) {
   // Times before the fsync so that they are durable too; PostgreSQL does not need them exact.
-  timespec times[2] = {{e.mtime, 0}, {e.mtime, 0}};
+  timespec times[2] = {{file.entry.mtime, 0}, {file.entry.mtime, 0}};
   ::futimens(file.fd.get(), times);
   if (options_.sync_each_file && ::fsync(file.fd.get()) != 0)
     return ErrnoStatus("cannot fsync", file.path, errno);

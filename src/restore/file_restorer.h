@@ -105,6 +105,8 @@ class FileRestorer {
   Status Finished(Range& range);
   Status WriteBlock(Target& file, size_t idx, const Bytes& plain);
   Status Complete(Target& file);
+  // Sets the entry's mtime, fsyncs (sync_each_file) and closes; counts the file.
+  Status TimeSyncAndClose(Target& file);
   // Delta mode (file_restorer_delta.cc).
   struct Wanted;  // a changed block: which file, which block
   Status OpenExisting(Target& file);

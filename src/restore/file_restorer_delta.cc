@@ -127,16 +127,8 @@ Status FileRestorer::CompleteDelta(Target& file) {
   }
   if ((st.st_mode & 07777) != (e.mode & 07777) && ::fchmod(file.fd.get(), e.mode & 07777) != 0)
     return ErrnoStatus("cannot chmod", file.path, errno);
-  if (st.st_mtim.tv_sec != e.mtime || st.st_mtim.tv_nsec != 0) {
-    timespec times[2] = {{e.mtime, 0}, {e.mtime, 0}};
-    ::futimens(file.fd.get(), times);
-  }
-  if (options_.sync_each_file && ::fsync(file.fd.get()) != 0)
-    return ErrnoStatus("cannot fsync", file.path, errno);
-  PGV_RETURN_IF_ERROR(file.fd.Close(file.path));
-  files_++;
   if (file.counted) (file.changed ? rewritten_ : unchanged_)++;
-  return Status::Ok();
+  return TimeSyncAndClose(file);
 }
 
 }  // namespace pgvault::restore

@@ -36,16 +36,27 @@ class DeleteHook : public BorrowedStorage {
 
 size_t PackCount(MemStorage& mem) { return mem.List(repo::kPacksPrefix)->size(); }
 
+// An unencrypted repository over storage (which wraps mem) with two backups that share no
+// block; first_packs: the packs the first one wrote.
+void MakeTwoBackups(MemStorage& mem, std::unique_ptr<storage::Storage> storage,
+                    std::unique_ptr<repo::Repository>& repo, size_t& first_packs) {
+  ASSERT_TRUE(repo::Repository::Create(mem, {.encrypted = false}, {}).ok());
+  auto opened = repo::Repository::Open(std::move(storage), {});
+  ASSERT_TRUE(opened.ok());
+  repo = std::move(opened).value();
+  ASSERT_TRUE(repo::testing::WriteTestBackup(*repo, mem, "20261202-010000F").ok());
+  first_packs = PackCount(mem);
+  ASSERT_TRUE(
+      repo::testing::WriteTestBackup(*repo, mem, "20261202-010001F", 24, 64 << 10, 1000).ok());
+}
+
 TEST(ExpireTest, RemovesTheBackupAndThePacksOnlyItUsed) {
   MemStorage mem;
-  ASSERT_TRUE(repo::Repository::Create(mem, {.encrypted = false}, {}).ok());
-  auto repo = repo::Repository::Open(std::make_unique<BorrowedStorage>(mem), {});
-  ASSERT_TRUE(repo.ok());
-  ASSERT_TRUE(repo::testing::WriteTestBackup(**repo, mem, "20261202-010000F").ok());
-  size_t first_packs = PackCount(mem);
-  ASSERT_TRUE(
-      repo::testing::WriteTestBackup(**repo, mem, "20261202-010001F", 24, 64 << 10, 1000).ok());
-  auto result = ExpireBackup(**repo, "20261202-010000F", 0);
+  std::unique_ptr<repo::Repository> repo;
+  size_t first_packs = 0;
+  ASSERT_NO_FATAL_FAILURE(
+      MakeTwoBackups(mem, std::make_unique<BorrowedStorage>(mem), repo, first_packs));
+  auto result = ExpireBackup(*repo, "20261202-010000F", 0);
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   EXPECT_EQ(result->packs_deleted, first_packs);
   EXPECT_EQ(*repo::ListBackups(mem), std::vector<std::string>{"20261202-010001F"});
@@ -68,14 +79,11 @@ class LockedPacks : public BorrowedStorage {
 
 TEST(ExpireTest, LockedPacksAreKeptAndNamed) {
   MemStorage mem;
-  ASSERT_TRUE(repo::Repository::Create(mem, {.encrypted = false}, {}).ok());
-  auto repo = repo::Repository::Open(std::make_unique<LockedPacks>(mem), {});
-  ASSERT_TRUE(repo.ok());
-  ASSERT_TRUE(repo::testing::WriteTestBackup(**repo, mem, "20261202-010000F").ok());
-  size_t first_packs = PackCount(mem);
-  ASSERT_TRUE(
-      repo::testing::WriteTestBackup(**repo, mem, "20261202-010001F", 24, 64 << 10, 1000).ok());
-  auto result = ExpireBackup(**repo, "20261202-010000F", 0);
+  std::unique_ptr<repo::Repository> repo;
+  size_t first_packs = 0;
+  ASSERT_NO_FATAL_FAILURE(
+      MakeTwoBackups(mem, std::make_unique<LockedPacks>(mem), repo, first_packs));
+  auto result = ExpireBackup(*repo, "20261202-010000F", 0);
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   EXPECT_EQ(result->packs_deleted, 0u);
   EXPECT_EQ(result->packs_locked, first_packs);

@@ -101,6 +101,19 @@ class S3RepoTest : public ::testing::Test {
     return {"AWS_ACCESS_KEY_ID=" + gateway->env["S3_ACCESS_KEY"],
             "AWS_SECRET_ACCESS_KEY=" + gateway->env["S3_SECRET_KEY"], kPassphrase};
   }
+  // The Object Lock bucket under this test's prefix, as pgvault's driver sees it: for checks
+  // made behind pgvault's back.
+  auto OpenLockBucket() const {
+    storage::s3::S3Options options{
+        .bucket = gateway->env["S3_LOCK_BUCKET"],
+        .prefix = prefix_,
+        .endpoint = gateway->env["S3_ENDPOINT"],
+        .region = gateway->env["S3_REGION"],
+        .object_lock = true,
+        .credentials = {gateway->env["S3_ACCESS_KEY"], gateway->env["S3_SECRET_KEY"], ""}};
+    return storage::s3::S3Storage::Open(options);
+  }
+
   std::string RepoUrl(const std::string& bucket_var = "S3_BUCKET") const {
     return "s3://" + gateway->env[bucket_var] + "/" + prefix_;
   }
@@ -296,14 +309,7 @@ TEST_F(S3RepoTest, ObjectLockKeepsRetainedBackupsAndHoldsBlockExpiry) {
       << r.err;
 
   // The gateway itself refuses to delete a locked object, whatever the client.
-  storage::s3::S3Options options{
-      .bucket = gateway->env["S3_LOCK_BUCKET"],
-      .prefix = prefix_,
-      .endpoint = gateway->env["S3_ENDPOINT"],
-      .region = gateway->env["S3_REGION"],
-      .object_lock = true,
-      .credentials = {gateway->env["S3_ACCESS_KEY"], gateway->env["S3_SECRET_KEY"], ""}};
-  auto s3 = storage::s3::S3Storage::Open(options);
+  auto s3 = OpenLockBucket();
   ASSERT_TRUE(s3.ok()) << s3.status().ToString();
   auto packs = (*s3)->List("packs/");
   ASSERT_TRUE(packs.ok());
@@ -377,14 +383,7 @@ int64_t IsoSeconds(const std::string& text) {
 TEST_F(S3RepoTest, StorageClassAndObjectLockComeFromTheBackupsTiers) {
   auto repo = RepoArgs(RepoUrl("S3_LOCK_BUCKET"));
   ASSERT_EQ(Pgvault(repo, {"repo-create", "--object-lock"}).exit_code, 0);
-  storage::s3::S3Options options{
-      .bucket = gateway->env["S3_LOCK_BUCKET"],
-      .prefix = prefix_,
-      .endpoint = gateway->env["S3_ENDPOINT"],
-      .region = gateway->env["S3_REGION"],
-      .object_lock = true,
-      .credentials = {gateway->env["S3_ACCESS_KEY"], gateway->env["S3_SECRET_KEY"], ""}};
-  auto s3 = storage::s3::S3Storage::Open(options);
+  auto s3 = OpenLockBucket();
   ASSERT_TRUE(s3.ok()) << s3.status().ToString();
   auto packs_now = [&] {
     std::set<std::string> keys;
