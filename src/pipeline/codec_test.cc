@@ -64,6 +64,25 @@ TEST(CodecTest, DecodeToStreamsWhatDecodeReturns) {
     }
 }
 
+// Found by fuzz/codec_fuzz.cc (crash-816b91f2): a zstd blob with no frame and a raw size of 0.
+// Decode gives empty content; DecodeTo said "truncated". Both must agree.
+TEST(CodecTest, DecodeToAgreesWithDecodeOnAnEmptyZstdPayload) {
+  const Bytes inner = {0x01, 0x00, 0x00, 0x00, 0x00};  // zstd, 0 bytes, no frame
+  SecretKey key(Bytes(kKeySize, 1));
+  Codec codec(key, Compression::kZstd, 3);
+  Bytes sealed = Seal(key, inner, AsBytes("aad"));
+  auto decoded = codec.Decode(sealed, AsBytes("aad"));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_TRUE(decoded->empty());
+  size_t pieces = 0;
+  Status to = codec.DecodeTo(sealed, AsBytes("aad"), [&](ByteView) {
+    ++pieces;
+    return Status::Ok();
+  });
+  EXPECT_TRUE(to.ok()) << to.ToString();
+  EXPECT_EQ(pieces, 0u);
+}
+
 TEST(CodecTest, DetectsAFlippedByteAndAWrongAad) {
   Bytes data = RandomBytes(10000);
   for (bool encrypted : {false, true}) {

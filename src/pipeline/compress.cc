@@ -222,6 +222,9 @@ Status DecompressTo(Compression type, ByteView input, size_t raw_size,
     PGV_RETURN_IF_ERROR(Decompress(type, input, raw_size, out));
     return DecompressTo(Compression::kNone, out, raw_size, sink);
   }
+  // No frame at all: what the one-shot Decompress accepts for an empty content, so the same.
+  if (input.empty())
+    return raw_size == 0 ? Status::Ok() : Status::Corruption("zstd data is truncated");
   ZstdContexts& z = Zstd();
   ZSTD_DCtx_reset(z.dctx, ZSTD_reset_session_only);
   uint8_t* piece = z.Scratch(kPiece);
