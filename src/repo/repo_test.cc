@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "repo/layout.h"
 #include "repo/manifest.h"
@@ -79,6 +80,25 @@ TEST(RepositoryTest, TheKeyCacheNeverOpensTheRepositoryForAWrongPassphrase) {
     EXPECT_EQ(wrong.status().code(), Code::kCrypto);
   }
   EXPECT_TRUE(open({.passphrase = "the right passphrase", .cache_kek = false}).ok());
+}
+
+// A config field of the wrong type (an edit without its checksum, or a config written before
+// checksums) is a damaged config, not an internal error from the JSON library.
+TEST(RepositoryTest, AMistypedConfigFieldIsCorruption) {
+  storage::MemStorage mem;
+  ASSERT_TRUE(Repository::Create(mem, {.encrypted = false}, {}).ok());
+  Bytes* config = mem.Mutable("config");
+  ASSERT_NE(config, nullptr);
+  auto j = nlohmann::json::parse(AsString(*config));
+  j.erase("checksum");
+  j["block_size"] = "big";
+  std::string text = j.dump();
+  config->assign(text.begin(), text.end());
+  auto r = Repository::Open(std::make_unique<storage::BorrowedStorage>(mem), {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kCorruption);
+  EXPECT_EQ(r.status().message(),
+            "repository 'mem:': its 'config' object has a field of the wrong type");
 }
 
 TEST(RepositoryTest, NewPassphrasesNeedAsManyCharactersAsKeyFiles) {

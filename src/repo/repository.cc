@@ -208,6 +208,19 @@ Result<SecretKey> UnwrapMasterKey(storage::Storage& storage, const Secret& secre
       .WithHint(secret.key_file_path.empty() ? "check PGVAULT_PASSPHRASE" : "check --key-file");
 }
 
+// Each present field has the type given (JSON numbers: an unsigned also passes as an integer).
+bool HasTypedFields(const json& j,
+                    std::initializer_list<std::pair<const char*, json::value_t>> fields) {
+  for (const auto& [name, type] : fields) {
+    auto it = j.find(name);
+    if (it == j.end()) continue;
+    bool ok =
+        it->type() == type || (type == json::value_t::number_integer && it->is_number_integer());
+    if (!ok) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 Status Repository::Create(storage::Storage& storage, const RepoParams& params,
@@ -271,6 +284,22 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::St
                          "repository '{}': its '{}' object fails its checksum (it was changed "
                          "after repo-create)",
                          storage->Describe(), kConfigKey)))
+        .WithHint("restore the config object from a replica (repo-sync) or a copy");
+  // Every field is read with its type; a mistyped one (json throws) is a damaged config, not an
+  // internal error.
+  if (!HasTypedFields(j, {{"format", json::value_t::number_unsigned},
+                          {"repo_id", json::value_t::string},
+                          {"cipher", json::value_t::string},
+                          {"compression", json::value_t::string},
+                          {"compression_level", json::value_t::number_integer},
+                          {"block_size", json::value_t::number_unsigned},
+                          {"pack_size", json::value_t::number_unsigned},
+                          {"object_lock", json::value_t::boolean},
+                          {"created_unix_micros", json::value_t::number_integer},
+                          {"id_key", json::value_t::string}}))
+    return std::move(Status::Corruption(fmt::format(
+                         "repository '{}': its 'config' object has a field of the wrong type",
+                         storage->Describe())))
         .WithHint("restore the config object from a replica (repo-sync) or a copy");
   std::unique_ptr<Repository> repo(new Repository());
   RepoConfig& c = repo->config_;
