@@ -178,14 +178,9 @@ Status CheckDecompressedSize(Compression type, size_t input_size, size_t raw_siz
 }
 
 Status Decompress(Compression type, ByteView input, size_t raw_size, Bytes& out) {
+  // Before the allocation the blob's word would size.
   PGV_RETURN_IF_ERROR(CheckDecompressedSize(type, input.size(), raw_size));
   out.resize(raw_size);
-  return Decompress(type, input, std::span<uint8_t>(out));
-}
-
-Status Decompress(Compression type, ByteView input, std::span<uint8_t> out) {
-  size_t raw_size = out.size();
-  PGV_RETURN_IF_ERROR(CheckDecompressedSize(type, input.size(), raw_size));
   switch (type) {
     case Compression::kNone:
       if (input.size() != raw_size) return Status::Corruption("stored size mismatch");

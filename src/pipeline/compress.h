@@ -2,7 +2,6 @@
 #pragma once
 
 #include <functional>
-
 #include <string_view>
 
 #include "common/bytes.h"
@@ -26,9 +25,6 @@ bool Compress(Compression type, int level, ByteView input, Bytes& out);
 Status CheckDecompressedSize(Compression type, size_t input_size, size_t raw_size);
 // raw_size is the exact expected output size; anything else is kCorruption.
 Status Decompress(Compression type, ByteView input, size_t raw_size, Bytes& out);
-// The same into out, which has exactly the raw size (a caller's reused buffer: nothing is
-// zero-filled first).
-Status Decompress(Compression type, ByteView input, std::span<uint8_t> out);
 // The same, handing the raw bytes to sink in pieces of at most 1 MiB as they are produced
 // (archive-get writes a segment while it decompresses it: no 16 MiB buffer, and the page
 // cache is dirtied at the pace of decompression, which the kernel's writeback throttling

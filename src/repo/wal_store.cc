@@ -98,23 +98,23 @@ Result<PushOutcome> PushWal(Repository& repo, std::string_view name, ByteView co
 }
 
 Result<Bytes> GetWal(Repository& repo, std::string_view name) {
-  PGV_ASSIGN_OR_RETURN(std::string key, KeyFor(name));
-  // A replica whose copy is damaged is passed over for the next (Storage::GetChecked).
   Bytes content;
-  auto obj = repo.storage().GetChecked(key, {}, [&](ByteView sealed) -> Status {
-    PGV_ASSIGN_OR_RETURN(content, Unseal(repo, name, key, sealed));
-    return Status::Ok();
-  });
-  if (!obj.ok()) {
-    if (obj.status().IsNotFound())
-      return Status::NotFound(fmt::format("WAL file '{}' is not in the repository", name));
-    return obj.status();
-  }
+  PGV_RETURN_IF_ERROR(GetWalTo(
+      repo, name,
+      [&](ByteView piece) {
+        Append(content, piece);
+        return Status::Ok();
+      },
+      [&] {
+        content.clear();
+        return Status::Ok();
+      }));
   return content;
 }
 
 Status GetWalTo(Repository& repo, std::string_view name,
-                const std::function<Status(ByteView)>& sink, const std::function<Status()>& restart) {
+                const std::function<Status(ByteView)>& sink,
+                const std::function<Status()>& restart) {
   PGV_ASSIGN_OR_RETURN(std::string key, KeyFor(name));
   bool started = false;
   auto obj = repo.storage().GetChecked(key, {}, [&](ByteView sealed) -> Status {
