@@ -163,17 +163,9 @@ cat <<EOF
 EOF
 
 stamp "cluster: PostgreSQL 15 on 127.0.0.1:$port, archive_command feeds pgvault and pgBackRest"
-as_pg "$PGBIN/initdb" --data-checksums -D "$pgdata" -U postgres --auth=trust >/dev/null
-cat >>"$pgdata/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $port
-unix_socket_directories = '$work'
-archive_mode = on
-archive_command = '$archive_sh %p %f'
-autovacuum = off
-max_wal_size = 4GB
-CONF
-as_pg "$PGBIN/pg_ctl" -D "$pgdata" -l "$work/log/postgres.log" -w start >/dev/null
+init_cluster "$pgdata" "$port" "$archive_sh %p %f" "autovacuum = off
+max_wal_size = 4GB"
+start_cluster "$pgdata" "$work/log/postgres.log"
 psql_q() { as_pg psql -X -q -At -h "$work" -p "$port" -d postgres -c "$1"; }
 
 new_pgvault_repo() {  # new_pgvault_repo DIR: creates DIR and points archive_command at it
@@ -253,6 +245,17 @@ psql_q "VACUUM ANALYZE" && psql_q "CHECKPOINT"
 db_bytes=$(bytes "$pgdata/base" "$pgdata/global")
 echo "  data directory: $(mb "$(bytes "$pgdata")") MB ($(mb "$db_bytes") MB in base/ and global/)"
 
+pgvault_backup() {  # pgvault_backup PHASE RUN REPO: one timed backup into REPO; records its time,
+  # the bytes it added (left in b), its peak RSS and its --stats, as PHASE's run RUN
+  local b0
+  b0=$(pgv_bytes "$3")
+  timed "$1-pgvault-$2" "$PGVAULT" --repo "$3" --key-file "$key" backup --pgdata "$pgdata" \
+    --pg-host "$work" --pg-port "$port" --jobs "$jobs" --stats
+  b=$(($(pgv_bytes "$3") - b0))
+  record "$1" pgvault secs "$2" "$secs"; record "$1" pgvault bytes "$2" "$b"
+  record "$1" pgvault rss_mib "$2" "$rss_mib"; stats_of "$work/log/$1-pgvault-$2.out" "$1" "$2"
+}
+
 # ---------------------------------------------------------------------------------------------
 last_pgv_full="" last_br_full=()
 if has_phase full || has_phase incr || has_phase restore; then
@@ -263,12 +266,7 @@ if has_phase full || has_phase incr || has_phase restore; then
     psql_q "SELECT pg_switch_wal()" >/dev/null
     wait_archived
     prepare_caches "$pgdata"
-    b0=$(pgv_bytes "$repo")
-    timed "full-pgvault-$run" "$PGVAULT" --repo "$repo" --key-file "$key" backup --pgdata "$pgdata" \
-      --pg-host "$work" --pg-port "$port" --jobs "$jobs" --stats
-    b=$(($(pgv_bytes "$repo") - b0))
-    record full pgvault secs "$run" "$secs"; record full pgvault bytes "$run" "$b"
-    record full pgvault rss_mib "$run" "$rss_mib"; stats_of "$work/log/full-pgvault-$run.out" full "$run"
+    pgvault_backup full "$run" "$repo"
     echo "  run $run pgvault       ${secs}s $(mb "$b") MB rss ${rss_mib} MiB"
     last_pgv_full=$repo
 
@@ -314,12 +312,7 @@ if has_phase incr; then
     psql_q "SELECT pg_switch_wal()" >/dev/null
     wait_archived
     prepare_caches "$pgdata"
-    b0=$(pgv_bytes "$repo")
-    timed "incr-pgvault-$run" "$PGVAULT" --repo "$repo" --key-file "$key" backup --pgdata "$pgdata" \
-      --pg-host "$work" --pg-port "$port" --jobs "$jobs" --stats
-    b=$(($(pgv_bytes "$repo") - b0))
-    record incr pgvault secs "$run" "$secs"; record incr pgvault bytes "$run" "$b"
-    record incr pgvault rss_mib "$run" "$rss_mib"; stats_of "$work/log/incr-pgvault-$run.out" incr "$run"
+    pgvault_backup incr "$run" "$repo"
     echo "  run $run pgvault         ${secs}s +$(mb "$b") MB rss ${rss_mib} MiB"
     ln -sfn "$last_pgv_full" "$work/.link" && mv -T "$work/.link" "$pgv_link"
     wait_archived

@@ -35,16 +35,8 @@ as_pg "$PGVAULT" --repo "$repo" --key-file "$key" repo-create >/dev/null
 PV=("$PGVAULT" --repo "$repo" --key-file "$key")
 
 stamp "cluster: pgbench -i -s $scale on 127.0.0.1:$port"
-as_pg "$PGBIN/initdb" --data-checksums -D "$pgdata" -U postgres --auth=trust >/dev/null
-cat >>"$pgdata/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $port
-unix_socket_directories = '$work'
-archive_mode = on
-archive_command = '${PV[*]} archive-push %p'
-max_wal_size = 4GB
-CONF
-as_pg "$PGBIN/pg_ctl" -D "$pgdata" -l "$work/postgres.log" -w start >/dev/null
+init_cluster "$pgdata" "$port" "${PV[*]} archive-push %p" "max_wal_size = 4GB"
+start_cluster "$pgdata" "$work/postgres.log"
 psql_q() { as_pg psql -X -q -At -h "$work" -p "$port" -d postgres -c "$1"; }
 as_pg "$PGBIN/pgbench" -h "$work" -p "$port" -i -s "$scale" -q postgres >/dev/null 2>&1
 

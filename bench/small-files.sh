@@ -34,19 +34,12 @@ make_workdir pgvault-small-files
 pgdata=$work/pgdata repo=$work/repo key=$work/pgvault.key
 
 port=$(free_port)
-as_pg "$PGBIN/initdb" -D "$pgdata" -U postgres --auth=trust >/dev/null
-cat >>"$pgdata/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $port
-unix_socket_directories = '$work'
-archive_mode = on
-archive_command = '$PGVAULT --repo $repo --key-file $key archive-push %p'
-autovacuum = off
+INITDB_FLAGS="" init_cluster "$pgdata" "$port" "$PGVAULT --repo $repo --key-file $key archive-push %p" \
+  "autovacuum = off
 fsync = off
-max_wal_size = 4GB
-CONF
+max_wal_size = 4GB"
 as_pg "$PGVAULT" --repo "$repo" --key-file "$key" repo-create >/dev/null
-as_pg "$PGBIN/pg_ctl" -D "$pgdata" -l "$work/postgres.log" -w start >/dev/null
+start_cluster "$pgdata" "$work/postgres.log"
 psql_q() { as_pg psql -X -q -At -h "$work" -p "$port" -d postgres -c "$1"; }
 
 echo "creating $tables tables ..."

@@ -29,15 +29,8 @@ repo=$work/repo
 key=$work/repo.key
 port=$(free_port)
 echo "== 1. a PostgreSQL 15 cluster on 127.0.0.1:$port with archive_command = pgvault archive-push"
-as_pg "$PGBIN/initdb" --data-checksums -D "$work/source" -U postgres --auth=trust >/dev/null
-cat >>"$work/source/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $port
-unix_socket_directories = '$work'
-archive_mode = on
-archive_command = '$PGVAULT --repo $repo --key-file $key archive-push %p'
-CONF
-as_pg "$PGBIN/pg_ctl" -D "$work/source" -l "$work/source.log" -w start >/dev/null
+init_cluster "$work/source" "$port" "$PGVAULT --repo $repo --key-file $key archive-push %p"
+start_cluster "$work/source" "$work/source.log"
 psql_src() { as_pg psql -X -q -At -h 127.0.0.1 -p "$port" -d postgres -c "$1"; }
 
 echo "== 2. an encrypted repository (AES-256-GCM, the key file is made for us)"

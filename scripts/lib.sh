@@ -44,3 +44,22 @@ bench_pgvault() {  # bench_pgvault [BIN]: PGVAULT=BIN, or a Release build of pgv
     PGVAULT=$SRC/build-bench/pgvault
   fi
 }
+
+init_cluster() {  # init_cluster PGDATA PORT ARCHIVE_COMMAND [MORE_SETTINGS]: a new cluster (initdb
+  # --data-checksums unless INITDB_FLAGS says otherwise) on 127.0.0.1:PORT, its socket in $work,
+  # archiving with ARCHIVE_COMMAND; not started (start_cluster), so a repository can be made first.
+  # shellcheck disable=SC2086  # INITDB_FLAGS is a word list
+  as_pg "$PGBIN/initdb" ${INITDB_FLAGS---data-checksums} -D "$1" -U postgres --auth=trust >/dev/null
+  cat >>"$1/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $2
+unix_socket_directories = '$work'
+archive_mode = on
+archive_command = '$3'
+${4:-}
+CONF
+}
+
+start_cluster() {  # start_cluster PGDATA LOG
+  as_pg "$PGBIN/pg_ctl" -D "$1" -l "$2" -w start >/dev/null
+}

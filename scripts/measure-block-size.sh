@@ -11,28 +11,23 @@ sizes=(8 16 32 64 128 256)
 PGBIN=/usr/lib/postgresql/15/bin
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && ninja -C build pgvault >/dev/null
 PGVAULT=$PWD/build/pgvault
-work=$(mktemp -d /tmp/pgvault-bs.XXXXXX); chown postgres:postgres "$work"; chmod 755 "$work"
-as_pg() { runuser -u postgres -- "$@"; }
-port=$((30000 + RANDOM % 10000))
-trap 'kill -INT $(head -1 $work/pg/postmaster.pid) 2>/dev/null; sleep 2; rm -rf $work' EXIT
-as_pg "$PGBIN/initdb" --data-checksums -D "$work/pg" -U postgres --auth=trust >/dev/null
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+make_workdir pgvault-bs
+port=$(free_port)
 # Every repository receives the WAL (one archive_command per block size).
 cmd=""
-for bs in "${sizes[@]}"; do cmd+="$PGVAULT --repo $work/repo$bs --cipher none archive-push %p && "; done
-cat >>"$work/pg/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $port
-unix_socket_directories = '$work'
-archive_mode = on
-archive_command = '${cmd% && }'
-CONF
-as_pg "$PGBIN/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w start >/dev/null
+for bs in "${sizes[@]}"; do cmd+="$PGVAULT --repo $work/repo$bs archive-push %p && "; done
+init_cluster "$work/pgdata" "$port" "${cmd% && }"
+# The repositories exist before PostgreSQL archives into them (a failed archive_command
+# backs off for a minute).
 for bs in "${sizes[@]}"; do
   as_pg "$PGVAULT" --repo "$work/repo$bs" --cipher none --block-size "$bs" repo-create >/dev/null
 done
+start_cluster "$work/pgdata" "$work/pg.log"
 as_pg "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -i -s "$scale" -q postgres >/dev/null 2>&1
 backup() {
-  as_pg "$PGVAULT" --repo "$work/repo$1" backup --pgdata "$work/pg" --pg-host 127.0.0.1 --pg-port "$port" >/dev/null
+  as_pg "$PGVAULT" --repo "$work/repo$1" backup --pgdata "$work/pgdata" --pg-host 127.0.0.1 --pg-port "$port" >/dev/null
   as_pg "$PGVAULT" --repo "$work/repo$1" info --json | python3 -c '
 import json,sys; b=json.load(sys.stdin)["backups"][-1]; print(b["bytes_new"], b["duration_seconds"])'
 }

@@ -40,4 +40,20 @@ class LazyLibrary {
   std::string open_error_, missing_symbol_;
 };
 
+// The table of functions `Api` of one library, opened and bound by `bind(lib, api)` the first
+// time it is asked for; every later call returns the first outcome. Each call site (each
+// `bind` lambda) has its own table and library.
+template <typename Api, typename BindAll>
+Result<const Api*> LoadLibraryApi(const char* soname, const char* package, BindAll bind) {
+  static Api api;
+  static const Status loaded = [&] {
+    static LazyLibrary lib(soname, package);
+    PGV_RETURN_IF_ERROR(lib.Open());
+    bind(lib, api);
+    return lib.Check();
+  }();
+  if (!loaded.ok()) return loaded;
+  return &api;
+}
+
 }  // namespace pgvault

@@ -26,6 +26,12 @@ std::string FormatIsoMicros(int64_t unix_micros) {
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, unix_micros % 1000000);
 }
 
+std::string FormatIsoSeconds(int64_t unix_seconds) {
+  std::tm tm = ToTm(unix_seconds * 1000000);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
 std::string FormatCompact(int64_t unix_micros) {
   std::tm tm = ToTm(unix_micros);
   return fmt::format("{:04}{:02}{:02}-{:02}{:02}{:02}", tm.tm_year + 1900, tm.tm_mon + 1,

@@ -90,37 +90,36 @@ TEST(SettingsTest, FlagValuesAreCheckedAgainstTheTable) {
             "invalid value '0' for --jobs: expected an integer from 1 to 256");
 }
 
-Status ConfigStatus(const std::string& text) {
+// How config file `text` is refused: always as a configuration error.
+Status ConfigError(const std::string& text) {
   Options o = DefaultOptions();
-  return ApplyConfigText(text, "/etc/pgvault.toml", o);
+  Status s = ApplyConfigText(text, "/etc/pgvault.toml", o);
+  EXPECT_EQ(s.code(), Code::kConfig) << s.ToString();
+  return s;
 }
 
 TEST(SettingsTest, UnknownConfigKeyIsRejectedWithTheNearestName) {
-  Status s = ConfigStatus("repo = \"/r\"\njbos = 3\n");
-  EXPECT_EQ(s.code(), Code::kConfig);
+  Status s = ConfigError("repo = \"/r\"\njbos = 3\n");
   EXPECT_EQ(s.message(),
             "config file '/etc/pgvault.toml' line 2: unknown option 'jbos', did you mean 'jobs'?");
 }
 
 TEST(SettingsTest, ConfigSyntaxErrorNamesTheLine) {
-  Status s = ConfigStatus("repo = \"/r\"\njobs = = 3\n");
-  EXPECT_EQ(s.code(), Code::kConfig);
+  Status s = ConfigError("repo = \"/r\"\njobs = = 3\n");
   EXPECT_TRUE(s.message().starts_with("config file '/etc/pgvault.toml' line 2, column "))
       << s.message();
   EXPECT_NE(s.message().find("syntax error"), std::string::npos) << s.message();
 }
 
 TEST(SettingsTest, ConfigValueOutOfRangeNamesKeyAndLine) {
-  Status s = ConfigStatus("\njobs = 0\n");
-  EXPECT_EQ(s.code(), Code::kConfig);
+  Status s = ConfigError("\njobs = 0\n");
   EXPECT_EQ(s.message(),
             "invalid value '0' for 'jobs' in config file '/etc/pgvault.toml' line 2: expected an "
             "integer from 1 to 256");
 }
 
 TEST(SettingsTest, SecretsAreNeverReadFromTheConfigFile) {
-  Status s = ConfigStatus("passphrase = \"correct horse battery staple\"\n");
-  EXPECT_EQ(s.code(), Code::kConfig);
+  Status s = ConfigError("passphrase = \"correct horse battery staple\"\n");
   EXPECT_EQ(s.message(),
             "config file '/etc/pgvault.toml' line 1: 'passphrase' is a secret and is never read "
             "from a config file");
@@ -147,7 +146,7 @@ TEST(SettingsTest, RetentionKeysAsDottedTomlOrFlatNames) {
   EXPECT_EQ(o.retention_weekly, "12w");
   EXPECT_EQ(o.retention_monthly, "7y");
   EXPECT_EQ(o.retention_pitr, "14d");
-  Status s = ConfigStatus("retention.dayly = \"30d\"\n");
+  Status s = ConfigError("retention.dayly = \"30d\"\n");
   EXPECT_EQ(s.message(),
             "config file '/etc/pgvault.toml' line 1: unknown option 'retention-dayly', did you "
             "mean 'retention-daily'?");

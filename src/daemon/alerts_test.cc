@@ -49,12 +49,9 @@ TEST(AlertsTest, RateLimitPerKindHoldsRepeatsButNeverResolved) {
   alerter.Raise(resolved);
   alerter.Raise(Event("backup_failed", 1400));  // interval over: sent, with the held-back count
   auto bodies = receiver.WaitFor(4);
-  ASSERT_EQ(bodies.size(), 4u);
-  EXPECT_EQ(bodies[0]["event"], "backup_failed");
-  EXPECT_EQ(bodies[1]["event"], "verify_failed");
-  EXPECT_EQ(bodies[2]["event"], "resolved");
-  EXPECT_EQ(bodies[2]["resolves"], "backup_failed");
-  EXPECT_EQ(bodies[3]["event"], "backup_failed");
+  ASSERT_EQ(EventsOf(bodies),
+            (std::vector<std::string>{"backup_failed", "verify_failed", "resolved backup_failed",
+                                      "backup_failed"}));
   EXPECT_EQ(bodies[3]["suppressed"], 2);
   EXPECT_EQ(alerter.Recent().size(), 4u);
 }

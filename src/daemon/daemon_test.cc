@@ -87,11 +87,9 @@ TEST(DaemonTest, FailingJobAlertsRetriesAndResolvesWhileMetricsAreServed) {
   };
   ASSERT_TRUE(RunDaemon(config, hooks).ok());
   auto bodies = receiver.WaitFor(2);
-  ASSERT_EQ(bodies.size(), 2u);
-  EXPECT_EQ(bodies[0]["event"], "backup_failed");
+  ASSERT_EQ(EventsOf(bodies),
+            (std::vector<std::string>{"backup_failed", "resolved backup_failed"}));
   EXPECT_EQ(bodies[0]["message"], "backup failed: cannot connect to the server");
-  EXPECT_EQ(bodies[1]["event"], "resolved");
-  EXPECT_EQ(bodies[1]["resolves"], "backup_failed");
   EXPECT_GE(calls.load(), 3);
   EXPECT_NE(
       metrics.find("pgvault_job_runs_total{cluster=\"main\",job=\"backup\",result=\"failure\"} 2"),
@@ -138,12 +136,10 @@ TEST(DaemonTest, CriticalHealthCheckSkipsTheBackupAlertsAndResolves) {
   };
   ASSERT_TRUE(RunDaemon(config, hooks).ok());
   auto bodies = receiver.WaitFor(2);
-  ASSERT_EQ(bodies.size(), 2u);
-  EXPECT_EQ(bodies[0]["event"], "health_check_failed");
+  ASSERT_EQ(EventsOf(bodies),
+            (std::vector<std::string>{"health_check_failed", "resolved health_check_failed"}));
   EXPECT_EQ(bodies[0]["message"],
             "backup skipped: health check 'disk_spool' is critical: 1.0 MiB free");
-  EXPECT_EQ(bodies[1]["event"], "resolved");
-  EXPECT_EQ(bodies[1]["resolves"], "health_check_failed");
   EXPECT_GE(checks.load(), 3);
   EXPECT_EQ(backups.load(), checks.load() - 2);  // the first two were skipped
   EXPECT_NE(metrics.find("pgvault_health_check_ok{cluster=\"main\",check=\"connectivity\"} 1"),

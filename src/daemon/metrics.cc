@@ -91,18 +91,12 @@ void RepoFamilies(std::string& out, const std::vector<ClusterState>& clusters) {
          });
   Family(out, clusters, "pgvault_wal_segments", "gauge", "Archived WAL segments.",
          [](const ClusterState& c, Samples& s) {
-           if (!c.info) return;
-           uint64_t n = 0;
-           for (const auto& f : c.info->wal) n += f.segments;
-           s.emplace_back(L(c.name), static_cast<double>(n));
+           if (c.info) s.emplace_back(L(c.name), static_cast<double>(ArchivedSegments(*c.info)));
          });
   Family(out, clusters, "pgvault_wal_gap_segments", "gauge",
          "WAL segments missing after the oldest backup (point-in-time recovery cannot cross).",
          [](const ClusterState& c, Samples& s) {
-           if (!c.info) return;
-           uint64_t missing = 0;
-           for (const auto& t : c.info->timelines) missing += t.missing;
-           s.emplace_back(L(c.name), static_cast<double>(missing));
+           if (c.info) s.emplace_back(L(c.name), static_cast<double>(MissingSegments(*c.info)));
          });
   Family(out, clusters, "pgvault_archive_lag_seconds", "gauge",
          "Age of the newest WAL the server reports archived (pg_stat_archiver).",
@@ -240,6 +234,18 @@ uint64_t RepositoryBytes(const info::RepoInfo& info) {
     if (b.intact()) bytes += b.header->stats.bytes_new + b.header->manifest_bytes;
   for (const auto& w : info.wal) bytes += w.bytes;
   return bytes;
+}
+
+uint64_t ArchivedSegments(const info::RepoInfo& info) {
+  uint64_t n = 0;
+  for (const auto& w : info.wal) n += w.segments;
+  return n;
+}
+
+uint64_t MissingSegments(const info::RepoInfo& info) {
+  uint64_t n = 0;
+  for (const auto& t : info.timelines) n += t.missing;
+  return n;
 }
 
 std::string EscapeLabel(const std::string& value) {

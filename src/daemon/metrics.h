@@ -57,6 +57,9 @@ struct ClusterState {
 // policy assigns tiers), and the repository's stored bytes (new backup bytes + WAL objects).
 std::string TierOf(const repo::ListedBackup& backup);
 uint64_t RepositoryBytes(const info::RepoInfo& info);
+// Archived WAL segments of every timeline, and those missing after the oldest backup.
+uint64_t ArchivedSegments(const info::RepoInfo& info);
+uint64_t MissingSegments(const info::RepoInfo& info);
 
 std::string RenderMetrics(const std::vector<ClusterState>& clusters);
 

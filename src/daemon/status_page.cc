@@ -13,7 +13,7 @@ namespace {
 constexpr int kWidth = 640, kHeight = 60;
 
 std::string When(int64_t unix_seconds) {
-  return unix_seconds > 0 ? FormatIsoMicros(unix_seconds * 1000000).substr(0, 19) + "Z" : "never";
+  return unix_seconds > 0 ? FormatIsoSeconds(unix_seconds) : "never";
 }
 
 std::string Mb(uint64_t bytes) {
@@ -119,9 +119,7 @@ std::string ClusterSection(const ClusterState& c, int64_t now) {
   if (!c.info) {
     html += "<p class=\"bad\">repository not readable (see the daemon's log)</p>";
   } else {
-    uint64_t segments = 0, missing = 0;
-    for (const auto& w : c.info->wal) segments += w.segments;
-    for (const auto& t : c.info->timelines) missing += t.missing;
+    uint64_t segments = ArchivedSegments(*c.info), missing = MissingSegments(*c.info);
     html += NewestTable(*c.info) + TimelineSvg(*c.info, now) + SizeSvg(*c.info);
     html += fmt::format(
         "<p>WAL: {} segments archived, <span class=\"{}\">{} missing</span>; "

@@ -74,4 +74,15 @@ class Receiver {
   std::vector<nlohmann::json> bodies_;
 };
 
+// The "event" of each body in order; a "resolved" one as "resolved EVENT" (what it resolves).
+inline std::vector<std::string> EventsOf(const std::vector<nlohmann::json>& bodies) {
+  std::vector<std::string> events;
+  for (const auto& body : bodies) {
+    std::string event = body.value("event", "");
+    if (event == "resolved") event += " " + body.value("resolves", "");
+    events.push_back(event);
+  }
+  return events;
+}
+
 }  // namespace pgvault::daemon

@@ -7,10 +7,7 @@
 namespace pgvault::pg {
 
 Result<const PqApi*> Pq() {
-  static PqApi api;
-  static const Status loaded = [] {
-    static LazyLibrary lib("libpq.so.5", "libpq5");
-    PGV_RETURN_IF_ERROR(lib.Open());
+  return LoadLibraryApi<PqApi>("libpq.so.5", "libpq5", [](LazyLibrary& lib, PqApi& api) {
     lib.Bind(api.connectdb_params, "PQconnectdbParams");
     lib.Bind(api.status, "PQstatus");
     lib.Bind(api.error_message, "PQerrorMessage");
@@ -34,10 +31,7 @@ Result<const PqApi*> Pq() {
     lib.Bind(api.socket, "PQsocket");
     lib.Bind(api.freemem, "PQfreemem");
     lib.Bind(api.server_version, "PQserverVersion");
-    return lib.Check();
-  }();
-  if (!loaded.ok()) return loaded;
-  return &api;
+  });
 }
 
 Result<std::vector<Row>> TakeRows(const PqApi& pq, PGconn* conn, PGresult* res,

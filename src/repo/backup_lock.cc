@@ -30,10 +30,6 @@ namespace {
 constexpr int64_t kLegacyLockSeconds = 24 * 3600;
 constexpr int kMaxIdAttempts = 1000;
 
-std::string IsoSeconds(int64_t unix_seconds) {
-  return FormatIsoMicros(unix_seconds * 1000000).substr(0, 19) + "Z";
-}
-
 std::string Duration(int64_t seconds) {
   if (seconds < 120) return fmt::format("{} s", std::max<int64_t>(seconds, 0));
   if (seconds < 2 * 3600) return fmt::format("{} min", seconds / 60);
@@ -88,9 +84,10 @@ std::string StaleReason(const BackupLockInfo& lock) {
     case LockState::kHostRestarted:
       return "its host restarted since";
     case LockState::kLeaseExpired:
-      return fmt::format("its lease expired at {}",
-                         IsoSeconds(lock.renewed_unix +
-                                    (lock.legacy ? kLegacyLockSeconds : lock.owner.lease_seconds)));
+      return fmt::format(
+          "its lease expired at {}",
+          FormatIsoSeconds(lock.renewed_unix +
+                           (lock.legacy ? kLegacyLockSeconds : lock.owner.lease_seconds)));
     case LockState::kLive:
       break;
   }
@@ -122,9 +119,10 @@ LockEnv SystemLockEnv() {
 }
 
 std::string BackupLockInfo::DescribeOwner() const {
-  if (legacy) return fmt::format("written by an older pgvault at {}", IsoSeconds(renewed_unix));
+  if (legacy)
+    return fmt::format("written by an older pgvault at {}", FormatIsoSeconds(renewed_unix));
   return fmt::format("pid {} on host '{}', started {}", owner.pid, owner.host,
-                     IsoSeconds(owner.start_unix));
+                     FormatIsoSeconds(owner.start_unix));
 }
 
 struct BackupLock::State {
@@ -258,8 +256,8 @@ Result<BackupLock> LockBackup(storage::Storage& storage, const LockEnv& env) {
       if (!objects.ok()) return objects.status();
       continue;
     }
-    return BackupLock(std::make_unique<BackupLock::State>(storage, id, owner, env, key,
-                                                          BackupLeaseKey(id)));
+    return BackupLock(
+        std::make_unique<BackupLock::State>(storage, id, owner, env, key, BackupLeaseKey(id)));
   }
   return std::move(Status::Conflict(fmt::format(
                        "no free backup id: {} ids in a row from '{}' are taken in '{}'",
@@ -361,8 +359,8 @@ Result<BackupLock> LockGc(storage::Storage& storage, const LockEnv& env) {
   for (int attempt = 0; attempt < 3; ++attempt) {
     Status put = storage.Put(lock_key, AsBytes(content), {.if_absent = true});
     if (put.ok())
-      return BackupLock(std::make_unique<BackupLock::State>(storage, "gc", owner, env, lock_key,
-                                                            lease_key));
+      return BackupLock(
+          std::make_unique<BackupLock::State>(storage, "gc", owner, env, lock_key, lease_key));
     if (put.code() != Code::kConflict) return put.Context(fmt::format("taking '{}'", lock_key));
     PGV_ASSIGN_OR_RETURN(auto held, ReadLock(storage, lock_key, lease_key, 0, env));
     if (!held) continue;  // released meanwhile
@@ -373,7 +371,7 @@ Result<BackupLock> LockGc(storage::Storage& storage, const LockEnv& env) {
           .WithHint(fmt::format(
               "wait for it to finish and retry; if it was killed on another host, its lock "
               "counts until {}, or delete '{}' once you are sure it is not running",
-              IsoSeconds(held->renewed_unix + held->owner.lease_seconds), lock_key));
+              FormatIsoSeconds(held->renewed_unix + held->owner.lease_seconds), lock_key));
     PGV_ASSIGN_OR_RETURN(bool removed, RemoveStaleLock(storage, *held, lock_key, lease_key));
     if (removed)
       log::Warn("took over the stale gc lock ({}): {}", held->DescribeOwner(), StaleReason(*held));
@@ -393,7 +391,8 @@ Status BackupRunningError(const BackupLockInfo& lock, int64_t now_unix,
           "wait for it to finish and retry; if it was killed on another host, its lock "
           "counts until {} ({} after its last renewal), or delete '{}' once you are sure it is "
           "not running",
-          IsoSeconds(lock.renewed_unix + lease), Duration(lease), BackupLockKey(lock.backup_id)));
+          FormatIsoSeconds(lock.renewed_unix + lease), Duration(lease),
+          BackupLockKey(lock.backup_id)));
 }
 
 }  // namespace pgvault::repo

@@ -26,6 +26,21 @@ class RecordReader {
       Fail(key, "of the wrong type");
     }
   }
+  // An array field, each element read by `parse(RecordReader&, T&)` into `out`.
+  template <typename T, typename Parse>
+  void GetArray(const char* key, std::vector<T>& out, Parse parse) {
+    json items;
+    Get(key, items);
+    if (status_.ok() && !items.is_array()) Fail(key, "not an array");
+    for (const auto& item : items) {
+      if (!status_.ok()) return;
+      RecordReader element(what_, backup_id_, item);
+      T value;
+      parse(element, value);
+      status_ = element.status();
+      out.push_back(std::move(value));
+    }
+  }
   void Fail(std::string_view key, std::string_view why) {
     status_ = Status::Corruption(
         fmt::format("{} record of backup '{}': field '{}' is {}", what_, backup_id_, key, why));
@@ -79,18 +94,11 @@ Result<VerifyRecord> ParseVerifyRecord(std::string_view backup_id, const json& j
   r.Get("files", v.files);
   r.Get("blocks", v.blocks);
   r.Get("bytes_read", v.bytes_read);
-  json problems;
-  r.Get("problems", problems);
-  if (r.status().ok() && !problems.is_array()) r.Fail("problems", "not an array");
-  if (!r.status().ok()) return r.status();
-  for (const auto& p : problems) {
-    RecordReader pr("verify", backup_id, p);
-    RecordProblem problem;
+  r.GetArray("problems", v.problems, [](RecordReader& pr, RecordProblem& problem) {
     pr.Get("object", problem.object);
     pr.Get("message", problem.message);
-    if (!pr.status().ok()) return pr.status();
-    v.problems.push_back(std::move(problem));
-  }
+  });
+  if (!r.status().ok()) return r.status();
   return v;
 }
 
@@ -125,21 +133,14 @@ Result<DrillRecord> ParseDrillRecord(std::string_view backup_id, const json& j) 
   r.Get("replay_seconds", d.replay_seconds);
   r.Get("checks_seconds", d.checks_seconds);
   r.Get("rto_seconds", d.rto_seconds);
-  json checks;
-  r.Get("checks", checks);
-  if (r.status().ok() && !checks.is_array()) r.Fail("checks", "not an array");
-  if (!r.status().ok()) return r.status();
-  for (const auto& c : checks) {
-    RecordReader cr("drill", backup_id, c);
-    DrillCheck check;
+  r.GetArray("checks", d.checks, [](RecordReader& cr, DrillCheck& check) {
     cr.Get("name", check.name);
     check.passed = ReadResult(cr, "result");
     cr.Get("value", check.value);
     cr.Get("detail", check.detail);
     cr.Get("seconds", check.seconds);
-    if (!cr.status().ok()) return cr.status();
-    d.checks.push_back(std::move(check));
-  }
+  });
+  if (!r.status().ok()) return r.status();
   return d;
 }
 

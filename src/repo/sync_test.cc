@@ -15,16 +15,14 @@ namespace {
 
 using storage::FaultStorage;
 using storage::MemStorage;
-using storage::StorageOp;
 
-using testing::kTestBackupId;
 const std::string kSegment = "000000010000000000000003";
 const std::string kSecret = "pw";
 
 // A source repository with one backup (several packs) and two WAL objects.
 std::unique_ptr<Repository> MakeSource(MemStorage& mem) {
   auto repo = testing::OpenMemRepo(mem);
-  EXPECT_TRUE(testing::WriteTestBackup(*repo, repo->storage(), kTestBackupId).ok());
+  EXPECT_TRUE(testing::WriteTestBackup(*repo, repo->storage(), testing::kTestBackupId).ok());
   EXPECT_TRUE(PushWal(*repo, kSegment, testing::TestWalSegment(kSegment)).ok());
   EXPECT_TRUE(PushWal(*repo, "00000002.history", AsBytes("1\t0/3000158\treason\n")).ok());
   return repo;
@@ -45,7 +43,7 @@ void ExpectCompleteReplica(MemStorage& source, MemStorage& target) {
   EXPECT_EQ(Keys(target), Keys(source));
   auto replica = testing::OpenOn(target, {.passphrase = kSecret});
   ASSERT_TRUE(replica.ok()) << replica.status().ToString();
-  EXPECT_EQ(*ListBackups(target), std::vector<std::string>{std::string(kTestBackupId)});
+  EXPECT_EQ(*ListBackups(target), std::vector<std::string>{std::string(testing::kTestBackupId)});
   Status checked = testing::CheckAllBackups(**replica);
   EXPECT_TRUE(checked.ok()) << checked.ToString();
   auto wal = GetWal(**replica, kSegment);
@@ -91,8 +89,9 @@ std::string Damage(MemStorage& mem, std::string_view prefix) {
 }
 
 TEST(RepoSyncTest, ADamagedSourceObjectIsRefusedAndNotCopied) {
-  for (std::string prefix : {std::string(kPacksPrefix), std::string(kWalPrefix) + "00000001/",
-                             ManifestPartKey(kTestBackupId, 0), ManifestKey(kTestBackupId)}) {
+  for (std::string prefix :
+       {std::string(kPacksPrefix), std::string(kWalPrefix) + "00000001/",
+        ManifestPartKey(testing::kTestBackupId, 0), ManifestKey(testing::kTestBackupId)}) {
     SCOPED_TRACE(prefix);
     MemStorage source_mem, target;
     auto source = MakeSource(source_mem);
@@ -171,7 +170,7 @@ TEST(RepoSyncTest, AFailedPutStopsTheSyncWithItsErrorAndARetryCompletes) {
     MemStorage source_mem, target;
     auto source = MakeSource(source_mem);
     FaultStorage faulty(target);
-    faulty.FailNth(StorageOp::kPut, 2, failure, std::string(kPacksPrefix));
+    faulty.FailNth(storage::StorageOp::kPut, 2, failure, std::string(kPacksPrefix));
     auto stats = SyncRepository(*source, faulty, 1);
     EXPECT_EQ(stats.status().code(), failure.code());
     auto packs = source_mem.List(kPacksPrefix);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "pg/wal_header.h"
 #include "pg/wal_names.h"
@@ -237,14 +238,13 @@ Result<Bytes> PadStreamPart(std::string_view name, Bytes part, uint64_t segment_
 Result<std::optional<StreamedPosition>> LatestStreamedPosition(storage::Storage& storage) {
   PGV_ASSIGN_OR_RETURN(auto objects, storage.List(kStreamPrefix));
   std::optional<StreamedPosition> latest;
-  for (const auto& obj : objects) {
-    auto parsed = ParseStreamPartialKey(obj.key);
-    if (!parsed) continue;
-    // Timeline first, then position: names sort as WAL does.
-    if (!latest || parsed->segment > latest->segment ||
-        (parsed->segment == latest->segment && parsed->length > latest->length))
-      latest = StreamedPosition{parsed->segment, parsed->length, obj.mtime_unix};
-  }
+  for (const auto& obj : objects)
+    if (auto parsed = ParseStreamPartialKey(obj.key)) {
+      StreamedPosition at{parsed->segment, parsed->length, obj.mtime_unix};
+      // Segment names sort as WAL does (timeline first), then the length streamed.
+      if (!latest || std::tie(at.segment, at.length) > std::tie(latest->segment, latest->length))
+        latest = std::move(at);
+    }
   return latest;
 }
 

@@ -50,13 +50,19 @@ void MakeTwoBackups(MemStorage& mem, std::unique_ptr<storage::Storage> storage,
       repo::testing::WriteTestBackup(*repo, mem, "20261202-010001F", 24, 64 << 10, 1000).ok());
 }
 
+// MakeTwoBackups, then the first one expired.
+Result<ExpireResult> ExpireTheFirstOfTwo(MemStorage& mem, std::unique_ptr<storage::Storage> storage,
+                                         size_t& first_packs) {
+  std::unique_ptr<repo::Repository> repo;
+  MakeTwoBackups(mem, std::move(storage), repo, first_packs);
+  if (!repo) return Status::Internal("the two backups were not written");
+  return ExpireBackup(*repo, "20261202-010000F", 0);
+}
+
 TEST(ExpireTest, RemovesTheBackupAndThePacksOnlyItUsed) {
   MemStorage mem;
-  std::unique_ptr<repo::Repository> repo;
   size_t first_packs = 0;
-  ASSERT_NO_FATAL_FAILURE(
-      MakeTwoBackups(mem, std::make_unique<BorrowedStorage>(mem), repo, first_packs));
-  auto result = ExpireBackup(*repo, "20261202-010000F", 0);
+  auto result = ExpireTheFirstOfTwo(mem, std::make_unique<BorrowedStorage>(mem), first_packs);
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   EXPECT_EQ(result->packs_deleted, first_packs);
   EXPECT_EQ(*repo::ListBackups(mem), std::vector<std::string>{"20261202-010001F"});
@@ -79,11 +85,8 @@ class LockedPacks : public BorrowedStorage {
 
 TEST(ExpireTest, LockedPacksAreKeptAndNamed) {
   MemStorage mem;
-  std::unique_ptr<repo::Repository> repo;
   size_t first_packs = 0;
-  ASSERT_NO_FATAL_FAILURE(
-      MakeTwoBackups(mem, std::make_unique<LockedPacks>(mem), repo, first_packs));
-  auto result = ExpireBackup(*repo, "20261202-010000F", 0);
+  auto result = ExpireTheFirstOfTwo(mem, std::make_unique<LockedPacks>(mem), first_packs);
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   EXPECT_EQ(result->packs_deleted, 0u);
   EXPECT_EQ(result->packs_locked, first_packs);

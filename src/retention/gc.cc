@@ -10,14 +10,6 @@
 
 namespace pgvault::retention {
 
-namespace {
-
-std::string IsoSeconds(int64_t unix_seconds) {
-  return FormatIsoMicros(unix_seconds * 1000000).substr(0, 19) + "Z";
-}
-
-}  // namespace
-
 Status DeleteUnlocked(storage::Storage& st, const std::vector<storage::ObjectInfo>& objects,
                       int64_t now, PackCollection& result) {
   std::vector<std::string> keys;
@@ -32,8 +24,9 @@ Status DeleteUnlocked(storage::Storage& st, const std::vector<storage::ObjectInf
     if (st.features().object_lock) {
       PGV_ASSIGN_OR_RETURN(auto info, st.Stat(obj.key));
       if (info.retain_until_unix > now || info.legal_hold) {
-        keep(obj.key, info.legal_hold ? "legal hold"
-                                      : "retained until " + IsoSeconds(info.retain_until_unix));
+        keep(obj.key, info.legal_hold
+                          ? "legal hold"
+                          : "retained until " + FormatIsoSeconds(info.retain_until_unix));
         continue;
       }
     }

@@ -65,6 +65,16 @@ class BackupRestoreTest : public ::testing::Test {
     FAIL() << "archive_command did not switch to " << repo.path();
   }
 
+  // A backup of the source into repo, which must succeed: its id ("" when it failed). With a
+  // figure name, its summary line is reported under that name.
+  static std::string BackupInto(const TestRepo& repo, const char* figure = nullptr) {
+    ProcessResult backup = repo.Backup(*source_);
+    EXPECT_EQ(backup.exit_code, 0) << backup.err;
+    if (backup.exit_code != 0) return "";
+    if (figure) ReportFigure(figure, LastLine(backup.out));
+    return BackupIdFromSummary(backup.out);
+  }
+
   // Adds a marker row, makes sure its WAL is archived and returns the source's table checksums.
   static std::map<std::string, std::string> MarkAndChecksum(const std::string& note) {
     source_->Exec(fmt::format("INSERT INTO marker(note) VALUES ('{}')", note));
@@ -172,18 +182,14 @@ TEST_F(BackupRestoreTest, BackupWhilePgbenchWritesRestoresEveryRow) {
 TEST_F(BackupRestoreTest, SecondBackupAfterASmallChangeStoresFarFewerBytes) {
   TestRepo repo(RepoCipher::kPassphrase);
   ArchiveInto(repo);
-  ProcessResult first = repo.Backup(*source_);
-  ASSERT_EQ(first.exit_code, 0) << first.err;
-  std::string first_id = BackupIdFromSummary(first.out);
+  std::string first_id = BackupInto(repo, "first backup");
+  ASSERT_FALSE(first_id.empty());
 
   source_->Exec("UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = 4242");
   source_->Exec("INSERT INTO marker(note) VALUES ('the small change')");
-  ProcessResult second = repo.Backup(*source_);
-  ASSERT_EQ(second.exit_code, 0) << second.err;
-  std::string second_id = BackupIdFromSummary(second.out);
+  std::string second_id = BackupInto(repo, "second backup");
+  ASSERT_FALSE(second_id.empty());
   ASSERT_NE(first_id, second_id);
-  ReportFigure("first backup", LastLine(first.out));
-  ReportFigure("second backup", LastLine(second.out));
 
   uint64_t first_new = BytesNew(repo, first_id);
   uint64_t second_new = BytesNew(repo, second_id);
@@ -250,9 +256,8 @@ TEST_F(BackupRestoreTest, ANextBackupReadsOnlyFilesThatChangedAndStillRestoresEx
 TEST_F(BackupRestoreTest, KeyFileRepositoryRestoresWithoutAPassphrase) {
   TestRepo repo(RepoCipher::kKeyFile);
   ArchiveInto(repo);
-  ProcessResult backup = repo.Backup(*source_);
-  ASSERT_EQ(backup.exit_code, 0) << backup.err;
-  std::string backup_id = BackupIdFromSummary(backup.out);
+  std::string backup_id = BackupInto(repo);
+  ASSERT_FALSE(backup_id.empty());
   EXPECT_EQ(repo.Info()["cipher"], "aes-256-gcm");
 
   // Without the key file the repository stays shut.

@@ -62,6 +62,13 @@ class DrillTest : public ::testing::Test {
     return path;
   }
 
+  // One [[check]] of a checks file: `sql` must return `expect` (a TOML value: 61, ">= 50").
+  static std::string SqlCheck(const std::string& name, const std::string& sql,
+                              const std::string& expect) {
+    return fmt::format("[[check]]\nname = \"{}\"\nsql = \"{}\"\nexpect = {}\n\n", name, sql,
+                       expect);
+  }
+
   // The check named `name` in a drill --json result; null when absent.
   static json Check(const json& drill, const std::string& name) {
     for (const auto& c : drill["drill"]["checks"])
@@ -132,12 +139,8 @@ max_ms = 5000
 }
 
 TEST_F(DrillTest, AWrongExpectationFailsNamingTheCheckAndItsValue) {
-  std::string checks = ChecksFile(R"(
-[[check]]
-name = "subjects count"
-sql = "select count(*) from subjects"
-expect = 61
-)");
+  std::string checks =
+      ChecksFile(SqlCheck("subjects count", "select count(*) from subjects", "61"));
   ProcessResult r =
       repo_->Run({"drill", "--backup", backup_id_, "--target-immediate", "--checks", checks});
   EXPECT_EQ(r.exit_code, kExitCheckFailed) << r.out << r.err;
@@ -169,17 +172,10 @@ TEST_F(DrillTest, AFlippedByteInAPackFailsTheDrillNamingThePack) {
 }
 
 TEST_F(DrillTest, APitrDrillToAMarkReportsTheMarksData) {
-  std::string checks = ChecksFile(R"(
-[[check]]
-name = "the marked row"
-sql = "select count(*) from subjects where name = 'marked'"
-expect = 1
-
-[[check]]
-name = "no row after the mark"
-sql = "select count(*) from subjects where name = 'after the mark'"
-expect = 0
-)");
+  std::string checks = ChecksFile(
+      SqlCheck("the marked row", "select count(*) from subjects where name = 'marked'", "1") +
+      SqlCheck("no row after the mark",
+               "select count(*) from subjects where name = 'after the mark'", "0"));
   ProcessResult r =
       repo_->Run({"drill", "--target-name", "drill_mark", "--checks", checks, "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;

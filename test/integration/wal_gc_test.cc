@@ -90,6 +90,26 @@ void ExpectVerifyPasses(const TestRepo& repo, const std::string& when, int& repa
   EXPECT_EQ(v.exit_code, 0) << when << "\n" << v.out << v.err;
 }
 
+// `days` daily backups under kPolicy at 02:00 of 2030-01-01 and the days after; their ids and
+// the table checksums each holds. Before every backup but the first, pgbench load in two segments
+// of its own (`transactions` per client), so that WAL lies between one backup's own range (which
+// ends with the segment after its stop) and the next backup's start.
+void DailyBackups(const TestRepo& repo, PgCluster& source, int days, int transactions,
+                  std::vector<std::string>& ids,
+                  std::vector<std::map<std::string, std::string>>& sums) {
+  for (int day = 1; day <= days; ++day) {
+    for (int round = 0; round < (day > 1 ? 2 : 0); ++round) {
+      source.RunPgbench({"-n", "-c", "2", "-t", std::to_string(transactions)});
+      source.SwitchWalAndWaitArchived();
+    }
+    ProcessResult b = repo.Backup(
+        source, With({"--jobs", "1", "--now", fmt::format("2030-01-0{}T02:00:00Z", day)}, kPolicy));
+    ASSERT_EQ(b.exit_code, 0) << b.err;
+    ids.push_back(BackupIdFromSummary(b.out));
+    sums.push_back(TableChecksums(source, kTables));
+  }
+}
+
 // SIGKILL after `ms` milliseconds (or when it ends first); its exit code.
 int KillAfter(const TestRepo& repo, const std::vector<std::string>& args, int ms) {
   auto p = StartPgvault(With(repo.Flags(), args), repo.env());
@@ -106,20 +126,7 @@ TEST(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
   source->SwitchWalAndWaitArchived();
   std::vector<std::string> ids;
   std::vector<std::map<std::string, std::string>> sums;
-  for (int day = 1; day <= 5; ++day) {
-    // Load in two segments of their own, so that WAL lies between one backup's own range
-    // (which ends with the segment after its stop) and the next backup's start.
-    for (int round = 0; round < (day > 1 ? 2 : 1); ++round) {
-      if (day > 1) source->RunPgbench({"-n", "-c", "2", "-t", "150"});
-      source->SwitchWalAndWaitArchived();
-    }
-    ProcessResult b = repo.Backup(
-        *source,
-        With({"--jobs", "1", "--now", fmt::format("2030-01-0{}T02:00:00Z", day)}, kPolicy));
-    ASSERT_EQ(b.exit_code, 0) << b.err;
-    ids.push_back(BackupIdFromSummary(b.out));
-    sums.push_back(TableChecksums(*source, kTables));
-  }
+  ASSERT_NO_FATAL_FAILURE(DailyBackups(repo, *source, 5, 150, ids, sums));
   WalBytes before = WalUnder(repo);
 
   // The dry run names what goes; nothing is removed.
@@ -269,18 +276,7 @@ TEST(WalGcTest, OlderBackupRestoresToItsEndAndUnreachableTargetsAreRefused) {
   source->SwitchWalAndWaitArchived();
   std::vector<std::string> ids;
   std::vector<std::map<std::string, std::string>> sums;
-  for (int day = 1; day <= 4; ++day) {
-    for (int round = 0; round < (day > 1 ? 2 : 0); ++round) {
-      source->RunPgbench({"-n", "-c", "2", "-t", "100"});
-      source->SwitchWalAndWaitArchived();
-    }
-    ProcessResult b = repo.Backup(
-        *source,
-        With({"--jobs", "1", "--now", fmt::format("2030-01-0{}T02:00:00Z", day)}, kPolicy));
-    ASSERT_EQ(b.exit_code, 0) << b.err;
-    ids.push_back(BackupIdFromSummary(b.out));
-    sums.push_back(TableChecksums(*source, kTables));
-  }
+  ASSERT_NO_FATAL_FAILURE(DailyBackups(repo, *source, 4, 100, ids, sums));
   source->SwitchWalAndWaitArchived();
   // Backups 2 and 3 go; backup 1 (monthly) stays with its own WAL, backup 4 opens the window.
   ProcessResult e = repo.Run(

@@ -28,26 +28,23 @@ struct CurlApi {
 };
 
 Result<const CurlApi*> Curl() {
-  static CurlApi api;
-  static const Status loaded = [] {
-    static LazyLibrary lib("libcurl.so.4", "libcurl4");
-    PGV_RETURN_IF_ERROR(lib.Open());
-    lib.Bind(api.global_init, "curl_global_init");
-    lib.Bind(api.easy_init, "curl_easy_init");
-    lib.Bind(api.easy_reset, "curl_easy_reset");
-    lib.Bind(api.easy_setopt, "curl_easy_setopt");
-    lib.Bind(api.easy_perform, "curl_easy_perform");
-    lib.Bind(api.easy_getinfo, "curl_easy_getinfo");
-    lib.Bind(api.easy_strerror, "curl_easy_strerror");
-    lib.Bind(api.easy_cleanup, "curl_easy_cleanup");
-    lib.Bind(api.slist_append, "curl_slist_append");
-    lib.Bind(api.slist_free_all, "curl_slist_free_all");
-    PGV_RETURN_IF_ERROR(lib.Check());
-    api.global_init(CURL_GLOBAL_DEFAULT);
-    return Status::Ok();
-  }();
-  if (!loaded.ok()) return loaded;
-  return &api;
+  auto api = LoadLibraryApi<CurlApi>("libcurl.so.4", "libcurl4", [](LazyLibrary& lib, CurlApi& a) {
+    lib.Bind(a.global_init, "curl_global_init");
+    lib.Bind(a.easy_init, "curl_easy_init");
+    lib.Bind(a.easy_reset, "curl_easy_reset");
+    lib.Bind(a.easy_setopt, "curl_easy_setopt");
+    lib.Bind(a.easy_perform, "curl_easy_perform");
+    lib.Bind(a.easy_getinfo, "curl_easy_getinfo");
+    lib.Bind(a.easy_strerror, "curl_easy_strerror");
+    lib.Bind(a.easy_cleanup, "curl_easy_cleanup");
+    lib.Bind(a.slist_append, "curl_slist_append");
+    lib.Bind(a.slist_free_all, "curl_slist_free_all");
+  });
+  // curl_global_init once (a function-local static is initialised once, even across threads),
+  // after the library loaded with every function found.
+  static const bool initialised = api.ok() && ((*api)->global_init(CURL_GLOBAL_DEFAULT), true);
+  (void)initialised;
+  return api;
 }
 
 size_t OnBody(char* data, size_t size, size_t count, void* user) {

@@ -3,8 +3,6 @@
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
-#include <ctime>
-
 namespace pgvault::storage::s3 {
 
 Status ValidateKey(std::string_view key) {
@@ -25,14 +23,6 @@ Md5 ComputeMd5(ByteView data) {
 std::string Unquote(std::string s) {
   if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
   return s;
-}
-
-std::string FormatIso8601(int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 }  // namespace pgvault::storage::s3

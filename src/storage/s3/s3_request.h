@@ -48,7 +48,4 @@ Md5 ComputeMd5(ByteView data);
 // An ETag without its double quotes.
 std::string Unquote(std::string s);
 
-// "2026-11-28T21:04:23Z" (what S3 wants for retain-until dates).
-std::string FormatIso8601(int64_t unix_seconds);
-
 }  // namespace pgvault::storage::s3

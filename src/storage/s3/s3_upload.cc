@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/time.h"
 #include "common/work_queue.h"
 #include "storage/s3/s3_request.h"
 #include "storage/s3/s3_storage.h"
@@ -21,7 +22,7 @@ void S3Storage::AddPutHeaders(const PutOptions& options, NameValues& headers) co
   if (options_.object_lock && options.lock_until_unix > 0) {
     headers.emplace_back("x-amz-object-lock-mode", "COMPLIANCE");
     headers.emplace_back("x-amz-object-lock-retain-until-date",
-                         FormatIso8601(options.lock_until_unix));
+                         FormatIsoSeconds(options.lock_until_unix));
   }
 }
 
@@ -140,7 +141,7 @@ Status S3Storage::PutRetention(std::string_view key, int64_t until_unix) {
       key, "retention",
       fmt::format("<Retention xmlns=\"{}\"><Mode>COMPLIANCE</Mode><RetainUntilDate>{}"
                   "</RetainUntilDate></Retention>",
-                  kS3Namespace, FormatIso8601(until_unix)));
+                  kS3Namespace, FormatIsoSeconds(until_unix)));
 }
 
 Status S3Storage::PutLegalHold(std::string_view key, bool on) {

@@ -7,8 +7,9 @@
 
 #include <algorithm>
 #include <cassert>
-#include <ctime>
 #include <map>
+
+#include "common/time.h"
 
 namespace pgvault::storage::s3 {
 namespace {
@@ -128,11 +129,9 @@ std::string Authorization(const SigningRequest& request, const Credentials& cred
 }
 
 std::string AmzDate(int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  std::string iso = FormatIsoSeconds(unix_seconds);  // "2015-08-30T12:36:00Z"
+  std::erase_if(iso, [](char c) { return c == '-' || c == ':'; });
+  return iso;
 }
 
 std::string Sha256Hex(ByteView data) {
