@@ -131,7 +131,7 @@ TEST(RepackTest, RepackFreesTheDeadBytesOfMixedPacksAndEveryBackupRestores) {
     ProcessResult restore = repo.Run({"restore", "--pgdata", pgdata, "--backup", id});
     ASSERT_EQ(restore.exit_code, 0) << restore.err;
     ReportFigure("restore of " + id + " after repack", LastLine(restore.out));
-    auto restored = PgCluster::Adopt(pgdata);
+    auto restored = PgCluster::Adopt(pgdata, {.env = repo.env()});
     restored->WaitForRecoveryEnd();
     EXPECT_EQ(TableChecksums(*restored, StayTables()), expected) << id;
     restored->Stop();
