@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <set>
 
 namespace pgvault::repo {
 
@@ -106,6 +107,18 @@ Result<std::vector<ListedRedirect>> ListRedirects(storage::Storage& storage) {
   for (auto& obj : objects)
     if (auto name = ParseRedirectKey(obj.key)) out.push_back({*name, std::move(obj)});
   return out;
+}
+
+Result<std::vector<std::string>> MovedPackKeys(storage::Storage& storage,
+                                               const pipeline::Codec& codec, const PackId& pack) {
+  PGV_ASSIGN_OR_RETURN(auto redirect, ReadCurrentRedirect(storage, codec, pack));
+  if (!redirect)
+    return Status::NotFound(fmt::format("pack '{}' is missing from the repository", PackKey(pack)));
+  std::vector<std::string> keys = {RedirectKey(pack, redirect->generation)};
+  std::set<PackId> targets;
+  for (const auto& e : redirect->entries) targets.insert(e.pack);
+  for (const auto& target : targets) keys.push_back(PackKey(target));
+  return keys;
 }
 
 Result<const Redirect*> RedirectCache::Of(const PackId& pack) {

@@ -55,6 +55,12 @@ struct ListedRedirect {
 };
 Result<std::vector<ListedRedirect>> ListRedirects(storage::Storage& storage);
 
+// The objects that hold a moved pack's blocks now: its current redirect, then the packs that
+// redirect points into (to lock or hold them in its place). kNotFound naming the pack when it has
+// no redirect.
+Result<std::vector<std::string>> MovedPackKeys(storage::Storage& storage,
+                                               const pipeline::Codec& codec, const PackId& pack);
+
 // Looks redirects up once per pack for a reader that met a missing pack. Not thread-safe.
 class RedirectCache {
  public:

@@ -188,6 +188,16 @@ TEST(RepackTest, RepackThenGcFreesTheOldPacksAndEveryBackupReads) {
     EXPECT_TRUE(read.ok()) << read.ToString();
     auto problems = ReferenceProblems(*repo);
     EXPECT_TRUE(problems.empty()) << problems.front();
+    // What backup --retain-days and hold lock in place of a moved pack: its redirect and the
+    // packs it points into.
+    auto redirect = Value(repo::ListRedirects(mem)).at(0);
+    auto moved = repo::MovedPackKeys(mem, repo->codec(), redirect.name.old_pack);
+    ASSERT_TRUE(moved.ok()) << moved.status().ToString();
+    ASSERT_GE(moved->size(), 2u);
+    EXPECT_EQ(moved->front(), redirect.object.key);
+    EXPECT_TRUE(mem.Stat(moved->back()).ok());
+    EXPECT_EQ(repo::MovedPackKeys(mem, repo->codec(), repo::PackId{7}).status().code(),
+              Code::kNotFound);
     // A reopened repository (format 2) reads the same.
     auto reopened = repo::testing::OpenOn(mem, {.passphrase = "unit test passphrase"});
     ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
