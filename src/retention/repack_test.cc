@@ -8,6 +8,7 @@
 
 #include "repo/layout.h"
 #include "repo/redirect.h"
+#include "repo/sync.h"
 #include "repo/test_repo.h"
 #include "storage/fault/fault_storage.h"
 #include "storage/mem/mem_storage.h"
@@ -252,6 +253,31 @@ TEST(RepackTest, LockedPacksAreSkippedAndNamed) {
   ASSERT_EQ(r->repacked.locked_keys.size(), 1u);
   EXPECT_NE(GcText(*r).find("not repacked, locked: " + locked), std::string::npos) << GcText(*r);
   EXPECT_TRUE(repo::testing::CheckAllBackups(**repo).ok());
+}
+
+// repo-sync copies redirects after the packs they point into, and raises a replica synced before
+// the repack to format 2 (last, after the redirects).
+TEST(RepackTest, SyncCopiesRedirectsAndRaisesTheReplicasFormat) {
+  MemStorage mem, replica;
+  auto repo = repo::testing::OpenMemRepo(mem);
+  MakeHalfLivePacks(mem, *repo);
+  ASSERT_TRUE(repo::SyncRepository(*repo, replica, 2).ok());
+  ASSERT_TRUE(RunGc(*repo, Repacking(kT)).ok());
+  ASSERT_TRUE(RunGc(*repo, Repacking(After(1))).ok());
+  auto synced = repo::SyncRepository(*repo, replica, 2);
+  ASSERT_TRUE(synced.ok()) << synced.status().ToString();
+  EXPECT_EQ(Redirects(replica), 8u);
+  auto copy = repo::testing::OpenOn(replica, {.passphrase = "unit test passphrase"});
+  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+  EXPECT_EQ((*copy)->config().format, repo::kFormatRedirects);
+  // The replica keeps the old packs too (sync never deletes); with them gone, it reads the same.
+  for (const auto& p : Value((*copy)->ListPacks())) {
+    if (!mem.Stat(p.object.key).ok()) {
+      ASSERT_TRUE(replica.Delete(p.object.key).ok());
+    }
+  }
+  Status read = repo::testing::CheckAllBackups(**copy);
+  EXPECT_TRUE(read.ok()) << read.ToString();
 }
 
 TEST(RepackTest, DryRunWritesNothing) {

@@ -9,6 +9,7 @@
 
 #include <map>
 
+#include "mixed_tables.h"
 #include "pg_cluster.h"
 
 namespace pgvault::test {
@@ -36,37 +37,17 @@ uint64_t Sum(const std::map<std::string, uint64_t>& files) {
   return total;
 }
 
-std::vector<std::string> StayTables() {
-  std::vector<std::string> tables;
-  for (int pair = 0; pair < kPairs; ++pair) tables.push_back(fmt::format("stay_{}", pair));
-  return tables;
-}
-
 TEST(RepackTest, RepackFreesTheDeadBytesOfMixedPacksAndEveryBackupRestores) {
   TestRepo repo(RepoCipher::kPassphrase, {"--pack-size", "1"});
   auto source = PgCluster::Create({.archive_command = repo.ArchiveCommand(), .env = repo.env()});
-  // Small tables that stay between big ones that go, created in turn so that one backup worker
-  // (--jobs 1) packs them side by side: every pack holds some of each.
-  for (int pair = 0; pair < kPairs; ++pair) {
-    source->Exec(
-        fmt::format("CREATE TABLE stay_{} AS SELECT g, md5(random()::text) || "
-                    "md5(random()::text) AS m FROM generate_series(1, 1000) g",
-                    pair));
-    source->Exec(
-        fmt::format("CREATE TABLE doomed_{} AS SELECT g, md5(random()::text) || "
-                    "md5(random()::text) AS m FROM generate_series(1, 4000) g",
-                    pair));
-  }
-  source->Exec("VACUUM FREEZE");
-  source->Exec("CHECKPOINT");
+  CreateMixedTables(*source, kPairs);
   source->SwitchWalAndWaitArchived();
   ProcessResult first = repo.Backup(*source, {"--jobs", "1"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
-  for (int pair = 0; pair < kPairs; ++pair) source->Exec(fmt::format("DROP TABLE doomed_{}", pair));
-  source->Exec("CHECKPOINT");
+  DropDoomedTables(*source, kPairs);
   ProcessResult second = repo.Backup(*source, {"--jobs", "1"});
   ASSERT_EQ(second.exit_code, 0) << second.err;
-  auto expected = TableChecksums(*source, StayTables());
+  auto expected = TableChecksums(*source, StayTables(kPairs));
   std::string first_id = BackupIdFromSummary(first.out),
               second_id = BackupIdFromSummary(second.out);
   ASSERT_EQ(repo.Run({"expire", "--backup", first_id, "--gc-grace", "864000"}).exit_code, 0);
@@ -86,7 +67,8 @@ TEST(RepackTest, RepackFreesTheDeadBytesOfMixedPacksAndEveryBackupRestores) {
   EXPECT_GT(r["redirects_written"].get<uint64_t>(), 0u) << repack.out;
   EXPECT_EQ(r["packs_deleted"].get<uint64_t>(), 0u);  // nothing before the next run
   EXPECT_NE(ReadFile(repo.path() + "/config").find("\"format\": 2"), std::string::npos);
-  // Both backups' blocks read through the redirects while the old packs still exist, too.
+  // verify between the runs: the old packs are still there; the new ones hold the same blocks
+  // (verify checks every redirect against them).
   ProcessResult verify_between = repo.Run({"verify"});
   EXPECT_EQ(verify_between.exit_code, 0) << verify_between.out << verify_between.err;
 
@@ -133,7 +115,7 @@ TEST(RepackTest, RepackFreesTheDeadBytesOfMixedPacksAndEveryBackupRestores) {
     ReportFigure("restore of " + id + " after repack", LastLine(restore.out));
     auto restored = PgCluster::Adopt(pgdata, {.env = repo.env()});
     restored->WaitForRecoveryEnd();
-    EXPECT_EQ(TableChecksums(*restored, StayTables()), expected) << id;
+    EXPECT_EQ(TableChecksums(*restored, StayTables(kPairs)), expected) << id;
     restored->Stop();
   }
   // Nothing is left to repack, delete or mark.
