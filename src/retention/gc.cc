@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 
 #include "common/log.h"
@@ -59,9 +60,11 @@ Status AddBackup(repo::Repository& repo, const std::string& backup_id, LivePacks
   }
   PGV_ASSIGN_OR_RETURN(auto reader, repo.OpenManifest(backup_id));
   repo::FileEntry e;
+  // This backup's locations apart, then merged: backups share most blocks, so the merged lists
+  // hold each block once and memory peaks at them plus one backup's.
+  std::map<repo::PackId, std::vector<BlockSpan>> own;
   auto add = [&](const repo::BlockLocation& loc) {
-    live.named.insert(loc.pack);
-    live.blocks[loc.pack].insert({loc.offset, loc.size});
+    own[loc.pack].emplace_back(loc.offset, loc.size);
   };
   while (reader->Next(e))
     for (const repo::BlockRef& b : e.blocks) {
@@ -69,7 +72,17 @@ Status AddBackup(repo::Repository& repo, const std::string& backup_id, LivePacks
       add(b.loc);
       if (b.delta) add(b.base_loc);  // a delta needs its base
     }
-  return reader->status();
+  PGV_RETURN_IF_ERROR(reader->status());
+  for (auto& [pack, spans] : own) {
+    live.named.insert(pack);
+    std::sort(spans.begin(), spans.end());
+    std::vector<BlockSpan>& all = live.blocks[pack];
+    size_t before = all.size();
+    all.insert(all.end(), spans.begin(), spans.end());
+    std::inplace_merge(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(before), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+  }
+  return Status::Ok();
 }
 
 }  // namespace

@@ -40,8 +40,9 @@ struct LivePacks {
   std::map<repo::PackId, repo::Redirect> redirects;
   // Redirect objects nothing needs: older generations, and those of packs no manifest names.
   std::vector<storage::ObjectInfo> stale_redirects;
-  // With blocks: every block location the manifests name (a delta's base too), by pack.
-  std::map<repo::PackId, std::set<BlockSpan>> blocks;
+  // With blocks: every block location the manifests name (a delta's base too), by pack, sorted
+  // and unique (8 bytes a block).
+  std::map<repo::PackId, std::vector<BlockSpan>> blocks;
   std::string damaged;
   std::string damage;
   bool Needed(const repo::PackId& id) const { return packs.count(id) && !redirects.count(id); }
