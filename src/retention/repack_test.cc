@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "pipeline/delta.h"
 #include "repo/layout.h"
 #include "repo/redirect.h"
 #include "repo/sync.h"
@@ -253,6 +254,90 @@ TEST(RepackTest, LockedPacksAreSkippedAndNamed) {
   ASSERT_EQ(r->repacked.locked_keys.size(), 1u);
   EXPECT_NE(GcText(*r).find("not repacked, locked: " + locked), std::string::npos) << GcText(*r);
   EXPECT_TRUE(repo::testing::CheckAllBackups(**repo).ok());
+}
+
+// A backup of delta blocks whose bases lie in kOld's packs; half of the deltas written are
+// named by no backup, so the delta pack is half dead.
+Status WriteDeltaBackup(repo::Repository& repo, const std::string& id) {
+  PGV_ASSIGN_OR_RETURN(auto reader, repo.OpenManifest(kOld));
+  repo::FileEntry source, entry{.type = repo::EntryType::kFile, .path = "base/1/16385"};
+  if (!reader->Next(source)) return Status::NotFound("no file");
+  pipeline::Hmac hmac(repo.id_key());
+  repo::PackWriter packs(repo.storage(), repo.codec(), 1 << 20, nullptr);
+  for (size_t idx = 0; idx < 12; idx += 2) {
+    const repo::BlockRef& base = source.blocks[idx];
+    Bytes block = repo::testing::TestBlock(idx);
+    for (size_t byte_idx = 0; byte_idx < 100; ++byte_idx) block[byte_idx] ^= 0x5a;
+    Bytes frame;
+    PGV_RETURN_IF_ERROR(pipeline::DeltaEncode(repo::testing::TestBlock(idx), block, 3, frame));
+    repo::BlockRef ref{
+        .id = hmac.Compute(block), .delta = true, .base_id = base.id, .base_loc = base.loc};
+    PGV_ASSIGN_OR_RETURN(ref.loc, packs.AddDelta(ref.id, frame, block.size(), base.id, base.loc));
+    if (idx % 4 == 0) {
+      entry.blocks.push_back(ref);
+      entry.size += block.size();
+    }
+  }
+  PGV_RETURN_IF_ERROR(packs.Flush());
+  entry.checksum = repo::FileChecksum(entry.blocks);
+  repo::ManifestWriter manifest(repo.storage(), repo.codec(), id, 256);
+  PGV_RETURN_IF_ERROR(manifest.Add(entry));
+  return manifest.Finish({.backup_id = id,
+                          .pg_version = 150000,
+                          .system_identifier = "7",
+                          .start_wal = "000000010000000000000002",
+                          .stop_wal = "000000010000000000000002",
+                          .wal_segment_size = 16 << 20,
+                          .block_size = 8192});
+}
+
+TEST(RepackTest, DeltaBlocksAndTheirBasesMoveAndStillDecode) {
+  for (bool encrypted : {false, true}) {
+    MemStorage mem;
+    auto repo = repo::testing::OpenMemRepo(mem, encrypted);
+    ASSERT_TRUE(repo::testing::WriteTestBackup(*repo, mem, kOld, 24, 3 * 8192).ok());
+    ASSERT_TRUE(WriteDeltaBackup(*repo, kHalf).ok());
+    RemoveBackup(mem, kOld);
+    auto first = RunGc(*repo, Repacking(kT));
+    ASSERT_TRUE(first.ok()) << first.status().ToString();
+    // The packs of the bases (blocks 0, 4, 8: packs 0, 1, 2 of kOld) and the delta pack.
+    EXPECT_EQ(first->repacked.packs_repacked, 4u);
+    auto second = RunGc(*repo, Repacking(After(1)));
+    ASSERT_TRUE(second.ok()) << second.status().ToString();
+    EXPECT_EQ(second->collected.packs_deleted, 8u + 1u);  // kOld's 8, the old delta pack
+    Status read = repo::testing::CheckAllBackups(*repo);
+    EXPECT_TRUE(read.ok()) << read.ToString();
+    auto problems = ReferenceProblems(*repo);
+    EXPECT_TRUE(problems.empty()) << problems.front();
+    // Every pack checks on its own, a delta's base found through its redirect (as repo-sync does).
+    pipeline::Hmac hmac(repo->id_key());
+    for (const auto& p : Value(repo->ListPacks())) {
+      Bytes data = Value(mem.Get(p.object.key));
+      Status s = repo::VerifyPack(mem, repo->codec(), hmac, p.id, data);
+      EXPECT_TRUE(s.ok()) << s.ToString();
+    }
+  }
+}
+
+// The format check that makes pgvault before repack refuse a format 2 repository, one version
+// up: a repository of a format newer than this pgvault reads is refused at open, clearly.
+TEST(RepackTest, ANewerFormatIsRefusedAtOpen) {
+  MemStorage mem;
+  auto repo = repo::testing::OpenMemRepo(mem);
+  EXPECT_EQ(repo->config().format, repo::kFormatBase);
+  ASSERT_TRUE(repo->RaiseFormat(repo::kFormatRedirects).ok());
+  ASSERT_TRUE(repo->RaiseFormat(repo::kFormatBase).ok());  // never lowered
+  auto two = repo::testing::OpenOn(mem, {});
+  ASSERT_TRUE(two.ok()) << two.status().ToString();
+  EXPECT_EQ((*two)->config().format, repo::kFormatRedirects);
+  ASSERT_TRUE(repo->RaiseFormat(repo::kFormatVersion + 1).ok());
+  auto newer = repo::testing::OpenOn(mem, {});
+  ASSERT_EQ(newer.status().code(), Code::kConfig);
+  EXPECT_NE(
+      newer.status().message().find(fmt::format("has format {}, this pgvault reads {}",
+                                                repo::kFormatVersion + 1, repo::kFormatVersion)),
+      std::string::npos)
+      << newer.status().ToString();
 }
 
 // repo-sync copies redirects after the packs they point into, and raises a replica synced before
