@@ -47,10 +47,6 @@ Result<std::vector<std::pair<repo::PackIndexEntry, Bytes>>> ReadLiveBlobs(
   return out;
 }
 
-std::string IsoSeconds(int64_t unix_seconds) {
-  return FormatIsoMicros(unix_seconds * 1000000).substr(0, 19) + "Z";
-}
-
 }  // namespace
 
 Result<std::vector<RepackCandidate>> PlanRepack(const LivePacks& live,
@@ -96,10 +92,10 @@ Status Repack(repo::Repository& repo, const LivePacks& live,
     if (st.features().object_lock) {
       PGV_ASSIGN_OR_RETURN(auto info, st.Stat(c.object.key));
       if (info.retain_until_unix > now_unix || info.legal_hold) {
-        result.locked_keys.push_back(
-            fmt::format("{} ({})", c.object.key,
-                        info.legal_hold ? "legal hold"
-                                        : "retained until " + IsoSeconds(info.retain_until_unix)));
+        result.locked_keys.push_back(fmt::format(
+            "{} ({})", c.object.key,
+            info.legal_hold ? "legal hold"
+                            : "retained until " + FormatIsoSeconds(info.retain_until_unix)));
         continue;
       }
     }
