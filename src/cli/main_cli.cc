@@ -392,8 +392,11 @@ Status CmdHold(Options& o) {
 
 Status CmdGc(Options& o) {
   PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
-  PGV_ASSIGN_OR_RETURN(
-      auto result, retention::RunGc(*repo, {.grace_seconds = o.gc_grace, .dry_run = o.dry_run}));
+  PGV_ASSIGN_OR_RETURN(auto result,
+                       retention::RunGc(*repo, {.grace_seconds = o.gc_grace,
+                                                .dry_run = o.dry_run,
+                                                .repack = o.repack,
+                                                .repack_threshold_percent = o.repack_threshold}));
   std::cout << (o.json ? GcJson(result).dump(2) + "\n" : retention::GcText(result));
   return Status::Ok();
 }

@@ -341,7 +341,18 @@ nlohmann::json GcJson(const retention::GcResult& r) {
           {"mark", r.mark_key},
           {"marks_removed", r.marks_removed},
           {"skipped_running_backup", r.skipped_running},
-          {"skipped_damaged_backup", r.skipped_damaged}};
+          {"skipped_damaged_backup", r.skipped_damaged},
+          {"redirects_deleted", r.redirects_deleted},
+          {"redirects_marked", r.redirects_marked},
+          {"repack", r.repack},
+          {"packs_repacked", r.repacked.packs_repacked},
+          {"bytes_copied", r.repacked.bytes_copied},
+          {"bytes_freeable", r.repacked.bytes_freeable},
+          {"packs_written", r.repacked.packs_written},
+          {"redirects_written", r.repacked.redirects_written},
+          {"packs_repack_locked", r.repacked.locked_keys.size()},
+          {"repack_locked", r.repacked.locked_keys},
+          {"repack_damaged", r.repacked.damaged}};
 }
 
 }  // namespace pgvault::cli

@@ -131,6 +131,22 @@ std::vector<OptionSpec> ReplicaAndRetentionOptions() {
        .value_name = "SECONDS",
        .min = 0,
        .max = 864000},
+      {.name = "repack",
+       .field = &O::repack,
+       .default_value = "false",
+       .commands = Bit(C::kGc),
+       .group = "Repository",
+       .help = "copy the live blocks of mostly unused packs into new packs so that a later gc "
+               "frees the old ones (raises the repository to format 2)"},
+      {.name = "repack-threshold",
+       .field = &O::repack_threshold,
+       .default_value = "50",
+       .commands = Bit(C::kGc),
+       .group = "Repository",
+       .help = "gc --repack: repack a pack whose live blocks fill less than this percentage of it",
+       .value_name = "PERCENT",
+       .min = 1,
+       .max = 100},
   };
 }
 

@@ -40,6 +40,8 @@ struct Options {
   std::string checksum_page;  // backup: on | off
   bool full_scan = false;     // backup: read unchanged files too
   int64_t gc_grace = 0;       // expire: unreferenced packs younger than this are kept
+  bool repack = false;        // gc: repack packs whose live fraction is below the threshold
+  int repack_threshold = 0;   // gc: that threshold, in percent of the pack's size
   // retention policy (backup, expire, info): spans such as "30d"; "" = not set
   std::string retention_daily, retention_weekly, retention_monthly, retention_pitr;
   std::string retention_timezone;

@@ -23,33 +23,23 @@ Status BlockReader::Read(const std::vector<BlockRef>& refs, size_t first, size_t
   blobs.erase(std::unique(blobs.begin(), blobs.end(),
                           [](const Blob& a, const Blob& b) { return !(a < b) && !(b < a); }),
               blobs.end());
-  // 2. One ranged read per run of touching blobs.
+  // 2. One ranged read per run of touching blobs; the blobs of moved packs (known from an
+  // earlier call, or missing now) where their redirect says, in a second round.
   std::vector<Bytes> reads;
   std::map<Blob, ByteView> fetched;
-  for (size_t run_start = 0; run_start < blobs.size();) {
-    size_t run_end = run_start + 1;
-    uint64_t run_bytes = blobs[run_start].size;
-    while (run_end < blobs.size() && blobs[run_end].pack == blobs[run_start].pack &&
-           blobs[run_end].offset == blobs[run_end - 1].offset + blobs[run_end - 1].size &&
-           run_bytes + blobs[run_end].size <= kWorkUnitBytes)
-      run_bytes += blobs[run_end++].size;
-    std::string key = PackKey(blobs[run_start].pack);
-    auto data = storage_.Get(key, {blobs[run_start].offset, run_bytes});
-    requests_++;
-    if (!data.ok()) {
-      if (data.status().IsNotFound())
-        return Status::Corruption(fmt::format("pack '{}' is missing from the repository", key));
-      return data.status();
+  std::vector<Fetch> direct, moved;
+  for (const Blob& blob : blobs)
+    (redirects_.KnownMoved(blob.pack) ? moved : direct).push_back({blob, blob});
+  PGV_RETURN_IF_ERROR(FetchRuns(direct, reads, fetched, &moved));
+  if (!moved.empty()) {
+    for (Fetch& f : moved) {
+      PGV_ASSIGN_OR_RETURN(BlockLocation now,
+                           redirects_.Resolve({f.what.pack, f.what.offset, f.what.size}));
+      f.where = {now.pack, now.offset, now.size};
     }
-    reads.push_back(std::move(data).value());
-    ByteView view = reads.back();
-    uint64_t pos = 0;
-    for (size_t idx = run_start; idx < run_end; ++idx) {
-      uint64_t at = std::min<uint64_t>(pos, view.size());
-      fetched[blobs[idx]] = view.subspan(at, std::min<uint64_t>(blobs[idx].size, view.size() - at));
-      pos += blobs[idx].size;
-    }
-    run_start = run_end;
+    std::sort(moved.begin(), moved.end(),
+              [](const Fetch& a, const Fetch& b) { return a.where < b.where; });
+    PGV_RETURN_IF_ERROR(FetchRuns(moved, reads, fetched, nullptr));
   }
   // 3. Decode in file order; a base shared by several deltas is decoded once per call.
   std::map<Blob, Bytes> bases;
@@ -61,6 +51,42 @@ Status BlockReader::Read(const std::vector<BlockRef>& refs, size_t first, size_t
       plain = Reread(b, plain.status());
     if (!plain.ok()) return plain.status();
     PGV_RETURN_IF_ERROR(fn(idx, *plain));
+  }
+  return Status::Ok();
+}
+
+Status BlockReader::FetchRuns(const std::vector<Fetch>& blobs, std::vector<Bytes>& reads,
+                              std::map<Blob, ByteView>& fetched, std::vector<Fetch>* missing) {
+  for (size_t run_start = 0; run_start < blobs.size();) {
+    const Blob& first = blobs[run_start].where;
+    size_t run_end = run_start + 1;
+    uint64_t run_bytes = first.size;
+    while (run_end < blobs.size() && blobs[run_end].where.pack == first.pack &&
+           blobs[run_end].where.offset ==
+               blobs[run_end - 1].where.offset + blobs[run_end - 1].where.size &&
+           run_bytes + blobs[run_end].where.size <= kWorkUnitBytes)
+      run_bytes += blobs[run_end++].where.size;
+    std::string key = PackKey(first.pack);
+    auto data = storage_.Get(key, {first.offset, run_bytes});
+    requests_++;
+    if (!data.ok()) {
+      if (!data.status().IsNotFound()) return data.status();
+      if (!missing)
+        return Status::Corruption(fmt::format("pack '{}' is missing from the repository", key));
+      missing->insert(missing->end(), blobs.begin() + run_start, blobs.begin() + run_end);
+      run_start = run_end;
+      continue;
+    }
+    reads.push_back(std::move(data).value());
+    ByteView view = reads.back();
+    uint64_t pos = 0;
+    for (size_t idx = run_start; idx < run_end; ++idx) {
+      uint64_t at = std::min<uint64_t>(pos, view.size());
+      uint32_t size = blobs[idx].where.size;
+      fetched[blobs[idx].what] = view.subspan(at, std::min<uint64_t>(size, view.size() - at));
+      pos += size;
+    }
+    run_start = run_end;
   }
   return Status::Ok();
 }
@@ -99,14 +125,18 @@ Result<Bytes> BlockReader::Reread(const BlockRef& b, const Status& damage) {
 Result<Bytes> BlockReader::ReadBlob(const BlockLocation& loc,
                                     const std::function<Result<Bytes>(ByteView)>& decode) {
   Bytes plain;
+  BlockLocation where = loc;
+  if (redirects_.KnownMoved(loc.pack)) {
+    PGV_ASSIGN_OR_RETURN(where, redirects_.Resolve(loc));
+  }
   requests_++;
-  auto sealed =
-      storage_.GetChecked(PackKey(loc.pack), {loc.offset, loc.size}, [&](ByteView bytes) -> Status {
-        auto decoded = decode(bytes);
-        if (!decoded.ok()) return decoded.status();
-        plain = std::move(decoded).value();
-        return Status::Ok();
-      });
+  auto sealed = storage_.GetChecked(PackKey(where.pack), {where.offset, where.size},
+                                    [&](ByteView bytes) -> Status {
+                                      auto decoded = decode(bytes);
+                                      if (!decoded.ok()) return decoded.status();
+                                      plain = std::move(decoded).value();
+                                      return Status::Ok();
+                                    });
   if (!sealed.ok()) return sealed.status();
   return plain;
 }

@@ -46,6 +46,27 @@ std::optional<PackId> PackIdFromKey(std::string_view key) {
   return id;
 }
 
+std::string RedirectPrefix(const PackId& old_pack) { return PackKey(old_pack) + ".moved."; }
+
+std::string RedirectKey(const PackId& old_pack, uint32_t generation) {
+  return fmt::format("{}{:06}", RedirectPrefix(old_pack), generation);
+}
+
+std::optional<RedirectName> ParseRedirectKey(std::string_view key) {
+  constexpr std::string_view kMoved = ".moved.";
+  size_t at = key.rfind(kMoved);
+  if (at == std::string_view::npos) return std::nullopt;
+  auto pack = PackIdFromKey(key.substr(0, at));
+  std::string_view digits = key.substr(at + kMoved.size());
+  if (!pack || digits.size() != 6 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  RedirectName name{.old_pack = *pack,
+                    .generation = static_cast<uint32_t>(std::stoul(std::string(digits)))};
+  if (RedirectKey(name.old_pack, name.generation) != key) return std::nullopt;
+  return name;
+}
+
 std::string BackupPrefix(std::string_view backup_id) {
   return fmt::format("backups/{}/", backup_id);
 }
@@ -222,7 +243,9 @@ ObjectKind ClassifyKey(std::string_view key) {
   if (key == kConfigKey) return ObjectKind::kConfig;
   if (key == kClusterKey) return ObjectKind::kCluster;
   if (key.starts_with(kKeysPrefix)) return ObjectKind::kKey;
-  if (key.starts_with(kPacksPrefix)) return ObjectKind::kPack;
+  if (key.starts_with(kPacksPrefix))
+    return key.find(".moved.") != std::string_view::npos ? ObjectKind::kRedirect
+                                                         : ObjectKind::kPack;
   if (key.starts_with(kWalPrefix)) return ObjectKind::kWal;
   if (key.starts_with(kBackupsPrefix))
     return key.ends_with("/manifest") ? ObjectKind::kManifest : ObjectKind::kBackup;

@@ -5,6 +5,8 @@
 //   keys/<key-id>                  master key wrapped by a passphrase or key file (write-once)
 //   cluster                        the PostgreSQL system identifier this repository serves
 //   packs/<hh>/<pack-id>           write-once packs of sealed blocks with a trailer index
+//   packs/<hh>/<pack-id>.moved.<generation>  write-once redirect: where gc --repack copied the
+//                                  pack's live blocks (the highest generation is current)
 //   backups/<backup-id>/files.<n>  manifest parts: file records, sorted by path
 //   backups/<backup-id>/manifest   the backup's header and summary; written last
 //   wal/<timeline>/<wal-file-name> one WAL segment, history or backup-history file
@@ -52,6 +54,16 @@ std::optional<std::string> BackupIdFromLockKey(std::string_view key);
 std::string PackKey(const PackId& id);
 // "packs/ab/ab12..." -> pack id; nullopt for any other key.
 std::optional<PackId> PackIdFromKey(std::string_view key);
+// "packs/<hh>/<pack-id>.moved.<generation, 6 digits>": the redirect object of a repacked pack.
+std::string RedirectKey(const PackId& old_pack, uint32_t generation);
+// "packs/<hh>/<pack-id>.moved.": every redirect generation of one pack.
+std::string RedirectPrefix(const PackId& old_pack);
+struct RedirectName {
+  PackId old_pack{};
+  uint32_t generation = 0;
+};
+// nullopt unless key is exactly what RedirectKey builds.
+std::optional<RedirectName> ParseRedirectKey(std::string_view key);
 // "backups/<id>/": every object of one backup.
 std::string BackupPrefix(std::string_view backup_id);
 std::string ManifestKey(std::string_view backup_id);
@@ -118,7 +130,8 @@ enum class ObjectKind {
   kConfig,    // config
   kKey,       // keys/...
   kCluster,   // cluster
-  kPack,      // packs/...
+  kPack,      // packs/... except redirects
+  kRedirect,  // packs/<hh>/<pack-id>.moved.<generation>
   kWal,       // wal/...
   kBackup,    // backups/... except a manifest: parts and strays
   kManifest,  // backups/.../manifest

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "pipeline/delta.h"
+#include "repo/redirect.h"
 
 namespace pgvault::repo {
 
@@ -27,6 +28,11 @@ Result<BlockLocation> PackWriter::AddDelta(const pipeline::Digest& id, ByteView 
                                            const BlockLocation& base_loc) {
   Entry entry{.id = id, .delta = true, .base_id = base_id, .base_loc = base_loc};
   return Append(entry, codec_.Encode(frame, DeltaAad(id, base_id), times_), raw_size);
+}
+
+Result<BlockLocation> PackWriter::AddSealed(const PackIndexEntry& e, ByteView sealed) {
+  Entry entry{.id = e.id, .delta = e.delta, .base_id = e.base_id, .base_loc = e.base_loc};
+  return Append(entry, sealed, 0);
 }
 
 Result<BlockLocation> PackWriter::Append(Entry entry, ByteView sealed, size_t raw_size) {
@@ -125,6 +131,14 @@ Result<Bytes> DecodeDeltaBlock(const pipeline::Codec& codec, pipeline::Hmac& hma
   return plain;
 }
 
+Status CheckDeltaBlob(const pipeline::Codec& codec, const pipeline::Digest& id,
+                      const pipeline::Digest& base_id, const BlockLocation& loc, ByteView sealed) {
+  auto frame = codec.Decode(sealed, DeltaAad(id, base_id));
+  if (frame.ok()) return Status::Ok();
+  return Status::Corruption(fmt::format("delta block at offset {} of pack '{}': {}", loc.offset,
+                                        PackKey(loc.pack), frame.status().message()));
+}
+
 Result<PackIndex> DecodePackIndex(const pipeline::Codec& codec, const PackId& id, ByteView tail,
                                   uint64_t pack_size) {
   std::string key = PackKey(id);
@@ -200,6 +214,7 @@ Status VerifyPack(storage::Storage& storage, const pipeline::Codec& codec, pipel
                   const PackId& id, ByteView pack) {
   std::string key = PackKey(id);
   PGV_ASSIGN_OR_RETURN(PackIndex index, DecodePackIndex(codec, id, pack, pack.size()));
+  RedirectCache redirects(storage, codec);
   for (const PackIndexEntry& e : index.entries) {
     BlockLocation loc{.pack = id, .offset = e.offset, .size = e.size};
     if (!e.delta) {
@@ -208,6 +223,11 @@ Status VerifyPack(storage::Storage& storage, const pipeline::Codec& codec, pipel
       continue;
     }
     auto base_sealed = storage.Get(PackKey(e.base_loc.pack), {e.base_loc.offset, e.base_loc.size});
+    if (!base_sealed.ok() && base_sealed.status().IsNotFound()) {  // the base's pack was repacked
+      auto moved = redirects.Resolve(e.base_loc);
+      base_sealed = moved.ok() ? storage.Get(PackKey(moved->pack), {moved->offset, moved->size})
+                               : Result<Bytes>(moved.status());
+    }
     if (!base_sealed.ok())
       return base_sealed.status().Context(
           fmt::format("reading the base of a block in pack '{}'", key));

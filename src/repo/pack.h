@@ -22,6 +22,15 @@ struct BlockLocation {
   uint32_t size = 0;  // sealed size
 };
 
+// One blob as a pack's trailer index lists it.
+struct PackIndexEntry {
+  pipeline::Digest id{};
+  uint32_t offset = 0, size = 0;
+  bool delta = false;
+  pipeline::Digest base_id{};
+  BlockLocation base_loc;
+};
+
 struct PackStats {
   uint64_t packs_written = 0;
   uint64_t bytes_written = 0;      // sealed bytes of new blocks (what the repository grew by)
@@ -40,6 +49,9 @@ class PackWriter {
   // A delta block: frame is pipeline::DeltaEncode(base plaintext, block); raw_size the block's.
   Result<BlockLocation> AddDelta(const pipeline::Digest& id, ByteView frame, size_t raw_size,
                                  const pipeline::Digest& base_id, const BlockLocation& base_loc);
+  // A blob copied unchanged from another pack (gc --repack): entry gives its id, kind and base
+  // (the base's location as its manifests name it); raw bytes are not counted.
+  Result<BlockLocation> AddSealed(const PackIndexEntry& entry, ByteView sealed);
   Status Flush();
   const PackStats& stats() const { return stats_; }
   // Options for every pack written from now on (e.g. an object-lock retention).
@@ -93,14 +105,12 @@ Result<Bytes> DecodeDeltaBlock(const pipeline::Codec& codec, pipeline::Hmac& hma
                                const pipeline::Digest& base_id, ByteView sealed, ByteView base,
                                IdCheck check = IdCheck::kAlways);
 
+// Checks a delta blob without its base: the sealed frame decodes under (id, base id), which
+// AES-GCM authenticates (CRC-32 when unencrypted). kCorruption naming the pack and offset.
+Status CheckDeltaBlob(const pipeline::Codec& codec, const pipeline::Digest& id,
+                      const pipeline::Digest& base_id, const BlockLocation& loc, ByteView sealed);
+
 // A pack's trailer index, decoded.
-struct PackIndexEntry {
-  pipeline::Digest id{};
-  uint32_t offset = 0, size = 0;
-  bool delta = false;
-  pipeline::Digest base_id{};
-  BlockLocation base_loc;
-};
 struct PackIndex {
   uint64_t data_size = 0;               // bytes before the trailer: the blobs
   std::vector<PackIndexEntry> entries;  // in offset order

@@ -265,6 +265,24 @@ Status Repository::Create(storage::Storage& storage, const RepoParams& params,
   return s;
 }
 
+Status Repository::RaiseFormat(int format) {
+  if (config_.format >= format) return Status::Ok();
+  PGV_ASSIGN_OR_RETURN(Bytes raw, storage_->Get(kConfigKey));
+  json j = json::parse(AsString(raw), nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("format", 0) != config_.format)
+    return Status::Conflict(
+        fmt::format("repository '{}': its config changed while it was open", Describe()));
+  j["format"] = format;
+  j["checksum"] = OwnChecksum(j, kConfigKey);
+  std::string text = j.dump(2);
+  // A whole-object replace: atomic on every storage (posix rename, S3 PUT), so a reader sees
+  // the old config or the new one.
+  PGV_RETURN_IF_ERROR(
+      storage_->Put(kConfigKey, AsBytes(text), {}).Context("raising the repository format"));
+  config_.format = format;
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Storage> storage,
                                                      const Secret& secret) {
   auto raw = storage->Get(kConfigKey);
@@ -304,7 +322,7 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::St
   std::unique_ptr<Repository> repo(new Repository());
   RepoConfig& c = repo->config_;
   c.format = j.value("format", 0);
-  if (c.format != kFormatVersion)
+  if (c.format < kFormatBase || c.format > kFormatVersion)
     return std::move(
                Status::Config(fmt::format("repository '{}' has format {}, this pgvault reads {}",
                                           storage->Describe(), c.format, kFormatVersion)))

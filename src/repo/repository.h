@@ -20,7 +20,12 @@ namespace pgvault::repo {
 class BlockReader;   // repo/block_reader.h
 struct WalFileInfo;  // repo/wal_store.h
 
-constexpr int kFormatVersion = 1;
+// Repository formats (docs/repository-format.md, "Versions"): 1 as repo-create writes it; 2 once
+// `gc --repack` wrote a redirect object, which readers of format 1 would not follow. This version
+// reads both; an older one refuses format 2 by its config check.
+constexpr int kFormatBase = 1;
+constexpr int kFormatRedirects = 2;
+constexpr int kFormatVersion = kFormatRedirects;  // the newest this version reads
 
 // Where the secret that unlocks the master key comes from. Never logged.
 // The fewest characters a new passphrase or a key file may hold.
@@ -44,7 +49,7 @@ struct RepoParams {
 };
 
 struct RepoConfig {
-  int format = kFormatVersion;
+  int format = kFormatBase;
   std::string repo_id;  // 32 hex chars, random
   RepoParams params;
   int64_t created_unix_micros = 0;
@@ -70,6 +75,9 @@ class Repository {
   // A writer for a new backup's manifest (parts, then the header last).
   ManifestWriter NewManifestWriter(std::string backup_id);
   Result<ManifestHeader> ReadManifestHeader(std::string_view backup_id);
+  // Rewrites the config object with format `format` (and its checksum) unless it already has it
+  // or a newer one: the one change a config object ever sees (docs/repository-format.md).
+  Status RaiseFormat(int format);
   // Ids of the backups that have a manifest, oldest first (manifest.h ListBackups).
   Result<std::vector<std::string>> ListBackups();
   // Every backup with its header or its damage (manifest.h ListBackupHeaders).

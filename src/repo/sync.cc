@@ -11,6 +11,7 @@
 #include "repo/layout.h"
 #include "repo/manifest.h"
 #include "repo/pack.h"
+#include "repo/redirect.h"
 #include "repo/wal_store.h"
 
 namespace pgvault::repo {
@@ -25,16 +26,18 @@ int Phase(std::string_view key) {
       return 1;
     case ObjectKind::kPack:
       return 2;
+    case ObjectKind::kRedirect:
+      return 3;  // after the packs it points into
     case ObjectKind::kWal:
-      return 3;
-    case ObjectKind::kBackup:
       return 4;
-    case ObjectKind::kManifest:
+    case ObjectKind::kBackup:
       return 5;
+    case ObjectKind::kManifest:
+      return 6;
     case ObjectKind::kCatalog:
-      return 6;  // after the manifest: a record names a backup that exists
+      return 7;  // after the manifest: a record names a backup that exists
     case ObjectKind::kConfig:
-      return 7;
+      return 8;
     case ObjectKind::kLock:
     case ObjectKind::kGc:      // marks describe this repository's packs at a time: not copied
     case ObjectKind::kStream:  // superseded within seconds; the finished segment is copied
@@ -53,11 +56,13 @@ Status Verify(Repository& from, pipeline::Hmac& hmac, const std::string& key, By
       return VerifyPack(from.storage(), from.codec(), hmac, *id, data);
     }
     case 3:
-      return VerifyWalObject(from, key, data);
+      return DecodeRedirect(from.codec(), key, data).status();
     case 4:
+      return VerifyWalObject(from, key, data);
     case 5:
-      return VerifyManifestObject(from.codec(), key, data);
     case 6:
+      return VerifyManifestObject(from.codec(), key, data);
+    case 7:
       return VerifyCatalogRecordObject(from.codec(), key, data);
     default: {
       auto j = nlohmann::json::parse(AsString(data), nullptr, false);
@@ -87,7 +92,7 @@ Result<SyncStats> SyncRepository(Repository& from, storage::Storage& to, int job
   for (const auto& obj : target_objects) present.insert(obj.key);
 
   SyncStats stats;
-  std::vector<std::vector<std::string>> phases(8);
+  std::vector<std::vector<std::string>> phases(9);
   for (const auto& obj : source_objects) {
     int phase = Phase(obj.key);
     if (phase < 0) continue;
@@ -112,6 +117,17 @@ Result<SyncStats> SyncRepository(Repository& from, storage::Storage& to, int job
       return s;
     });
     if (!failure.ok()) return failure.Context(fmt::format("syncing into '{}'", to.Describe()));
+  }
+  // A replica whose config predates the source's format (gc --repack raised it) gets the new
+  // config last, once the redirects it announces are there.
+  if (target_config.ok()) {
+    auto j = nlohmann::json::parse(AsString(*target_config), nullptr, false);
+    if (j.value("format", 0) < from.config().format) {
+      PGV_ASSIGN_OR_RETURN(Bytes config, from.storage().Get(kConfigKey));
+      PGV_RETURN_IF_ERROR(to.Put(kConfigKey, config, {})
+                              .Context(fmt::format("raising the format of '{}'", to.Describe())));
+      copied++, bytes += config.size();
+    }
   }
   stats.objects_copied = copied;
   stats.bytes_copied = bytes;

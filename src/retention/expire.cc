@@ -9,6 +9,7 @@
 #include "repo/catalog.h"
 #include "repo/layout.h"
 #include "repo/manifest.h"
+#include "repo/redirect.h"
 #include "retention/gc.h"
 
 namespace pgvault::retention {
@@ -129,6 +130,15 @@ Result<HoldResult> SetHold(repo::Repository& repo, const std::string& backup_id,
   HoldResult result;
   PGV_RETURN_IF_ERROR(repo::ForEachKey(objects, [&](const std::string& key) {
     Status s = repo.storage().SetLegalHold(key, on);
+    auto pack = repo::PackIdFromKey(key);
+    if (s.IsNotFound() && pack) {  // moved by gc --repack: hold where its blocks are now
+      PGV_ASSIGN_OR_RETURN(auto keys, repo::MovedPackKeys(repo.storage(), repo.codec(), *pack));
+      for (const auto& moved : keys) {
+        PGV_RETURN_IF_ERROR(repo.storage().SetLegalHold(moved, on));
+        result.objects++;
+      }
+      return Status::Ok();
+    }
     if (s.ok()) result.objects++;
     return s.Context(fmt::format("{} legal hold on '{}'", on ? "setting" : "clearing", key));
   }));

@@ -2,11 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 
 #include "common/log.h"
 #include "common/time.h"
 #include "repo/backup_objects.h"
+#include "repo/manifest.h"
 
 namespace pgvault::retention {
 
@@ -46,7 +48,46 @@ Status DeleteUnlocked(storage::Storage& st, const std::vector<storage::ObjectInf
   return Status::Ok();
 }
 
-Result<LivePacks> FindLivePacks(repo::Repository& repo) {
+namespace {
+
+// Adds the packs (and with blocks, the locations) one backup's manifest names.
+Status AddBackup(repo::Repository& repo, const std::string& backup_id, LivePacks& live,
+                 bool with_blocks) {
+  if (!with_blocks) {
+    PGV_ASSIGN_OR_RETURN(auto objects, repo::ObjectsOfBackup(repo, backup_id));
+    live.named.insert(objects.packs.begin(), objects.packs.end());
+    return Status::Ok();
+  }
+  PGV_ASSIGN_OR_RETURN(auto reader, repo.OpenManifest(backup_id));
+  repo::FileEntry e;
+  // This backup's locations apart, then merged: backups share most blocks, so the merged lists
+  // hold each block once and memory peaks at them plus one backup's.
+  std::map<repo::PackId, std::vector<BlockSpan>> own;
+  auto add = [&](const repo::BlockLocation& loc) {
+    own[loc.pack].emplace_back(loc.offset, loc.size);
+  };
+  while (reader->Next(e))
+    for (const repo::BlockRef& b : e.blocks) {
+      if (b.zero) continue;
+      add(b.loc);
+      if (b.delta) add(b.base_loc);  // a delta needs its base
+    }
+  PGV_RETURN_IF_ERROR(reader->status());
+  for (auto& [pack, spans] : own) {
+    live.named.insert(pack);
+    std::sort(spans.begin(), spans.end());
+    std::vector<BlockSpan>& all = live.blocks[pack];
+    size_t before = all.size();
+    all.insert(all.end(), spans.begin(), spans.end());
+    std::inplace_merge(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(before), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<LivePacks> FindLivePacks(repo::Repository& repo, bool with_blocks) {
   LivePacks live;
   PGV_ASSIGN_OR_RETURN(auto remaining, repo.ListBackupHeaders());
   for (const auto& backup : remaining) {
@@ -55,8 +96,28 @@ Result<LivePacks> FindLivePacks(repo::Repository& repo) {
       live.damage = backup.damage;
       return live;
     }
-    PGV_ASSIGN_OR_RETURN(auto objects, repo::ObjectsOfBackup(repo, backup.id));
-    live.packs.insert(objects.packs.begin(), objects.packs.end());
+    PGV_RETURN_IF_ERROR(AddBackup(repo, backup.id, live, with_blocks));
+  }
+  live.packs = live.named;
+  // Redirects: the newest generation of a named pack is current and keeps its targets; every
+  // other one is stale. Sorted by key, so a pack's generations are adjacent, oldest first.
+  PGV_ASSIGN_OR_RETURN(auto redirects, repo::ListRedirects(repo.storage()));
+  for (size_t idx = 0; idx < redirects.size(); ++idx) {
+    const auto& [name, object] = redirects[idx];
+    bool newest = idx + 1 == redirects.size() || redirects[idx + 1].name.old_pack != name.old_pack;
+    if (!newest || !live.named.count(name.old_pack)) {
+      live.stale_redirects.push_back(object);
+      continue;
+    }
+    PGV_ASSIGN_OR_RETURN(Bytes data, repo.storage().Get(object.key));
+    auto redirect = repo::DecodeRedirect(repo.codec(), object.key, data);
+    if (!redirect.ok()) {
+      live.damaged = object.key;
+      live.damage = redirect.status().message();
+      return live;
+    }
+    for (const auto& e : redirect->entries) live.packs.insert(e.pack);
+    live.redirects.emplace(name.old_pack, std::move(redirect).value());
   }
   return live;
 }

@@ -6,10 +6,13 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "repo/redirect.h"
 #include "repo/repository.h"
 
 namespace pgvault::retention {
@@ -23,14 +26,28 @@ struct PackCollection {
   std::vector<std::string> locked_keys;  // every locked pack's key
 };
 
-// The packs referenced by every backup in the repository. damaged is set to the id of the first
-// backup whose manifest cannot be read (then the set is incomplete and nothing may be deleted).
+// A block location as a manifest names it: (offset, sealed size) within its pack.
+using BlockSpan = std::pair<uint32_t, uint32_t>;
+
+// The packs every backup in the repository needs. A pack that gc --repack moved is needed no
+// longer (its redirect is, and the packs the redirect points into). damaged is set to the id of
+// the first backup whose manifest cannot be read, or the key of a redirect that cannot be (then
+// the sets are incomplete and nothing may be deleted).
 struct LivePacks {
-  std::set<repo::PackId> packs;
+  std::set<repo::PackId> packs;  // named by a manifest, or the target of a current redirect
+  std::set<repo::PackId> named;  // named by a manifest
+  // The current redirect of every named pack that has one (its pack is not needed).
+  std::map<repo::PackId, repo::Redirect> redirects;
+  // Redirect objects nothing needs: older generations, and those of packs no manifest names.
+  std::vector<storage::ObjectInfo> stale_redirects;
+  // With blocks: every block location the manifests name (a delta's base too), by pack, sorted
+  // and unique (8 bytes a block).
+  std::map<repo::PackId, std::vector<BlockSpan>> blocks;
   std::string damaged;
   std::string damage;
+  bool Needed(const repo::PackId& id) const { return packs.count(id) && !redirects.count(id); }
 };
-Result<LivePacks> FindLivePacks(repo::Repository& repo);
+Result<LivePacks> FindLivePacks(repo::Repository& repo, bool with_blocks = false);
 
 // Deletes the packs not in live that are older than grace_seconds (by mtime) and not locked.
 Status CollectPacks(repo::Repository& repo, const std::set<repo::PackId>& live, int64_t now,
@@ -45,6 +62,21 @@ struct GcOptions {
   int64_t grace_seconds = 3600;
   bool dry_run = false;         // report what a run would do; write nothing
   int64_t now_unix_micros = 0;  // 0 = the clock
+  bool repack = false;          // repack packs whose live fraction is below the threshold
+  int repack_threshold_percent = 50;
+};
+
+// What --repack did (or, dry run, would do). docs/design.md "Garbage collection and repack".
+struct RepackResult {
+  uint64_t packs_repacked = 0;
+  uint64_t bytes_freeable = 0;  // their size: a gc after the grace period deletes them
+  uint64_t bytes_copied = 0;    // the live blocks copied out of them
+  uint64_t packs_written = 0;
+  uint64_t redirects_written = 0;
+  std::vector<std::string> locked_keys;  // below the threshold but retained (object lock): kept
+  std::vector<std::string> damaged;      // below the threshold but a live block is damaged: kept
+  std::vector<repo::PackId> repacked;    // now not needed: this run's mark names them
+  std::vector<storage::ObjectInfo> superseded;  // redirects replaced by a newer generation
 };
 
 struct GcResult {
@@ -58,6 +90,10 @@ struct GcResult {
   uint64_t marks_removed = 0;   // earlier marks this run consumed
   std::string skipped_running;  // a backup is running: nothing was deleted
   std::string skipped_damaged;  // a backup is damaged: nothing was marked or deleted
+  uint64_t redirects_deleted = 0;
+  uint64_t redirects_marked = 0;
+  bool repack = false;  // --repack was asked for
+  RepackResult repacked;
 };
 
 // One gc run (see above). kConflict when another gc or expire holds the gc lock.

@@ -3,8 +3,12 @@
 //      references (a damaged backup: nothing is marked or deleted);
 //   2. deletes the packs that a mark at least the grace period old names and that are still
 //      unreferenced (locked ones are kept and reported);
-//   3. writes its own mark naming the packs that are unreferenced now, then removes the marks it
-//      consumed.
+//   3. with --repack (and no backup running), repacks the packs whose live fraction is below the
+//      threshold (repack.h): the packs it emptied are unneeded from now on;
+//   4. writes its own mark naming the packs and redirects that are unneeded now, then removes the
+//      marks it consumed.
+// A pack is needed when a backup names it and gc --repack did not move it, or a current redirect
+// points into it; a redirect is needed while it is the newest of a pack a backup names.
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +19,7 @@
 #include "repo/backup_lock.h"
 #include "repo/layout.h"
 #include "retention/gc.h"
+#include "retention/repack.h"
 
 namespace pgvault::retention {
 
@@ -24,6 +29,7 @@ namespace {
 
 struct Marks {
   std::set<repo::PackId> eligible;    // named by a mark at least the grace period old
+  std::set<std::string> redirects;    // redirect keys named so
   std::vector<std::string> consumed;  // those marks' keys
 };
 
@@ -50,16 +56,22 @@ Result<Marks> ReadMarks(storage::Storage& st, int64_t cutoff_micros) {
       std::copy(raw.begin(), raw.end(), id.begin());
       marks.eligible.insert(id);
     }
+    if (j.contains("redirects") && j["redirects"].is_array())
+      for (const auto& key : j["redirects"])
+        if (key.is_string() && repo::ParseRedirectKey(key.get<std::string>()))
+          marks.redirects.insert(key.get<std::string>());
     marks.consumed.push_back(obj.key);
   }
   return marks;
 }
 
 Result<std::string> WriteMark(storage::Storage& st, int64_t now_micros,
-                              const std::vector<repo::PackId>& packs) {
+                              const std::vector<repo::PackId>& packs,
+                              const std::vector<std::string>& redirects) {
   json list = json::array();
   for (const auto& id : packs) list.push_back(ToHex(id));
   json mark{{"version", 1}, {"time_unix_micros", now_micros}, {"packs", list}};
+  if (!redirects.empty()) mark["redirects"] = redirects;
   Bytes nonce = pipeline::RandomBytes(4);
   uint32_t n = (uint32_t{nonce[0]} << 24) | (uint32_t{nonce[1]} << 16) | (uint32_t{nonce[2]} << 8) |
                nonce[3];
@@ -81,9 +93,32 @@ Result<std::string> RunningBackup(storage::Storage& st, bool dry_run) {
   return std::string();
 }
 
-// Steps 2 and 3 once the live packs are known.
+// Step 2 for the redirects nothing needs: deleted when an old enough mark names them, else
+// named by this run's mark.
+Status CollectRedirects(storage::Storage& st, const Marks& marks, const LivePacks& live,
+                        int64_t now, bool dry_run, GcResult& r,
+                        std::vector<std::string>& unneeded) {
+  std::vector<storage::ObjectInfo> doomed;
+  for (const auto& obj : live.stale_redirects) {
+    if (r.skipped_running.empty() && marks.redirects.count(obj.key))
+      doomed.push_back(obj);
+    else
+      unneeded.push_back(obj.key);
+  }
+  if (dry_run) {
+    r.redirects_deleted = doomed.size();
+    return Status::Ok();
+  }
+  PackCollection collected;
+  PGV_RETURN_IF_ERROR(DeleteUnlocked(st, doomed, now, collected));
+  r.redirects_deleted = collected.packs_deleted;
+  unneeded.insert(unneeded.end(), collected.locked_keys.begin(), collected.locked_keys.end());
+  return Status::Ok();
+}
+
+// Steps 2 to 4 once the live packs are known.
 Status DeleteAndMark(repo::Repository& repo, const GcOptions& o, int64_t now_micros,
-                     const std::set<repo::PackId>& live, GcResult& r) {
+                     const LivePacks& live, GcResult& r) {
   storage::Storage& st = repo.storage();
   PGV_ASSIGN_OR_RETURN(auto packs, repo.ListPacks());
   PGV_ASSIGN_OR_RETURN(auto marks, ReadMarks(st, now_micros - o.grace_seconds * 1000000));
@@ -92,7 +127,7 @@ Status DeleteAndMark(repo::Repository& repo, const GcOptions& o, int64_t now_mic
   for (const auto& [id, obj] : packs) {
     r.packs_total++;
     r.bytes_total += obj.size;
-    if (live.count(id)) {
+    if (live.Needed(id)) {
       r.packs_live++;
       r.bytes_live += obj.size;
       continue;
@@ -105,10 +140,19 @@ Status DeleteAndMark(repo::Repository& repo, const GcOptions& o, int64_t now_mic
     unreferenced.push_back(id);
   }
   int64_t now = now_micros / 1000000;
+  std::vector<std::string> unneeded_redirects;
+  PGV_RETURN_IF_ERROR(CollectRedirects(st, marks, live, now, o.dry_run, r, unneeded_redirects));
+  if (o.repack && r.skipped_running.empty()) {
+    PGV_ASSIGN_OR_RETURN(auto candidates, PlanRepack(live, packs, o.repack_threshold_percent));
+    PGV_RETURN_IF_ERROR(Repack(repo, live, candidates, now, o.dry_run, r.repacked));
+    unreferenced.insert(unreferenced.end(), r.repacked.repacked.begin(), r.repacked.repacked.end());
+    for (const auto& obj : r.repacked.superseded) unneeded_redirects.push_back(obj.key);
+  }
   if (o.dry_run) {
     r.collected.packs_deleted = doomed.size();
     for (const auto& obj : doomed) r.collected.bytes_deleted += obj.size;
     r.packs_marked = unreferenced.size();
+    r.redirects_marked = unneeded_redirects.size();
     return Status::Ok();
   }
   PGV_RETURN_IF_ERROR(DeleteUnlocked(st, doomed, now, r.collected));
@@ -116,8 +160,9 @@ Status DeleteAndMark(repo::Repository& repo, const GcOptions& o, int64_t now_mic
   for (const auto& key : r.collected.locked_keys)
     if (auto id = repo::PackIdFromKey(key)) unreferenced.push_back(*id);
   r.packs_marked = unreferenced.size();
-  if (!unreferenced.empty()) {
-    PGV_ASSIGN_OR_RETURN(r.mark_key, WriteMark(st, now_micros, unreferenced));
+  r.redirects_marked = unneeded_redirects.size();
+  if (!unreferenced.empty() || !unneeded_redirects.empty()) {
+    PGV_ASSIGN_OR_RETURN(r.mark_key, WriteMark(st, now_micros, unreferenced, unneeded_redirects));
   }
   if (!r.skipped_running.empty()) return Status::Ok();  // its marks were not used
   for (const auto& key : marks.consumed) PGV_RETURN_IF_ERROR(st.Delete(key));
@@ -135,20 +180,22 @@ Result<GcResult> RunGc(repo::Repository& repo, const GcOptions& o) {
     PGV_ASSIGN_OR_RETURN(auto held, repo::LockGc(st));
     lock.emplace(std::move(held));
   }
-  GcResult r{.dry_run = o.dry_run};
+  GcResult r{.dry_run = o.dry_run, .repack = o.repack};
   // Backup locks first, manifests second: a backup that takes its lock after this check lists
   // the manifests after it too, so every block it reuses is in a pack `live` holds.
   PGV_ASSIGN_OR_RETURN(r.skipped_running, RunningBackup(st, o.dry_run));
   if (!r.skipped_running.empty())
     log::Warn("backup '{}' is running; no pack is deleted this run (packs are only marked)",
               r.skipped_running);
-  PGV_ASSIGN_OR_RETURN(auto live, FindLivePacks(repo));
+  PGV_ASSIGN_OR_RETURN(auto live, FindLivePacks(repo, /*with_blocks=*/o.repack));
   if (!live.damaged.empty()) {
     r.skipped_damaged = live.damaged;
-    log::Warn("backup '{}' is damaged ({}); no pack was marked or deleted: expire it first",
-              live.damaged, live.damage);
+    log::Warn(
+        "'{}' is damaged ({}); no pack was marked or deleted: expire it first (a backup) or "
+        "restore it from a replica",
+        live.damaged, live.damage);
   } else {
-    PGV_RETURN_IF_ERROR(DeleteAndMark(repo, o, now_micros, live.packs, r));
+    PGV_RETURN_IF_ERROR(DeleteAndMark(repo, o, now_micros, live, r));
   }
   if (lock) PGV_RETURN_IF_ERROR(lock->Release());
   return r;
@@ -168,11 +215,27 @@ std::string GcText(const GcResult& r) {
   if (r.packs_marked)
     out += fmt::format("{} {} unreferenced packs: a gc after the grace period deletes them\n",
                        r.dry_run ? "would mark" : "marked", r.packs_marked);
+  if (r.redirects_deleted || r.redirects_marked)
+    out += fmt::format("redirects: {} {} no backup needs, {} {}\n",
+                       r.dry_run ? "would delete" : "deleted", r.redirects_deleted,
+                       r.dry_run ? "would mark" : "marked", r.redirects_marked);
+  const RepackResult& p = r.repacked;
+  if (r.repack && r.skipped_running.empty() && r.skipped_damaged.empty())
+    out += fmt::format(
+        "{} {} packs ({:.1f} MB, freed by a gc after the grace period), {:.1f} MB of live "
+        "blocks copied into {} new packs, {} redirects written\n",
+        r.dry_run ? "would repack" : "repacked", p.packs_repacked, p.bytes_freeable / 1e6,
+        p.bytes_copied / 1e6, p.packs_written, p.redirects_written);
+  for (const auto& key : p.locked_keys) out += fmt::format("not repacked, locked: {}\n", key);
+  for (const auto& why : p.damaged) out += fmt::format("not repacked, damaged: {}\n", why);
   if (!r.skipped_running.empty())
-    out += fmt::format("no pack deleted while backup {} is running\n", r.skipped_running);
+    out += fmt::format("no pack deleted{} while backup {} is running\n",
+                       r.repack ? " or repacked" : "", r.skipped_running);
   if (!r.skipped_damaged.empty())
-    out += fmt::format("nothing marked or deleted while backup {} is damaged (expire it)\n",
-                       r.skipped_damaged);
+    out += fmt::format(
+        "nothing marked or deleted while '{}' is damaged (expire the backup, or "
+        "restore the object from a replica)\n",
+        r.skipped_damaged);
   return out;
 }
 

@@ -213,31 +213,7 @@ TEST(WalGcTest, ADamagedBackupStopsWalCollection) {
   EXPECT_EQ(WalNames(mem).size(), 11u);
 }
 
-// Object-lock storage over MemStorage: keys in `locked` are retained; deleting one fails.
-class LockingStorage : public storage::BorrowedStorage {
- public:
-  LockingStorage(MemStorage& mem, std::set<std::string> locked)
-      : BorrowedStorage(mem), locked_(std::move(locked)) {}
-  storage::Features features() const override {
-    storage::Features f = BorrowedStorage::features();
-    f.object_lock = true;
-    return f;
-  }
-  Result<storage::ObjectInfo> Stat(std::string_view key) override {
-    PGV_ASSIGN_OR_RETURN(auto info, BorrowedStorage::Stat(key));
-    if (locked_.count(std::string(key))) info.retain_until_unix = kUntil;
-    return info;
-  }
-  Status Delete(std::string_view key) override {
-    if (locked_.count(std::string(key)))
-      return Status::Conflict(fmt::format("'{}' is locked", key));
-    return BorrowedStorage::Delete(key);
-  }
-  static constexpr int64_t kUntil = 2'000'000'000;
-
- private:
-  std::set<std::string> locked_;
-};
+using repo::testing::LockingStorage;
 
 TEST(WalGcTest, LockedWalIsKeptAndReported) {
   MemStorage mem;

@@ -30,6 +30,9 @@ Result<PackTable> PackTable::List(repo::Repository& repo) {
   PGV_ASSIGN_OR_RETURN(auto packs, repo.ListPacks());
   for (const auto& pack : packs)
     table.packs_[pack.id] = Pack{.key = pack.object.key, .size = pack.object.size};
+  PGV_ASSIGN_OR_RETURN(auto redirects, repo::ListRedirects(repo.storage()));
+  for (const auto& r : redirects)  // by key: the newest generation of a pack comes last
+    table.moved_[r.name.old_pack] = Moved{.key = r.object.key};
   return table;
 }
 
@@ -43,12 +46,45 @@ void PackTable::Load(const repo::PackId& id, Pack& pack) {
   for (const auto& e : index->entries) {
     pack.offsets.push_back(e.offset);
     pack.sizes.push_back(e.size);
+    pack.ids.push_back(e.id);
   }
   pack.referenced.assign(pack.offsets.size(), false);
 }
 
-std::optional<std::string> PackTable::Mark(const repo::BlockLocation& loc) {
+const repo::Redirect* PackTable::LoadRedirect(Moved& moved) {
+  if (!moved.loaded) {
+    moved.loaded = true;
+    auto data = repo_->storage().Get(moved.key);
+    auto r = data.ok() ? repo::DecodeRedirect(repo_->codec(), moved.key, *data)
+                       : Result<repo::Redirect>(data.status());
+    if (r.ok())
+      moved.redirect = std::move(r).value();
+    else
+      redirect_problems_.push_back(fmt::format("'{}': {}", moved.key, r.status().message()));
+  }
+  return moved.redirect ? &*moved.redirect : nullptr;
+}
+
+std::optional<std::string> PackTable::Mark(const repo::BlockLocation& loc,
+                                           const pipeline::Digest& id) {
   std::lock_guard lock(*mu_);
+  auto moved = moved_.find(loc.pack);
+  if (moved == moved_.end()) return MarkStored(loc, nullptr);
+  moved->second.referenced = true;
+  const repo::Redirect* r = LoadRedirect(moved->second);
+  if (!r) return std::nullopt;  // reported once, by problems()
+  const repo::RedirectEntry* e = r->Find(loc.offset, loc.size);
+  if (!e)
+    return fmt::format("block at offset {} of moved pack '{}' is not in its redirect '{}'",
+                       loc.offset, repo::PackKey(loc.pack), moved->second.key);
+  if (e->id != id)
+    return fmt::format("redirect '{}' lists another block at offset {}", moved->second.key,
+                       loc.offset);
+  return MarkStored({.pack = e->pack, .offset = e->offset, .size = e->size}, &id);
+}
+
+std::optional<std::string> PackTable::MarkStored(const repo::BlockLocation& loc,
+                                                 const pipeline::Digest* id) {
   auto it = packs_.find(loc.pack);
   if (it == packs_.end()) return std::nullopt;
   Pack& pack = it->second;
@@ -56,7 +92,8 @@ std::optional<std::string> PackTable::Mark(const repo::BlockLocation& loc) {
   if (!pack.problem.empty()) return std::nullopt;  // reported once, by problems()
   auto at = std::lower_bound(pack.offsets.begin(), pack.offsets.end(), loc.offset);
   size_t idx = at - pack.offsets.begin();
-  if (at == pack.offsets.end() || *at != loc.offset || pack.sizes[idx] != loc.size)
+  if (at == pack.offsets.end() || *at != loc.offset || pack.sizes[idx] != loc.size ||
+      (id && pack.ids[idx] != *id))
     return fmt::format("block at offset {} ({} bytes) of pack '{}' is not in the pack's index",
                        loc.offset, loc.size, pack.key);
   pack.referenced[idx] = true;
@@ -67,13 +104,39 @@ void PackTable::LoadAll() {
   std::lock_guard lock(*mu_);
   for (auto& [id, pack] : packs_)
     if (!pack.loaded) Load(id, pack);
+  // Every current redirect: its targets must exist and hold the blocks it names.
+  for (auto& [old_pack, moved] : moved_) {
+    if (!moved.referenced) continue;
+    const repo::Redirect* r = LoadRedirect(moved);
+    if (!r) continue;
+    for (const auto& e : r->entries) {
+      auto target = packs_.find(e.pack);
+      if (target == packs_.end()) {
+        redirect_problems_.push_back(fmt::format("'{}' points into pack '{}', which is missing",
+                                                 moved.key, repo::PackKey(e.pack)));
+        break;
+      }
+      const Pack& pack = target->second;
+      if (!pack.problem.empty()) continue;
+      auto at = std::lower_bound(pack.offsets.begin(), pack.offsets.end(), e.offset);
+      size_t idx = at - pack.offsets.begin();
+      if (at == pack.offsets.end() || *at != e.offset || pack.sizes[idx] != e.size ||
+          pack.ids[idx] != e.id) {
+        redirect_problems_.push_back(
+            fmt::format("'{}': the block it moved from offset {} is not at offset {} of pack '{}'",
+                        moved.key, e.old_offset, e.offset, pack.key));
+        break;
+      }
+    }
+  }
 }
 
 std::vector<std::string> PackTable::problems() const {
   std::vector<std::string> out;
   for (const auto& [id, pack] : packs_)
     if (!pack.problem.empty()) out.push_back(pack.problem);
-  Cap(out, "damaged packs");
+  out.insert(out.end(), redirect_problems_.begin(), redirect_problems_.end());
+  Cap(out, "damaged packs and redirects");
   return out;
 }
 

@@ -164,8 +164,8 @@ BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, PackTable&
       }
       for (const repo::BlockRef& b : e.blocks) {
         if (b.zero) continue;
-        auto missing = packs.Mark(b.loc);
-        if (!missing && b.delta) missing = packs.Mark(b.base_loc);
+        auto missing = packs.Mark(b.loc, b.id);
+        if (!missing && b.delta) missing = packs.Mark(b.base_loc, b.base_id);
         if (missing) problem(fmt::format("'{}': {}", e.path, *missing));
       }
       if (e.type != repo::EntryType::kFile) continue;

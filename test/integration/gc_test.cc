@@ -49,7 +49,7 @@ TEST(GcTest, AStoppedBackupBlocksGcAndExpireAndOnceKilledItNoLongerDoes) {
   ASSERT_EQ(first.exit_code, 0) << first.err;
   // The big table replaced by other data: the packs that held only its blocks are garbage
   // (pgbench -i would write the same frozen pages again, and packs mixing blocks of files that
-  // stay are kept: repack is not implemented).
+  // stay are kept by a plain gc; repack_test.cc frees those with gc --repack).
   source->Exec("DROP TABLE pgbench_accounts");
   source->Exec(
       "CREATE TABLE filler AS SELECT g, md5(g::text) AS m FROM generate_series(1, 200000) g");

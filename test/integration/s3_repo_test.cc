@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "mixed_tables.h"
 #include "pg_cluster.h"
 #include "storage/s3/s3_storage.h"
 
@@ -467,6 +468,53 @@ TEST_F(S3RepoTest, StorageClassAndObjectLockComeFromTheBackupsTiers) {
   EXPECT_EQ(r.exit_code, 7) << r.out << r.err;
   r = Pgvault(repo, {"expire", "--backup", daily, "--gc-grace", "0"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+// gc --repack on S3: the same as on posix (repack_test.cc), through the gateway: redirects are
+// objects like packs, the old packs go in a DeleteObjects batch of the gc after the grace period.
+TEST_F(S3RepoTest, RepackThroughTheGatewayFreesTheDeadBytesAndRestores) {
+  constexpr int kPairs = 15;
+  auto repo = RepoArgs(RepoUrl());
+  auto r = Pgvault(repo, {"repo-create", "--pack-size", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto pg = MakeCluster(repo);
+  CreateMixedTables(*pg, kPairs);
+  pg->SwitchWalAndWaitArchived();
+  auto first = Backup(repo, *pg, {"--jobs", "1"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  DropDoomedTables(*pg, kPairs);
+  auto second = Backup(repo, *pg, {"--jobs", "1"});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  auto expected = TableChecksums(*pg, StayTables(kPairs));
+  ASSERT_EQ(
+      Pgvault(repo, {"expire", "--backup", BackupIdFromSummary(first.out), "--gc-grace", "864000"})
+          .exit_code,
+      0);
+  auto repack = Pgvault(repo, {"gc", "--repack", "--gc-grace", "0", "--json"});
+  ASSERT_EQ(repack.exit_code, 0) << repack.err;
+  auto gc = Pgvault(repo, {"gc", "--gc-grace", "0", "--json"});
+  ASSERT_EQ(gc.exit_code, 0) << gc.err;
+  nlohmann::json p = nlohmann::json::parse(repack.out), g = nlohmann::json::parse(gc.out);
+  ReportFigure("S3 gc --repack: packs repacked, bytes freeable, bytes copied",
+               fmt::format("{}, {}, {}", p["packs_repacked"].get<uint64_t>(),
+                           p["bytes_freeable"].get<uint64_t>(), p["bytes_copied"].get<uint64_t>()));
+  ReportFigure("S3 pack bytes before / after gc --repack and gc",
+               fmt::format("{} / {}", p["bytes"].get<uint64_t>(),
+                           g["bytes"].get<uint64_t>() - g["bytes_deleted"].get<uint64_t>()));
+  EXPECT_GT(p["packs_repacked"].get<uint64_t>(), 0u) << repack.out;
+  EXPECT_GT(p["redirects_written"].get<uint64_t>(), 0u) << repack.out;
+  EXPECT_EQ(g["bytes_deleted"].get<uint64_t>(), p["bytes"].get<uint64_t>() -
+                                                    p["bytes_referenced"].get<uint64_t>() +
+                                                    p["bytes_freeable"].get<uint64_t>());
+  r = Pgvault(repo, {"verify"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  TempDir target("restore");
+  r = Pgvault(repo, {"restore", "--pgdata", target.Sub("pgdata"), "--backup",
+                     BackupIdFromSummary(second.out)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto restored = PgCluster::Adopt(target.Sub("pgdata"), {.env = S3Env()});
+  restored->WaitForRecoveryEnd();
+  EXPECT_EQ(TableChecksums(*restored, StayTables(kPairs)), expected);
 }
 
 TEST_F(S3RepoTest, SecondRepositoryServesRestoreAndArchiveGetWhileTheFirstIsDown) {
