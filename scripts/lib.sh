@@ -44,3 +44,40 @@ bench_pgvault() {  # bench_pgvault [BIN]: PGVAULT=BIN, or a Release build of pgv
     PGVAULT=$SRC/build-bench/pgvault
   fi
 }
+
+bench_stamp() {  # bench_stamp TEXT: "== [MM:SS] TEXT", the time since the script began (t_begin)
+  printf '== [%s] %s\n' "$(date -u -d @$(($(date +%s) - t_begin)) +%M:%S)" "$1"
+}
+
+start_archiving_cluster() {  # start_archiving_cluster PGDATA PORT ARCHIVE_COMMAND [LINE...]
+  # initdb --data-checksums, then listen on 127.0.0.1:PORT (socket in $work), archive with
+  # ARCHIVE_COMMAND, extra postgresql.conf LINEs, start; the server log is $work/postgres.log.
+  local pgdata=$1 port=$2 archive=$3
+  shift 3
+  as_pg /usr/lib/postgresql/15/bin/initdb --data-checksums -D "$pgdata" -U postgres --auth=trust >/dev/null
+  printf '%s\n' "listen_addresses = '127.0.0.1'" "port = $port" "unix_socket_directories = '$work'" \
+    "archive_mode = on" "archive_command = '$archive'" "$@" >>"$pgdata/postgresql.conf"
+  as_pg /usr/lib/postgresql/15/bin/pg_ctl -D "$pgdata" -l "$work/postgres.log" -w start >/dev/null
+}
+
+wait_for_archiver() {  # wait_for_archiver PGDATA: until no segment waits for archive_command (120 s)
+  for _ in $(seq 600); do
+    compgen -G "$1/pg_wal/archive_status/*.ready" >/dev/null || return 0
+    sleep 0.2
+  done
+  echo "archiving is stuck; see $work/postgres.log" >&2
+  return 1
+}
+
+measure() {  # measure OUT CMD...: CMD as postgres under /usr/bin/time -v, its output in OUT;
+  # sets secs (wall) and rss_mib (peak RSS); a failure prints OUT and returns 1
+  local out=$1 t0 t1
+  shift
+  t0=$(date +%s%N)
+  /usr/bin/time -v -o "$out.time" runuser -u postgres -- "$@" >"$out" 2>&1 || {
+    echo "failed: $*" >&2; cat "$out" >&2; return 1
+  }
+  t1=$(date +%s%N)
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", (b-a)/1e9}')
+  rss_mib=$(awk -F': ' '/Maximum resident set size/{printf "%.0f", $2/1024}' "$out.time")
+}
