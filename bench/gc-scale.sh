@@ -27,7 +27,7 @@ while (($#)); do
     --scale) scale=$2; shift 2 ;;
     --pgvault) pgvault_bin=$2; shift 2 ;;
     --keep) keep=yes; shift ;;
-    -h | --help) sed -n '15,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '14,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gc-scale.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -77,8 +77,9 @@ done
 packs=$(find "$repo/packs" -type f | wc -l)
 echo "  repository: $packs packs ($(du -sm "$repo/packs" | cut -f1) MB), $(du -sm "$repo/backups" | cut -f1) MB of manifests, $(du -sm "$repo" | cut -f1) MB in all"
 
-report() {  # report WHAT OUT: "WHAT: secs s, peak RSS rss MiB" and OUT's summary line
-  printf '  %-44s %7.2f s  %5s MiB   %s\n' "$1" "$secs" "$rss_mib" "$(grep -v '^WARN' "$2" | tail -1)"
+report() {  # report WHAT OUT [LINES]: WHAT, secs, peak RSS, and OUT's last LINES lines (default 1)
+  printf '  %-40s %7.2f s %5s MiB   %s\n' "$1" "$secs" "$rss_mib" \
+    "$(grep -v 'WARN' "$2" | tail -"${3:-1}" | paste -sd';' | sed 's/;/; /g')"
 }
 last=$(day "$backups")
 bench_stamp "timed (each command once; the page cache is warm)"
@@ -89,13 +90,13 @@ report "info --json" /dev/null
 measure "$work/dry.out" "${PV[@]}" expire --dry-run --now "$last" "${policy[@]}"
 report "expire --dry-run" "$work/dry.out"
 measure "$work/gc-all-live.out" "${PV[@]}" gc --gc-grace 0
-report "gc, every pack referenced ($packs packs)" "$work/gc-all-live.out"
+report "gc, every pack referenced" "$work/gc-all-live.out" 3
 measure "$work/expire.out" "${PV[@]}" expire --now "$last" --gc-grace 864000 "${policy[@]}"
 report "expire ($(grep -c '^expired backup' "$work/expire.out" || true) backups, packs kept)" "$work/expire.out"
 measure "$work/gc-mark.out" "${PV[@]}" gc --gc-grace 0
-report "gc, marking" "$work/gc-mark.out"
+report "gc, marking" "$work/gc-mark.out" 3
 measure "$work/gc-delete.out" "${PV[@]}" gc --gc-grace 0
-report "gc, deleting" "$work/gc-delete.out"
+report "gc, deleting" "$work/gc-delete.out" 3
 echo "  after: $(find "$repo/packs" -type f | wc -l) packs, $(du -sm "$repo" | cut -f1) MB"
 measure "$work/verify.out" "${PV[@]}" verify
 report "verify (what is left)" "$work/verify.out"

@@ -13,24 +13,27 @@
 # repository's bytes on disk after the day's expiry, split into backups and WAL.
 #
 # Usage: bench/retention-bytes.sh [--scale 30] [--days 30] [--change 1] [--jobs 2]
-#                                 [--encrypt on|off] [--pgvault BIN] [--pgbackrest BIN] [--keep]
+#                                 [--pack-size 32] [--encrypt on|off] [--pgvault BIN]
+#                                 [--pgbackrest BIN] [--keep]
+# (--pack-size: pgvault's repo-create --pack-size, MiB.)
 # Runs as root; PostgreSQL and both tools run as the OS user postgres.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
 
-scale=30 days=30 change=1 jobs=2 encrypt=on pgvault_bin="" br_bin="" keep=no
+scale=30 days=30 change=1 jobs=2 pack_size=32 encrypt=on pgvault_bin="" br_bin="" keep=no
 while (($#)); do
   case $1 in
     --scale) scale=$2; shift 2 ;;
     --days) days=$2; shift 2 ;;
     --change) change=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
+    --pack-size) pack_size=$2; shift 2 ;;
     --encrypt) encrypt=$2; shift 2 ;;
     --pgvault) pgvault_bin=$2; shift 2 ;;
     --pgbackrest) br_bin=$2; shift 2 ;;
     --keep) keep=yes; shift ;;
-    -h | --help) sed -n '17,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '15,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "retention-bytes.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -100,12 +103,12 @@ exit \$((ra || rb))
 SCRIPT
 chmod 755 "$archive_sh"
 
-as_pg "${PV[@]}" --cipher "$pgv_cipher" repo-create >/dev/null
+as_pg "${PV[@]}" --cipher "$pgv_cipher" repo-create --pack-size "$pack_size" >/dev/null
 bench_stamp "settings"
 cat <<EOF
   machine    : $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM, load $(cut -d' ' -f1-3 /proc/loadavg)
   data       : pgbench -i -s $scale; each day pgbench -c 2 -t $((scale * change * 500)) (~$change % of the accounts rows)
-  pgvault    : $("$PGVAULT" version), cipher $pgv_cipher, jobs $jobs, ${policy[*]}
+  pgvault    : $("$PGVAULT" version), cipher $pgv_cipher, jobs $jobs, pack size $pack_size MiB, ${policy[*]}
   pgBackRest : $(as_pg "$br_bin" version), $([[ $encrypt == on ]] && echo aes-256-cbc || echo no cipher), process-max $jobs, weekly full + daily diff, bundle + block
   work dir   : $work
 EOF
@@ -122,8 +125,8 @@ count_json() {  # count_json FILE EXPR: python3 expression over the JSON in FILE
 }
 
 bench_stamp "$days days (pgvault: --now 02:00 UTC each day from 2026-11-01; pgBackRest: real time)"
-printf '%4s %10s | %7s %9s %9s %9s %8s | %7s %9s %9s %9s | %6s\n' day date "pgv bk" "backups" \
-  "WAL" "total" "exp+gc" "br bk" "backups" "WAL" "total" "pgv/br"
+printf '%4s %10s | %6s %8s %7s %8s %7s %7s | %7s %8s %7s %8s | %6s\n' day date "pgv bk" "backups" \
+  "WAL" "total" "freed" "exp+gc" "br bk" "backups" "WAL" "total" "pgv/br"
 summary=$work/days.tsv
 : >"$summary"
 for day in $(seq "$days"); do
@@ -134,11 +137,14 @@ for day in $(seq "$days"); do
   fi
   measure "$work/log/pgvault-backup-$day" "${PV[@]}" backup --pgdata "$pgdata" --pg-host "$work" \
     --pg-port "$port" --jobs "$jobs" --now "$now" "${policy[@]}"
+  before_expire=$(bytes "$pgv_repo")
   measure "$work/log/pgvault-expire-$day" "${PV[@]}" expire --now "$now" --gc-grace 0 "${policy[@]}"
   expire_secs=$secs
   measure "$work/log/pgvault-gc-$day" "${PV[@]}" gc --gc-grace 0
   expire_secs=$(awk -v a="$expire_secs" -v b="$secs" 'BEGIN{printf "%.2f", a+b}')
-  if (((day - 1) % 7 == 0)); then type=full; else type=diff; fi
+  freed=$((before_expire - $(bytes "$pgv_repo")))
+  type='diff'
+  (((day - 1) % 7 == 0)) && type='full'
   measure "$work/log/pgbackrest-$day" "${BR[@]}" backup --type="$type"
   psql_q "SELECT pg_switch_wal()" >/dev/null
   wait_for_archiver "$pgdata"
@@ -148,14 +154,18 @@ for day in $(seq "$days"); do
   br_n=$(count_json "$work/log/pgbackrest-info-$day.json" 'len(j[0]["backup"])')
   pgv_total=$(bytes "$pgv_repo") pgv_wal=$(bytes "$pgv_repo/wal")
   br_total=$(bytes "$br_repo") br_wal=$(bytes "$br_repo/archive")
-  printf '%4s %10s | %7s %9s %9s %9s %7ss | %7s %9s %9s %9s | %6s\n' "$day" "${now%%T*}" "$pgv_n" \
-    "$(mb $((pgv_total - pgv_wal)))" "$(mb "$pgv_wal")" "$(mb "$pgv_total")" "$expire_secs" \
+  printf '%4s %10s | %6s %8s %7s %8s %7s %6ss | %7s %8s %7s %8s | %6s\n' "$day" "${now%%T*}" "$pgv_n" \
+    "$(mb $((pgv_total - pgv_wal)))" "$(mb "$pgv_wal")" "$(mb "$pgv_total")" "$(mb "$freed")" "$expire_secs" \
     "$br_n $type" "$(mb $((br_total - br_wal)))" "$(mb "$br_wal")" "$(mb "$br_total")" \
     "$(awk -v a="$pgv_total" -v b="$br_total" 'BEGIN{printf "%.2f", a/b}')"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$day" "$pgv_n" "$pgv_total" "$pgv_wal" "$br_n" \
     "$br_total" "$br_wal" "$expire_secs" >>"$summary"
 done
-echo "  MB = 10^6 bytes on disk (du -sb); 'backups' = the repository without its WAL"
+echo "  MB = 10^6 bytes on disk (du -sb); 'backups' = the repository without its WAL; 'freed' = what"
+echo "  pgvault's expire + gc removed that day (backups and WAL)"
+as_pg "${PV[@]}" gc --dry-run --gc-grace 0 | sed -n 2p | sed 's/^/  pgvault packs at the end: /'
+as_pg "${PV[@]}" expire --now "$now" --dry-run "${policy[@]}" >"$work/log/pgvault-plan.txt"
+echo "  pgvault's plan at the end (expire --dry-run):" && sed 's/^/    /' "$work/log/pgvault-plan.txt"
 awk -F'\t' '{p+=$3; b+=$6; if ($3>pm) pm=$3; if ($6>bm) bm=$6; n++} END {
   printf "  mean over %d days: pgvault %.1f MB, pgBackRest %.1f MB (%.2fx); peak %.1f vs %.1f MB\n",
     n, p/n/1e6, b/n/1e6, p/b, pm/1e6, bm/1e6 }' "$summary"
