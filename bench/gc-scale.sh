@@ -4,21 +4,22 @@
 #
 # How the packs come about: a backup writes one pack per worker that stored anything (plus one
 # per MiB), so BACKUPS backups with --jobs JOBS of a cluster where every backup finds more than
-# JOBS changed files give about BACKUPS x JOBS small packs. The cluster holds pgbench -i -s SCALE
+# JOBS changed files give up to BACKUPS x JOBS small packs (the defaults: ~150 a backup on 2
+# cores, where not every worker gets a changed file before the others finish). The cluster holds pgbench -i -s SCALE
 # and TABLES small tables; before each backup one row of every small table changes and pgbench
 # runs 200 transactions. Backup i is taken with --now (day i), so a retention policy applies.
 # Then, timed: info, info --json, expire --dry-run (--retention-daily 7d --retention-weekly 4w
 # --retention-monthly 12m at the last day), gc with every pack referenced, expire (packs kept:
 # --gc-grace 864000), gc marking the packs the expired backups held alone, gc deleting them.
 #
-# Usage: bench/gc-scale.sh [--backups 100] [--jobs 100] [--tables 300] [--scale 10]
+# Usage: bench/gc-scale.sh [--backups 120] [--jobs 256] [--tables 1500] [--scale 10]
 #                          [--pgvault BIN] [--keep]
 # Runs as root; PostgreSQL and pgvault run as the OS user postgres.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
 
-backups=100 jobs=100 tables=300 scale=10 pgvault_bin="" keep=no
+backups=120 jobs=256 tables=1500 scale=10 pgvault_bin="" keep=no
 while (($#)); do
   case $1 in
     --backups) backups=$2; shift 2 ;;

@@ -61,33 +61,9 @@ repo1-cipher-pass=$(head -c 24 /dev/urandom | base64)"
 else
   pgv_cipher=none br_cipher=""
 fi
-cat >"$br_conf" <<CONF
-[global]
-repo1-path=$br_repo
-repo1-bundle=y
-repo1-block=y
-repo1-retention-full-type=count
-repo1-retention-full=4
-repo1-retention-diff=6
-repo1-retention-archive-type=diff
-repo1-retention-archive=7
-$br_cipher
-compress-type=zst
-compress-level=3
-process-max=$jobs
-start-fast=y
-log-level-console=warn
-log-level-file=off
-log-path=$work/log
-lock-path=$work/log/lock
-spool-path=$work/log/spool
-
-[bench]
-pg1-path=$pgdata
-pg1-port=$port
-pg1-socket-path=$work
-CONF
-chown postgres:postgres "$br_conf" && chmod 600 "$br_conf"
+write_pgbackrest_conf "$br_conf" "repo1-path=$br_repo" "repo1-bundle=y" "repo1-block=y" \
+  "repo1-retention-full-type=count" "repo1-retention-full=4" "repo1-retention-diff=6" \
+  "repo1-retention-archive-type=diff" "repo1-retention-archive=7" "$br_cipher"
 BR=("$br_bin" --config="$br_conf" --stanza=bench)
 
 # archive_command feeds both repositories at once. pgBackRest's backup insists that

@@ -69,15 +69,46 @@ wait_for_archiver() {  # wait_for_archiver PGDATA: until no segment waits for ar
   return 1
 }
 
-measure() {  # measure OUT CMD...: CMD as postgres under /usr/bin/time -v, its output in OUT;
-  # sets secs (wall) and rss_mib (peak RSS); a failure prints OUT and returns 1
+measure() {  # measure OUT CMD...: CMD as postgres under /usr/bin/time -v (its report in
+  # OUT.time), its output in OUT; sets secs (wall) and rss_mib (peak RSS); a failure prints OUT
+  # and returns 1
   local out=$1 t0 t1
   shift
   t0=$(date +%s%N)
   /usr/bin/time -v -o "$out.time" runuser -u postgres -- "$@" >"$out" 2>&1 || {
-    echo "failed: $*" >&2; cat "$out" >&2; return 1
+    echo "'$*' failed:" >&2; cat "$out" >&2; return 1
   }
   t1=$(date +%s%N)
-  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", (b-a)/1e9}')
-  rss_mib=$(awk -F': ' '/Maximum resident set size/{printf "%.0f", $2/1024}' "$out.time")
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}')
+  rss_mib=$(awk -F': ' '/Maximum resident set size/{printf "%.1f", $2/1024}' "$out.time")
+}
+
+write_pgbackrest_conf() {  # write_pgbackrest_conf FILE [GLOBAL_LINE...]: the benchmarks'
+  # pgBackRest config (stanza 'bench': $pgdata on port $port with its socket in $work; zstd 3,
+  # process-max $jobs, logs, locks and spool in $work/log) with the given [global] lines first;
+  # owned by postgres, mode 0600
+  local file=$1
+  shift
+  {
+    echo "[global]"
+    printf '%s\n' "$@"
+    cat <<CONF
+compress-type=zst
+compress-level=3
+process-max=$jobs
+start-fast=y
+log-level-console=warn
+log-level-file=off
+log-path=$work/log
+lock-path=$work/log/lock
+spool-path=$work/log/spool
+
+[bench]
+pg1-path=$pgdata
+pg1-port=$port
+pg1-socket-path=$work
+CONF
+  } >"$file"
+  chown postgres:postgres "$file"
+  chmod 600 "$file"
 }
