@@ -164,14 +164,7 @@ new_pgvault_repo "$work/pgvault-base"
 for i in "${!br_bins[@]}"; do use_br "$i"; as_pg "${BR[@]}" stanza-create >/dev/null; done
 
 # Waits until every finished WAL segment is archived by both tools.
-wait_archived() {
-  for _ in $(seq 600); do
-    compgen -G "$pgdata/pg_wal/archive_status/*.ready" >/dev/null || return 0
-    sleep 0.2
-  done
-  echo "compare.sh: archiving is stuck; see $work/log/postgres.log" >&2
-  exit 1
-}
+wait_archived() { wait_for_archiver "$pgdata" || exit 1; }
 # Treats caches the same for every timed run. $@: what the run will read (warm mode only).
 prepare_caches() {
   sync

@@ -65,7 +65,7 @@ wait_for_archiver() {  # wait_for_archiver PGDATA: until no segment waits for ar
     compgen -G "$1/pg_wal/archive_status/*.ready" >/dev/null || return 0
     sleep 0.2
   done
-  echo "archiving is stuck; see $work/postgres.log" >&2
+  echo "archiving is stuck: segments still wait for archive_command after 120 s (see the server log)" >&2
   return 1
 }
 
