@@ -13,15 +13,15 @@
 # repository's bytes on disk after the day's expiry, split into backups and WAL.
 #
 # Usage: bench/retention-bytes.sh [--scale 30] [--days 30] [--change 1] [--jobs 2]
-#                                 [--pack-size 32] [--encrypt on|off] [--pgvault BIN]
-#                                 [--pgbackrest BIN] [--keep]
+#                                 [--pack-size 32] [--autovacuum off|on] [--encrypt on|off]
+#                                 [--pgvault BIN] [--pgbackrest BIN] [--keep]
 # (--pack-size: pgvault's repo-create --pack-size, MiB.)
 # Runs as root; PostgreSQL and both tools run as the OS user postgres.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
 
-scale=30 days=30 change=1 jobs=2 pack_size=32 encrypt=on pgvault_bin="" br_bin="" keep=no
+scale=30 days=30 change=1 jobs=2 pack_size=32 autovacuum=off encrypt=on pgvault_bin="" br_bin="" keep=no
 while (($#)); do
   case $1 in
     --scale) scale=$2; shift 2 ;;
@@ -29,6 +29,7 @@ while (($#)); do
     --change) change=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --pack-size) pack_size=$2; shift 2 ;;
+    --autovacuum) autovacuum=$2; shift 2 ;;
     --encrypt) encrypt=$2; shift 2 ;;
     --pgvault) pgvault_bin=$2; shift 2 ;;
     --pgbackrest) br_bin=$2; shift 2 ;;
@@ -38,6 +39,7 @@ while (($#)); do
   esac
 done
 [[ $encrypt == on || $encrypt == off ]] || { echo "retention-bytes.sh: --encrypt takes on or off" >&2; exit 2; }
+[[ $autovacuum == on || $autovacuum == off ]] || { echo "retention-bytes.sh: --autovacuum takes on or off" >&2; exit 2; }
 ((EUID == 0)) || { echo "retention-bytes.sh: run as root (the tools run as postgres)" >&2; exit 1; }
 br_bin=${br_bin:-$(realpath -m "$SRC/../shared/tools/pgbackrest-2.59.1")}
 [[ -x $br_bin ]] || { echo "retention-bytes.sh: no pgBackRest at '$br_bin' (--pgbackrest BIN)" >&2; exit 1; }
@@ -83,12 +85,12 @@ as_pg "${PV[@]}" --cipher "$pgv_cipher" repo-create --pack-size "$pack_size" >/d
 bench_stamp "settings"
 cat <<EOF
   machine    : $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM, load $(cut -d' ' -f1-3 /proc/loadavg)
-  data       : pgbench -i -s $scale; each day pgbench -c 2 -t $((scale * change * 500)) (~$change % of the accounts rows)
+  data       : pgbench -i -s $scale; each day pgbench -c 2 -t $((scale * change * 500)) (~$change % of the accounts rows); autovacuum $autovacuum
   pgvault    : $("$PGVAULT" version), cipher $pgv_cipher, jobs $jobs, pack size $pack_size MiB, ${policy[*]}
   pgBackRest : $(as_pg "$br_bin" version), $([[ $encrypt == on ]] && echo aes-256-cbc || echo no cipher), process-max $jobs, weekly full + daily diff, bundle + block
   work dir   : $work
 EOF
-start_archiving_cluster "$pgdata" "$port" "$archive_sh %p" "autovacuum = off" "max_wal_size = 4GB"
+start_archiving_cluster "$pgdata" "$port" "$archive_sh %p" "autovacuum = $autovacuum" "max_wal_size = 4GB"
 psql_q() { as_pg psql -X -q -At -h "$work" -p "$port" -d postgres -c "$1"; }
 as_pg "${BR[@]}" stanza-create >/dev/null
 as_pg "$PGBIN/pgbench" -h "$work" -p "$port" -i -s "$scale" -q postgres >"$work/log/pgbench-init.log" 2>&1
