@@ -74,27 +74,7 @@ repo1-cipher-pass=$(head -c 24 /dev/urandom | base64)"
 else
   pgv_cipher=none br_cipher=""
 fi
-cat >"$br_conf" <<CONF
-[global]
-repo1-retention-full=1000
-$br_cipher
-compress-type=zst
-compress-level=3
-process-max=$jobs
-start-fast=y
-log-level-console=warn
-log-level-file=off
-log-path=$work/log
-lock-path=$work/log/lock
-spool-path=$work/log/spool
-
-[bench]
-pg1-path=$pgdata
-pg1-port=$port
-pg1-socket-path=$work
-CONF
-chown postgres:postgres "$br_conf"
-chmod 600 "$br_conf"
+write_pgbackrest_conf "$br_conf" "repo1-retention-full=1000" "$br_cipher"
 
 # Each pgBackRest version has its own repository. Versions with block incremental (2.46+) run
 # with repo1-bundle and repo1-block on for every backup, full ones included, as its user guide
@@ -176,14 +156,7 @@ new_pgvault_repo "$work/pgvault-base"
 for i in "${!br_bins[@]}"; do use_br "$i"; as_pg "${BR[@]}" stanza-create >/dev/null; done
 
 # Waits until every finished WAL segment is archived by both tools.
-wait_archived() {
-  for _ in $(seq 600); do
-    compgen -G "$pgdata/pg_wal/archive_status/*.ready" >/dev/null || return 0
-    sleep 0.2
-  done
-  echo "compare.sh: archiving is stuck; see $work/log/postgres.log" >&2
-  exit 1
-}
+wait_archived() { wait_for_archiver "$pgdata" || exit 1; }
 # Treats caches the same for every timed run. $@: what the run will read (warm mode only).
 prepare_caches() {
   sync
@@ -197,17 +170,11 @@ prepare_caches() {
 # PostgreSQL calls archive_command right after it wrote the segment: archive-push finds it in
 # the page cache whatever --cache says, so the archive phases always start warm.
 warm_pool() { sync; cat "$pool"/* >/dev/null; }
-# timed TAG CMD...: runs CMD as postgres under /usr/bin/time; sets secs, rss_mib; output in TAG.out
+# timed TAG CMD...: measure (scripts/lib.sh) with its output in $work/log/TAG.out; exits on failure
 timed() {
-  local tag=$1 t0 t1
+  local tag=$1
   shift
-  t0=$(date +%s%N)
-  /usr/bin/time -v -o "$work/log/$tag.time" runuser -u postgres -- "$@" >"$work/log/$tag.out" 2>&1 || {
-    echo "compare.sh: '$*' failed:" >&2; cat "$work/log/$tag.out" >&2; exit 1
-  }
-  t1=$(date +%s%N)
-  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}')
-  rss_mib=$(awk -F': ' '/Maximum resident set size/{printf "%.1f", $2/1024}' "$work/log/$tag.time")
+  measure "$work/log/$tag.out" "$@" || exit 1
 }
 record() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"; }
 bytes() { du -sb "$@" | awk '{s+=$1} END{print s+0}'; }

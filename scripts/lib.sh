@@ -49,7 +49,7 @@ init_cluster() {  # init_cluster PGDATA PORT ARCHIVE_COMMAND [MORE_SETTINGS]: a 
   # --data-checksums unless INITDB_FLAGS says otherwise) on 127.0.0.1:PORT, its socket in $work,
   # archiving with ARCHIVE_COMMAND; not started (start_cluster), so a repository can be made first.
   # shellcheck disable=SC2086  # INITDB_FLAGS is a word list
-  as_pg "$PGBIN/initdb" ${INITDB_FLAGS---data-checksums} -D "$1" -U postgres --auth=trust >/dev/null
+  as_pg "${PGBIN:-/usr/lib/postgresql/15/bin}/initdb" ${INITDB_FLAGS---data-checksums} -D "$1" -U postgres --auth=trust >/dev/null
   cat >>"$1/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $2
@@ -61,5 +61,70 @@ CONF
 }
 
 start_cluster() {  # start_cluster PGDATA LOG
-  as_pg "$PGBIN/pg_ctl" -D "$1" -l "$2" -w start >/dev/null
+  as_pg "${PGBIN:-/usr/lib/postgresql/15/bin}/pg_ctl" -D "$1" -l "$2" -w start >/dev/null
+}
+
+bench_stamp() {  # bench_stamp TEXT: "== [MM:SS] TEXT", the time since the script began (t_begin)
+  printf '== [%s] %s\n' "$(date -u -d @$(($(date +%s) - t_begin)) +%M:%S)" "$1"
+}
+
+start_archiving_cluster() {  # start_archiving_cluster PGDATA PORT ARCHIVE_COMMAND [LINE...]
+  # init_cluster with the extra postgresql.conf LINEs, then start; the log is $work/postgres.log.
+  local pgdata=$1 port=$2 archive=$3
+  shift 3
+  init_cluster "$pgdata" "$port" "$archive" "$(printf '%s\n' "$@")"
+  start_cluster "$pgdata" "$work/postgres.log"
+}
+
+wait_for_archiver() {  # wait_for_archiver PGDATA: until no segment waits for archive_command (120 s)
+  for _ in $(seq 600); do
+    compgen -G "$1/pg_wal/archive_status/*.ready" >/dev/null || return 0
+    sleep 0.2
+  done
+  echo "archiving is stuck: segments still wait for archive_command after 120 s (see the server log)" >&2
+  return 1
+}
+
+measure() {  # measure OUT CMD...: CMD as postgres under /usr/bin/time -v (its report in
+  # OUT.time), its output in OUT; sets secs (wall) and rss_mib (peak RSS); a failure prints OUT
+  # and returns 1
+  local out=$1 t0 t1
+  shift
+  t0=$(date +%s%N)
+  /usr/bin/time -v -o "$out.time" runuser -u postgres -- "$@" >"$out" 2>&1 || {
+    echo "'$*' failed:" >&2; cat "$out" >&2; return 1
+  }
+  t1=$(date +%s%N)
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}')
+  rss_mib=$(awk -F': ' '/Maximum resident set size/{printf "%.1f", $2/1024}' "$out.time")
+}
+
+write_pgbackrest_conf() {  # write_pgbackrest_conf FILE [GLOBAL_LINE...]: the benchmarks'
+  # pgBackRest config (stanza 'bench': $pgdata on port $port with its socket in $work; zstd 3,
+  # process-max $jobs, logs, locks and spool in $work/log) with the given [global] lines first;
+  # owned by postgres, mode 0600
+  local file=$1
+  shift
+  {
+    echo "[global]"
+    printf '%s\n' "$@"
+    cat <<CONF
+compress-type=zst
+compress-level=3
+process-max=$jobs
+start-fast=y
+log-level-console=warn
+log-level-file=off
+log-path=$work/log
+lock-path=$work/log/lock
+spool-path=$work/log/spool
+
+[bench]
+pg1-path=$pgdata
+pg1-port=$port
+pg1-socket-path=$work
+CONF
+  } >"$file"
+  chown postgres:postgres "$file"
+  chmod 600 "$file"
 }

@@ -1,11 +1,12 @@
 // gc and catalog-export against a real PostgreSQL 15: a stopped (live) backup keeps gc from
 // deleting and expire from running, the same backup once kill -9'd no longer does; repository
 // bytes fall after expire + gc by what the removed backup held alone; catalog-export writes every
-// backup into backup_catalog of a real database and a second export updates the rows.
+// backup into backup_catalog of a real database and a second export updates the rows. The gc
+// tests run on a local repository and on one in a bucket of the test Ceph RADOS Gateway (suites
+// Posix/GcTest and S3/GcTest), where gc deletes with DeleteObjects requests.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -14,6 +15,7 @@
 
 #include "exit_codes.h"
 #include "pg_cluster.h"
+#include "s3_gateway.h"
 
 namespace pgvault::test {
 namespace {
@@ -24,14 +26,19 @@ std::string HostName() {
   return host;
 }
 
-// Pack file name -> size.
-std::map<std::string, uint64_t> Packs(const TestRepo& repo) {
-  std::map<std::string, uint64_t> packs;
-  for (const std::string& rel : FilesUnder(repo.path(), "packs/")) {
-    struct stat st {};
-    if (::stat((repo.path() + "/" + rel).c_str(), &st) == 0) packs[rel] = st.st_size;
-  }
-  return packs;
+// The requests that deleted packs of `repo` (in the test gateway's plain bucket) so far: one
+// DeleteObjects request for many, or one DELETE a pack.
+struct PackDeletes {
+  size_t batches = 0;
+  size_t singles = 0;
+  size_t manifest_singles = 0;  // expire's DELETEs of manifest objects: the log shows DELETEs
+};
+PackDeletes PackDeleteRequests(const TestRepo& repo) {
+  S3Gateway* s3 = StartS3Gateway();
+  std::string bucket_and_prefix = repo.path().substr(std::string("s3:/").size());
+  return {.batches = s3->LoggedRequests("POST /" + s3->env.at("S3_BUCKET") + "/?delete="),
+          .singles = s3->LoggedRequests("DELETE " + bucket_and_prefix + "/packs/"),
+          .manifest_singles = s3->LoggedRequests("DELETE " + bucket_and_prefix + "/backups/")};
 }
 
 uint64_t Sum(const std::map<std::string, uint64_t>& packs) {
@@ -40,8 +47,11 @@ uint64_t Sum(const std::map<std::string, uint64_t>& packs) {
   return total;
 }
 
-TEST(GcTest, AStoppedBackupBlocksGcAndExpireAndOnceKilledItNoLongerDoes) {
-  TestRepo repo(RepoCipher::kPassphrase, {"--pack-size", "1"});
+class GcTest : public RepoStoreTest {};
+
+TEST_P(GcTest, AStoppedBackupBlocksGcAndExpireAndOnceKilledItNoLongerDoes) {
+  std::unique_ptr<TestRepo> repo_on_store = NewRepo(RepoCipher::kPassphrase, {"--pack-size", "1"});
+  TestRepo& repo = *repo_on_store;
   auto source = PgCluster::Create({.archive_command = repo.ArchiveCommand(), .env = repo.env()});
   source->RunPgbench({"-i", "-s", "5", "-q"});
   source->SwitchWalAndWaitArchived();
@@ -63,20 +73,21 @@ TEST(GcTest, AStoppedBackupBlocksGcAndExpireAndOnceKilledItNoLongerDoes) {
   ASSERT_EQ(mark.exit_code, 0) << mark.err;
   ASSERT_NE(mark.out.find("marked "), std::string::npos) << mark.out;
 
-  auto stopped = StartPgvault(
-      {"--repo", repo.path(), "--log-level", "info", "backup", "--pgdata", source->pgdata(),
-       "--pg-host", "127.0.0.1", "--pg-port", std::to_string(source->port()), "--jobs", "1"},
-      repo.env());
+  std::vector<std::string> args = repo.Flags();
+  args.insert(args.end(),
+              {"--log-level", "info", "backup", "--pgdata", source->pgdata(), "--pg-host",
+               "127.0.0.1", "--pg-port", std::to_string(source->port()), "--jobs", "1"});
+  auto stopped = StartPgvault(args, repo.env());
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (stopped->Running() && std::chrono::steady_clock::now() < deadline &&
          stopped->StderrSoFar().find(" started at ") == std::string::npos)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   stopped->Signal(SIGSTOP);  // alive, holding its lock
-  auto packs_before = Packs(repo);
+  auto packs_before = repo.Objects("packs/");
   ProcessResult blocked = repo.Run({"gc", "--gc-grace", "0"});
   ASSERT_EQ(blocked.exit_code, 0) << blocked.err;
   EXPECT_NE(blocked.out.find("no pack deleted while backup "), std::string::npos) << blocked.out;
-  EXPECT_EQ(Packs(repo), packs_before);
+  EXPECT_EQ(repo.Objects("packs/"), packs_before);
   ProcessResult expire_blocked = repo.Run({"expire", "--backup", second_id});
   EXPECT_EQ(expire_blocked.exit_code, kExitConflict) << expire_blocked.err;
   EXPECT_NE(expire_blocked.err.find("is running (pid " + std::to_string(stopped->pid())),
@@ -98,14 +109,15 @@ TEST(GcTest, AStoppedBackupBlocksGcAndExpireAndOnceKilledItNoLongerDoes) {
   EXPECT_NE(gc.err.find("): the process is no longer running"), std::string::npos) << gc.err;
   EXPECT_EQ(gc.out.find("no pack deleted"), std::string::npos) << gc.out;
   // Whether packs go depends on how blocks fell into packs (the bytes test covers that).
-  EXPECT_LE(Sum(Packs(repo)), Sum(packs_before));
-  EXPECT_EQ(FilesUnder(repo.path(), "locks/"), std::vector<std::string>{});
+  EXPECT_LE(Sum(repo.Objects("packs/")), Sum(packs_before));
+  EXPECT_EQ(repo.Objects("locks/"), (std::map<std::string, uint64_t>{}));
   ProcessResult verify = repo.Run({"verify", "--backup", second_id});
   EXPECT_EQ(verify.exit_code, 0) << verify.err;
 }
 
-TEST(GcTest, RepositoryBytesFallByWhatTheRemovedBackupHeldAlone) {
-  TestRepo repo(RepoCipher::kNone, {"--pack-size", "1"});
+TEST_P(GcTest, RepositoryBytesFallByWhatTheRemovedBackupHeldAlone) {
+  std::unique_ptr<TestRepo> repo_on_store = NewRepo(RepoCipher::kNone, {"--pack-size", "1"});
+  TestRepo& repo = *repo_on_store;
   auto source = PgCluster::Create({.archive_command = repo.ArchiveCommand(), .env = repo.env()});
   source->RunPgbench({"-i", "-s", "1", "-q"});
   // ~12 MB of random hex that compresses about 2:1: each worker's share of it fills several 1 MiB
@@ -118,13 +130,13 @@ TEST(GcTest, RepositoryBytesFallByWhatTheRemovedBackupHeldAlone) {
   source->SwitchWalAndWaitArchived();
   ProcessResult first = repo.Backup(*source);
   ASSERT_EQ(first.exit_code, 0) << first.err;
-  auto after_first = Packs(repo);
+  auto after_first = repo.Objects("packs/");
   source->Exec("DROP TABLE doomed");  // its packs go with the first backup
   source->Exec(
       "CREATE TABLE filler AS SELECT g, md5(g::text) AS m FROM generate_series(1, 200000) g");
   ProcessResult second = repo.Backup(*source);
   ASSERT_EQ(second.exit_code, 0) << second.err;
-  auto before = Packs(repo);
+  auto before = repo.Objects("packs/");
   // What the first backup held alone: its packs that the second does not reference. Every pack
   // the second wrote is new; a pack of the first that the second reuses stays (gc below must
   // keep it, or verify fails).
@@ -135,10 +147,23 @@ TEST(GcTest, RepositoryBytesFallByWhatTheRemovedBackupHeldAlone) {
   nlohmann::json marked = nlohmann::json::parse(mark.out);
   uint64_t held_alone =
       marked["bytes"].get<uint64_t>() - marked["bytes_referenced"].get<uint64_t>();
+  PackDeletes deletes_before = repo.on_s3() ? PackDeleteRequests(repo) : PackDeletes{};
   ProcessResult gc = repo.Run({"gc", "--gc-grace", "0", "--json"});
   ASSERT_EQ(gc.exit_code, 0) << gc.err;
   nlohmann::json collected = nlohmann::json::parse(gc.out);
-  auto after = Packs(repo);
+  if (repo.on_s3()) {
+    // One DeleteObjects request for every 1000 packs (here fewer), no DELETE of a single pack.
+    uint64_t packs_deleted = collected["packs_deleted"].get<uint64_t>();
+    PackDeletes deletes = PackDeleteRequests(repo);
+    size_t batches = deletes.batches - deletes_before.batches;
+    ReportFigure("packs deleted", std::to_string(packs_deleted));
+    ReportFigure("DeleteObjects requests of the deleting gc run", std::to_string(batches));
+    EXPECT_GT(packs_deleted, 1u);
+    EXPECT_EQ(batches, (packs_deleted + 999) / 1000);
+    EXPECT_EQ(deletes.singles, deletes_before.singles);
+    EXPECT_GT(deletes.manifest_singles, 0u);  // so a DELETE of a pack would have been seen
+  }
+  auto after = repo.Objects("packs/");
   uint64_t freed = Sum(before) - Sum(after);
   ReportFigure("repository pack bytes before expire + gc", std::to_string(Sum(before)));
   ReportFigure("repository pack bytes after expire + gc", std::to_string(Sum(after)));
@@ -155,6 +180,8 @@ TEST(GcTest, RepositoryBytesFallByWhatTheRemovedBackupHeldAlone) {
   ProcessResult verify = repo.Run({"verify"});
   EXPECT_EQ(verify.exit_code, 0) << verify.err;
 }
+
+INSTANTIATE_REPO_STORES(GcTest);
 
 TEST(CatalogExportTest, EveryBackupIsARowAndASecondExportUpdatesIt) {
   TestRepo repo(RepoCipher::kPassphrase);

@@ -1,6 +1,7 @@
 // Backup locks against a real PostgreSQL 15 (issue 16): two backups started in the same second
 // both succeed with distinct ids and leave no lock behind; the lock of a kill -9'd backup does not
-// block expire, which names the dead owner and removes the lock.
+// block expire, which names the dead owner and removes the lock. Run on a local repository and on
+// one in a bucket of the test Ceph RADOS Gateway (suites Posix/LockTest and S3/LockTest).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "pg_cluster.h"
+#include "s3_gateway.h"
 
 namespace pgvault::test {
 namespace {
@@ -38,8 +40,11 @@ std::string HostName() {
   return host;
 }
 
-TEST(LockTest, TwoBackupsStartedInTheSameSecondBothSucceedWithDistinctIds) {
-  TestRepo repo(RepoCipher::kPassphrase);
+class LockTest : public RepoStoreTest {};
+
+TEST_P(LockTest, TwoBackupsStartedInTheSameSecondBothSucceedWithDistinctIds) {
+  std::unique_ptr<TestRepo> repo_on_store = NewRepo(RepoCipher::kPassphrase);
+  TestRepo& repo = *repo_on_store;
   auto source = PgCluster::Create({.archive_command = repo.ArchiveCommand(), .env = repo.env()});
   source->SwitchWalAndWaitArchived();
 
@@ -58,13 +63,14 @@ TEST(LockTest, TwoBackupsStartedInTheSameSecondBothSucceedWithDistinctIds) {
   nlohmann::json info = repo.Info();
   ASSERT_EQ(info["backups"].size(), 2u) << info.dump(2);
   // Each released only its own lock, and both are gone.
-  EXPECT_EQ(FilesUnder(repo.path(), "locks/"), std::vector<std::string>{});
+  EXPECT_EQ(repo.Objects("locks/"), (std::map<std::string, uint64_t>{}));
   ProcessResult expire = repo.Run({"expire", "--backup", first_id, "--gc-grace", "0"});
   EXPECT_EQ(expire.exit_code, 0) << expire.err;
 }
 
-TEST(LockTest, LockOfAKilledBackupDoesNotBlockExpire) {
-  TestRepo repo(RepoCipher::kPassphrase);
+TEST_P(LockTest, LockOfAKilledBackupDoesNotBlockExpire) {
+  std::unique_ptr<TestRepo> repo_on_store = NewRepo(RepoCipher::kPassphrase);
+  TestRepo& repo = *repo_on_store;
   auto source = PgCluster::Create({.archive_command = repo.ArchiveCommand(), .env = repo.env()});
   source->RunPgbench({"-i", "-s", "5", "-q"});
   source->SwitchWalAndWaitArchived();
@@ -72,10 +78,11 @@ TEST(LockTest, LockOfAKilledBackupDoesNotBlockExpire) {
   ASSERT_EQ(first.exit_code, 0) << first.err;
   std::string first_id = BackupIdFromSummary(first.out);
 
-  auto killed = StartPgvault(
-      {"--repo", repo.path(), "--log-level", "info", "backup", "--pgdata", source->pgdata(),
-       "--pg-host", "127.0.0.1", "--pg-port", std::to_string(source->port()), "--jobs", "1"},
-      repo.env());
+  std::vector<std::string> args = repo.Flags();
+  args.insert(args.end(),
+              {"--log-level", "info", "backup", "--pgdata", source->pgdata(), "--pg-host",
+               "127.0.0.1", "--pg-port", std::to_string(source->port()), "--jobs", "1"});
+  auto killed = StartPgvault(args, repo.env());
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (killed->Running() && std::chrono::steady_clock::now() < deadline &&
          killed->StderrSoFar().find(" started at ") == std::string::npos)
@@ -85,7 +92,7 @@ TEST(LockTest, LockOfAKilledBackupDoesNotBlockExpire) {
   ProcessResult killed_result = killed->Wait();
   ASSERT_EQ(killed_result.exit_code, -SIGKILL)
       << "the backup ended before it could be killed: " << killed_result.err;
-  ASSERT_EQ(FilesUnder(repo.path(), "locks/").size(), 1u);
+  ASSERT_EQ(repo.Objects("locks/").size(), 1u);
 
   ProcessResult expire = repo.Run({"expire", "--backup", first_id, "--gc-grace", "0"});
   ASSERT_EQ(expire.exit_code, 0) << expire.err;
@@ -100,8 +107,10 @@ TEST(LockTest, LockOfAKilledBackupDoesNotBlockExpire) {
   EXPECT_NE(expire.err.find("): the process is no longer running"), std::string::npos)
       << expire.err;
   EXPECT_NE(expire.out.find("expired backup " + first_id), std::string::npos) << expire.out;
-  EXPECT_EQ(FilesUnder(repo.path(), "locks/"), std::vector<std::string>{});
+  EXPECT_EQ(repo.Objects("locks/"), (std::map<std::string, uint64_t>{}));
 }
+
+INSTANTIATE_REPO_STORES(LockTest);
 
 }  // namespace
 }  // namespace pgvault::test

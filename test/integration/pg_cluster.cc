@@ -675,12 +675,14 @@ std::unique_ptr<BackgroundProcess> StartPgvault(const std::vector<std::string>& 
   return std::make_unique<BackgroundProcess>(argv, env);
 }
 
-TestRepo::TestRepo(RepoCipher cipher, const std::vector<std::string>& create_args)
-    : cipher_(cipher), path_(dir_.Sub("repo")) {
+TestRepo::TestRepo(RepoCipher cipher, const std::vector<std::string>& create_args,
+                   std::optional<S3Location> s3)
+    : s3_(std::move(s3)), cipher_(cipher), path_(s3_ ? s3_->url : dir_.Sub("repo")) {
+  if (s3_) env_ = s3_->env;
   std::vector<std::string> args = {"repo-create"};
   switch (cipher) {
     case RepoCipher::kPassphrase:
-      env_ = {std::string("PGVAULT_PASSPHRASE=") + kTestPassphrase};
+      env_.push_back(std::string("PGVAULT_PASSPHRASE=") + kTestPassphrase);
       break;
     case RepoCipher::kKeyFile:
       key_file_ = dir_.Sub("repo.key");
@@ -733,6 +735,24 @@ nlohmann::json TestRepo::Info() const {
   auto parsed = nlohmann::json::parse(r.out, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) throw HarnessError("info --json printed no JSON: " + r.out);
   return parsed;
+}
+
+std::map<std::string, uint64_t> TestRepo::Objects(const std::string& prefix) const {
+  std::map<std::string, uint64_t> objects;
+  if (!s3_) {
+    for (const std::string& rel : FilesUnder(path_, prefix)) {
+      struct stat st {};
+      if (::stat((path_ + "/" + rel).c_str(), &st) == 0) objects[rel] = st.st_size;
+    }
+    return objects;
+  }
+  auto bucket = storage::s3::S3Storage::Open(s3_->options);
+  if (!bucket.ok()) throw HarnessError("opening " + s3_->url + ": " + bucket.status().ToString());
+  auto listed = (*bucket)->List(prefix);
+  if (!listed.ok())
+    throw HarnessError("listing " + s3_->url + "/" + prefix + ": " + listed.status().ToString());
+  for (const storage::ObjectInfo& object : *listed) objects[object.key] = object.size;
+  return objects;
 }
 
 std::string BackupIdFromSummary(const std::string& stdout_text) {

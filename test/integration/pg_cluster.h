@@ -17,9 +17,12 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "storage/s3/s3_storage.h"
 
 namespace pgvault::test {
 
@@ -213,15 +216,25 @@ std::string LastLine(const std::string& text);
 enum class RepoCipher { kPassphrase, kKeyFile, kNone };
 inline constexpr char kTestPassphrase[] = "correct horse battery staple";
 
-// A pgvault repository made with repo-create in a scratch directory of its own, and the flags
-// and environment every pgvault command on it needs. The constructor throws when repo-create
-// fails.
+// A repository in a bucket instead of a directory (s3_gateway.h makes these for its gateway).
+struct S3Location {
+  std::string url;                 // s3://BUCKET/PREFIX
+  Env env;                         // credentials, endpoint and region, for pgvault and servers
+  storage::s3::S3Options options;  // the same place for the test's own look at the objects
+};
+
+// A pgvault repository made with repo-create in a scratch directory of its own (or, given an
+// S3Location, under that bucket prefix), and the flags and environment every pgvault command on
+// it needs. The constructor throws when repo-create fails.
 class TestRepo {
  public:
-  explicit TestRepo(RepoCipher cipher, const std::vector<std::string>& create_args = {});
+  explicit TestRepo(RepoCipher cipher, const std::vector<std::string>& create_args = {},
+                    std::optional<S3Location> s3 = std::nullopt);
 
-  // The repository directory (inside the scratch directory, created by pgvault).
+  // The repository directory (inside the scratch directory, created by pgvault), or its s3://
+  // URL.
   const std::string& path() const { return path_; }
+  bool on_s3() const { return s3_.has_value(); }
   // The scratch directory around it, for key files and other inputs.
   const TempDir& dir() const { return dir_; }
   // The key file of a kKeyFile repository, else "".
@@ -239,9 +252,13 @@ class TestRepo {
   ProcessResult Backup(const PgCluster& cluster, const std::vector<std::string>& extra = {}) const;
   // info --json, parsed; throws when it fails.
   nlohmann::json Info() const;
+  // Every object whose key starts with prefix (e.g. "packs/") and its size, as the store holds
+  // them (files under the directory, objects listed by the bucket); throws when listing fails.
+  std::map<std::string, uint64_t> Objects(const std::string& prefix) const;
 
  private:
   TempDir dir_{"repo"};
+  std::optional<S3Location> s3_;
   RepoCipher cipher_;
   std::string path_;
   std::string key_file_;

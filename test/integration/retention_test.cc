@@ -1,7 +1,8 @@
 // Tiered retention against a real PostgreSQL 15 (issue 10): backups taken with --now on chosen
 // days across 14 simulated months, one forced into a tier and one pinned; expire --dry-run
 // --json plans exactly what expire then does, the expected backups of each tier remain, info
-// lists them with their tiers, and the newest restores.
+// lists them with their tiers, and the newest restores. Run on a local repository and on one in
+// a bucket of the test Ceph RADOS Gateway (suites Posix/RetentionTest and S3/RetentionTest).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -10,6 +11,8 @@
 
 #include "exit_codes.h"
 #include "pg_cluster.h"
+#include "repo/layout.h"
+#include "s3_gateway.h"
 
 namespace pgvault::test {
 namespace {
@@ -58,8 +61,11 @@ std::vector<std::string> With(std::vector<std::string> args, const std::vector<s
   return args;
 }
 
-TEST(RetentionTest, FourteenMonthsOfBackupsKeepExactlyTheTiersAndTheNewestRestores) {
-  TestRepo repo(RepoCipher::kNone);
+class RetentionTest : public RepoStoreTest {};
+
+TEST_P(RetentionTest, FourteenMonthsOfBackupsKeepExactlyTheTiersAndTheNewestRestores) {
+  std::unique_ptr<TestRepo> repo_on_store = NewRepo(RepoCipher::kNone);
+  TestRepo& repo = *repo_on_store;
   auto source = PgCluster::Create({.archive_command = repo.ArchiveCommand(), .env = repo.env()});
   source->Exec("CREATE TABLE t (i int)");
   source->SwitchWalAndWaitArchived();
@@ -121,6 +127,10 @@ TEST(RetentionTest, FourteenMonthsOfBackupsKeepExactlyTheTiersAndTheNewestRestor
     by_id[b["id"].get<std::string>()] = b;
   }
   EXPECT_EQ(remaining, kept);
+  std::set<std::string> stored;  // the backups whose manifest the store still holds
+  for (const auto& [key, size] : repo.Objects("backups/"))
+    if (auto id = repo::BackupIdFromManifestKey(key)) stored.insert(*id);
+  EXPECT_EQ(stored, kept);
   EXPECT_EQ(by_id[ids[1]]["pinned"], true);
   EXPECT_EQ(by_id[ids[2]]["tiers"], nlohmann::json::array({"daily", "weekly", "monthly"}));
   EXPECT_EQ(by_id[ids[2]]["retention_date"], "2026-03-01T02:00:00.000000Z");
@@ -146,6 +156,8 @@ TEST(RetentionTest, FourteenMonthsOfBackupsKeepExactlyTheTiersAndTheNewestRestor
   EXPECT_EQ(restored->Scalar("SELECT count(*) FROM t"), std::to_string(kSteps.size()));
   restored->Stop();
 }
+
+INSTANTIATE_REPO_STORES(RetentionTest);
 
 TEST(RetentionTest, ExpireWithoutAPolicyOrABackupIsRefusedWithAHint) {
   TestRepo repo(RepoCipher::kNone);

@@ -9,13 +9,12 @@
 #include <unistd.h>
 
 #include <ctime>
-#include <fstream>
-#include <regex>
 #include <set>
 #include <thread>
 
 #include "mixed_tables.h"
 #include "pg_cluster.h"
+#include "s3_gateway.h"
 #include "storage/s3/s3_storage.h"
 
 namespace pgvault::test {
@@ -23,79 +22,18 @@ namespace {
 
 constexpr char kPassphrase[] = "PGVAULT_PASSPHRASE=s3 test passphrase";
 
-struct Gateway {
-  std::unique_ptr<TempDir> dir;
-  std::map<std::string, std::string> env;  // S3_ENDPOINT, S3_BUCKET, ... from env.sh
-};
-
-Gateway* gateway = nullptr;
-
-std::string Script(const std::string& name) {
-  return std::string(PGVAULT_SOURCE_DIR) + "/scripts/s3/" + name;
-}
-
-int Shell(const std::string& cmd) { return std::system(cmd.c_str()); }
-
-void StartGateway() {
-  gateway = new Gateway{std::make_unique<TempDir>("rgw"), {}};
-  // The directory must be empty for the script, and short (unix socket paths).
-  ASSERT_EQ(Shell("bash " + Script("start-rgw.sh") + " " + gateway->dir->path() +
-                  " --memstore >/dev/null 2>" + gateway->dir->path() + ".start.log"),
-            0)
-      << ReadFile(gateway->dir->path() + ".start.log");
-  std::ifstream in(gateway->dir->path() + "/env.sh");
-  std::string line;
-  std::regex export_line(R"(export (\w+)=(.*))");
-  std::smatch m;
-  while (std::getline(in, line))
-    if (std::regex_match(line, m, export_line)) {
-      std::string value = m[2];
-      if (value.size() >= 2 && value.front() == '\'' && value.back() == '\'')
-        value = value.substr(1, value.size() - 2);
-      gateway->env[m[1]] = value;
-    }
-  ASSERT_FALSE(gateway->env["S3_ENDPOINT"].empty());
-}
-
-pid_t GatewayPid() {
-  std::string pid = ReadFile(gateway->dir->path() + "/run/client.rgw.pgvault.pid");
-  return static_cast<pid_t>(std::stol(pid));
-}
-
-// The gateway process only: the cluster (monitor, OSD, data) stays.
-void KillGatewayProcess() {
-  pid_t pid = GatewayPid();
-  ::kill(pid, SIGKILL);
-  for (int attempt = 0; attempt < 100 && ::kill(pid, 0) == 0; ++attempt)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-}
-
-void RestartGatewayProcess() {
-  const std::string& dir = gateway->dir->path();
-  ASSERT_EQ(Shell("radosgw -c " + dir + "/ceph.conf -n client.rgw.pgvault >>" + dir +
-                  "/log/restart.log 2>&1"),
-            0);
-  for (int attempt = 0; attempt < 200; ++attempt) {
-    if (Shell("curl -so /dev/null --max-time 2 " + gateway->env["S3_ENDPOINT"] + "/") == 0) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  FAIL() << "radosgw did not come back";
-}
+S3Gateway* gateway = nullptr;
 
 class S3RepoTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { StartGateway(); }
+  static void SetUpTestSuite() { gateway = StartS3Gateway(); }
   static void TearDownTestSuite() {
-    if (!gateway) return;
-    Shell("bash " + Script("stop-rgw.sh") + " " + gateway->dir->path() + " >/dev/null 2>&1");
-    delete gateway;
+    StopS3Gateway();
     gateway = nullptr;
   }
   void SetUp() override {
     ASSERT_NE(gateway, nullptr);
-    // Each test gets its own prefix: repositories never share objects.
-    static int counter = 0;
-    prefix_ = "t" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    prefix_ = NewS3Prefix();
   }
 
   Env S3Env() const {
@@ -105,14 +43,7 @@ class S3RepoTest : public ::testing::Test {
   // The Object Lock bucket under this test's prefix, as pgvault's driver sees it: for checks
   // made behind pgvault's back.
   auto OpenLockBucket() const {
-    storage::s3::S3Options options{
-        .bucket = gateway->env["S3_LOCK_BUCKET"],
-        .prefix = prefix_,
-        .endpoint = gateway->env["S3_ENDPOINT"],
-        .region = gateway->env["S3_REGION"],
-        .object_lock = true,
-        .credentials = {gateway->env["S3_ACCESS_KEY"], gateway->env["S3_SECRET_KEY"], ""}};
-    return storage::s3::S3Storage::Open(options);
+    return storage::s3::S3Storage::Open(gateway->Options(prefix_, "S3_LOCK_BUCKET", true));
   }
 
   std::string RepoUrl(const std::string& bucket_var = "S3_BUCKET") const {
@@ -190,13 +121,7 @@ TEST_F(S3RepoTest, EncryptedBackupArchiveAndRestoreThroughTheGateway) {
             std::string::npos)
       << r.out;
   EXPECT_EQ(checks.count("disk_repository"), 0u) << r.out;
-  storage::s3::S3Options options{
-      .bucket = gateway->env["S3_BUCKET"],
-      .prefix = prefix_,
-      .endpoint = gateway->env["S3_ENDPOINT"],
-      .region = gateway->env["S3_REGION"],
-      .credentials = {gateway->env["S3_ACCESS_KEY"], gateway->env["S3_SECRET_KEY"], ""}};
-  auto s3 = storage::s3::S3Storage::Open(options);
+  auto s3 = storage::s3::S3Storage::Open(gateway->Options(prefix_));
   ASSERT_TRUE(s3.ok()) << s3.status().ToString();
   auto probes = (*s3)->List("probe/");
   ASSERT_TRUE(probes.ok()) << probes.status().ToString();
@@ -268,13 +193,13 @@ TEST_F(S3RepoTest, GatewayDyingMidBackupLeavesNoBackupAndTheNextOneWorks) {
                            "--pg-port", std::to_string(pg->port()), "--jobs", "1"});
   auto backup = StartPgvault(args, S3Env());
   std::this_thread::sleep_for(std::chrono::milliseconds(700));
-  KillGatewayProcess();
+  KillS3GatewayProcess();
   auto result = backup->Wait(std::chrono::seconds(300));
   EXPECT_NE(result.exit_code, 0);
   // One line naming what failed: the S3 request, after its retries.
   EXPECT_NE(result.err.find("error: "), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("failed after"), std::string::npos) << result.err;
-  RestartGatewayProcess();
+  RestartS3GatewayProcess();
 
   auto info = Info(repo);
   EXPECT_EQ(info["backups"].size(), 0u) << "a half-written backup must not be visible";
@@ -535,9 +460,9 @@ TEST_F(S3RepoTest, SecondRepositoryServesRestoreAndArchiveGetWhileTheFirstIsDown
   // Both replicas hold the same objects.
   EXPECT_FALSE(FilesUnder(local.Sub("repo"), "packs/").empty());
 
-  KillGatewayProcess();
+  KillS3GatewayProcess();
   struct Restart {
-    ~Restart() { RestartGatewayProcess(); }
+    ~Restart() { RestartS3GatewayProcess(); }
   } restart_at_end;
   TempDir target("restore");
   r = Pgvault(repo, {"restore", "--pgdata", target.Sub("pgdata")});

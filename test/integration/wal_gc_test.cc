@@ -5,11 +5,12 @@
 // archive_command) run, and survives kill -9 of itself and of gc at several points: verify passes,
 // every kept backup restores to its own end with its data, PITR to a mark inside the window
 // works, and the WAL under wal/ shrank. A backup older than the PITR window restores to its own
-// end when no target is given, and a target its kept WAL cannot reach is refused up front.
+// end when no target is given, and a target its kept WAL cannot reach is refused up front. Run on
+// a local repository and on one in a bucket of the test Ceph RADOS Gateway (suites
+// Posix/WalGcTest and S3/WalGcTest).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/stat.h>
 
 #include <chrono>
 #include <set>
@@ -17,6 +18,7 @@
 
 #include "exit_codes.h"
 #include "pg_cluster.h"
+#include "s3_gateway.h"
 
 namespace pgvault::test {
 namespace {
@@ -39,12 +41,10 @@ struct WalBytes {
 };
 WalBytes WalUnder(const TestRepo& repo) {
   WalBytes w;
-  for (const std::string& rel : FilesUnder(repo.path(), "wal/")) {
-    struct stat st {};
-    if (::stat((repo.path() + "/" + rel).c_str(), &st) != 0) continue;
+  for (const auto& [key, size] : repo.Objects("wal/")) {
     w.files++;
-    w.bytes += st.st_size;
-    w.names.insert(rel.substr(rel.rfind('/') + 1));
+    w.bytes += size;
+    w.names.insert(key.substr(key.rfind('/') + 1));
   }
   return w;
 }
@@ -118,9 +118,12 @@ int KillAfter(const TestRepo& repo, const std::vector<std::string>& args, int ms
   return p->Wait().exit_code;
 }
 
-TEST(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
+class WalGcTest : public RepoStoreTest {};
+
+TEST_P(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
   auto started = std::chrono::steady_clock::now();
-  TestRepo repo(RepoCipher::kNone);
+  std::unique_ptr<TestRepo> repo_on_store = NewRepo(RepoCipher::kNone);
+  TestRepo& repo = *repo_on_store;
   auto source = PgCluster::Create({.archive_command = repo.ArchiveCommand(), .env = repo.env()});
   source->RunPgbench({"-i", "-s", "2", "-q"});
   source->SwitchWalAndWaitArchived();
@@ -269,8 +272,9 @@ TEST(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
 
 bool EmptyDir(const std::string& dir) { return FilesUnder(dir, "").empty(); }
 
-TEST(WalGcTest, OlderBackupRestoresToItsEndAndUnreachableTargetsAreRefused) {
-  TestRepo repo(RepoCipher::kNone);
+TEST_P(WalGcTest, OlderBackupRestoresToItsEndAndUnreachableTargetsAreRefused) {
+  std::unique_ptr<TestRepo> repo_on_store = NewRepo(RepoCipher::kNone);
+  TestRepo& repo = *repo_on_store;
   auto source = PgCluster::Create({.archive_command = repo.ArchiveCommand(), .env = repo.env()});
   source->RunPgbench({"-i", "-s", "1", "-q"});
   source->SwitchWalAndWaitArchived();
@@ -331,6 +335,8 @@ TEST(WalGcTest, OlderBackupRestoresToItsEndAndUnreachableTargetsAreRefused) {
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2) << text;
   EXPECT_TRUE(EmptyDir(empty));
 }
+
+INSTANTIATE_REPO_STORES(WalGcTest);
 
 }  // namespace
 }  // namespace pgvault::test
