@@ -163,6 +163,10 @@ std::string ManifestPartKey(std::string_view backup_id, uint32_t part) {
   return fmt::format("backups/{}/files.{:06}", backup_id, part);
 }
 
+std::string ExpiringMarkerKey(std::string_view backup_id) {
+  return fmt::format("backups/{}/expiring", backup_id);
+}
+
 std::optional<std::string> WalKey(std::string_view name) {
   auto kind = pg::ClassifyWalFileName(name);
   if (kind == pg::WalFileKind::kInvalid) return std::nullopt;
