@@ -42,7 +42,7 @@ Result<std::vector<std::string>> ObjectsUnder(storage::Storage& st, const std::s
   for (const auto& obj : objects)
     if (obj.key == manifest)
       keys.insert(keys.begin(), obj.key);
-    else if (obj.key != repo::ExpiringMarkerKey(backup_id))
+    else if (obj.key != repo::IncompleteMarkerKey(backup_id))
       keys.push_back(obj.key);
   return keys;
 }
@@ -75,13 +75,13 @@ Status DeleteManifestObjects(repo::Repository& repo, const std::string& backup_i
     // Parts whose manifest is lost or an expire interrupted (verify reports them): the same
     // removal, if there is anything left.
     PGV_ASSIGN_OR_RETURN(keys, ObjectsUnder(st, backup_id));
-    auto marker = st.Stat(repo::ExpiringMarkerKey(backup_id));
+    auto marker = st.Stat(repo::IncompleteMarkerKey(backup_id));
     if (!marker.ok() && !marker.status().IsNotFound()) return marker.status();
     if (keys.empty() && !marker.ok()) return header.status();
   } else {
     return header.status();
   }
-  std::string marker = repo::ExpiringMarkerKey(backup_id);
+  std::string marker = repo::IncompleteMarkerKey(backup_id);
   PGV_RETURN_IF_ERROR(st.Put(marker, AsBytes(backup_id)));
   for (const auto& key : keys) PGV_RETURN_IF_ERROR(st.Delete(key));
   // Its verify/drill/pin records next: records of a backup that is gone are only clutter.

@@ -176,10 +176,10 @@ Result<ManifestObjectFindings> CheckManifestObjects(repo::Repository& repo) {
     std::string names;
     for (const auto& key : keys) names += fmt::format("{}'{}'", names.empty() ? "" : ", ", key);
     if (!has_manifest) {
-      if (std::find(keys.begin(), keys.end(), repo::ExpiringMarkerKey(id)) != keys.end())
+      if (std::find(keys.begin(), keys.end(), repo::IncompleteMarkerKey(id)) != keys.end())
         out.warnings.push_back(fmt::format(
-            "unreferenced: {}: an expire of backup '{}' was interrupted (finish it with: pgvault "
-            "expire --backup {})",
+            "unreferenced: {}: an expire or repo-sync of backup '{}' was interrupted (finish it: "
+            "pgvault expire --backup {}, or repo-sync again)",
             names, id, id));
       else if (locked.count(repo::BackupLockKey(id)))
         out.warnings.push_back(fmt::format(
@@ -195,8 +195,9 @@ Result<ManifestObjectFindings> CheckManifestObjects(repo::Repository& repo) {
     // Objects the header does not name: parts beyond its count, anything else.
     auto header = repo.ReadManifestHeader(id);
     if (!header.ok()) continue;  // reported with the backup
-    // An expiring marker beside a manifest: an expire was killed before the manifest went.
-    std::set<std::string> named = {manifest, repo::ExpiringMarkerKey(id)};
+    // A marker beside a manifest: an expire killed before the manifest went, or a sync after
+    // it was copied.
+    std::set<std::string> named = {manifest, repo::IncompleteMarkerKey(id)};
     for (uint32_t part = 0; part < header->parts; ++part)
       named.insert(repo::ManifestPartKey(id, part));
     for (const auto& key : keys)
