@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "archive/background.h"
+#include "common/crash_point.h"
 #include "common/file.h"
 #include "common/large_buffer.h"
 #include "common/log.h"
@@ -370,6 +371,7 @@ class Pusher {
       stored_at_[name] = MonotonicSeconds();
       int fd = ::open((out_ + "/" + name + ".ok").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
       if (fd >= 0) ::close(fd);
+      CrashPoint("archive-push: acknowledged " + name);
       log::Info("{}", *r);
     } else if (Exists(status_dir_ + "/" + name + ".ready")) {
       log::Error("pushing '{}': {}", name, r.status().ToString());

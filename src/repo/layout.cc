@@ -163,6 +163,15 @@ std::string ManifestPartKey(std::string_view backup_id, uint32_t part) {
   return fmt::format("backups/{}/files.{:06}", backup_id, part);
 }
 
+std::string IncompleteMarkerKey(std::string_view backup_id) {
+  return fmt::format("backups/{}/incomplete", backup_id);
+}
+
+bool IsIncompleteMarkerKey(std::string_view key) {
+  auto dir = BackupDirFromKey(key);
+  return dir && key == IncompleteMarkerKey(*dir);
+}
+
 std::optional<std::string> WalKey(std::string_view name) {
   auto kind = pg::ClassifyWalFileName(name);
   if (kind == pg::WalFileKind::kInvalid) return std::nullopt;

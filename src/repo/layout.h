@@ -68,6 +68,11 @@ std::optional<RedirectName> ParseRedirectKey(std::string_view key);
 std::string BackupPrefix(std::string_view backup_id);
 std::string ManifestKey(std::string_view backup_id);
 std::string ManifestPartKey(std::string_view backup_id, uint32_t part);
+// "backups/<id>/incomplete": written before a backup's manifest objects are deleted (expire) or
+// copied (repo-sync) and deleted once they are all gone or all there, so that parts left by an
+// interrupted expire or sync are told apart from a lost manifest. Not copied by repo-sync.
+std::string IncompleteMarkerKey(std::string_view backup_id);
+bool IsIncompleteMarkerKey(std::string_view key);
 // nullopt when the name is not a WAL segment, .partial, .history or .backup file.
 std::optional<std::string> WalKey(std::string_view wal_file_name);
 // "wal/<timeline>/<name>" -> "<name>"; nullopt for any other key (WalKey(name) must give it back).

@@ -31,7 +31,7 @@ int Phase(std::string_view key) {
     case ObjectKind::kWal:
       return 4;
     case ObjectKind::kBackup:
-      return 5;
+      return IsIncompleteMarkerKey(key) ? -1 : 5;
     case ObjectKind::kManifest:
       return 6;
     case ObjectKind::kCatalog:
@@ -93,6 +93,11 @@ Result<SyncStats> SyncRepository(Repository& from, storage::Storage& to, int job
 
   SyncStats stats;
   std::vector<std::vector<std::string>> phases(9);
+  std::set<std::string> source_manifests;
+  for (const auto& obj : source_objects)
+    if (auto id = BackupIdFromManifestKey(obj.key)) source_manifests.insert(*id);
+  // Backups whose manifest objects this sync copies: marked incomplete in the target meanwhile.
+  std::set<std::string> marked;
   for (const auto& obj : source_objects) {
     int phase = Phase(obj.key);
     if (phase < 0) continue;
@@ -100,10 +105,26 @@ Result<SyncStats> SyncRepository(Repository& from, storage::Storage& to, int job
       stats.objects_present++;
       continue;
     }
+    if (phase == 5 || phase == 6) {
+      std::string id = *BackupDirFromKey(obj.key);
+      if (!source_manifests.count(id)) continue;  // left by an interrupted backup or expire
+      marked.insert(id);
+    }
     phases[phase].push_back(obj.key);
   }
+  // Markers an interrupted sync left for backups that are whole now go too.
+  for (const auto& key : present)
+    if (IsIncompleteMarkerKey(key) && source_manifests.count(*BackupDirFromKey(key)))
+      marked.insert(*BackupDirFromKey(key));
   std::atomic<uint64_t> copied{0}, bytes{0};
-  for (const auto& keys : phases) {
+  for (size_t phase = 0; phase < phases.size(); ++phase) {
+    const auto& keys = phases[phase];
+    if (phase == 5)
+      for (const auto& id : marked)
+        if (!present.count(IncompleteMarkerKey(id)))
+          PGV_RETURN_IF_ERROR(to.Put(IncompleteMarkerKey(id), AsBytes(id)));
+    if (phase == 7)
+      for (const auto& id : marked) PGV_RETURN_IF_ERROR(to.Delete(IncompleteMarkerKey(id)));
     Status failure = ParallelFor(keys.size(), jobs, [&](size_t idx) {
       pipeline::Hmac hmac(from.id_key());  // per object: its cost is nothing next to the copy
       const std::string& key = keys[idx];

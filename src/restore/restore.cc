@@ -8,6 +8,7 @@
 
 #include <set>
 
+#include "common/crash_point.h"
 #include "common/file.h"
 #include "common/log.h"
 #include "common/time.h"
@@ -384,10 +385,13 @@ Status WriteRecoveryFiles(repo::Repository& repo, const std::string& backup_id,
                           const RecoveryTarget& target, const std::string& pgdata,
                           FileRestorerOptions file_options, RestoredFiles& restored) {
   PGV_RETURN_IF_ERROR(WriteSmallFile(pgdata + "/backup_label", header.backup_label, 0600));
+  CrashPoint("restore: backup_label written");
   PGV_RETURN_IF_ERROR(WriteSmallFile(
       pgdata + (options.standby ? "/standby.signal" : "/recovery.signal"), "", 0600));
+  CrashPoint("restore: signal file written");
   PGV_RETURN_IF_ERROR(
       WriteRecoveryConf(pgdata + "/postgresql.auto.conf", backup_id, options, target));
+  CrashPoint("restore: recovery settings written");
   NoProgress quiet;
   file_options.jobs = 1;
   file_options.sync_each_file = true;
@@ -396,7 +400,9 @@ Status WriteRecoveryFiles(repo::Repository& repo, const std::string& backup_id,
   PGV_RETURN_IF_ERROR(last.Finish());
   restored.files += last.files();
   restored.bytes += last.bytes();
-  return SyncDir(pgdata + "/global");
+  PGV_RETURN_IF_ERROR(SyncDir(pgdata + "/global"));
+  CrashPoint("restore: pg_control written");
+  return Status::Ok();
 }
 
 // --delta, once the targets are marked: pg_control goes first, so that an interrupted delta
@@ -428,6 +434,7 @@ Status RemoveMarkers(const std::vector<std::string>& dirs) {
     std::string path = *it + "/" + kIncompleteMarker;
     if (::unlink(path.c_str()) != 0) return TargetIo(ErrnoStatus("cannot remove", path, errno));
     PGV_RETURN_IF_ERROR(SyncDir(*it));
+    CrashPoint("restore: marker removed from " + *it);
   }
   return Status::Ok();
 }
@@ -460,10 +467,12 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
   std::vector<std::string> marked = {pgdata};
   for (const auto& [oid, location] : ts_targets) marked.push_back(location);
   PGV_RETURN_IF_ERROR(MarkIncomplete(marked, backup_id));
+  CrashPoint("restore: targets marked incomplete");
   uint64_t removed = 0;
   if (options.delta) {
     PGV_ASSIGN_OR_RETURN(removed,
                          PrepareDelta(repo, backup_id, pgdata, ts_targets, options.standby));
+    CrashPoint("restore: delta prepared");
   }
   FileRestorerOptions file_options{.block_size = header.block_size,
                                    .jobs = options.jobs,
@@ -476,6 +485,7 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
                                                               ts_targets, file_options, progress));
   // The files and the names that lead to them, before anything refers to them.
   PGV_RETURN_IF_ERROR(SyncFileSystems(marked));
+  CrashPoint("restore: every file written and synced");
   PGV_RETURN_IF_ERROR(
       WriteRecoveryFiles(repo, backup_id, header, options, target, pgdata, file_options, restored));
   PGV_RETURN_IF_ERROR(RemoveMarkers(marked));

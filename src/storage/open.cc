@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "common/crash_point.h"
+#include "storage/crash_point_storage.h"
 #include "storage/posix/posix_storage.h"
 #include "storage/s3/s3_storage.h"
 #include "storage/storage.h"
@@ -37,10 +39,7 @@ Result<std::unique_ptr<Storage>> OpenS3(std::string_view location, const OpenOpt
   return std::unique_ptr<Storage>(std::move(storage));
 }
 
-}  // namespace
-
-Result<std::unique_ptr<Storage>> OpenStorage(std::string_view location,
-                                             const OpenOptions& options) {
+Result<std::unique_ptr<Storage>> OpenDriver(std::string_view location, const OpenOptions& options) {
   if (location.empty())
     return std::move(Status::Config("no repository given"))
         .WithHint("pass --repo DIR, set PGVAULT_REPO or 'repo' in the config file");
@@ -48,6 +47,15 @@ Result<std::unique_ptr<Storage>> OpenStorage(std::string_view location,
   std::string root(location);
   while (root.size() > 1 && root.back() == '/') root.pop_back();
   return std::unique_ptr<Storage>(new PosixStorage(root, options.create));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Storage>> OpenStorage(std::string_view location,
+                                             const OpenOptions& options) {
+  PGV_ASSIGN_OR_RETURN(std::unique_ptr<Storage> storage, OpenDriver(location, options));
+  if (!CrashPointsArmed()) return storage;
+  return std::unique_ptr<Storage>(new CrashPointStorage(std::move(storage)));
 }
 
 }  // namespace pgvault::storage

@@ -97,9 +97,8 @@ struct OpenOptions {
   std::string s3_uri_style;  // "path" or "host"
   std::string s3_ca_file;
   std::string s3_storage_class;
-  bool s3_object_lock = false;
-  bool create = false;  // repo-create: a local repository directory may be created  // the bucket
-                        // has S3 Object Lock: honour PutOptions::lock_until_unix
+  bool s3_object_lock = false;  // the bucket has S3 Object Lock: honour lock_until_unix
+  bool create = false;          // repo-create: a local repository directory may be created
 };
 Result<std::unique_ptr<Storage>> OpenStorage(std::string_view location, const OpenOptions& options);
 

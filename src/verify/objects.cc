@@ -176,7 +176,12 @@ Result<ManifestObjectFindings> CheckManifestObjects(repo::Repository& repo) {
     std::string names;
     for (const auto& key : keys) names += fmt::format("{}'{}'", names.empty() ? "" : ", ", key);
     if (!has_manifest) {
-      if (locked.count(repo::BackupLockKey(id)))
+      if (std::find(keys.begin(), keys.end(), repo::IncompleteMarkerKey(id)) != keys.end())
+        out.warnings.push_back(fmt::format(
+            "unreferenced: {}: an expire or repo-sync of backup '{}' was interrupted (finish it: "
+            "pgvault expire --backup {}, or repo-sync again)",
+            names, id, id));
+      else if (locked.count(repo::BackupLockKey(id)))
         out.warnings.push_back(fmt::format(
             "unreferenced: {}: backup '{}' is being written or was interrupted (it holds a lock)",
             names, id));
@@ -190,7 +195,9 @@ Result<ManifestObjectFindings> CheckManifestObjects(repo::Repository& repo) {
     // Objects the header does not name: parts beyond its count, anything else.
     auto header = repo.ReadManifestHeader(id);
     if (!header.ok()) continue;  // reported with the backup
-    std::set<std::string> named = {manifest};
+    // A marker beside a manifest: an expire killed before the manifest went, or a sync after
+    // it was copied.
+    std::set<std::string> named = {manifest, repo::IncompleteMarkerKey(id)};
     for (uint32_t part = 0; part < header->parts; ++part)
       named.insert(repo::ManifestPartKey(id, part));
     for (const auto& key : keys)
