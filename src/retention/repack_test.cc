@@ -43,6 +43,20 @@ uint64_t PackBytes(MemStorage& mem) {
 }
 size_t Redirects(MemStorage& mem) { return Value(repo::ListRedirects(mem)).size(); }
 
+// Backup `id`'s manifest: the one file `entry` (its checksum filled in here).
+Status WriteOneFileManifest(repo::Repository& repo, const std::string& id, repo::FileEntry& entry) {
+  entry.checksum = repo::FileChecksum(entry.blocks);
+  repo::ManifestWriter manifest(repo.storage(), repo.codec(), id, 256);
+  PGV_RETURN_IF_ERROR(manifest.Add(entry));
+  return manifest.Finish({.backup_id = id,
+                          .pg_version = 150000,
+                          .system_identifier = "7",
+                          .start_wal = "000000010000000000000002",
+                          .stop_wal = "000000010000000000000002",
+                          .wal_segment_size = 16 << 20,
+                          .block_size = 8192});
+}
+
 // A backup whose one file names every `step`-th block of `from`'s file, as a backup that reuses
 // its parent's blocks does (same locations).
 Status WriteReusingBackup(repo::Repository& repo, const std::string& from, const std::string& id,
@@ -54,16 +68,7 @@ Status WriteReusingBackup(repo::Repository& repo, const std::string& from, const
     entry.blocks.push_back(source.blocks[idx]);
     entry.size += 8192;
   }
-  entry.checksum = repo::FileChecksum(entry.blocks);
-  repo::ManifestWriter manifest(repo.storage(), repo.codec(), id, 256);
-  PGV_RETURN_IF_ERROR(manifest.Add(entry));
-  return manifest.Finish({.backup_id = id,
-                          .pg_version = 150000,
-                          .system_identifier = "7",
-                          .start_wal = "000000010000000000000002",
-                          .stop_wal = "000000010000000000000002",
-                          .wal_segment_size = 16 << 20,
-                          .block_size = 8192});
+  return WriteOneFileManifest(repo, id, entry);
 }
 
 void RemoveBackup(MemStorage& mem, const std::string& id) {
@@ -279,16 +284,7 @@ Status WriteDeltaBackup(repo::Repository& repo, const std::string& id) {
     }
   }
   PGV_RETURN_IF_ERROR(packs.Flush());
-  entry.checksum = repo::FileChecksum(entry.blocks);
-  repo::ManifestWriter manifest(repo.storage(), repo.codec(), id, 256);
-  PGV_RETURN_IF_ERROR(manifest.Add(entry));
-  return manifest.Finish({.backup_id = id,
-                          .pg_version = 150000,
-                          .system_identifier = "7",
-                          .start_wal = "000000010000000000000002",
-                          .stop_wal = "000000010000000000000002",
-                          .wal_segment_size = 16 << 20,
-                          .block_size = 8192});
+  return WriteOneFileManifest(repo, id, entry);
 }
 
 TEST(RepackTest, DeltaBlocksAndTheirBasesMoveAndStillDecode) {
