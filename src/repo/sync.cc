@@ -114,8 +114,8 @@ Result<SyncStats> SyncRepository(Repository& from, storage::Storage& to, int job
   }
   // Markers an interrupted sync left for backups that are whole now go too.
   for (const auto& key : present)
-    if (IsIncompleteMarkerKey(key) && source_manifests.count(*BackupDirFromKey(key)))
-      marked.insert(*BackupDirFromKey(key));
+    if (IsIncompleteMarkerKey(key))
+      if (std::string id = *BackupDirFromKey(key); source_manifests.count(id)) marked.insert(id);
   std::atomic<uint64_t> copied{0}, bytes{0};
   for (size_t phase = 0; phase < phases.size(); ++phase) {
     const auto& keys = phases[phase];

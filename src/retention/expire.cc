@@ -33,8 +33,8 @@ Status CheckManifestLock(storage::Storage& st, const std::string& backup_id, int
 }
 
 // The manifest objects of a backup whose manifest cannot be decoded (or is gone while parts are
-// left): whatever is stored under backups/<id>/, the manifest first, the expiring marker
-// (DeleteManifestObjects deletes it last itself) left out.
+// left, or an expire was interrupted): whatever is stored under backups/<id>/, the manifest
+// first.
 Result<std::vector<std::string>> ObjectsUnder(storage::Storage& st, const std::string& backup_id) {
   PGV_ASSIGN_OR_RETURN(auto objects, st.List(repo::BackupPrefix(backup_id)));
   std::vector<std::string> keys;
@@ -42,16 +42,16 @@ Result<std::vector<std::string>> ObjectsUnder(storage::Storage& st, const std::s
   for (const auto& obj : objects)
     if (obj.key == manifest)
       keys.insert(keys.begin(), obj.key);
-    else if (obj.key != repo::IncompleteMarkerKey(backup_id))
+    else
       keys.push_back(obj.key);
   return keys;
 }
 
 // Deletes the backup's manifest objects, the manifest itself first: once it is gone the backup
 // no longer exists. A damaged backup's parts are found by listing: its header cannot name them.
-// An expiring marker is written before and deleted after, so that a kill in between leaves parts
-// that verify reports as an unfinished expire (the next expire --backup finishes it), not as a
-// lost manifest.
+// An incomplete marker is written before and deleted after, so that a kill in between leaves
+// parts that verify reports as an unfinished expire (the next expire --backup finishes it), not
+// as a lost manifest.
 Status DeleteManifestObjects(repo::Repository& repo, const std::string& backup_id, int64_t now) {
   storage::Storage& st = repo.storage();
   auto header = repo.ReadManifestHeader(backup_id);
@@ -73,15 +73,14 @@ Status DeleteManifestObjects(repo::Repository& repo, const std::string& backup_i
     PGV_ASSIGN_OR_RETURN(keys, ObjectsUnder(st, backup_id));
   } else if (header.status().IsNotFound()) {
     // Parts whose manifest is lost or an expire interrupted (verify reports them): the same
-    // removal, if there is anything left.
+    // removal, if there is anything left (if only the marker).
     PGV_ASSIGN_OR_RETURN(keys, ObjectsUnder(st, backup_id));
-    auto marker = st.Stat(repo::IncompleteMarkerKey(backup_id));
-    if (!marker.ok() && !marker.status().IsNotFound()) return marker.status();
-    if (keys.empty() && !marker.ok()) return header.status();
+    if (keys.empty()) return header.status();
   } else {
     return header.status();
   }
   std::string marker = repo::IncompleteMarkerKey(backup_id);
+  std::erase(keys, marker);  // listed when an earlier expire was interrupted: it goes last
   PGV_RETURN_IF_ERROR(st.Put(marker, AsBytes(backup_id)));
   for (const auto& key : keys) PGV_RETURN_IF_ERROR(st.Delete(key));
   // Its verify/drill/pin records next: records of a backup that is gone are only clutter.
