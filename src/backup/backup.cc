@@ -261,15 +261,10 @@ Status StopBackup(pg::PgSession& session, uint64_t segment_size, BackupPoints& p
 
 Status ExtendRetention(repo::Repository& repo, const std::set<repo::PackId>& packs,
                        const BackupPoints& points, uint64_t segment_size, int64_t until) {
-  for (const auto& pack : packs) {
-    Status s = repo.storage().ExtendRetention(repo::PackKey(pack), until);
-    if (s.IsNotFound()) {  // moved by gc --repack: lock where its blocks are now
-      PGV_ASSIGN_OR_RETURN(auto keys, repo::MovedPackKeys(repo.storage(), repo.codec(), pack));
-      for (const auto& key : keys) PGV_RETURN_IF_ERROR(repo.storage().ExtendRetention(key, until));
-      continue;
-    }
-    PGV_RETURN_IF_ERROR(s);
-  }
+  for (const auto& pack : packs)
+    PGV_RETURN_IF_ERROR(repo::ForPackOrWhereItMoved(
+        repo.storage(), repo.codec(), pack,
+        [&](const std::string& key) { return repo.storage().ExtendRetention(key, until); }));
   uint32_t tl;
   uint64_t seg_first, seg_last;
   if (pg::ParseSegmentName(points.start_wal, tl, seg_first, segment_size) &&

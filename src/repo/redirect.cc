@@ -121,6 +121,16 @@ Result<std::vector<std::string>> MovedPackKeys(storage::Storage& storage,
   return keys;
 }
 
+Status ForPackOrWhereItMoved(storage::Storage& storage, const pipeline::Codec& codec,
+                             const PackId& pack,
+                             const std::function<Status(const std::string&)>& fn) {
+  Status s = fn(PackKey(pack));
+  if (!s.IsNotFound()) return s;
+  PGV_ASSIGN_OR_RETURN(auto keys, MovedPackKeys(storage, codec, pack));
+  for (const auto& key : keys) PGV_RETURN_IF_ERROR(fn(key));
+  return Status::Ok();
+}
+
 Result<const Redirect*> RedirectCache::Of(const PackId& pack) {
   auto it = cache_.find(pack);
   if (it == cache_.end()) {

@@ -9,6 +9,7 @@
 // block is reached through one redirect at most (no chains) and the highest generation is current.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -58,6 +59,11 @@ Result<std::vector<ListedRedirect>> ListRedirects(storage::Storage& storage);
 // The objects that hold a moved pack's blocks now: its current redirect, then the packs that
 // redirect points into (to lock or hold them in its place). kNotFound naming the pack when it has
 // no redirect.
+// fn(PackKey(pack)); when that finds no pack (gc --repack moved it), fn of each MovedPackKeys
+// object instead, so that a lock or hold lands where the pack's blocks are now.
+Status ForPackOrWhereItMoved(storage::Storage& storage, const pipeline::Codec& codec,
+                             const PackId& pack,
+                             const std::function<Status(const std::string&)>& fn);
 Result<std::vector<std::string>> MovedPackKeys(storage::Storage& storage,
                                                const pipeline::Codec& codec, const PackId& pack);
 

@@ -137,18 +137,15 @@ Result<ExpireResult> ExpireBackup(repo::Repository& repo, const std::string& bac
 Result<HoldResult> SetHold(repo::Repository& repo, const std::string& backup_id, bool on) {
   PGV_ASSIGN_OR_RETURN(auto objects, repo::ObjectsOfBackup(repo, backup_id));
   HoldResult result;
-  PGV_RETURN_IF_ERROR(repo::ForEachKey(objects, [&](const std::string& key) {
+  auto hold = [&](const std::string& key) {
     Status s = repo.storage().SetLegalHold(key, on);
-    auto pack = repo::PackIdFromKey(key);
-    if (s.IsNotFound() && pack) {  // moved by gc --repack: hold where its blocks are now
-      PGV_ASSIGN_OR_RETURN(auto keys, repo::MovedPackKeys(repo.storage(), repo.codec(), *pack));
-      for (const auto& moved : keys) {
-        PGV_RETURN_IF_ERROR(repo.storage().SetLegalHold(moved, on));
-        result.objects++;
-      }
-      return Status::Ok();
-    }
     if (s.ok()) result.objects++;
+    return s;
+  };
+  PGV_RETURN_IF_ERROR(repo::ForEachKey(objects, [&](const std::string& key) {
+    auto pack = repo::PackIdFromKey(key);
+    Status s =
+        pack ? repo::ForPackOrWhereItMoved(repo.storage(), repo.codec(), *pack, hold) : hold(key);
     return s.Context(fmt::format("{} legal hold on '{}'", on ? "setting" : "clearing", key));
   }));
   return result;
