@@ -38,7 +38,6 @@ done
 ((EUID == 0)) || { echo "compare.sh: run as root (the tools run as postgres via runuser)" >&2; exit 1; }
 has_phase() { [[ ",$phases," == *",$1,"* ]]; }
 t_begin=$(date +%s)
-stamp() { printf '== [%s] %s\n' "$(date -u -d @$(($(date +%s) - t_begin)) +%M:%S)" "$1"; }
 
 PGBIN=/usr/lib/postgresql/15/bin
 bash scripts/install-deps.sh
@@ -129,7 +128,7 @@ SCRIPT
 chmod 755 "$archive_sh"
 
 # ---------------------------------------------------------------------------------------------
-stamp "settings"
+bench_stamp "settings"
 cat <<EOF
   machine      : $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB RAM, load $(cut -d' ' -f1-3 /proc/loadavg)
   data         : pgbench -i -s $scale, PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), initdb --data-checksums, autovacuum off
@@ -142,7 +141,7 @@ cat <<EOF
   work dir     : $work
 EOF
 
-stamp "cluster: PostgreSQL 15 on 127.0.0.1:$port, archive_command feeds pgvault and pgBackRest"
+bench_stamp "cluster: PostgreSQL 15 on 127.0.0.1:$port, archive_command feeds pgvault and pgBackRest"
 init_cluster "$pgdata" "$port" "$archive_sh %p %f" "autovacuum = off
 max_wal_size = 4GB"
 start_cluster "$pgdata" "$work/log/postgres.log"
@@ -191,7 +190,7 @@ stats_of() {  # "cpu seconds: read 0.1, hash ..." -> record per stage
   done
 }
 
-stamp "data: pgbench -i -s $scale"
+bench_stamp "data: pgbench -i -s $scale"
 as_pg "$PGBIN/pgbench" -h "$work" -p "$port" -i -s "$scale" -q postgres >"$work/log/pgbench-init.log" 2>&1
 if has_phase archive; then
   # Real OLTP WAL for the archive-push test, set aside by archive_command. This pgbench skips
@@ -226,7 +225,7 @@ pgvault_backup() {  # pgvault_backup PHASE RUN REPO: one timed backup into REPO;
 # ---------------------------------------------------------------------------------------------
 last_pgv_full="" last_br_full=()
 if has_phase full || has_phase incr || has_phase restore; then
-  stamp "1. full backup (each pgvault run into a new repository: it would deduplicate otherwise)"
+  bench_stamp "1. full backup (each pgvault run into a new repository: it would deduplicate otherwise)"
   for run in $(seq "$runs"); do
     repo=$work/pgvault-full-$run
     new_pgvault_repo "$repo"
@@ -266,7 +265,7 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 if has_phase incr; then
-  stamp "2. after pgbench -T $pgbench_seconds -c 2: pgvault's next backup vs pgBackRest incr and diff"
+  bench_stamp "2. after pgbench -T $pgbench_seconds -c 2: pgvault's next backup vs pgBackRest incr and diff"
   as_pg "$PGBIN/pgbench" -h "$work" -p "$port" -c 2 -j 2 -T "$pgbench_seconds" postgres \
     >"$work/log/pgbench-run.log" 2>&1
   echo "  pgbench: $(grep -m1 '^tps' "$work/log/pgbench-run.log" | cut -d'(' -f1)"
@@ -310,7 +309,7 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 if has_phase restore; then
-  stamp "3. restore of the full backup into an empty directory"
+  bench_stamp "3. restore of the full backup into an empty directory"
   for run in $(seq "$runs"); do
     dir=$work/restore-pgvault
     prepare_caches "$last_pgv_full"
@@ -394,7 +393,7 @@ if has_phase recovery; then
   fi
   psql_q "SELECT pg_switch_wal()" >/dev/null
   wait_archived
-  stamp "5. recovery: replay the WAL archived after the full backup ($(ls "$last_pgv_full"/wal/*/ | wc -l) segment objects in pgvault's repository), then promote"
+  bench_stamp "5. recovery: replay the WAL archived after the full backup ($(ls "$last_pgv_full"/wal/*/ | wc -l) segment objects in pgvault's repository), then promote"
   dir=$work/recover
   for run in $(seq "$runs"); do
     cache_paths=("$last_pgv_full")
@@ -421,7 +420,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 if has_phase archive; then
   n=$(ls "$pool" | wc -l)
-  stamp "4. archive-push of $n real WAL segments, one process per segment (sync), each into a new repository"
+  bench_stamp "4. archive-push of $n real WAL segments, one process per segment (sync), each into a new repository"
   for run in $(seq "$runs"); do
     repo=$work/ap-pgvault-$run
     as_pg "$PGVAULT" --repo "$repo" --key-file "$key" --cipher "$pgv_cipher" repo-create >/dev/null
@@ -455,7 +454,7 @@ if has_phase archive; then
   # acknowledge a segment only once it is in the repository, so the loop's time is the time to
   # store all of them. pgvault: --archive-async (a read-ahead pusher with --jobs workers);
   # pgBackRest: archive-async=y with process-max = --jobs.
-  stamp "4b. archive-push of the same $n segments, asynchronous mode of each tool, --jobs/process-max $jobs"
+  bench_stamp "4b. archive-push of the same $n segments, asynchronous mode of each tool, --jobs/process-max $jobs"
   # pgBackRest insists that the WAL directory is pg1-path's pg_wal: a data directory holding only
   # pg_control and pg_wal serves both tools.
   fake_pgdata=$work/fake-pgdata fake_wal=$work/fake-pgdata/pg_wal
@@ -555,7 +554,7 @@ br_cols=() br_sync=()
 for tag in "${br_tags[@]}"; do br_cols+=("$(echo "$tag" | short)"); done
 suffixed() { local t; for t in "${br_tags[@]}"; do echo "$t$1"; done; }  # suffixed SUFFIX
 echo
-stamp "medians of $runs runs (scale $scale, jobs $jobs, encryption $encrypt, caches: $cache)"
+bench_stamp "medians of $runs runs (scale $scale, jobs $jobs, encryption $encrypt, caches: $cache)"
 if has_phase full; then
   header pgvault "${br_cols[@]}" pg_basebackup
   row "1. full backup: time" full secs "${br_tags[@]}" pg_basebackup

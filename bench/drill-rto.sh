@@ -22,7 +22,6 @@ while (($#)); do
 done
 ((EUID == 0)) || { echo "drill-rto.sh: run as root (the tools run as postgres via runuser)" >&2; exit 1; }
 t_begin=$(date +%s)
-stamp() { printf '== [%s] %s\n' "$(date -u -d @$(($(date +%s) - t_begin)) +%M:%S)" "$1"; }
 PGBIN=/usr/lib/postgresql/15/bin
 # shellcheck source=scripts/lib.sh
 source "$SRC/scripts/lib.sh"
@@ -34,17 +33,17 @@ chown postgres:postgres "$key" && chmod 600 "$key"
 as_pg "$PGVAULT" --repo "$repo" --key-file "$key" repo-create >/dev/null
 PV=("$PGVAULT" --repo "$repo" --key-file "$key")
 
-stamp "cluster: pgbench -i -s $scale on 127.0.0.1:$port"
+bench_stamp "cluster: pgbench -i -s $scale on 127.0.0.1:$port"
 init_cluster "$pgdata" "$port" "${PV[*]} archive-push %p" "max_wal_size = 4GB"
 start_cluster "$pgdata" "$work/postgres.log"
 psql_q() { as_pg psql -X -q -At -h "$work" -p "$port" -d postgres -c "$1"; }
 as_pg "$PGBIN/pgbench" -h "$work" -p "$port" -i -s "$scale" -q postgres >/dev/null 2>&1
 
-stamp "backup"
+bench_stamp "backup"
 as_pg "${PV[@]}" backup --pgdata "$pgdata" --pg-host "$work" --pg-port "$port" --jobs "$jobs" | tail -1
 start_lsn=$(psql_q "SELECT pg_current_wal_lsn()")
 
-stamp "pgbench load until $wal_mb MB of WAL"
+bench_stamp "pgbench load until $wal_mb MB of WAL"
 while :; do
   written=$(psql_q "SELECT (pg_current_wal_lsn() - '$start_lsn'::pg_lsn) / 1000000")
   ((${written%.*} >= wal_mb)) && break
@@ -57,7 +56,7 @@ for _ in $(seq 3000); do
 done
 echo "  WAL after the backup: $(psql_q "SELECT (pg_current_wal_lsn() - '$start_lsn'::pg_lsn) / 1000000") MB"
 
-stamp "drill to the end of the WAL (jobs $jobs)"
+bench_stamp "drill to the end of the WAL (jobs $jobs)"
 mkdir -p "$work/tmp" && chown postgres:postgres "$work/tmp"
 TMPDIR=$work/tmp as_pg "${PV[@]}" drill --jobs "$jobs" --json >"$work/drill.json" || true
 python3 - "$work/drill.json" <<'PY'
@@ -67,4 +66,4 @@ print(f"  result {d['result']}: restore {d['restore_seconds']:.1f} s, WAL replay
       f"{d['replay_seconds']:.1f} s, checks {d['checks_seconds']:.1f} s; "
       f"RTO {d['rto_seconds']:.1f} s (restore + replay)")
 PY
-stamp "done (load $(cut -d' ' -f1-3 /proc/loadavg))"
+bench_stamp "done (load $(cut -d' ' -f1-3 /proc/loadavg))"
