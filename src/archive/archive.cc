@@ -259,13 +259,16 @@ Status RunPrefetcher(const std::string& dir, const GetOptions& options, const Re
   return Status::Ok();
 }
 
-// Opens the repository, trying again with growing pauses until it opens: the pusher runs in
-// the background, and the segments wait for it.
-std::unique_ptr<repo::Repository> OpenWithRetry(const RepoOpener& open) {
+// Opens the repository, trying again with growing pauses for up to timeout_seconds: the pusher
+// runs in the background, and the segments wait for it. After that the pusher gives up (the
+// archive-push waiting for it times out too); the next archive-push starts a new one.
+Result<std::unique_ptr<repo::Repository>> OpenWithRetry(const RepoOpener& open,
+                                                        double timeout_seconds) {
   double backoff = 0;
+  double deadline = MonotonicSeconds() + timeout_seconds;
   for (;;) {
     auto opened = open();
-    if (opened.ok()) return std::move(opened).value();
+    if (opened.ok() || MonotonicSeconds() + backoff > deadline) return opened;
     log::Error("cannot open the repository: {}", opened.status().ToString());
     backoff = std::min(10.0, std::max(0.5, backoff * 2));
     std::this_thread::sleep_for(std::chrono::duration<double>(backoff));
@@ -508,8 +511,9 @@ Status RunArchivePusher(const AsyncOptions& options, const std::string& wal_dir,
   if (lock_fd < 0) return Status::Ok();  // another pusher runs
   WritePid(lock_fd);
   PGV_RETURN_IF_ERROR(MakeDirs(options.spool_path + "/out", 0700));
-  std::unique_ptr<repo::Repository> repo = OpenWithRetry(open);
-  Pusher pusher(options, wal_dir, *repo);
+  auto repo = OpenWithRetry(open, options.timeout_seconds);
+  if (!repo.ok()) return repo.status().Context("the background pusher gives up");
+  Pusher pusher(options, wal_dir, **repo);
   WorkerGroup workers;
   workers.Start(options.jobs, [&](const std::stop_token&) {
     pusher.Work();

@@ -352,7 +352,9 @@ nlohmann::json GcJson(const retention::GcResult& r) {
           {"redirects_written", r.repacked.redirects_written},
           {"packs_repack_locked", r.repacked.locked_keys.size()},
           {"repack_locked", r.repacked.locked_keys},
-          {"repack_damaged", r.repacked.damaged}};
+          {"repack_damaged", r.repacked.damaged},
+          {"partial_writes_removed", r.abandoned.count},
+          {"partial_write_bytes_removed", r.abandoned.bytes}};
 }
 
 }  // namespace pgvault::cli

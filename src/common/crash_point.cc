@@ -1,5 +1,6 @@
 #include "common/crash_point.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
@@ -14,30 +15,46 @@
 namespace pgvault {
 namespace {
 
-// 0 when unarmed; read once, before any worker thread can pass a crash point (the first
-// OpenStorage or restore step runs on the main thread).
-uint64_t ArmedAt() {
-  static const uint64_t at = [] {
-    // NOLINTNEXTLINE(concurrency-mt-unsafe): read once, before pgvault starts threads
-    const char* text = std::getenv("PGVAULT_TEST_CRASH_AT");
-    uint64_t n = 0;
-    if (text != nullptr) std::from_chars(text, text + std::strlen(text), n);
-    return n;
+struct Arming {
+  uint64_t at = 0;  // 0: unarmed
+  CrashKind counted = CrashKind::kAfterWrite;
+  std::string once_file;  // "": every run that reaches `at` dies
+};
+
+// Read once, before any worker thread can pass a crash point (the first OpenStorage or restore
+// step runs on the main thread).
+const Arming& Armed() {
+  static const Arming arming = [] {
+    Arming a;
+    // NOLINTBEGIN(concurrency-mt-unsafe): read once, before pgvault starts threads
+    const char* at = std::getenv("PGVAULT_TEST_CRASH_AT");
+    const char* mid = std::getenv("PGVAULT_TEST_CRASH_MID");
+    const char* once = std::getenv("PGVAULT_TEST_CRASH_ONCE");
+    // NOLINTEND(concurrency-mt-unsafe)
+    if (at != nullptr) std::from_chars(at, at + std::strlen(at), a.at);
+    if (mid != nullptr && std::string_view(mid) == "1") a.counted = CrashKind::kMidWrite;
+    if (once != nullptr) a.once_file = once;
+    return a;
   }();
-  return at;
+  return arming;
 }
 
 std::atomic<uint64_t> passed{0};
 
 }  // namespace
 
-bool CrashPointsArmed() { return ArmedAt() != 0; }
+bool CrashPointsArmed() { return Armed().at != 0; }
 
-void CrashPoint(std::string_view what) {
-  uint64_t at = ArmedAt();
-  if (at == 0) return;
+void CrashPoint(std::string_view what, CrashKind kind) {
+  const Arming& armed = Armed();
+  if (armed.at == 0 || kind != armed.counted) return;
   uint64_t n = passed.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (n != at) return;
+  if (n != armed.at) return;
+  if (!armed.once_file.empty()) {
+    int fd = ::open(armed.once_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return;  // an earlier process died here already
+    ::close(fd);
+  }
   std::string line = fmt::format("crash point {}: {}\n", n, what);
   // One write(2), then SIGKILL: nothing else of the process runs (no destructors, no flush).
   [[maybe_unused]] ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());

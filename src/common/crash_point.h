@@ -7,6 +7,11 @@
 // completed repository write (storage/crash_point_storage.h: Put, Delete, a batch delete, a
 // retention or legal-hold change) and the ordering steps of restore's target directory. Unset,
 // as always outside tests, a crash point costs one load.
+//
+// With PGVAULT_TEST_CRASH_MID=1 only the mid-write points count instead: a local repository
+// write with half of the object in its temp file (storage/posix), as a kill during a write
+// leaves it. With PGVAULT_TEST_CRASH_ONCE=FILE the kill happens only if FILE can be created
+// (it did not exist): processes the killed one's caller starts again (the async pusher) run on.
 #pragma once
 
 #include <string_view>
@@ -16,8 +21,10 @@ namespace pgvault {
 // True when PGVAULT_TEST_CRASH_AT is set (read once, at the first call).
 bool CrashPointsArmed();
 
+enum class CrashKind { kAfterWrite, kMidWrite };
+
 // Counts one crash point; kills the process if it is the one PGVAULT_TEST_CRASH_AT names.
-// `what` says what has just been made durable, for the test's log.
-void CrashPoint(std::string_view what);
+// `what` says what has just been made durable (or half written), for the test's log.
+void CrashPoint(std::string_view what, CrashKind kind = CrashKind::kAfterWrite);
 
 }  // namespace pgvault

@@ -54,6 +54,9 @@ Status ErrnoStatus(std::string_view what, const std::string& path, int err) {
   if (err == ENOENT) return Status::NotFound(msg);
   if (err == EACCES || err == EPERM)
     return std::move(Status::Io(msg)).WithHint("check the owner and permissions of that path");
+  if (err == ENOSPC || err == EDQUOT)
+    return std::move(Status::Io(msg))
+        .WithHint("free space on that file system (for a repository: expire, then gc) and run again");
   return Status::Io(msg);
 }
 

@@ -98,13 +98,10 @@ Result<std::vector<PlanBackup>> PlanInputs(repo::Repository& repo,
 
 Result<std::vector<ExpireResult>> ApplyPlan(repo::Repository& repo, const Plan& plan,
                                             int64_t grace_seconds) {
-  std::vector<ExpireResult> results;
-  for (const auto& e : plan.entries) {
-    if (e.keep) continue;
-    PGV_ASSIGN_OR_RETURN(auto r, ExpireBackup(repo, e.id, grace_seconds));
-    results.push_back(std::move(r));
-  }
-  return results;
+  std::vector<std::string> ids;
+  for (const auto& e : plan.entries)
+    if (!e.keep) ids.push_back(e.id);
+  return ExpireBackups(repo, ids, grace_seconds);
 }
 
 }  // namespace pgvault::retention

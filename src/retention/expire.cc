@@ -92,7 +92,16 @@ Status DeleteManifestObjects(repo::Repository& repo, const std::string& backup_i
 
 Result<ExpireResult> ExpireBackup(repo::Repository& repo, const std::string& backup_id,
                                   int64_t grace_seconds) {
+  PGV_ASSIGN_OR_RETURN(auto results, ExpireBackups(repo, {backup_id}, grace_seconds));
+  return std::move(results.front());
+}
+
+Result<std::vector<ExpireResult>> ExpireBackups(repo::Repository& repo,
+                                                const std::vector<std::string>& backup_ids,
+                                                int64_t grace_seconds) {
   storage::Storage& st = repo.storage();
+  std::vector<ExpireResult> results;
+  if (backup_ids.empty()) return results;
   int64_t now = NowUnixMicros() / 1000000;
   PGV_ASSIGN_OR_RETURN(auto running, repo::FindLiveBackup(st));
   if (running) return repo::BackupRunningError(*running, now, "nothing was expired");
@@ -100,11 +109,16 @@ Result<ExpireResult> ExpireBackup(repo::Repository& repo, const std::string& bac
   // counts on none vanishing until it has deleted (docs/repository-format.md, "Garbage
   // collection"). Released when expire returns.
   PGV_ASSIGN_OR_RETURN(auto gc_lock, repo::LockGc(st));
-  PGV_RETURN_IF_ERROR(DeleteManifestObjects(repo, backup_id, now));
-  ExpireResult result{.backup_id = backup_id};
-  // A backup that took its lock after the check above may have chosen blocks in this backup's
-  // packs before its manifest went. A backup lists its parents only after taking its lock, so
-  // one that is not seen here cannot have seen the deleted manifest: the packs are safe to go.
+  for (const auto& id : backup_ids) {
+    PGV_RETURN_IF_ERROR(DeleteManifestObjects(repo, id, now));
+    results.push_back({.backup_id = id});
+  }
+  for (auto& r : results) r.expired_together = 0;
+  ExpireResult& result = results.back();
+  result.expired_together = results.size();
+  // A backup that took its lock after the check above may have chosen blocks in these backups'
+  // packs before their manifests went. A backup lists its parents only after taking its lock,
+  // so one that is not seen here cannot have seen a deleted manifest: the packs are safe to go.
   PGV_ASSIGN_OR_RETURN(auto started, repo::FindLiveBackup(st));
   if (started) {
     result.gc_skipped_running = started->backup_id;
@@ -112,7 +126,7 @@ Result<ExpireResult> ExpireBackup(repo::Repository& repo, const std::string& bac
         "backup '{}' started while expiring; no pack was deleted (the next expire collects "
         "them)",
         started->backup_id);
-    return result;
+    return results;
   }
 
   // Garbage: packs no remaining backup references. A damaged backup's references cannot be
@@ -122,7 +136,7 @@ Result<ExpireResult> ExpireBackup(repo::Repository& repo, const std::string& bac
     result.gc_skipped_for = live.damaged;
     log::Warn("backup '{}' is damaged ({}); no pack was deleted: expire it first", live.damaged,
               live.damage);
-    return result;
+    return results;
   }
   PackCollection collected;
   PGV_RETURN_IF_ERROR(CollectPacks(repo, live.packs, now, grace_seconds, collected));
@@ -131,7 +145,7 @@ Result<ExpireResult> ExpireBackup(repo::Repository& repo, const std::string& bac
   result.packs_locked = collected.packs_locked;
   result.packs_recent = collected.packs_recent;
   result.locked_examples = std::move(collected.locked_examples);
-  return result;
+  return results;
 }
 
 Result<HoldResult> SetHold(repo::Repository& repo, const std::string& backup_id, bool on) {
@@ -152,8 +166,11 @@ Result<HoldResult> SetHold(repo::Repository& repo, const std::string& backup_id,
 }
 
 std::string SummaryLine(const ExpireResult& r) {
+  if (r.expired_together == 0) return fmt::format("expired backup {}", r.backup_id);
   std::string line = fmt::format("expired backup {}: {} packs deleted ({:.1f} MB)", r.backup_id,
                                  r.packs_deleted, r.bytes_deleted / 1e6);
+  if (r.expired_together > 1)
+    line += fmt::format(" that the {} backups expired together held", r.expired_together);
   if (r.packs_locked)
     line += fmt::format("; {} unreferenced packs kept because they are locked", r.packs_locked);
   if (r.packs_recent)

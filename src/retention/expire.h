@@ -22,6 +22,9 @@ struct ExpireResult {
   // A backup started while expire ran: it may reuse blocks of the expired backup's packs, so no
   // pack was deleted (the next expire collects them).
   std::string gc_skipped_running;
+  // How many backups this run expired, on the result that counts the packs (the last); 0 on the
+  // others (their packs are counted there).
+  size_t expired_together = 1;
 };
 
 // kConflict when the backup is retained or on legal hold, or a backup is running. A damaged
@@ -29,6 +32,12 @@ struct ExpireResult {
 // by listing backups/<id>/, since its header cannot name its objects.
 Result<ExpireResult> ExpireBackup(repo::Repository& repo, const std::string& backup_id,
                                   int64_t grace_seconds = 3600);
+// The same for several backups at once: their manifests go one after the other, then the packs
+// none of the remaining backups references are collected once (the pack counts are on the last
+// result). A failure stops at that backup; the packs of those removed before it wait for gc.
+Result<std::vector<ExpireResult>> ExpireBackups(repo::Repository& repo,
+                                                const std::vector<std::string>& backup_ids,
+                                                int64_t grace_seconds = 3600);
 
 struct HoldResult {
   uint64_t objects = 0;

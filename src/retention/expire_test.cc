@@ -68,6 +68,46 @@ TEST(ExpireTest, RemovesTheBackupAndThePacksOnlyItUsed) {
   EXPECT_EQ(*repo::ListBackups(mem), std::vector<std::string>{"20261202-010001F"});
 }
 
+// Several backups expired together: each manifest goes, the packs are collected once (counted on
+// the last result) and packs/ is listed the same number of times as for one backup.
+class CountingLists : public BorrowedStorage {
+ public:
+  using BorrowedStorage::BorrowedStorage;
+  Result<std::vector<storage::ObjectInfo>> List(std::string_view prefix) override {
+    if (prefix == repo::kPacksPrefix) pack_lists++;
+    return BorrowedStorage::List(prefix);
+  }
+  int pack_lists = 0;
+};
+
+TEST(ExpireTest, SeveralBackupsAreCollectedOnce) {
+  MemStorage mem;
+  ASSERT_TRUE(repo::Repository::Create(mem, {.encrypted = false}, {}).ok());
+  auto counting = std::make_unique<CountingLists>(mem);
+  CountingLists* lists = counting.get();
+  auto repo = repo::Repository::Open(std::move(counting), {});
+  ASSERT_TRUE(repo.ok());
+  std::vector<std::string> ids = {"20261202-010000F", "20261202-010001F", "20261202-010002F"};
+  for (size_t n = 0; n < ids.size(); ++n)
+    ASSERT_TRUE(
+        repo::testing::WriteTestBackup(**repo, mem, ids[n], 8, 64 << 10, 100 * (n + 1)).ok());
+  size_t packs = PackCount(mem);
+  lists->pack_lists = 0;
+  auto results = ExpireBackups(**repo, {ids[0], ids[1]}, 0);
+  ASSERT_TRUE(results.ok()) << results.status().ToString();
+  ASSERT_EQ(results->size(), 2u);
+  EXPECT_EQ((*results)[0].expired_together, 0u);
+  EXPECT_EQ((*results)[1].expired_together, 2u);
+  EXPECT_EQ((*results)[0].packs_deleted, 0u);
+  EXPECT_GT((*results)[1].packs_deleted, 0u);
+  EXPECT_EQ(PackCount(mem), packs - (*results)[1].packs_deleted);
+  EXPECT_EQ(lists->pack_lists, 2);  // once for redirects, once for packs: not per backup
+  EXPECT_EQ(*repo::ListBackups(mem), std::vector<std::string>{ids[2]});
+  EXPECT_EQ(SummaryLine((*results)[0]), "expired backup " + ids[0]);
+  EXPECT_NE(SummaryLine((*results)[1]).find("that the 2 backups expired together held"),
+            std::string::npos);
+}
+
 // Refuses to delete packs, as an Object Lock bucket does for retained versions.
 class LockedPacks : public BorrowedStorage {
  public:

@@ -94,6 +94,8 @@ struct GcResult {
   uint64_t redirects_marked = 0;
   bool repack = false;  // --repack was asked for
   RepackResult repacked;
+  // Temp files of writers killed mid-write, older than the grace period: removed.
+  storage::Storage::AbandonedWrites abandoned;
 };
 
 // One gc run (see above). kConflict when another gc or expire holds the gc lock.

@@ -197,6 +197,9 @@ Result<GcResult> RunGc(repo::Repository& repo, const GcOptions& o) {
   } else {
     PGV_RETURN_IF_ERROR(DeleteAndMark(repo, o, now_micros, live, r));
   }
+  // No writer runs for the grace period without finishing its object.
+  PGV_ASSIGN_OR_RETURN(r.abandoned,
+                       st.RemoveAbandonedWrites(now_micros / 1000000 - o.grace_seconds, o.dry_run));
   if (lock) PGV_RETURN_IF_ERROR(lock->Release());
   return r;
 }
@@ -219,6 +222,10 @@ std::string GcText(const GcResult& r) {
     out += fmt::format("redirects: {} {} no backup needs, {} {}\n",
                        r.dry_run ? "would delete" : "deleted", r.redirects_deleted,
                        r.dry_run ? "would mark" : "marked", r.redirects_marked);
+  if (r.abandoned.count)
+    out += fmt::format("{} {} partial writes ({:.1f} MB) that killed writers left\n",
+                       r.dry_run ? "would remove" : "removed", r.abandoned.count,
+                       r.abandoned.bytes / 1e6);
   const RepackResult& p = r.repacked;
   if (r.repack && r.skipped_running.empty() && r.skipped_damaged.empty())
     out += fmt::format(

@@ -57,4 +57,10 @@ Result<std::optional<int64_t>> CrashPointStorage::ServerTimeUnix() {
   return target_->ServerTimeUnix();
 }
 
+Result<Storage::AbandonedWrites> CrashPointStorage::RemoveAbandonedWrites(int64_t older_than_unix,
+                                                                          bool dry_run) {
+  return Passed(target_->RemoveAbandonedWrites(older_than_unix, dry_run), "remove abandoned writes",
+                "");
+}
+
 }  // namespace pgvault::storage

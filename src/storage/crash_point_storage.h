@@ -28,6 +28,7 @@ class CrashPointStorage : public Storage {
   Status ExtendRetention(std::string_view key, int64_t until_unix) override;
   Status SetLegalHold(std::string_view key, bool on) override;
   Result<std::optional<int64_t>> ServerTimeUnix() override;
+  Result<AbandonedWrites> RemoveAbandonedWrites(int64_t older_than_unix, bool dry_run) override;
 
  private:
   std::unique_ptr<Storage> target_;

@@ -23,6 +23,10 @@ Result<std::vector<Storage::KeptObject>> Storage::DeleteBatch(
 
 Result<std::optional<int64_t>> Storage::ServerTimeUnix() { return std::optional<int64_t>(); }
 
+Result<Storage::AbandonedWrites> Storage::RemoveAbandonedWrites(int64_t, bool) {
+  return AbandonedWrites{};
+}
+
 Result<Bytes> Storage::GetChecked(std::string_view key, Range range,
                                   const std::function<Status(ByteView)>& check) {
   PGV_ASSIGN_OR_RETURN(Bytes data, Get(key, range));

@@ -87,6 +87,15 @@ class Storage {
   // of the bucket, whatever its status), for check's clock skew check; nullopt for a driver
   // without a server clock of its own (posix, memory: the local clock). Errors as for Stat.
   virtual Result<std::optional<int64_t>> ServerTimeUnix();
+
+  // What a writer killed mid-write left behind that no listing shows (posix: temp files before
+  // their rename), untouched since before older_than_unix: removed (dry_run: only counted).
+  // The default has nothing of the kind.
+  struct AbandonedWrites {
+    uint64_t count = 0;
+    uint64_t bytes = 0;
+  };
+  virtual Result<AbandonedWrites> RemoveAbandonedWrites(int64_t older_than_unix, bool dry_run);
 };
 
 // Opens a repository location: a path (posix) or s3://bucket/prefix (S3, options from the caller).

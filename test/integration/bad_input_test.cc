@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 
@@ -152,6 +153,29 @@ TEST_F(BadInputTest, PgdataOfAnotherServer) {
   EXPECT_NE(r.err.find(fmt::format("runs data directory '{}', not '{}'", source_->pgdata(), copy)),
             std::string::npos)
       << r.err;
+}
+
+TEST_F(BadInputTest, ASecondClusterIsRefusedForBackupAndArchivePush) {
+  // Another cluster (its own system identifier) pointed at this repository by mistake: neither
+  // its backup nor its WAL gets in, so its WAL can never be mixed into a restore of the first.
+  auto other = PgCluster::Create();
+  std::string other_id = other->Scalar("SELECT system_identifier FROM pg_control_system()");
+  std::string expected = fmt::format("belongs to PostgreSQL system {}, not {}",
+                                     source_->Scalar("SELECT system_identifier FROM "
+                                                     "pg_control_system()"),
+                                     other_id);
+  ProcessResult backup = repo_->Backup(*other);
+  EXPECT_EQ(backup.exit_code, kExitConflict) << backup.err;
+  EXPECT_NE(backup.err.find(expected), std::string::npos) << backup.err;
+  EXPECT_NE(backup.err.find("HINT: use a separate repository for each cluster"), std::string::npos);
+  std::string segment = other->Scalar("SELECT pg_walfile_name(pg_current_wal_lsn())");
+  other->Exec("SELECT pg_switch_wal()");
+  ProcessResult push = repo_->Run({"archive-push", other->pgdata() + "/pg_wal/" + segment});
+  EXPECT_EQ(push.exit_code, kExitConflict) << push.err;
+  EXPECT_NE(push.err.find(expected), std::string::npos) << push.err;
+  std::string text = ErrorText(push.err);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2)
+      << "one error line and one hint: " << push.err;
 }
 
 TEST_F(BadInputTest, ClusterNotRunning) {

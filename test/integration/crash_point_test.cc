@@ -5,14 +5,18 @@
 // backup is listed that does not verify, the next run of the same command succeeds; a WAL
 // segment is either absent or whole; a killed restore leaves a directory marked incomplete that
 // PostgreSQL cannot start as if it were whole, and a delta restore into it completes it.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "pg_cluster.h"
 
@@ -62,12 +66,12 @@ class CrashPointTest : public ::testing::Test {
   }
 
   // pgvault on the repository at dir (the suite's keys), crashing at crash point `at` (0: never).
+  // env: more of the environment (PGVAULT_TEST_CRASH_MID=1: the mid-write points count).
   static ProcessResult On(const std::string& dir, std::vector<std::string> args, int at = 0,
-                          std::vector<std::string> more_flags = {}) {
+                          std::vector<std::string> more_flags = {}, Env env = {}) {
     std::vector<std::string> argv = {"--repo", dir, "--key-file", repo_->key_file()};
     argv.insert(argv.end(), more_flags.begin(), more_flags.end());
     argv.insert(argv.end(), args.begin(), args.end());
-    Env env;
     if (at > 0) env.push_back(fmt::format("PGVAULT_TEST_CRASH_AT={}", at));
     return RunPgvault(argv, env);
   }
@@ -82,6 +86,25 @@ class CrashPointTest : public ::testing::Test {
             "--jobs",
             "2"};
   }
+  // The temp files of the writes a kill interrupted (invisible to every listing).
+  static std::vector<std::string> PartialWrites(const std::string& dir) {
+    std::vector<std::string> out;
+    for (const auto& e : fs::recursive_directory_iterator(dir))
+      if (e.path().filename().string().starts_with(".pgvault-tmp.")) out.push_back(e.path());
+    return out;
+  }
+  // Once older than gc's grace period, gc removes them (and nothing else).
+  static void ExpectGcRemovesPartialWrites(const std::string& dir) {
+    auto partial = PartialWrites(dir);
+    for (const auto& path : partial)
+      fs::last_write_time(path, fs::file_time_type::clock::now() - std::chrono::hours(2));
+    ProcessResult gc = On(dir, {"gc", "--json"});
+    ASSERT_EQ(gc.exit_code, 0) << gc.err;
+    EXPECT_EQ(nlohmann::json::parse(gc.out)["partial_writes_removed"], partial.size()) << gc.out;
+    EXPECT_TRUE(PartialWrites(dir).empty());
+    ExpectVerifies(dir, "after gc removed the partial writes");
+  }
+
   static void ExpectVerifies(const std::string& dir, const std::string& when) {
     ProcessResult v = On(dir, {"verify"});
     EXPECT_EQ(v.exit_code, 0) << when << ": verify failed: " << v.out << v.err;
@@ -166,6 +189,28 @@ TEST_F(CrashPointTest, BackupKilledAtEveryWrite) {
   EXPECT_GE(points, 5);
 }
 
+TEST_F(CrashPointTest, BackupKilledMidWriteLeavesOnlyATempFileThatGcRemoves) {
+  size_t listed = Info(repo_->path())["backups"].size();
+  int points = ForEveryCrashPoint(
+      "backup mid-write", repo_->path(),
+      [](const std::string& copy, int at) {
+        ArchiveInto(copy);
+        ProcessResult r = On(copy, BackupArgs(), at, {}, {"PGVAULT_TEST_CRASH_MID=1"});
+        if (r.exit_code == 0) ReturnWal(copy);
+        return r;
+      },
+      [&](const std::string& copy, int) {
+        // Half an object in a temp file; the repository verifies and lists no new backup.
+        EXPECT_EQ(PartialWrites(copy).size(), 1u);
+        ExpectVerifies(copy, "after the kill");
+        EXPECT_EQ(Info(copy)["backups"].size(), listed);
+        ExpectGcRemovesPartialWrites(copy);
+        source_->WaitForNoOtherSessions();
+        ReturnWal(copy);
+      });
+  EXPECT_GE(points, 5);
+}
+
 TEST_F(CrashPointTest, ArchivePushKilledAtEveryWriteIsNeverAcknowledgedHalfStored) {
   // A real segment, pushed into a repository that does not hold it yet.
   std::string segment = source_->SwitchWalAndWaitArchived();
@@ -176,40 +221,147 @@ TEST_F(CrashPointTest, ArchivePushKilledAtEveryWriteIsNeverAcknowledgedHalfStore
   std::string start = scratch_->Sub("empty");
   CopyTree(empty.path(), start);
   // The copy has its own keys: `On` would use the suite's key file.
-  auto on_empty = [&](const std::string& dir, std::vector<std::string> args, int at) {
-    Env env;
+  auto on_empty = [&](const std::string& dir, std::vector<std::string> args, int at, Env env = {}) {
     if (at > 0) env.push_back(fmt::format("PGVAULT_TEST_CRASH_AT={}", at));
     std::vector<std::string> argv = {"--repo", dir, "--key-file", empty.key_file()};
     argv.insert(argv.end(), args.begin(), args.end());
     return RunPgvault(argv, env);
   };
   std::string original = ReadFile(wal);
-  int points = ForEveryCrashPoint(
-      "archive-push", start,
-      [&](const std::string& copy, int at) {
-        return on_empty(copy, {"archive-push", wal}, at);
-      },
-      [&](const std::string& copy, int) {
-        // Killed: PostgreSQL saw no success and will push again. Whatever was stored is the
-        // whole segment or nothing, and the retry succeeds and stores exactly it.
-        std::string got = scratch_->Sub("got-" + segment);
-        ProcessResult g = on_empty(copy, {"archive-get", segment, got}, 0);
-        if (g.exit_code == 0) {
-          EXPECT_EQ(ReadFile(got), original);
+  for (bool mid : {false, true}) {
+    int points = ForEveryCrashPoint(
+        mid ? "archive-push mid-write" : "archive-push", start,
+        [&](const std::string& copy, int at) {
+          return on_empty(copy, {"archive-push", wal}, at,
+                          mid ? Env{"PGVAULT_TEST_CRASH_MID=1"} : Env{});
+        },
+        [&](const std::string& copy, int) {
+          if (mid) {
+            EXPECT_EQ(PartialWrites(copy).size(), 1u);
+          }
+          // Killed: PostgreSQL saw no success and will push again. Whatever was stored is the
+          // whole segment or nothing, and the retry succeeds and stores exactly it.
+          std::string got = scratch_->Sub("got-" + segment);
+          ProcessResult g = on_empty(copy, {"archive-get", segment, got}, 0);
+          if (g.exit_code == 0) {
+            EXPECT_EQ(ReadFile(got), original);
+          }
+          fs::remove(got);
+          ProcessResult retry = on_empty(copy, {"archive-push", wal}, 0);
+          EXPECT_EQ(retry.exit_code, 0) << retry.err;
+          g = on_empty(copy, {"archive-get", segment, got}, 0);
+          EXPECT_EQ(g.exit_code, 0) << g.err;
+          if (g.exit_code == 0) {
+            EXPECT_EQ(ReadFile(got), original);
+          }
+          fs::remove(got);
+          ProcessResult v = on_empty(copy, {"verify"}, 0);
+          EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+        });
+    EXPECT_GE(points, 1);
+  }
+}
+
+// The asynchronous pusher (archive-push --archive-async) killed at each of its writes and
+// acknowledgements (its .ok results), as PostgreSQL drives it: archive-push of the first ready
+// segment waits for the pusher and starts a new one when it died; the other segments are pushed
+// as PostgreSQL retries them. A .ok result, and archive-push's success, mean the segment is
+// stored whole; every segment ends up stored exactly once, whole.
+TEST_F(CrashPointTest, AsyncPusherKilledAtEveryWriteAcknowledgesOnlyStoredSegments) {
+  std::vector<std::string> segments;
+  std::map<std::string, std::string> original;
+  std::string fetched = scratch_->Sub("async-segments");
+  fs::create_directory(fetched);
+  for (int n = 0; n < 3; ++n) {
+    source_->Exec(fmt::format("INSERT INTO ledger VALUES ({}, 'async')", -n));
+    segments.push_back(source_->SwitchWalAndWaitArchived());
+    std::string path = fetched + "/" + segments.back();
+    ProcessResult got = On(repo_->path(), {"archive-get", segments.back(), path});
+    ASSERT_EQ(got.exit_code, 0) << got.err;
+    original[segments.back()] = ReadFile(path);
+  }
+  TestRepo empty(RepoCipher::kKeyFile);
+  std::string start = scratch_->Sub("async-empty");
+  CopyTree(empty.path(), start);
+
+  auto push = [&](const std::string& dir, const std::string& wal_dir, const std::string& segment,
+                  Env env) {
+    return RunPgvault({"--repo", dir, "--key-file", empty.key_file(), "--archive-async",
+                       "--spool-path", dir + "-spool", "--jobs", "1", "--archive-timeout", "60",
+                       "archive-push", wal_dir + "/" + segment},
+                      env);
+  };
+  auto stored_whole = [&](const std::string& dir, const std::string& segment) {
+    std::string got = dir + "-got";
+    ProcessResult g = RunPgvault(
+        {"--repo", dir, "--key-file", empty.key_file(), "archive-get", segment, got}, {});
+    bool whole = g.exit_code == 0 && ReadFile(got) == original[segment];
+    fs::remove(got);
+    return whole;
+  };
+  // PostgreSQL marks a segment done when archive-push succeeded; the pusher exits once idle.
+  auto done = [](const std::string& wal_dir, const std::string& segment) {
+    fs::rename(wal_dir + "/archive_status/" + segment + ".ready",
+               wal_dir + "/archive_status/" + segment + ".done");
+  };
+  auto wait_pusher_gone = [](const std::string& spool) {
+    for (int tries = 0; tries < 600; ++tries) {
+      int fd = ::open((spool + "/pusher.lock").c_str(), O_RDWR | O_CLOEXEC);
+      if (fd < 0) return;
+      bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+      ::close(fd);
+      if (free) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    throw HarnessError("the background pusher did not exit within 30 s");
+  };
+
+  int points = 0;
+  for (int at = 1; at <= kMostCrashPoints; ++at) {
+    SCOPED_TRACE(fmt::format("async pusher: crash point {}", at));
+    std::string copy = scratch_->Sub(fmt::format("async-{}", at));
+    std::string wal_dir = copy + "-pg_wal", spool = copy + "-spool", fired = copy + "-fired";
+    CopyTree(start, copy);
+    fs::create_directories(wal_dir + "/archive_status");
+    for (const auto& segment : segments) {
+      fs::copy_file(fetched + "/" + segment, wal_dir + "/" + segment);
+      WriteFile(wal_dir + "/archive_status/" + segment + ".ready", "");
+    }
+    Env crash = {fmt::format("PGVAULT_TEST_CRASH_AT={}", at), "PGVAULT_TEST_CRASH_ONCE=" + fired};
+    ProcessResult first = push(copy, wal_dir, segments[0], crash);
+    EXPECT_EQ(first.exit_code, 0) << first.err;
+    if (first.exit_code == 0) {
+      EXPECT_TRUE(stored_whole(copy, segments[0])) << "acknowledged, not stored";
+      done(wal_dir, segments[0]);
+    }
+    wait_pusher_gone(spool);
+    bool killed = fs::exists(fired);
+    if (killed) {
+      ++points;
+      EXPECT_NE(ReadFile(spool + "/pusher.log").find(fmt::format("crash point {}: ", at)),
+                std::string::npos);
+      for (const auto& segment : segments)
+        if (fs::exists(spool + "/out/" + segment + ".ok")) {
+          EXPECT_TRUE(stored_whole(copy, segment)) << segment << " acknowledged, not stored";
         }
-        fs::remove(got);
-        ProcessResult retry = on_empty(copy, {"archive-push", wal}, 0);
-        EXPECT_EQ(retry.exit_code, 0) << retry.err;
-        g = on_empty(copy, {"archive-get", segment, got}, 0);
-        EXPECT_EQ(g.exit_code, 0) << g.err;
-        if (g.exit_code == 0) {
-          EXPECT_EQ(ReadFile(got), original);
-        }
-        fs::remove(got);
-        ProcessResult v = on_empty(copy, {"verify"}, 0);
-        EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
-      });
-  EXPECT_GE(points, 1);
+    }
+    // PostgreSQL pushes the rest; then every segment is stored whole and the repository verifies.
+    for (const auto& segment : segments) {
+      if (!fs::exists(wal_dir + "/archive_status/" + segment + ".ready")) continue;
+      ProcessResult retry = push(copy, wal_dir, segment, {});
+      EXPECT_EQ(retry.exit_code, 0) << retry.err;
+      done(wal_dir, segment);
+    }
+    wait_pusher_gone(spool);
+    for (const auto& segment : segments) EXPECT_TRUE(stored_whole(copy, segment)) << segment;
+    ProcessResult v = RunPgvault({"--repo", copy, "--key-file", empty.key_file(), "verify"}, {});
+    EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+    for (const auto& dir : {copy, wal_dir, spool}) fs::remove_all(dir);
+    fs::remove(fired);
+    if (!killed || ::testing::Test::HasFailure()) break;
+  }
+  ReportFigure("async pusher: crash points exercised", std::to_string(points));
+  EXPECT_GE(points, 4);
 }
 
 TEST_F(CrashPointTest, ExpireGcAndRepoSyncKilledAtEveryWriteKeepWhatKeptBackupsNeed) {

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "common/crash_point.h"
+
 namespace pgvault::storage {
 namespace {
 
@@ -47,6 +49,29 @@ void Walk(const std::string& root, const std::string& rel, std::string_view pref
   ::closedir(d);
 }
 
+// Every temp file under root/rel, with its size and mtime (key = its path under root).
+void WalkTemps(const std::string& root, const std::string& rel, std::vector<ObjectInfo>& out,
+               Status& status) {
+  std::string dir = rel.empty() ? root : root + "/" + rel;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) {
+    if (errno != ENOENT && errno != ENOTDIR) status = ErrnoStatus("cannot list", dir, errno);
+    return;
+  }
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    std::string key = rel.empty() ? name : fmt::format("{}/{}", rel, name);
+    struct stat st;
+    if (::lstat(fmt::format("{}/{}", root, key).c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode) && !name.starts_with(kTempMarker))
+      WalkTemps(root, key, out, status);
+    else if (S_ISREG(st.st_mode) && name.starts_with(kTempMarker))
+      out.push_back({key, static_cast<uint64_t>(st.st_size), st.st_mtim.tv_sec});
+  }
+  ::closedir(d);
+}
+
 }  // namespace
 
 Features PosixStorage::features() const {
@@ -70,7 +95,17 @@ Status PosixStorage::Put(std::string_view key, ByteView data, const PutOptions& 
               "is the repository's file system mounted? create new repositories with repo-create");
     PGV_RETURN_IF_ERROR(MakeDirs(dir));
   }
-  return WriteFileAtomic(path, data, {.if_absent = options.if_absent});
+  if (!CrashPointsArmed()) return WriteFileAtomic(path, data, {.if_absent = options.if_absent});
+  // Crash tests: a mid-write crash point with half of the object in the temp file.
+  return WriteFileAtomic(path,
+                         [&](int fd, const std::string& tmp) {
+                           ByteView half = data.first(data.size() / 2);
+                           PGV_RETURN_IF_ERROR(WriteFull(fd, half, tmp));
+                           CrashPoint(fmt::format("half of {} written, not yet renamed", key),
+                                      CrashKind::kMidWrite);
+                           return WriteFull(fd, data.subspan(half.size()), tmp);
+                         },
+                         {.if_absent = options.if_absent});
 }
 
 Result<Bytes> PosixStorage::Get(std::string_view key, Range range) {
@@ -114,6 +149,24 @@ Status PosixStorage::Delete(std::string_view key) {
   if (::unlink(path.c_str()) != 0 && errno != ENOENT)
     return ErrnoStatus("cannot delete", path, errno);
   return Status::Ok();
+}
+
+Result<Storage::AbandonedWrites> PosixStorage::RemoveAbandonedWrites(int64_t older_than_unix,
+                                                                     bool dry_run) {
+  std::vector<ObjectInfo> temps;
+  Status status;
+  WalkTemps(root_, "", temps, status);
+  if (!status.ok()) return status;
+  AbandonedWrites removed;
+  for (const auto& temp : temps) {
+    if (temp.mtime_unix >= older_than_unix) continue;  // its writer may still be at work
+    std::string path = Path(temp.key);
+    if (!dry_run && ::unlink(path.c_str()) != 0 && errno != ENOENT)
+      return ErrnoStatus("cannot delete", path, errno);
+    removed.count++;
+    removed.bytes += temp.size;
+  }
+  return removed;
 }
 
 }  // namespace pgvault::storage

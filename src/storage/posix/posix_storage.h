@@ -1,6 +1,7 @@
 // PosixStorage: a repository in a local directory. Put writes a temp file, fsyncs it, renames
 // (or links, for if_absent) it into place and fsyncs the directory, so a crash at any moment
-// leaves either the old state or the complete new object, never a torn one.
+// leaves either the old state or the complete new object, never a torn one. A writer killed
+// before its rename leaves its temp file, which no listing shows and gc removes once it is old.
 #pragma once
 
 #include <string>
@@ -25,6 +26,8 @@ class PosixStorage : public Storage {
   Result<std::vector<ObjectInfo>> List(std::string_view prefix) override;
   Result<ObjectInfo> Stat(std::string_view key) override;
   Status Delete(std::string_view key) override;
+  // The temp files of writers killed before their rename (names starting with kTempFileMarker).
+  Result<AbandonedWrites> RemoveAbandonedWrites(int64_t older_than_unix, bool dry_run) override;
 
  private:
   std::string Path(std::string_view key) const;

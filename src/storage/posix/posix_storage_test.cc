@@ -1,5 +1,6 @@
 #include "storage/posix/posix_storage.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -63,6 +64,34 @@ TEST_F(PosixStorageTest, TempFilesOfACrashedWriterAreInvisible) {
   auto list = s.List("");
   ASSERT_EQ(list->size(), 1u);
   EXPECT_EQ((*list)[0].key, "dir/real");
+}
+
+TEST_F(PosixStorageTest, AbandonedTempFilesAreRemovedOnlyOnceOld) {
+  PosixStorage s(root_);
+  ASSERT_TRUE(s.Put("packs/ab/real", AsBytes("x")).ok());
+  auto temp = [&](const std::string& rel, const std::string& body, int64_t mtime) {
+    std::string path = root_ + "/" + rel;
+    FILE* f = fopen(path.c_str(), "w");
+    fputs(body.c_str(), f);
+    fclose(f);
+    struct timespec times[2] = {{mtime, 0}, {mtime, 0}};
+    ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+  };
+  temp("packs/ab/.pgvault-tmp.1.0.a", "half a pack", 1000);
+  temp(".pgvault-tmp.2.0.b", "old", 1500);
+  temp("packs/ab/.pgvault-tmp.3.0.c", "being written", 5000);
+  auto dry = s.RemoveAbandonedWrites(2000, /*dry_run=*/true);
+  ASSERT_TRUE(dry.ok()) << dry.status().ToString();
+  EXPECT_EQ(dry->count, 2u);
+  EXPECT_EQ(dry->bytes, 14u);
+  EXPECT_TRUE(std::filesystem::exists(root_ + "/packs/ab/.pgvault-tmp.1.0.a"));
+  auto removed = s.RemoveAbandonedWrites(2000, /*dry_run=*/false);
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(removed->count, 2u);
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/packs/ab/.pgvault-tmp.1.0.a"));
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/.pgvault-tmp.2.0.b"));
+  EXPECT_TRUE(std::filesystem::exists(root_ + "/packs/ab/.pgvault-tmp.3.0.c"));
+  EXPECT_EQ(AsString(*s.Get("packs/ab/real")), "x");
 }
 
 TEST_F(PosixStorageTest, RejectsKeysThatEscapeTheRoot) {

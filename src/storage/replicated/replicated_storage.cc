@@ -202,4 +202,15 @@ Status ReplicatedStorage::SetLegalHold(std::string_view key, bool on) {
   return Status::Ok();
 }
 
+Result<Storage::AbandonedWrites> ReplicatedStorage::RemoveAbandonedWrites(int64_t older_than_unix,
+                                                                          bool dry_run) {
+  AbandonedWrites all;
+  for (auto& replica : replicas_) {
+    PGV_ASSIGN_OR_RETURN(auto one, replica->RemoveAbandonedWrites(older_than_unix, dry_run));
+    all.count += one.count;
+    all.bytes += one.bytes;
+  }
+  return all;
+}
+
 }  // namespace pgvault::storage

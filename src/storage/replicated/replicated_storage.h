@@ -45,6 +45,8 @@ class ReplicatedStorage : public Storage {
   Result<std::optional<int64_t>> ServerTimeUnix() override {
     return replicas_[0]->ServerTimeUnix();
   }
+  // Every replica's, added up.
+  Result<AbandonedWrites> RemoveAbandonedWrites(int64_t older_than_unix, bool dry_run) override;
 
   size_t size() const { return replicas_.size(); }
   Storage& replica(size_t index) { return *replicas_[index]; }
