@@ -70,7 +70,8 @@ Status PosixStorage::Put(std::string_view key, ByteView data, const PutOptions& 
               "is the repository's file system mounted? create new repositories with repo-create");
     PGV_RETURN_IF_ERROR(MakeDirs(dir));
   }
-  return WriteFileAtomic(path, data, {.if_absent = options.if_absent});
+  return WriteFileAtomic(
+      path, data, {.mode = options.owner_only ? 0600 : 0640, .if_absent = options.if_absent});
 }
 
 Result<Bytes> PosixStorage::Get(std::string_view key, Range range) {
