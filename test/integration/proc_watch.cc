@@ -1,19 +1,28 @@
 #include "proc_watch.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
 
 namespace pgvault::test {
 namespace {
 
+// The file's content, or what could be read before the process went away ("" if nothing).
 std::string ReadProc(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  std::string out;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
 }
 
 std::string Joined(std::string text, char sep) {
@@ -149,7 +158,7 @@ void ProcWatch::Look() {
     std::string proc = "/proc/" + std::to_string(e.pid);
     SeenProcess& seen = seen_[it->second];
     if (seen.pid == 0) seen.pid = e.pid, seen.ppid = e.ppid;
-    seen.exe = e.exe;
+    if (!e.exe.empty()) seen.exe = e.exe;  // "" while it exits
     std::string cmdline = Joined(ReadProc(proc + "/cmdline"), ' ');
     if (!cmdline.empty()) seen.cmdlines.insert(cmdline);
     std::string environ = Joined(ReadProc(proc + "/environ"), '\n');

@@ -89,9 +89,10 @@ std::vector<std::string> RestoreArgs(const std::string& pgdata, int port) {
           "--pg-port", std::to_string(port), "--start"};
 }
 
-// The processes a check applies to.
+// The postmaster of a data directory under dir.
 bool IsServerOf(const SeenProcess& p, const std::string& dir) {
-  return p.exe.starts_with("/usr/lib/postgresql/") && p.CmdlineHas(dir);
+  return p.exe.starts_with("/usr/lib/postgresql/") && p.exe.ends_with("/postgres") &&
+         p.CmdlineHas(dir);
 }
 
 // The dumpable rule for every pgvault process watched long enough; returns how many were judged.
@@ -240,7 +241,8 @@ TEST_F(SecretsTest, PassphraseNeverLeaksAndProcessesAreNotDumpable) {
     restored_server += IsServerOf(p, pgdata);
     drill_server += IsServerOf(p, scratch);
     if (server) {
-      EXPECT_TRUE(p.environs.empty() || p.EnvironHas("PGVAULT_PASSPHRASE=" + secret)) << key;
+      EXPECT_TRUE(p.environs.empty() || p.EnvironHas("PGVAULT_PASSPHRASE=" + secret))
+          << key << " " << p.exe << " " << (p.cmdlines.empty() ? "" : *p.cmdlines.begin());
     }
     if (p.exe.ends_with("/pg_amcheck")) {
       EXPECT_FALSE(p.EnvironHas(secret)) << key << " pg_amcheck inherited the passphrase";
@@ -248,7 +250,13 @@ TEST_F(SecretsTest, PassphraseNeverLeaksAndProcessesAreNotDumpable) {
   }
   ReportFigure("pgvault processes watched", std::to_string(pgvault_count));
   EXPECT_GE(restored_server, 1u);
-  EXPECT_GE(drill_server, 1u);
+  EXPECT_GE(drill_server, 1u) << [&] {
+    std::string servers;
+    for (const auto& [key, p] : seen)
+      if (p.exe.ends_with("/postgres"))
+        servers += key + " " + (p.cmdlines.empty() ? "" : *p.cmdlines.begin()) + "\n";
+    return servers;
+  }();
 
   size_t judged = ExpectPgvaultNotDumpable(seen);
   ReportFigure("pgvault processes proven not dumpable", std::to_string(judged));
