@@ -216,6 +216,8 @@ Result<ParentBackup> ChooseParent(repo::Repository& repo, const std::string& bac
     } else if (opened.status().code() == Code::kCorruption) {
       log::Warn("backup '{}' is damaged ({}); it is not used as the parent", *it,
                 opened.status().message());
+    } else if (opened.status().IsNotFound()) {
+      log::Info("backup '{}' was expired since it was listed; it is not used as the parent", *it);
     } else {
       return opened.status();
     }

@@ -2,6 +2,8 @@
 
 #include <cassert>
 
+#include "common/log.h"
+
 namespace pgvault::backup {
 
 bool JobSource::Next(size_t& seq, FileJob& job, Status& status) {
@@ -59,6 +61,13 @@ bool JobSource::Advance(Status& status) {
     return true;
   }
   parent_done_ = true;
+  // Expired while this backup read it: expire saw this backup's lock and kept the packs, so what
+  // was taken from the parent so far stays; the files after this point are read in full.
+  if (parent_->status().IsNotFound()) {
+    log::Warn("{}; the files after '{}' are read without it", parent_->status().message(),
+              parent_entry_.path);
+    return false;
+  }
   if (!parent_->status().ok()) status = parent_->status().Context("reading the parent backup");
   return false;
 }

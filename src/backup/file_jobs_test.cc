@@ -18,6 +18,7 @@
 
 #include "backup/copy_files.h"
 #include "repo/block_reader.h"
+#include "repo/layout.h"
 #include "repo/repository.h"
 #include "storage/mem/mem_storage.h"
 
@@ -235,6 +236,38 @@ TEST_F(FileJobsTest, RangesJoinToTheWholeFileEntryFullAndIncremental) {
   ASSERT_EQ(chain.size(), 1u);
   EXPECT_EQ(Restore(chain[0]), Concat(v2));
   EXPECT_GE(chain_totals.counters.delta_blocks, 2u);
+}
+
+// The parent expired while this backup merges its entries (expire deletes the manifest, then the
+// parts): the files after that point have no parent, and the backup goes on.
+TEST_F(FileJobsTest, AParentExpiredWhileReadLeavesTheRestWithoutParent) {
+  const std::string parent_id = "20250101-000001F";
+  repo::ManifestWriter writer(repo_->storage(), repo_->codec(), parent_id, 1024);
+  std::vector<WalkEntry> walk;
+  for (int file_idx = 0; file_idx < 100; ++file_idx) {
+    std::string path = fmt::format("base/5/{:05}", file_idx);
+    ASSERT_TRUE(writer.Add({.type = repo::EntryType::kFile, .path = path, .mode = 0600}).ok());
+    walk.push_back({.type = repo::EntryType::kFile, .path = path, .mode = 0600});
+  }
+  ASSERT_TRUE(writer.Finish({.wal_segment_size = 16 << 20, .block_size = 131072}).ok());
+  auto parent = repo_->OpenManifest(parent_id);
+  ASSERT_TRUE(parent.ok()) << parent.status().ToString();
+  JobSource source(walk, parent->get(), kBlock, 4);
+  size_t seq = 0, jobs = 0, with_parent = 0;
+  FileJob job;
+  Status status;
+  while (source.Next(seq, job, status)) {
+    if (jobs++ == 0) {
+      ASSERT_TRUE(repo_->storage().Delete(repo::ManifestKey(parent_id)).ok());
+      for (uint32_t part = 0; part < 100; ++part)
+        ASSERT_TRUE(repo_->storage().Delete(repo::ManifestPartKey(parent_id, part)).ok());
+    }
+    with_parent += job.parent != nullptr;
+  }
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(jobs, 100u);
+  EXPECT_GE(with_parent, 1u);
+  EXPECT_LT(with_parent, 100u);
 }
 
 TEST_F(FileJobsTest, AFileThatGrewAfterTheWalkIsReadToItsEnd) {

@@ -219,7 +219,8 @@ Status CmdRestore(Options& o) {
   if (!result.note.empty()) std::cout << result.note << "\n";
   std::cout << restore::SummaryLine(result) << "\n";
   // Said after a successful restore, so that it never precedes an error as if it were the cause.
-  if (repo->config().params.encrypted && o.key_file.empty() && o.config.empty())
+  // (A config file never holds the passphrase; a key-file it names is in o.key_file.)
+  if (repo->config().params.encrypted && o.key_file.empty())
     log::Warn(
         "restore_command relies on PGVAULT_PASSPHRASE in the server's environment; "
         "a --key-file avoids that");
@@ -233,7 +234,9 @@ Status CmdRestore(Options& o) {
                            .port = o.pg_port,
                            .user = o.pg_user,
                            .pg_version = result.pg_version,
-                           .standby = ro.standby};
+                           .standby = ro.standby,
+                           .unset_env = config::ServerEnvToDrop(o, repo->config().params.encrypted,
+                                                                ro.archive_mode_off)};
   PGV_ASSIGN_OR_RETURN(auto report, restore::StartAndFollow(so));
   std::cout << restore::ReportLine(report) << "\n";
   return Status::Ok();
@@ -308,7 +311,9 @@ Status CmdDrill(Options& o) {
                         .keep = o.keep,
                         .jobs = o.jobs,
                         .user = o.pg_user.empty() ? "postgres" : o.pg_user,
-                        .restore_command = config::RestoreCommand(SelfPath(), o)};
+                        .restore_command = config::RestoreCommand(SelfPath(), o),
+                        .server_unset_env = config::ServerEnvToDrop(
+                            o, repo->config().params.encrypted, /*archive_mode_off=*/true)};
   auto progress = MakeProgress("drill restore");
   PGV_ASSIGN_OR_RETURN(auto result, drill::RunDrill(*repo, d, *progress));
   std::cout << (o.json ? DrillJson(result).dump(2) : drill::FormatText(result)) << "\n";

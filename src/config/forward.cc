@@ -59,4 +59,21 @@ std::string RestoreCommand(const std::string& self, const Options& options) {
   return cmd + " archive-get %f \"%p\"";
 }
 
+std::vector<std::string> SecretEnvNames() {
+  return {"PGVAULT_PASSPHRASE", "PGVAULT_NEW_PASSPHRASE", "PGVAULT_S3_KEY",
+          "PGVAULT_S3_KEY_SECRET"};
+}
+
+std::vector<std::string> ServerEnvToDrop(const Options& options, bool encrypted,
+                                         bool archive_mode_off) {
+  // A server that keeps archiving runs an archive_command restore did not write: it may need
+  // what pgvault was given, so only the key being added is withheld from it.
+  std::vector<std::string> drop = {"PGVAULT_NEW_PASSPHRASE"};
+  if (!archive_mode_off) return drop;
+  if (!encrypted || !options.key_file.empty()) drop.emplace_back("PGVAULT_PASSPHRASE");
+  if (!options.repo.starts_with("s3://") && !options.repo2.starts_with("s3://"))
+    drop.insert(drop.end(), {"PGVAULT_S3_KEY", "PGVAULT_S3_KEY_SECRET"});
+  return drop;
+}
+
 }  // namespace pgvault::config

@@ -20,5 +20,13 @@ std::string ValueText(const OptionSpec& spec, const Options& options);
 std::vector<std::string> ForwardedArgs(const Options& options);
 // restore_command: SELF FORWARDED... archive-get %f "%p", quoted for /bin/sh.
 std::string RestoreCommand(const std::string& self, const Options& options);
+// Every environment variable that holds a pgvault secret.
+std::vector<std::string> SecretEnvNames();
+// The secrets in pgvault's environment that a server restore starts must not inherit: those its
+// restore_command (and, unless archiving is off, its archive_command) does not need.
+// PGVAULT_NEW_PASSPHRASE always; PGVAULT_PASSPHRASE when a key file unlocks the repository or it
+// is not encrypted; PGVAULT_S3_KEY and PGVAULT_S3_KEY_SECRET when no repository is on S3.
+std::vector<std::string> ServerEnvToDrop(const Options& options, bool encrypted,
+                                         bool archive_mode_off);
 
 }  // namespace pgvault::config

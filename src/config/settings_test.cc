@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <set>
@@ -235,6 +236,32 @@ TEST(ForwardTest, RelativePathsAreMadeAbsolute) {
   EXPECT_EQ(args[1], AbsolutePath("repo"));
   EXPECT_TRUE(args[1].starts_with("/")) << args[1];
   EXPECT_EQ(args[3], AbsolutePath("ca.pem"));
+}
+
+// A restored server gets only the secrets its restore_command names no other way to reach.
+TEST(ForwardTest, RestoredServerInheritsOnlyTheSecretsRestoreCommandNeeds) {
+  using Names = std::vector<std::string>;
+  Options passphrase = DefaultOptions();
+  passphrase.repo = "/srv/repo";
+  EXPECT_EQ(ServerEnvToDrop(passphrase, true, true),
+            (Names{"PGVAULT_NEW_PASSPHRASE", "PGVAULT_S3_KEY", "PGVAULT_S3_KEY_SECRET"}));
+  Options key_file = passphrase;
+  key_file.key_file = "/etc/pgvault/repo.key";
+  EXPECT_EQ(ServerEnvToDrop(key_file, true, true),
+            (Names{"PGVAULT_NEW_PASSPHRASE", "PGVAULT_PASSPHRASE", "PGVAULT_S3_KEY",
+                   "PGVAULT_S3_KEY_SECRET"}));
+  EXPECT_EQ(ServerEnvToDrop(passphrase, false, true),
+            (Names{"PGVAULT_NEW_PASSPHRASE", "PGVAULT_PASSPHRASE", "PGVAULT_S3_KEY",
+                   "PGVAULT_S3_KEY_SECRET"}));
+  Options s3 = key_file;
+  s3.repo2 = "s3://bucket/prefix";
+  EXPECT_EQ(ServerEnvToDrop(s3, true, true),
+            (Names{"PGVAULT_NEW_PASSPHRASE", "PGVAULT_PASSPHRASE"}));
+  // A server that keeps archiving may run an archive_command that needs them.
+  EXPECT_EQ(ServerEnvToDrop(key_file, true, false), (Names{"PGVAULT_NEW_PASSPHRASE"}));
+  Names secrets = SecretEnvNames();
+  for (const std::string& name : ServerEnvToDrop(key_file, false, true))
+    EXPECT_NE(std::find(secrets.begin(), secrets.end(), name), secrets.end()) << name;
 }
 
 }  // namespace

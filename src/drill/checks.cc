@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "common/time.h"
+#include "config/forward.h"
 #include "pg/session.h"
 #include "restore/restore.h"
 
@@ -115,7 +116,8 @@ std::optional<DrillCheck> Amcheck(const ScratchServer& s) {
   double t0 = MonotonicSeconds();
   auto run =
       restore::RunProgram({bin, "--all", "--install-missing", "--host", s.socket_dir, "--port",
-                           std::to_string(s.port), "--username", s.user, "--no-password"});
+                           std::to_string(s.port), "--username", s.user, "--no-password"},
+                          "", config::SecretEnvNames());
   DrillCheck check{.name = "amcheck heaps and btree indexes"};
   check.seconds = MonotonicSeconds() - t0;
   if (!run.ok()) return Failed(check.name, run.status().message());

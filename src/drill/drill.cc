@@ -152,7 +152,8 @@ void DrillSteps(repo::Repository& repo, Run& run, const std::vector<UserCheck>& 
                            .port = run.port,
                            .user = run.options.user,
                            .pg_version = run.pg_version,
-                           .run_as = run.run_as};
+                           .run_as = run.run_as,
+                           .unset_env = run.options.server_unset_env};
   auto recovered = restore::StartAndFollow(so);
   if (!recovered.ok()) {
     record.checks.push_back({.name = "recovery", .value = recovered.status().message()});

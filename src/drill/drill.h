@@ -8,6 +8,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "common/progress.h"
 #include "repo/catalog_records.h"
@@ -25,6 +26,7 @@ struct DrillOptions {
   int jobs = 2;
   std::string user;             // the restored cluster's superuser to connect as
   std::string restore_command;  // how the restored server fetches WAL (pgvault archive-get)
+  std::vector<std::string> server_unset_env;  // see restore::StartOptions::unset_env
 };
 
 struct DrillResult {

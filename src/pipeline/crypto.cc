@@ -53,6 +53,9 @@ SecretKey::SecretKey(ByteView b) {
 }
 SecretKey::~SecretKey() { OPENSSL_cleanse(bytes_.data(), bytes_.size()); }
 
+void Wipe(std::string& text) { OPENSSL_cleanse(text.data(), text.size()); }
+void Wipe(Bytes& bytes) { OPENSSL_cleanse(bytes.data(), bytes.size()); }
+
 Bytes RandomBytes(size_t n) {
   Bytes out(n);
   if (RAND_bytes(out.data(), static_cast<int>(n)) != 1) Fatal("RAND_bytes");

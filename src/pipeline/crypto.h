@@ -33,6 +33,11 @@ class SecretKey {
   std::array<uint8_t, kKeySize> bytes_;
 };
 
+// Overwrite memory that held a secret (a passphrase, a key file's text, an unwrapped key) before
+// it is freed or reused; the compiler cannot drop these writes.
+void Wipe(std::string& text);
+void Wipe(Bytes& bytes);
+
 Bytes RandomBytes(size_t n);
 Digest Sha256(ByteView data);
 

@@ -14,6 +14,10 @@ namespace pgvault::repo {
 
 std::string KeyFileKey(std::string_view key_id) { return fmt::format("keys/{}", key_id); }
 
+bool IsOwnerOnlyKey(std::string_view key) {
+  return key == kConfigKey || key.starts_with(kKeysPrefix);
+}
+
 std::string BackupLockKey(std::string_view backup_id) {
   return fmt::format("locks/backup-{}", backup_id);
 }

@@ -47,6 +47,9 @@ constexpr std::string_view kProbePrefix = "probe/";
 using PackId = std::array<uint8_t, 16>;
 
 std::string KeyFileKey(std::string_view key_id);
+// The config and the key objects: written readable by the owner only (PutOptions::owner_only),
+// since a wrapped key invites offline guessing of the passphrase.
+bool IsOwnerOnlyKey(std::string_view key);
 std::string BackupLockKey(std::string_view backup_id);
 std::string BackupLeaseKey(std::string_view backup_id);
 // "locks/backup-<id>" -> "<id>"; nullopt for any other key (a lease too).

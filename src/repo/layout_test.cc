@@ -23,6 +23,14 @@ TEST(LayoutTest, NamesAreStable) {
   EXPECT_FALSE(WalTimelinePrefix("../../etc"));
 }
 
+TEST(LayoutTest, OnlyTheConfigAndKeyObjectsAreOwnerOnly) {
+  EXPECT_TRUE(IsOwnerOnlyKey("config"));
+  EXPECT_TRUE(IsOwnerOnlyKey(KeyFileKey("0123456789abcdef")));
+  EXPECT_FALSE(IsOwnerOnlyKey("configx"));
+  EXPECT_FALSE(IsOwnerOnlyKey("packs/00/0011"));
+  EXPECT_FALSE(IsOwnerOnlyKey("locks/gc"));
+}
+
 TEST(LayoutTest, PackNamesRoundTrip) {
   PackId id;
   for (size_t byte_idx = 0; byte_idx < id.size(); ++byte_idx)

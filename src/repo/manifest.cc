@@ -450,11 +450,17 @@ Result<std::unique_ptr<ManifestReader>> ManifestReader::Open(storage::Storage& s
 Status ManifestReader::LoadPart(uint32_t part) {
   std::string key = ManifestPartKey(backup_id_, part);
   auto sealed = storage_.Get(key);
-  // The header names its parts: a missing one is damage, not an unknown backup.
-  if (!sealed.ok() && sealed.status().IsNotFound())
+  // The header names its parts: a missing one is damage, not an unknown backup. Unless the
+  // manifest went too: expire deletes it first and the parts after, so the backup was expired
+  // while this reader read it (e.g. a backup reading its parent).
+  if (!sealed.ok() && sealed.status().IsNotFound()) {
+    if (auto manifest = storage_.Stat(ManifestKey(backup_id_));
+        !manifest.ok() && manifest.status().IsNotFound())
+      return Status::NotFound(fmt::format("backup '{}' was expired while it was read", backup_id_));
     return std::move(Status::Corruption(fmt::format("manifest part '{}' of backup '{}' is missing",
                                                     key, backup_id_)))
         .WithHint(DamagedBackupHint(backup_id_));
+  }
   if (!sealed.ok()) return sealed.status().Context(fmt::format("reading manifest part '{}'", key));
   auto plain = codec_.Decode(*sealed, AsBytes(PartAad(backup_id_, part)));
   if (!plain.ok())

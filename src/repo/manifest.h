@@ -180,7 +180,8 @@ class ManifestReader {
                                                       const pipeline::Codec& codec,
                                                       std::string_view backup_id);
   const ManifestHeader& header() const { return header_; }
-  // Returns false at the end; errors in status().
+  // Returns false at the end; errors in status(): kNotFound when the backup was expired while
+  // it was read (its manifest and a part are gone), kCorruption when only a part is missing.
   bool Next(FileEntry& entry);
   const Status& status() const { return status_; }
 

@@ -282,6 +282,28 @@ TEST(ManifestTest, AMissingPartIsReportedNotSkipped) {
             "missing");
 }
 
+// Expire deletes the manifest, then the parts: a reader that had the header finds a backup that
+// is gone, not a damaged one.
+TEST(ManifestTest, ABackupExpiredWhileReadIsNotFoundNotDamage) {
+  Fixture f = MakeRepo(false);
+  ManifestWriter writer(f.repo->storage(), f.repo->codec(), "20261128-120000F", 1024);
+  for (int file_idx = 0; file_idx < 100; ++file_idx)
+    ASSERT_TRUE(writer.Add(MakeEntry(fmt::format("f{:03}", file_idx), 4)).ok());
+  ASSERT_TRUE(writer.Finish({.wal_segment_size = 16 << 20, .block_size = 131072}).ok());
+  auto reader = ManifestReader::Open(f.repo->storage(), f.repo->codec(), "20261128-120000F");
+  ASSERT_TRUE(reader.ok());
+  FileEntry e;
+  ASSERT_TRUE((*reader)->Next(e));
+  ASSERT_TRUE(f.repo->storage().Delete(ManifestKey("20261128-120000F")).ok());
+  ASSERT_TRUE(f.repo->storage().Delete(ManifestPartKey("20261128-120000F", 2)).ok());
+  int read = 1;
+  while ((*reader)->Next(e)) ++read;
+  EXPECT_LT(read, 100);
+  EXPECT_EQ((*reader)->status().code(), Code::kNotFound);
+  EXPECT_EQ((*reader)->status().message(),
+            "backup '20261128-120000F' was expired while it was read");
+}
+
 TEST(ManifestTest, BackupWithoutManifestDoesNotExist) {
   Fixture f = MakeRepo(false);
   ManifestWriter writer(f.repo->storage(), f.repo->codec(), "20261128-120000F", 64);

@@ -5,10 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
+#include <cerrno>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <optional>
 
+#include "common/file.h"
 #include "common/keyring.h"
 #include "common/time.h"
 #include "repo/layout.h"
@@ -26,40 +27,66 @@ Status NoRepository(const storage::Storage& storage) {
       .WithHint(fmt::format("create one with: pgvault --repo {} repo-create", storage.Describe()));
 }
 
-// Reads the key file, creating it with 32 random bytes (hex) when create_missing is set.
+// Creates a key file with 32 random bytes (hex) and returns them.
+Result<std::string> CreateKeyFile(const std::string& path) {
+  Bytes random = pipeline::RandomBytes(32);
+  std::string secret = ToHex(random);
+  pipeline::Wipe(random);
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd) return Status::Io(fmt::format("cannot create key file '{}'", path));
+  std::string line = secret + "\n";
+  bool ok = ::write(fd.get(), line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+            ::fsync(fd.get()) == 0;
+  pipeline::Wipe(line);
+  if (!ok) return Status::Io(fmt::format("cannot write key file '{}'", path));
+  return secret;
+}
+
+// Reads the key file, creating it with 32 random bytes (hex) when create_missing is set. The
+// caller wipes the returned text (pipeline::Wipe) once it has derived the key.
 Result<std::string> ReadKeyFile(const std::string& path, bool create_missing) {
-  std::ifstream in(path);
-  if (!in) {
-    if (!create_missing || access(path.c_str(), F_OK) == 0)
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    if (!create_missing || errno != ENOENT)
       return std::move(Status::Config(fmt::format("cannot read key file '{}'", path)))
           .WithHint("check the path and its permissions");
-    std::string secret = ToHex(pipeline::RandomBytes(32));
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) return Status::Io(fmt::format("cannot create key file '{}'", path));
-    std::string line = secret + "\n";
-    bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
-              ::fsync(fd) == 0;
-    ::close(fd);
-    if (!ok) return Status::Io(fmt::format("cannot write key file '{}'", path));
-    return secret;
+    return CreateKeyFile(path);
   }
   // As ssh does with private keys: a key that others can read is no longer a secret.
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 0077) != 0)
+  if (::fstat(fd.get(), &st) != 0)
+    return std::move(Status::Config(fmt::format("cannot read key file '{}'", path)))
+        .WithHint("check the path and its permissions");
+  if ((st.st_mode & 0077) != 0)
     return std::move(Status::Config(
                          fmt::format("key file '{}' is accessible by group or others (mode {:04o})",
                                      path, st.st_mode & 07777)))
         .WithHint(fmt::format("chmod 600 {}", path));
-  std::stringstream buf;
-  buf << in.rdbuf();
-  std::string secret = buf.str();
+  // Read straight into the string the caller wipes: no stream buffer keeps a copy.
+  std::string secret(static_cast<size_t>(st.st_size), '\0');
+  auto got = ReadFull(fd.get(), {reinterpret_cast<uint8_t*>(secret.data()), secret.size()}, path);
+  if (!got.ok()) {
+    pipeline::Wipe(secret);
+    return std::move(Status::Config(fmt::format("cannot read key file '{}'", path)))
+        .WithHint("check the path and its permissions");
+  }
+  secret.resize(*got);
   while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back())))
     secret.pop_back();
-  if (secret.size() < kMinSecretChars)
+  if (secret.size() < kMinSecretChars) {
+    pipeline::Wipe(secret);
     return std::move(Status::Config(fmt::format("key file '{}' holds fewer than {} characters",
                                                 path, kMinSecretChars)))
         .WithHint("use a key file with at least 32 random bytes, or let repo-create make one");
+  }
   return secret;
+}
+
+// The key-encryption key of a key file's text (wiped here).
+SecretKey KeyFileKek(std::string& content, ByteView salt) {
+  SecretKey kek = pipeline::Hkdf(AsBytes(content), salt, "pgvault key file v1");
+  pipeline::Wipe(content);
+  return kek;
 }
 
 // The key-encryption key and the parameters that re-derive it.
@@ -73,8 +100,7 @@ Result<Kek> DeriveNewKek(const Secret& secret, bool create_key_file) {
   if (!secret.key_file_path.empty()) {
     PGV_ASSIGN_OR_RETURN(std::string content, ReadKeyFile(secret.key_file_path, create_key_file));
     // A key file is high-entropy already: HKDF suffices and keeps archive-push fast.
-    return Kek{pipeline::Hkdf(AsBytes(content), salt, "pgvault key file v1"),
-               json{{"kdf", "hkdf-sha256"}, {"salt", ToHex(salt)}}};
+    return Kek{KeyFileKek(content, salt), json{{"kdf", "hkdf-sha256"}, {"salt", ToHex(salt)}}};
   }
   // One rule for both kinds of secret; existing repositories with shorter passphrases still open
   // (DeriveKek), only new key objects are held to it.
@@ -102,7 +128,7 @@ Result<SecretKey> DeriveKek(const Secret& secret, const json& params,
   if (kdf == "hkdf-sha256") {
     if (secret.key_file_path.empty()) return Status::Crypto("key object needs a key file");
     PGV_ASSIGN_OR_RETURN(std::string content, ReadKeyFile(secret.key_file_path, false));
-    return pipeline::Hkdf(AsBytes(content), salt, "pgvault key file v1");
+    return KeyFileKek(content, salt);
   }
   if (kdf == "scrypt") {
     if (secret.passphrase.empty()) return Status::Crypto("key object needs a passphrase");
@@ -115,9 +141,13 @@ Result<SecretKey> DeriveKek(const Secret& secret, const json& params,
       std::string named = fmt::format("pgvault kek cache v1\n{}\n{}/{}/{}\n{}", ToHex(salt), sp.n,
                                       sp.r, sp.p, secret.passphrase);
       cache_name = "pgvault:kek:" + ToHex(pipeline::Sha256(AsBytes(named))).substr(0, 32);
-      if (auto cached = keyring::Read(cache_name, kKekCacheSeconds);
-          cached && cached->size() == pipeline::kKeySize)
-        return SecretKey(*cached);
+      pipeline::Wipe(named);
+      if (auto cached = keyring::Read(cache_name, kKekCacheSeconds)) {
+        std::optional<SecretKey> kek;
+        if (cached->size() == pipeline::kKeySize) kek.emplace(*cached);
+        pipeline::Wipe(*cached);
+        if (kek) return *kek;
+      }
     }
     // Stored by the caller once the key unwraps: a wrong passphrase's key is not kept.
     if (cache_as) *cache_as = cache_name;
@@ -146,7 +176,7 @@ Status WriteKeyObject(storage::Storage& storage, const std::string& repo_id,
   std::string key_id = ToHex(pipeline::RandomBytes(8));
   obj["checksum"] = OwnChecksum(obj, KeyFileKey(key_id));  // verify tells damage without the secret
   std::string text = obj.dump(2);
-  return storage.Put(KeyFileKey(key_id), AsBytes(text), {.if_absent = true});
+  return storage.Put(KeyFileKey(key_id), AsBytes(text), {.if_absent = true, .owner_only = true});
 }
 
 json ConfigToJson(const RepoConfig& c, const std::optional<SecretKey>& plain_id_key) {
@@ -197,7 +227,9 @@ Result<SecretKey> UnwrapMasterKey(storage::Storage& storage, const Secret& secre
     auto opened = pipeline::Open(*kek, wrapped, AsBytes(WrapAad(repo_id)));
     if (opened.ok()) {
       if (!cache_as.empty()) keyring::Store(cache_as, kek->view(), kKekCacheSeconds);
-      return SecretKey(*opened);
+      SecretKey master(*opened);
+      pipeline::Wipe(*opened);
+      return master;
     }
   }
   // A wrong secret and a damaged key object (or config: its repo_id is bound in) look alike.
@@ -248,7 +280,9 @@ Status Repository::Create(storage::Storage& storage, const RepoParams& params,
   config.repo_id = ToHex(pipeline::RandomBytes(16));
   config.params = params;
   config.created_unix_micros = NowUnixMicros();
-  SecretKey master(pipeline::RandomBytes(pipeline::kKeySize));
+  Bytes random = pipeline::RandomBytes(pipeline::kKeySize);
+  SecretKey master(random);
+  pipeline::Wipe(random);
   std::optional<SecretKey> plain_id_key;
   if (params.encrypted) {
     PGV_RETURN_IF_ERROR(WriteKeyObject(storage, config.repo_id, master, secret, true));
@@ -258,7 +292,7 @@ Status Repository::Create(storage::Storage& storage, const RepoParams& params,
   json config_json = ConfigToJson(config, plain_id_key);
   config_json["checksum"] = OwnChecksum(config_json, kConfigKey);
   std::string text = config_json.dump(2);
-  Status s = storage.Put(kConfigKey, AsBytes(text), {.if_absent = true});
+  Status s = storage.Put(kConfigKey, AsBytes(text), {.if_absent = true, .owner_only = true});
   if (s.code() == Code::kConflict)
     return Status::Conflict(
         fmt::format("a pgvault repository already exists at '{}'", storage.Describe()));
@@ -277,8 +311,8 @@ Status Repository::RaiseFormat(int format) {
   std::string text = j.dump(2);
   // A whole-object replace: atomic on every storage (posix rename, S3 PUT), so a reader sees
   // the old config or the new one.
-  PGV_RETURN_IF_ERROR(
-      storage_->Put(kConfigKey, AsBytes(text), {}).Context("raising the repository format"));
+  PGV_RETURN_IF_ERROR(storage_->Put(kConfigKey, AsBytes(text), {.owner_only = true})
+                          .Context("raising the repository format"));
   config_.format = format;
   return Status::Ok();
 }

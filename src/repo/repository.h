@@ -32,6 +32,7 @@ constexpr int kFormatVersion = kFormatRedirects;  // the newest this version rea
 inline constexpr size_t kMinSecretChars = 16;
 
 struct Secret {
+  ~Secret() { pipeline::Wipe(passphrase); }
   std::string passphrase;     // from PGVAULT_PASSPHRASE
   std::string key_file_path;  // --key-file; its contents are the secret
   // A passphrase's key-encryption key may be kept in the kernel keyring (--key-cache).

@@ -131,7 +131,7 @@ Result<SyncStats> SyncRepository(Repository& from, storage::Storage& to, int job
       auto data = from.storage().Get(key);
       if (!data.ok()) return data.status().Context(fmt::format("reading '{}'", key));
       PGV_RETURN_IF_ERROR(Verify(from, hmac, key, *data));
-      Status s = to.Put(key, *data, {.if_absent = true});
+      Status s = to.Put(key, *data, {.if_absent = true, .owner_only = IsOwnerOnlyKey(key)});
       if (s.code() == Code::kConflict)
         return Status::Ok();  // written by an earlier, interrupted sync
       if (s.ok()) copied++, bytes += data->size();
@@ -145,7 +145,7 @@ Result<SyncStats> SyncRepository(Repository& from, storage::Storage& to, int job
     auto j = nlohmann::json::parse(AsString(*target_config), nullptr, false);
     if (j.value("format", 0) < from.config().format) {
       PGV_ASSIGN_OR_RETURN(Bytes config, from.storage().Get(kConfigKey));
-      PGV_RETURN_IF_ERROR(to.Put(kConfigKey, config, {})
+      PGV_RETURN_IF_ERROR(to.Put(kConfigKey, config, {.owner_only = true})
                               .Context(fmt::format("raising the format of '{}'", to.Describe())));
       copied++, bytes += config.size();
     }

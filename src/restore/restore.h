@@ -128,6 +128,9 @@ struct StartOptions {
   // Give up following when recovery shows no progress (neither the replayed LSN nor the server
   // log moves) for this long; the server keeps running.
   double stall_seconds = 300;
+  // Removed from pg_ctl's environment and so from the server's: secrets its restore_command and
+  // archive_command do not need (config::ServerEnvToDrop).
+  std::vector<std::string> unset_env;
 };
 struct RecoveryReport {
   std::string outcome;      // "promoted", "paused at the target", "shut down at the target", ...
@@ -144,9 +147,11 @@ std::string ReportLine(const RecoveryReport& report);
 // (/usr/lib/postgresql/N/bin), else from PATH.
 std::string PgBin(int pg_version, const char* tool);
 // Runs argv (no shell) with stdin from /dev/null and returns its exit code and stdout; as the OS
-// user run_as when given and pgvault runs as root. kIo when it cannot be run.
+// user run_as when given and pgvault runs as root, without the environment variables unset_env.
+// kIo when it cannot be run.
 Result<std::pair<int, std::string>> RunProgram(const std::vector<std::string>& argv,
-                                               const std::string& run_as = "");
+                                               const std::string& run_as = "",
+                                               const std::vector<std::string>& unset_env = {});
 // Stops the server of pgdata by its postmaster PID: SIGINT (fast shutdown), SIGKILL after
 // timeout_seconds; returns once the process is gone. Ok when no server runs.
 Status StopServer(const std::string& pgdata, double timeout_seconds = 60);

@@ -73,7 +73,8 @@ Result<RecoveryReport> ServerGone(const StartOptions& o, const std::string& log_
   if (log_text.find("shutdown at recovery target") != std::string::npos) {
     report.outcome = "shut down at the target";
     report.stop_detail = LastLogLine(log_text, "recovery stopping");
-    auto control = RunProgram({PgBin(o.pg_version, "pg_controldata"), "-D", o.pgdata}, o.run_as);
+    auto control =
+        RunProgram({PgBin(o.pg_version, "pg_controldata"), "-D", o.pgdata}, o.run_as, o.unset_env);
     if (control.ok()) {
       report.stop_lsn = ControlValue(control->second, "Minimum recovery ending location");
       report.timeline = static_cast<uint32_t>(
@@ -110,7 +111,8 @@ static void BecomeUser(const std::string& name) {
 }
 
 Result<std::pair<int, std::string>> RunProgram(const std::vector<std::string>& argv,
-                                               const std::string& run_as) {
+                                               const std::string& run_as,
+                                               const std::vector<std::string>& unset_env) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return Status::Io("cannot create a pipe");
   pid_t pid = ::fork();
@@ -120,6 +122,7 @@ Result<std::pair<int, std::string>> RunProgram(const std::vector<std::string>& a
     int devnull = ::open("/dev/null", O_RDWR);
     ::dup2(devnull, STDIN_FILENO);
     BecomeUser(run_as);
+    for (const auto& name : unset_env) ::unsetenv(name.c_str());
     std::vector<char*> args;
     args.reserve(argv.size() + 1);
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -167,7 +170,7 @@ static Status StartServer(const StartOptions& o, const std::string& log_path) {
         log::Warn("cannot hand '{}' to '{}'", log_dir, o.run_as);
   PGV_ASSIGN_OR_RETURN(auto started, RunProgram({PgBin(o.pg_version, "pg_ctl"), "start", "-W", "-s",
                                                  "-D", o.pgdata, "-l", log_path},
-                                                o.run_as));
+                                                o.run_as, o.unset_env));
   if (started.first != 0)
     return std::move(Status::Pg(fmt::format("pg_ctl could not start the restored cluster in '{}'",
                                             o.pgdata)))

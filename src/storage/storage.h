@@ -28,6 +28,9 @@ struct PutOptions {
   bool if_absent = false;       // fail with kConflict instead of replacing an existing key
   int64_t lock_until_unix = 0;  // >0: write-once retention (object lock) until this time
   std::string storage_class;    // driver-specific tier hint; ignored where unsupported
+  // Readable by the owner only where the store has file modes (posix: 0600 instead of 0640):
+  // objects that an attacker could attack offline, such as wrapped keys.
+  bool owner_only = false;
 };
 
 struct Range {

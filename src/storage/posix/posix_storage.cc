@@ -95,17 +95,19 @@ Status PosixStorage::Put(std::string_view key, ByteView data, const PutOptions& 
               "is the repository's file system mounted? create new repositories with repo-create");
     PGV_RETURN_IF_ERROR(MakeDirs(dir));
   }
-  if (!CrashPointsArmed()) return WriteFileAtomic(path, data, {.if_absent = options.if_absent});
+  AtomicWriteOptions write{.mode = options.owner_only ? 0600 : 0640,
+                           .if_absent = options.if_absent};
+  if (!CrashPointsArmed()) return WriteFileAtomic(path, data, write);
   // Crash tests: a mid-write crash point with half of the object in the temp file.
-  return WriteFileAtomic(path,
-                         [&](int fd, const std::string& tmp) {
-                           ByteView half = data.first(data.size() / 2);
-                           PGV_RETURN_IF_ERROR(WriteFull(fd, half, tmp));
-                           CrashPoint(fmt::format("half of {} written, not yet renamed", key),
-                                      CrashKind::kMidWrite);
-                           return WriteFull(fd, data.subspan(half.size()), tmp);
-                         },
-                         {.if_absent = options.if_absent});
+  return WriteFileAtomic(
+      path,
+      [&](int fd, const std::string& tmp) {
+        ByteView half = data.first(data.size() / 2);
+        PGV_RETURN_IF_ERROR(WriteFull(fd, half, tmp));
+        CrashPoint(fmt::format("half of {} written, not yet renamed", key), CrashKind::kMidWrite);
+        return WriteFull(fd, data.subspan(half.size()), tmp);
+      },
+      write);
 }
 
 Result<Bytes> PosixStorage::Get(std::string_view key, Range range) {

@@ -20,6 +20,24 @@ class PosixStorageTest : public ::testing::Test {
   std::string root_;
 };
 
+// Objects are 0640 (a backup operators' group may read them), owner-only ones 0600; the umask
+// can only take more away.
+TEST_F(PosixStorageTest, OwnerOnlyObjectsAreNotReadableByTheGroup) {
+  PosixStorage s(root_);
+  ASSERT_TRUE(s.Put("keys/k", AsBytes("wrapped"), {.if_absent = true, .owner_only = true}).ok());
+  ASSERT_TRUE(s.Put("packs/p", AsBytes("data")).ok());
+  struct stat key_st {
+  }, pack_st{}, dir_st{};
+  ASSERT_EQ(::stat((root_ + "/keys/k").c_str(), &key_st), 0);
+  ASSERT_EQ(::stat((root_ + "/packs/p").c_str(), &pack_st), 0);
+  ASSERT_EQ(::stat((root_ + "/keys").c_str(), &dir_st), 0);
+  mode_t umask_now = ::umask(0);
+  ::umask(umask_now);
+  EXPECT_EQ(key_st.st_mode & 07777, 0600u & ~umask_now);
+  EXPECT_EQ(pack_st.st_mode & 07777, 0640u & ~umask_now);
+  EXPECT_EQ(dir_st.st_mode & 07777, 0750u & ~umask_now);
+}
+
 TEST_F(PosixStorageTest, PutGetRangeListStatDelete) {
   PosixStorage s(root_);
   ASSERT_TRUE(s.Put("a/b/c", AsBytes("hello world")).ok());
