@@ -59,6 +59,7 @@ storage::OpenOptions StorageOptions(const Options& o) {
       .s3_uri_style = o.s3_uri_style,
       .s3_ca_file = o.s3_ca_file,
       .s3_storage_class = o.s3_storage_class,
+      .s3_timeout_s = o.s3_timeout,
       // Lock headers are only sent for retained backups; the bucket decides.
       .s3_object_lock = true};
 }

@@ -32,6 +32,7 @@ struct Options {
   bool stats = false;
   int archive_timeout = 0;
   std::string s3_endpoint, s3_region, s3_uri_style, s3_ca_file, s3_storage_class;
+  int s3_timeout = 0;  // seconds an S3 request may make no progress before it is retried
   // A replica of the repository (another region or provider): same keys, same objects.
   std::string repo2, repo2_s3_endpoint, repo2_s3_region;
   std::string write_policy;

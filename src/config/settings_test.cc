@@ -191,14 +191,15 @@ TEST(ForwardTest, RestoreCommandReachesEveryRepositoryKind) {
   s3.s3_region = "eu-west-1";
   s3.s3_uri_style = "host";
   s3.s3_ca_file = "/etc/ssl/my ca.pem";
+  s3.s3_timeout = 5;  // a server's restore_command needs the same patience as the restore
   s3.config = ::testing::TempDir() + "pgvault-forward-test.toml";
   std::ofstream(s3.config) << "log-level = \"warn\"\n";
   s3.prefetch = 8;
   s3.jobs = 4;
   EXPECT_EQ(RestoreCommand("/usr/bin/pgvault", s3),
             "/usr/bin/pgvault --repo s3://bucket/prefix --s3-endpoint https://s3.example.com:9000 "
-            "--s3-region eu-west-1 --s3-uri-style host --s3-ca-file '/etc/ssl/my ca.pem' --jobs 4 "
-            "--prefetch 8 --config " +
+            "--s3-region eu-west-1 --s3-uri-style host --s3-ca-file '/etc/ssl/my ca.pem' "
+            "--s3-timeout 5 --jobs 4 --prefetch 8 --config " +
                 s3.config + " archive-get %f \"%p\"");
 
   Options replicated = s3;

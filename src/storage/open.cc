@@ -30,6 +30,7 @@ Result<std::unique_ptr<Storage>> OpenS3(std::string_view location, const OpenOpt
       .ca_file = options.s3_ca_file,
       .storage_class = options.s3_storage_class,
       .object_lock = options.s3_object_lock};
+  if (options.s3_timeout_s > 0) s3.http.stall_timeout_s = options.s3_timeout_s;
   if (s3.bucket.empty())
     return std::move(Status::Config(fmt::format("repository '{}' names no bucket", location)))
         .WithHint("write it as s3://BUCKET/PREFIX");

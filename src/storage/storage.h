@@ -109,6 +109,7 @@ struct OpenOptions {
   std::string s3_uri_style;  // "path" or "host"
   std::string s3_ca_file;
   std::string s3_storage_class;
+  int s3_timeout_s = 0;         // no progress for this long aborts a request (retried); 0 = default
   bool s3_object_lock = false;  // the bucket has S3 Object Lock: honour lock_until_unix
   bool create = false;          // repo-create: a local repository directory may be created
 };

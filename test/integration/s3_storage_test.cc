@@ -1,15 +1,10 @@
 // The Storage contract against a real S3 server: Ceph's RADOS Gateway, started once for this
-// suite by scripts/s3/start-rgw.sh (memstore) in a temporary directory on loopback, and a small
-// fault-injecting HTTP proxy for the retry paths.
+// suite by scripts/s3/start-rgw.sh (memstore) in a temporary directory on loopback, and the
+// fault-injecting HTTP proxy of s3_fault_proxy.h for the retry paths.
 #include "storage/s3/s3_storage.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -17,20 +12,21 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <functional>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/time.h"
+#include "s3_fault_proxy.h"
 #include "storage/storage.h"
 
 namespace pgvault::storage::s3 {
 namespace {
 
 using std::chrono::steady_clock;
+using test::S3Fault;
+using test::S3FaultProxy;
 
 std::string RunCapture(const std::string& command, int& exit_code) {
   std::string out;
@@ -58,172 +54,6 @@ Bytes Pattern(size_t size, uint32_t seed) {
   }
   return out;
 }
-
-// What the proxy does with one request. Every forwarded request goes upstream on a connection of
-// its own with "Connection: close", so each client connection carries exactly one request and
-// every request passes through Decide.
-enum class Fault { kForward, kSlowDown503, kDelay, kReset, kForbidden403 };
-
-class FaultProxy {
- public:
-  using Decide = std::function<Fault(const std::string& request_line, int request_idx)>;
-
-  FaultProxy(int upstream_port, Decide decide, int delay_ms = 0)
-      : upstream_port_(upstream_port), decide_(std::move(decide)), delay_ms_(delay_ms) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(listen_fd_, 64);
-    socklen_t len = sizeof addr;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    acceptor_ = std::thread([this] { AcceptLoop(); });
-  }
-
-  ~FaultProxy() {
-    stop_ = true;
-    acceptor_.join();
-    ::close(listen_fd_);
-    std::lock_guard lock(mu_);
-    for (auto& worker : workers_) worker.join();
-  }
-
-  int port() const { return port_; }
-  std::vector<std::string> requests() {
-    std::lock_guard lock(mu_);
-    return requests_;
-  }
-  int faults() const { return faults_.load(); }
-
- private:
-  void AcceptLoop() {
-    while (!stop_) {
-      pollfd p{listen_fd_, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
-      std::lock_guard lock(mu_);
-      workers_.emplace_back([this, fd] { Serve(fd); });
-    }
-  }
-
-  static bool SendAll(int fd, std::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
-
-  // Reads one request: head up to the blank line, then Content-Length bytes of body.
-  static bool ReadRequest(int fd, std::string& head, std::string& body) {
-    std::string buf;
-    char chunk[65536];
-    size_t head_end;
-    while ((head_end = buf.find("\r\n\r\n")) == std::string::npos) {
-      ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-      if (n <= 0) return false;
-      buf.append(chunk, static_cast<size_t>(n));
-    }
-    head = buf.substr(0, head_end + 4);
-    body = buf.substr(head_end + 4);
-    size_t length = 0;
-    std::string lower = head;
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (size_t at = lower.find("\r\ncontent-length:"); at != std::string::npos)
-      length = std::strtoull(lower.c_str() + at + 17, nullptr, 10);
-    while (body.size() < length) {
-      ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-      if (n <= 0) return false;
-      body.append(chunk, static_cast<size_t>(n));
-    }
-    return true;
-  }
-
-  void Serve(int fd) {
-    std::string head, body;
-    if (!ReadRequest(fd, head, body)) {
-      ::close(fd);
-      return;
-    }
-    std::string line = head.substr(0, head.find("\r\n"));
-    int request_idx;
-    {
-      std::lock_guard lock(mu_);
-      request_idx = static_cast<int>(requests_.size());
-      requests_.push_back(line);
-    }
-    Fault fault = decide_(line, request_idx);
-    if (fault != Fault::kForward) ++faults_;
-    switch (fault) {
-      case Fault::kSlowDown503: {
-        std::string xml =
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>"
-            "<Message>Please reduce your request rate.</Message></Error>";
-        SendAll(fd, fmt::format("HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\n"
-                                "Content-Length: {}\r\nConnection: close\r\n\r\n{}",
-                                xml.size(), xml));
-        break;
-      }
-      case Fault::kForbidden403: {
-        std::string xml = "<Error><Code>AccessDenied</Code><Message>injected</Message></Error>";
-        SendAll(fd, fmt::format("HTTP/1.1 403 Forbidden\r\nContent-Length: {}\r\n"
-                                "Connection: close\r\n\r\n{}",
-                                xml.size(), xml));
-        break;
-      }
-      case Fault::kDelay:
-        // Say nothing for longer than the client waits.
-        for (int slept = 0; slept < delay_ms_ && !stop_; slept += 20)
-          std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        break;
-      case Fault::kReset: {
-        linger hard{1, 0};  // close with RST instead of FIN
-        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
-        break;
-      }
-      case Fault::kForward:
-        Forward(fd, head, body);
-        break;
-    }
-    ::close(fd);
-  }
-
-  void Forward(int client, std::string head, const std::string& body) {
-    // Ask the gateway to close after its answer, so reading to EOF frames the response.
-    head.insert(head.size() - 2, "Connection: close\r\n");
-    int up = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(upstream_port_));
-    if (::connect(up, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && SendAll(up, head) &&
-        SendAll(up, body)) {
-      char chunk[65536];
-      ssize_t n;
-      while ((n = ::recv(up, chunk, sizeof chunk, 0)) > 0)
-        if (!SendAll(client, std::string_view(chunk, static_cast<size_t>(n)))) break;
-    }
-    ::close(up);
-  }
-
-  int upstream_port_;
-  Decide decide_;
-  int delay_ms_;
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> faults_{0};
-  std::thread acceptor_;
-  std::mutex mu_;
-  std::vector<std::thread> workers_;   // guarded by mu_
-  std::vector<std::string> requests_;  // guarded by mu_
-};
 
 class S3StorageTest : public ::testing::Test {
  protected:
@@ -453,11 +283,10 @@ TEST_F(S3StorageTest, MultipartUploadInParallelParts) {
 }
 
 TEST_F(S3StorageTest, MultipartFailureAbortsTheUpload) {
-  FaultProxy proxy(GatewayPort(), [](const std::string& line, int) {
-    return line.find("partNumber=2&") != std::string::npos ? Fault::kForbidden403 : Fault::kForward;
-  });
+  S3FaultProxy proxy(Env("S3_ENDPOINT"));
+  proxy.SetPlan({{.target = "partNumber=2&", .faults = {S3Fault::kAccessDenied403}}});
   S3Options o = Options("multipart-abort");
-  o.endpoint = fmt::format("http://127.0.0.1:{}", proxy.port());
+  o.endpoint = proxy.endpoint();
   o.multipart_threshold = 5 << 20;
   o.part_size = 5 << 20;
   o.upload_threads = 1;
@@ -468,10 +297,11 @@ TEST_F(S3StorageTest, MultipartFailureAbortsTheUpload) {
   EXPECT_EQ(put.message(),
             "part 2 of 3: s3 PUT 's3://pgvault-test/multipart-abort/obj' refused: "
             "HTTP 403 AccessDenied: injected");
-  std::vector<std::string> lines = proxy.requests();
-  ASSERT_FALSE(lines.empty());
-  EXPECT_TRUE(lines.back().starts_with("DELETE /pgvault-test/multipart-abort/obj?uploadId="))
-      << lines.back();
+  std::vector<test::S3ProxiedRequest> requests = proxy.Requests();
+  ASSERT_FALSE(requests.empty());
+  EXPECT_EQ(requests.back().method, "DELETE");
+  EXPECT_TRUE(requests.back().target.starts_with("/pgvault-test/multipart-abort/obj?uploadId="))
+      << requests.back().target;
   EXPECT_EQ(s->Stat("obj").status().code(), Code::kNotFound);
 }
 
@@ -510,47 +340,43 @@ TEST_F(S3StorageTest, ObjectLockRefusesDeletingALockedVersion) {
 }
 
 TEST_F(S3StorageTest, RetriesSlowDownThenSucceeds) {
-  FaultProxy proxy(GatewayPort(), [](const std::string&, int request_idx) {
-    return request_idx < 2 ? Fault::kSlowDown503 : Fault::kForward;
-  });
+  S3FaultProxy proxy(Env("S3_ENDPOINT"));
+  proxy.SetPlan({{.limit = 2, .faults = {S3Fault::kSlowDown503}}});
   S3Options o = Options("retry");
-  o.endpoint = fmt::format("http://127.0.0.1:{}", proxy.port());
+  o.endpoint = proxy.endpoint();
   auto s = Make(o);
   ASSERT_TRUE(s);
   ASSERT_TRUE(s->Put("k", AsBytes("after two 503s")).ok());
-  EXPECT_EQ(proxy.faults(), 2);
-  std::vector<std::string> lines = proxy.requests();
-  ASSERT_EQ(lines.size(), 3u);
-  for (const auto& line : lines) EXPECT_EQ(line, "PUT /pgvault-test/retry/k HTTP/1.1");
+  EXPECT_EQ(proxy.FaultCount(), 2u);
+  std::vector<test::S3ProxiedRequest> requests = proxy.Requests();
+  ASSERT_EQ(requests.size(), 3u);
+  for (const auto& request : requests)
+    EXPECT_EQ(request.method + " " + request.target, "PUT /pgvault-test/retry/k");
   EXPECT_EQ(AsString(*s->Get("k")), "after two 503s");
 }
 
 TEST_F(S3StorageTest, RetriesTimeoutsAndResets) {
-  FaultProxy proxy(
-      GatewayPort(),
-      [](const std::string&, int request_idx) {
-        return request_idx == 0   ? Fault::kDelay
-               : request_idx == 1 ? Fault::kReset
-                                  : Fault::kForward;
-      },
-      /*delay_ms=*/5000);
+  S3FaultProxy proxy(Env("S3_ENDPOINT"));
+  proxy.SetDelayMs(5000);
+  proxy.SetPlan({{.limit = 2, .faults = {S3Fault::kDelayResponse, S3Fault::kResetRequest}}});
   S3Options o = Options("retry");
-  o.endpoint = fmt::format("http://127.0.0.1:{}", proxy.port());
+  o.endpoint = proxy.endpoint();
   o.http.request_timeout_ms = 1000;
   auto s = Make(o);
   ASSERT_TRUE(s);
   auto start = steady_clock::now();
   ASSERT_TRUE(s->Put("slow", AsBytes("late")).ok());
   EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(4)) << "the 1 s timeout fired";
-  EXPECT_EQ(proxy.faults(), 2);
-  EXPECT_EQ(proxy.requests().size(), 3u);
+  EXPECT_EQ(proxy.FaultCount(), 2u);
+  EXPECT_EQ(proxy.RequestCount(), 3u);
   EXPECT_EQ(AsString(*s->Get("slow")), "late");
 }
 
 TEST_F(S3StorageTest, GivesUpAfterMaxAttemptsNamingTheObject) {
-  FaultProxy proxy(GatewayPort(), [](const std::string&, int) { return Fault::kSlowDown503; });
+  S3FaultProxy proxy(Env("S3_ENDPOINT"));
+  proxy.SetPlan({{.faults = {S3Fault::kSlowDown503}}});
   S3Options o = Options("retry");
-  o.endpoint = fmt::format("http://127.0.0.1:{}", proxy.port());
+  o.endpoint = proxy.endpoint();
   o.max_attempts = 3;
   auto s = Make(o);
   ASSERT_TRUE(s);
@@ -560,7 +386,7 @@ TEST_F(S3StorageTest, GivesUpAfterMaxAttemptsNamingTheObject) {
   EXPECT_EQ(put.message(),
             "s3 PUT 's3://pgvault-test/retry/exhausted' failed after 3 attempts: "
             "HTTP 503 SlowDown: Please reduce your request rate.");
-  EXPECT_EQ(proxy.requests().size(), 3u);
+  EXPECT_EQ(proxy.RequestCount(), 3u);
 }
 
 TEST_F(S3StorageTest, WrongSecretIsRefusedWithoutRetries) {
