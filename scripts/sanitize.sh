@@ -3,8 +3,8 @@
 #   build-asan/  ASan + UBSan (-O1 -g): the whole unit test binary, then the integration suites
 #                of ASAN_SUITES, which exec build-asan/pgvault (PGVAULT_BINARY is the binary of
 #                the test binary's own build directory), also as PostgreSQL's archive_command.
-#   build-tsan/  TSan (-O1 -g): only the unit test binary, the tests of TSAN_FILTER (everything
-#                that runs work on several threads).
+#   build-tsan/  TSan (-O1 -g): only the unit test binary, all of it by default (312 tests in 31 s
+#                here; the threaded ones alone, TSAN_FILTER=$TSAN_THREADED, 70 tests in 16 s).
 # Suites, chosen to fit about 25 minutes of CI (2 cores, no ccache) with both builds, and to
 # reach every command that handles repository data once:
 #   BackupRestoreTest          backup (full, incremental, under pgbench), restore, archive-push
@@ -24,7 +24,8 @@ cd "$(dirname "$0")/.."
 jobs="${SANITIZE_BUILD_JOBS:-2}"
 logs="${SANITIZE_LOGS:-/tmp/pgvault-sanitizer}"
 ASAN_SUITES="${ASAN_SUITES:-BackupRestoreTest|PitrTest|BadInputTest|DamageTest|Posix/GcTest|Posix/RetentionTest|ReplicaTest|ArchiveAsyncTest}"
-TSAN_FILTER="${TSAN_FILTER:-BoundedQueueTest.*:WorkerGroupTest.*:RunWorkersTest.*:ParallelForTest.*:OrderedSinkTest.*:FileJobsTest.*:BackupPhasesTest.*:FileRestorerTest.*:FileRestorerIdCheckTest.*:CodecTest.*:ReplicatedStorageTest.*:ReplicatedReadTest.*:RepoSyncTest.*:BackupLockTest.*:DaemonTest.*:AlertsTest.*:MetricsTest.*}"
+TSAN_THREADED="BoundedQueueTest.*:WorkerGroupTest.*:RunWorkersTest.*:ParallelForTest.*:OrderedSinkTest.*:FileJobsTest.*:BackupPhasesTest.*:FileRestorerTest.*:FileRestorerIdCheckTest.*:CodecTest.*:ReplicatedStorageTest.*:ReplicatedReadTest.*:RepoSyncTest.*:BackupLockTest.*:DaemonTest.*:AlertsTest.*:MetricsTest.*"
+TSAN_FILTER="${TSAN_FILTER:-*}"
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 supp="$logs/suppressions"
