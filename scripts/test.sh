@@ -14,6 +14,8 @@ ninja -C build
 # libFuzzer targets of every parser of untrusted input, 20 s each (build-fuzz/, clang): a crash
 # fails the run and names its reproducer. About 5 minutes on two cores, build included.
 bash scripts/fuzz.sh 20
+# Sanitizers (scripts/sanitize.sh: ASan+UBSan and TSan builds) are not in this run yet: the
+# ASan half has not run end to end and its CI time is unmeasured (docs/design.md, Sanitizers).
 # clang-tidy with the checks of .clang-tidy over every non-test .cc of src/: a finding fails the run.
 bash scripts/tidy.sh build
 # Integration tests run as root and start PostgreSQL as the OS user postgres, who needs to

@@ -83,6 +83,11 @@ pid_t SpawnAsPostgres(const std::vector<std::string>& argv, const Env& extra_env
       "LOGNAME=postgres",
       "LANG=C.UTF-8",
   };
+  // A sanitizer build (scripts/sanitize.sh) passes its options on to pgvault, also where
+  // PostgreSQL runs it as archive_command, so that a finding there is logged and fails the run.
+  for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS"}) {
+    if (const char* value = std::getenv(name)) env.push_back(std::string(name) + "=" + value);
+  }
   for (const auto& entry : extra_env) {  // a later entry replaces an earlier one of that name
     std::string name = entry.substr(0, entry.find('=') + 1);
     std::erase_if(env, [&](const std::string& e) { return e.starts_with(name); });
