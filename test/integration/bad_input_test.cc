@@ -158,7 +158,7 @@ TEST_F(BadInputTest, PgdataOfAnotherServer) {
 TEST_F(BadInputTest, ASecondClusterIsRefusedForBackupAndArchivePush) {
   // Another cluster (its own system identifier) pointed at this repository by mistake: neither
   // its backup nor its WAL gets in, so its WAL can never be mixed into a restore of the first.
-  auto other = PgCluster::Create();
+  auto other = PgCluster::Create({.archive_command = "/bin/true"});
   std::string other_id = other->Scalar("SELECT system_identifier FROM pg_control_system()");
   std::string expected = fmt::format("belongs to PostgreSQL system {}, not {}",
                                      source_->Scalar("SELECT system_identifier FROM "
