@@ -23,7 +23,10 @@ Status ValidateKey(std::string_view key) {
   return Status::Ok();
 }
 
-void Walk(const std::string& root, const std::string& rel, std::string_view prefix,
+// The regular files under root/rel whose keys start with prefix: the objects, or with temps the
+// temp files of unfinished writes instead (which listings never show). Temp directories are
+// never entered.
+void Walk(const std::string& root, const std::string& rel, std::string_view prefix, bool temps,
           std::vector<ObjectInfo>& out, Status& status) {
   std::string dir = rel.empty() ? root : root + "/" + rel;
   DIR* d = ::opendir(dir.c_str());
@@ -33,41 +36,19 @@ void Walk(const std::string& root, const std::string& rel, std::string_view pref
   }
   while (dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
-    if (name == "." || name == ".." || name.starts_with(kTempMarker)) continue;
+    bool temp = name.starts_with(kTempMarker);
+    if (name == "." || name == ".." || (temp && !temps)) continue;
     std::string key = rel.empty() ? name : fmt::format("{}/{}", rel, name);
     // Only descend where the prefix can still match.
     size_t common = std::min(key.size(), prefix.size());
     if (key.compare(0, common, prefix.substr(0, common)) != 0) continue;
     struct stat st;
     if (::lstat(fmt::format("{}/{}", root, key).c_str(), &st) != 0) continue;  // vanished meanwhile
-    if (S_ISDIR(st.st_mode)) {
-      Walk(root, key, prefix, out, status);
-    } else if (S_ISREG(st.st_mode) && key.starts_with(prefix)) {
+    if (S_ISDIR(st.st_mode) && !temp) {
+      Walk(root, key, prefix, temps, out, status);
+    } else if (S_ISREG(st.st_mode) && temp == temps && key.starts_with(prefix)) {
       out.push_back({key, static_cast<uint64_t>(st.st_size), st.st_mtim.tv_sec});
     }
-  }
-  ::closedir(d);
-}
-
-// Every temp file under root/rel, with its size and mtime (key = its path under root).
-void WalkTemps(const std::string& root, const std::string& rel, std::vector<ObjectInfo>& out,
-               Status& status) {
-  std::string dir = rel.empty() ? root : root + "/" + rel;
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) {
-    if (errno != ENOENT && errno != ENOTDIR) status = ErrnoStatus("cannot list", dir, errno);
-    return;
-  }
-  while (dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
-    if (name == "." || name == "..") continue;
-    std::string key = rel.empty() ? name : fmt::format("{}/{}", rel, name);
-    struct stat st;
-    if (::lstat(fmt::format("{}/{}", root, key).c_str(), &st) != 0) continue;
-    if (S_ISDIR(st.st_mode) && !name.starts_with(kTempMarker))
-      WalkTemps(root, key, out, status);
-    else if (S_ISREG(st.st_mode) && name.starts_with(kTempMarker))
-      out.push_back({key, static_cast<uint64_t>(st.st_size), st.st_mtim.tv_sec});
   }
   ::closedir(d);
 }
@@ -130,7 +111,7 @@ Result<Bytes> PosixStorage::Get(std::string_view key, Range range) {
 Result<std::vector<ObjectInfo>> PosixStorage::List(std::string_view prefix) {
   std::vector<ObjectInfo> out;
   Status status;
-  Walk(root_, "", prefix, out, status);
+  Walk(root_, "", prefix, /*temps=*/false, out, status);
   if (!status.ok()) return status;
   std::sort(out.begin(), out.end(),
             [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; });
@@ -157,7 +138,7 @@ Result<Storage::AbandonedWrites> PosixStorage::RemoveAbandonedWrites(int64_t old
                                                                      bool dry_run) {
   std::vector<ObjectInfo> temps;
   Status status;
-  WalkTemps(root_, "", temps, status);
+  Walk(root_, "", "", /*temps=*/true, temps, status);
   if (!status.ok()) return status;
   AbandonedWrites removed;
   for (const auto& temp : temps) {
