@@ -211,8 +211,11 @@ TEST_F(CrashPointTest, BackupKilledMidWriteLeavesOnlyATempFileThatGcRemoves) {
         return r;
       },
       [&](const std::string& copy, int) {
-        // Half an object in a temp file; the repository verifies and lists no new backup.
-        EXPECT_EQ(PartialWrites(copy).size(), 1u);
+        // Half an object in a temp file (one per backup job: the other job may be writing too);
+        // the repository verifies and lists no new backup.
+        size_t partial = PartialWrites(copy).size();
+        EXPECT_GE(partial, 1u);
+        EXPECT_LE(partial, 2u);  // BackupArgs: --jobs 2
         ExpectVerifies(copy, "after the kill");
         EXPECT_EQ(Info(copy)["backups"].size(), listed);
         ExpectGcRemovesPartialWrites(copy);
