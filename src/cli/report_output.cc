@@ -353,6 +353,7 @@ nlohmann::json GcJson(const retention::GcResult& r) {
           {"packs_repack_locked", r.repacked.locked_keys.size()},
           {"repack_locked", r.repacked.locked_keys},
           {"repack_damaged", r.repacked.damaged},
+          {"interrupted_backups_removed", r.interrupted_backups},
           {"partial_writes_removed", r.abandoned.count},
           {"partial_write_bytes_removed", r.abandoned.bytes}};
 }

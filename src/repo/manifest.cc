@@ -6,6 +6,7 @@
 #include <set>
 #include <utility>
 
+#include "common/log.h"
 #include "pg/wal_names.h"
 #include "repo/layout.h"
 
@@ -388,6 +389,12 @@ Status ManifestWriter::Add(const FileEntry& entry) {
 }
 
 Status ManifestWriter::FlushPart() {
+  // The marker goes first: a backup killed (or failing) before its manifest leaves parts that
+  // verify reports as an interrupted backup and gc removes, not as a backup that lost its
+  // manifest.
+  if (parts_ == 0)
+    PGV_RETURN_IF_ERROR(storage_.Put(IncompleteMarkerKey(backup_id_), AsBytes(backup_id_))
+                            .Context("writing the incomplete marker"));
   // A part is: u32 record count | records.
   Bytes plain;
   Encoder(plain).U32(records_in_part_);
@@ -412,8 +419,13 @@ Status ManifestWriter::Finish(ManifestHeader header) {
   Bytes sealed = codec_.Encode(AsBytes(text), AsBytes(HeaderAad(backup_id_)));
   storage::PutOptions options = put_options_;
   options.if_absent = true;
-  Status s = storage_.Put(ManifestKey(backup_id_), sealed, options);
-  return s.Context("writing manifest");
+  PGV_RETURN_IF_ERROR(
+      storage_.Put(ManifestKey(backup_id_), sealed, options).Context("writing manifest"));
+  // The backup is whole now. A marker a failed delete leaves beside a manifest is harmless
+  // (verify ignores it, expire removes it with the backup).
+  if (Status s = storage_.Delete(IncompleteMarkerKey(backup_id_)); !s.ok())
+    log::Warn("backup '{}' is whole but its incomplete marker stays: {}", backup_id_, s.message());
+  return Status::Ok();
 }
 
 Result<ManifestHeader> ReadManifestHeader(storage::Storage& storage, const pipeline::Codec& codec,

@@ -94,6 +94,9 @@ struct GcResult {
   uint64_t redirects_marked = 0;
   bool repack = false;  // --repack was asked for
   RepackResult repacked;
+  // Backup ids whose interrupted backup, expire or repo-sync left manifest objects beside an
+  // incomplete marker, untouched for the grace period: removed (none while a backup runs).
+  std::vector<std::string> interrupted_backups;
   // Temp files of writers killed mid-write, older than the grace period: removed.
   storage::Storage::AbandonedWrites abandoned;
 };

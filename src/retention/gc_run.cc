@@ -6,7 +6,10 @@
 //   3. with --repack (and no backup running), repacks the packs whose live fraction is below the
 //      threshold (repack.h): the packs it emptied are unneeded from now on;
 //   4. writes its own mark naming the packs and redirects that are unneeded now, then removes the
-//      marks it consumed.
+//      marks it consumed;
+//   5. (no backup running) removes what an interrupted backup, expire or repo-sync left under
+//      backups/<id>/ (parts beside an incomplete marker, no manifest) untouched for the grace
+//      period, and temp files of writers killed mid-write.
 // A pack is needed when a backup names it and gc --repack did not move it, or a current redirect
 // points into it; a redirect is needed while it is the newest of a pack a backup names.
 #include <fmt/format.h>
@@ -17,6 +20,7 @@
 #include "common/time.h"
 #include "pipeline/crypto.h"
 #include "repo/backup_lock.h"
+#include "repo/catalog.h"
 #include "repo/layout.h"
 #include "retention/gc.h"
 #include "retention/repack.h"
@@ -170,6 +174,42 @@ Status DeleteAndMark(repo::Repository& repo, const GcOptions& o, int64_t now_mic
   return Status::Ok();
 }
 
+// Step 5 for manifest objects: the backup ids whose leftovers were (dry run: would be) removed.
+// The marker goes last, so a kill in between leaves a marked directory the next gc finishes. An
+// object that cannot be deleted (object lock) keeps its backup's leftovers for a later run.
+Result<std::vector<std::string>> RemoveInterruptedBackups(repo::Repository& repo,
+                                                          int64_t cutoff_unix, bool dry_run) {
+  storage::Storage& st = repo.storage();
+  PGV_ASSIGN_OR_RETURN(auto objects, st.List(repo::kBackupsPrefix));
+  std::map<std::string, std::vector<storage::ObjectInfo>> by_id;
+  for (auto& obj : objects)
+    if (auto dir = repo::BackupDirFromKey(obj.key)) by_id[*dir].push_back(std::move(obj));
+  std::vector<std::string> removed;
+  for (const auto& [id, objs] : by_id) {
+    std::string marker = repo::IncompleteMarkerKey(id);
+    bool marked = false, whole = false, recent = false;
+    for (const auto& obj : objs) {
+      marked |= obj.key == marker;
+      whole |= obj.key == repo::ManifestKey(id);
+      recent |= obj.mtime_unix > cutoff_unix;
+    }
+    if (!marked || whole || recent) continue;
+    if (!dry_run) {
+      Status s;
+      for (const auto& obj : objs)
+        if (obj.key != marker && s.ok()) s = st.Delete(obj.key);
+      if (s.ok()) s = repo::RemoveCatalogRecords(repo, id);
+      if (s.ok()) s = st.Delete(marker);
+      if (!s.ok()) {
+        log::Warn("the leftovers of interrupted backup '{}' stay: {}", id, s.message());
+        continue;
+      }
+    }
+    removed.push_back(id);
+  }
+  return removed;
+}
+
 }  // namespace
 
 Result<GcResult> RunGc(repo::Repository& repo, const GcOptions& o) {
@@ -198,8 +238,12 @@ Result<GcResult> RunGc(repo::Repository& repo, const GcOptions& o) {
     PGV_RETURN_IF_ERROR(DeleteAndMark(repo, o, now_micros, live, r));
   }
   // No writer runs for the grace period without finishing its object.
-  PGV_ASSIGN_OR_RETURN(r.abandoned,
-                       st.RemoveAbandonedWrites(now_micros / 1000000 - o.grace_seconds, o.dry_run));
+  int64_t cutoff_unix = now_micros / 1000000 - o.grace_seconds;
+  if (r.skipped_running.empty()) {
+    PGV_ASSIGN_OR_RETURN(r.interrupted_backups,
+                         RemoveInterruptedBackups(repo, cutoff_unix, o.dry_run));
+  }
+  PGV_ASSIGN_OR_RETURN(r.abandoned, st.RemoveAbandonedWrites(cutoff_unix, o.dry_run));
   if (lock) PGV_RETURN_IF_ERROR(lock->Release());
   return r;
 }
@@ -226,6 +270,9 @@ std::string GcText(const GcResult& r) {
     out += fmt::format("{} {} partial writes ({:.1f} MB) that killed writers left\n",
                        r.dry_run ? "would remove" : "removed", r.abandoned.count,
                        r.abandoned.bytes / 1e6);
+  for (const auto& id : r.interrupted_backups)
+    out += fmt::format("{} what an interrupted backup, expire or repo-sync of '{}' left\n",
+                       r.dry_run ? "would remove" : "removed", id);
   const RepackResult& p = r.repacked;
   if (r.repack && r.skipped_running.empty() && r.skipped_damaged.empty())
     out += fmt::format(

@@ -131,6 +131,41 @@ TEST(GcTest, ARunningBackupKeepsEveryPackAndAStaleOneDoesNot) {
   EXPECT_FALSE(mem.Stat(key).ok());
 }
 
+// A killed backup leaves parts beside its incomplete marker: gc removes them (and the marker
+// last) unless a backup is running; parts without a marker are damage verify reports, not gc's.
+TEST(GcTest, RemovesWhatAnInterruptedBackupLeftOnlyWhileNoBackupRuns) {
+  MemStorage mem;
+  auto repo = repo::testing::OpenMemRepo(mem);
+  ASSERT_TRUE(repo::testing::WriteTestBackup(*repo, mem, kKept).ok());
+  constexpr char kLost[] = "20261202-010002F";
+  ASSERT_TRUE(mem.Put(repo::IncompleteMarkerKey(kGone), AsBytes(std::string(kGone))).ok());
+  ASSERT_TRUE(mem.Put(repo::ManifestPartKey(kGone, 0), AsBytes(std::string("part"))).ok());
+  ASSERT_TRUE(mem.Put(repo::ManifestPartKey(kLost, 0), AsBytes(std::string("part"))).ok());
+  {
+    auto running = repo::LockBackup(mem);
+    ASSERT_TRUE(running.ok());
+    auto r = RunGc(*repo, At(kT));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r->interrupted_backups.empty());
+    EXPECT_EQ(Count(mem, repo::BackupPrefix(kGone)), 2u);
+  }
+  auto dry = RunGc(*repo, {.grace_seconds = kGrace, .dry_run = true, .now_unix_micros = kT});
+  ASSERT_TRUE(dry.ok()) << dry.status().ToString();
+  EXPECT_EQ(dry->interrupted_backups, std::vector<std::string>{kGone});
+  EXPECT_EQ(Count(mem, repo::BackupPrefix(kGone)), 2u);
+  auto r = RunGc(*repo, At(kT));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->interrupted_backups, std::vector<std::string>{kGone});
+  EXPECT_NE(GcText(*r).find(fmt::format("removed what an interrupted backup, expire or repo-sync "
+                                        "of '{}' left",
+                                        kGone)),
+            std::string::npos)
+      << GcText(*r);
+  EXPECT_EQ(Count(mem, repo::BackupPrefix(kGone)), 0u);
+  EXPECT_EQ(Count(mem, repo::BackupPrefix(kLost)), 1u);
+  EXPECT_TRUE(repo::testing::CheckAllBackups(*repo).ok());
+}
+
 TEST(GcTest, ALiveGcLockRefusesAndAStaleOneIsTakenOver) {
   MemStorage mem;
   auto repo = repo::testing::OpenMemRepo(mem);

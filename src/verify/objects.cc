@@ -176,15 +176,15 @@ Result<ManifestObjectFindings> CheckManifestObjects(repo::Repository& repo) {
     std::string names;
     for (const auto& key : keys) names += fmt::format("{}'{}'", names.empty() ? "" : ", ", key);
     if (!has_manifest) {
-      if (std::find(keys.begin(), keys.end(), repo::IncompleteMarkerKey(id)) != keys.end())
-        out.warnings.push_back(fmt::format(
-            "unreferenced: {}: an expire or repo-sync of backup '{}' was interrupted (finish it: "
-            "pgvault expire --backup {}, or repo-sync again)",
-            names, id, id));
-      else if (locked.count(repo::BackupLockKey(id)))
+      if (locked.count(repo::BackupLockKey(id)))
         out.warnings.push_back(fmt::format(
             "unreferenced: {}: backup '{}' is being written or was interrupted (it holds a lock)",
             names, id));
+      else if (std::find(keys.begin(), keys.end(), repo::IncompleteMarkerKey(id)) != keys.end())
+        out.warnings.push_back(fmt::format(
+            "unreferenced: {}: a backup, expire or repo-sync of '{}' was interrupted (gc removes "
+            "them after the grace period; now: pgvault expire --backup {}, or repo-sync again)",
+            names, id, id));
       else
         out.problems.push_back(fmt::format(
             "backup '{}' lost its manifest: {} are left without it (remove them with: pgvault "

@@ -9,7 +9,8 @@
 //     does not decode, or one whose entry is not in its target pack's index under the same block
 //     id and size: error (references into a moved pack count for the pack the redirect names);
 //   - manifest parts without a manifest: error (a backup lost its manifest), unless a backup lock
-//     for that id exists (a backup is being written, or was killed): warning;
+//     for that id exists (a backup is being written, or was killed) or its incomplete marker
+//     (a backup, expire or repo-sync of it was interrupted; gc removes them): warning;
 //   - a pack no intact backup references, or bytes of a pack no backup references, and objects
 //     under backups/ that no manifest names: "unreferenced" warnings (left by an interrupted
 //     backup, by expire's grace period, or by a damaged backup's references). They cost space,

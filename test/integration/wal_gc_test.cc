@@ -75,18 +75,10 @@ void ExpectOwnWalOfEveryBackup(const TestRepo& repo, const std::string& when) {
   }
 }
 
-// verify; a kill between a backup's manifest and its parts leaves parts that verify reports
-// with the fix in its hint (expire --backup ID): applied, then verify again.
-void ExpectVerifyPasses(const TestRepo& repo, const std::string& when, int& repaired) {
+// verify passes: what a kill leaves (parts beside an incomplete marker, stale locks, temp
+// files) is reported as a warning, never as damage.
+void ExpectVerifyPasses(const TestRepo& repo, const std::string& when) {
   ProcessResult v = repo.Run({"verify"});
-  std::string text = v.out + v.err;
-  if (v.exit_code != 0 && text.find("lost its manifest") != std::string::npos) {
-    size_t at = text.rfind("backup '", text.find("lost its manifest")) + 8;
-    std::string id = text.substr(at, text.find('\'', at) - at);
-    ASSERT_EQ(repo.Run({"expire", "--backup", id}).exit_code, 0) << when;
-    repaired++;
-    v = repo.Run({"verify"});
-  }
   EXPECT_EQ(v.exit_code, 0) << when << "\n" << v.out << v.err;
 }
 
@@ -147,13 +139,12 @@ TEST_P(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
   EXPECT_LT(wal["last_deleted"].get<std::string>(), window_start) << dry.out;
 
   // kill -9 of expire at several points; each time verify passes and no kept backup lost WAL.
-  int repaired = 0;
   std::string kill_codes;
   for (int ms : {4, 10, 20}) {
     int code = KillAfter(repo, With(expire, {"--now", kFirstNow}), ms);
     kill_codes += fmt::format("expire@{}ms={} ", ms, code);
     std::string when = fmt::format("expire killed after {} ms (exit {})", ms, code);
-    ExpectVerifyPasses(repo, when, repaired);
+    ExpectVerifyPasses(repo, when);
     ExpectOwnWalOfEveryBackup(repo, when);
   }
   ProcessResult real = repo.Run(With(expire, {"--now", kFirstNow}));
@@ -210,7 +201,7 @@ TEST_P(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
     int code = KillAfter(repo, {"gc", "--gc-grace", "0"}, ms);
     kill_codes += fmt::format("gc@{}ms={} ", ms, code);
     std::string when = fmt::format("gc killed after {} ms (exit {})", ms, code);
-    ExpectVerifyPasses(repo, when, repaired);
+    ExpectVerifyPasses(repo, when);
     ExpectOwnWalOfEveryBackup(repo, when);
   }
   // A mark inside the window, after every backup.
@@ -224,7 +215,7 @@ TEST_P(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
   // The concurrent backup (2030-01-06T02:00) is inside the window; backup 5 is its oldest.
   EXPECT_EQ(final_plan["pitr_from_backup"], ids[4]) << final_expire.out;
   for (int run = 0; run < 2; ++run) ASSERT_EQ(repo.Run({"gc", "--gc-grace", "0"}).exit_code, 0);
-  ExpectVerifyPasses(repo, "the end", repaired);
+  ExpectVerifyPasses(repo, "the end");
   WalBytes after = WalUnder(repo);
   ReportFigure("wal_before", fmt::format("{} files, {} bytes", before.files, before.bytes));
   ReportFigure("wal_after_first_expire",
@@ -232,7 +223,6 @@ TEST_P(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
   ReportFigure("wal_after", fmt::format("{} files, {} bytes (more archived meanwhile)", after.files,
                                         after.bytes));
   ReportFigure("concurrent_expire_gc_runs", std::to_string(concurrent_runs));
-  ReportFigure("verify_repairs_after_kill", std::to_string(repaired));
   ReportFigure("kill_exit_codes", kill_codes);
   ReportFigure("wal_files_deleted_while_backup_ran", std::to_string(concurrent_wal_deleted));
   EXPECT_GT(concurrent_wal_deleted, 0);
