@@ -105,20 +105,30 @@ Result<Bytes> BlockReader::Decode(const BlockRef& b, std::map<Blob, ByteView>& f
   return DecodeDeltaBlock(codec_, hmac_, b.id, b.loc, b.base_id, sealed, it->second, check_);
 }
 
+namespace {
+
+// What a failed reread reports: the damage it tried to read past, unless the repository did not
+// answer at all (then the damage is unproven and the caller should stop, not read on).
+Status Unreadable(const Status& damage, const Status& reread) {
+  return reread.code() == Code::kUnavailable ? reread : damage;
+}
+
+}  // namespace
+
 Result<Bytes> BlockReader::Reread(const BlockRef& b, const Status& damage) {
   Bytes base;
   if (b.delta) {
     auto decoded = ReadBlob(b.base_loc, [&](ByteView sealed) {
       return DecodeBlock(codec_, hmac_, b.base_id, b.base_loc, sealed, check_);
     });
-    if (!decoded.ok()) return damage;
+    if (!decoded.ok()) return Unreadable(damage, decoded.status());
     base = std::move(decoded).value();
   }
   auto plain = ReadBlob(b.loc, [&](ByteView sealed) {
     if (!b.delta) return DecodeBlock(codec_, hmac_, b.id, b.loc, sealed, check_);
     return DecodeDeltaBlock(codec_, hmac_, b.id, b.loc, b.base_id, sealed, base, check_);
   });
-  if (!plain.ok()) return damage;
+  if (!plain.ok()) return Unreadable(damage, plain.status());
   return plain;
 }
 

@@ -147,7 +147,10 @@ BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, PackTable&
   const repo::ManifestHeader& header = (*reader)->header();
   uint32_t block_size = header.block_size;
   Counts counts;
-  // Problems are collected, not returned: every worker runs to the end of the manifest.
+  // Problems are collected, not returned: every worker runs to the end of the manifest. Unless
+  // the repository fails a read for good (kUnavailable, after the driver's retries): then what
+  // is left cannot be judged, and reading on would cost every file those retries again.
+  std::atomic<bool> stop{false};
   auto worker = [&](const std::stop_token&) {
     repo::BlockReader blocks_reader = repo.NewBlockReader(repo::IdCheck::kAlways);
     BlockSampler sampler(options.sample_percent);
@@ -155,7 +158,7 @@ BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, PackTable&
     for (;;) {
       {
         std::lock_guard lock(mu);
-        if (!(*reader)->Next(e)) return Status::Ok();
+        if (stop || !(*reader)->Next(e)) return Status::Ok();
       }
       // What restore refuses to write, and references its pack's index does not hold.
       if (Status safe = repo::CheckEntrySafe(e, header); !safe.ok()) {
@@ -178,8 +181,14 @@ BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, PackTable&
         problem(fmt::format("'{}': its manifest entry has the wrong number of blocks", e.path));
         continue;
       }
-      if (Status s = VerifyFileBlocks(header, e, blocks_reader, counts, sampler); !s.ok())
-        problem(fmt::format("'{}': {}", e.path, s.message()));
+      Status s = VerifyFileBlocks(header, e, blocks_reader, counts, sampler);
+      if (s.code() == Code::kUnavailable) {
+        std::lock_guard lock(mu);
+        if (!stop) result.unavailable = s.Context(fmt::format("reading '{}'", e.path));
+        stop = true;
+        return Status::Ok();
+      }
+      if (!s.ok()) problem(fmt::format("'{}': {}", e.path, s.message()));
     }
   };
   (void)RunWorkers(std::max(1, jobs), worker);
@@ -246,7 +255,12 @@ Result<VerifyReport> Verify(repo::Repository& repo, const VerifyOptions& options
   VerifyReport report{.sample_percent = options.sample_percent, .started_unix_micros = started};
   WalIndexCache wal(repo);
   PGV_ASSIGN_OR_RETURN(PackTable packs, PackTable::List(repo));
-  for (const auto& id : ids) report.backups.push_back(VerifyBackup(repo, wal, packs, id, options));
+  for (const auto& id : ids) {
+    report.backups.push_back(VerifyBackup(repo, wal, packs, id, options));
+    if (Status& s = report.backups.back().unavailable; !s.ok())
+      return std::move(s.Context(fmt::format("verify of backup '{}' stopped", id)))
+          .WithHint("nothing was recorded; run verify again once the repository answers");
+  }
   if (options.backup_id.empty()) {
     // What belongs to no backup can only be told with every backup's references.
     packs.LoadAll();

@@ -32,6 +32,7 @@ struct BackupResult {
   uint64_t files = 0, blocks = 0, bytes = 0;
   uint64_t pages_checked = 0;         // data pages whose checksum matched (clusters with checksums)
   std::vector<std::string> problems;  // one line each, at most a few per backup
+  Status unavailable;  // a read failed for good (kUnavailable): the backup was not read to the end
 };
 
 struct VerifyReport {

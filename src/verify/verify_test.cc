@@ -8,6 +8,7 @@
 #include "repo/layout.h"
 #include "repo/manifest.h"
 #include "repo/pack.h"
+#include "storage/fault/fault_storage.h"
 #include "storage/mem/mem_storage.h"
 
 namespace pgvault::verify {
@@ -88,6 +89,43 @@ TEST_F(VerifyTest, ManifestPartsWithoutTheirManifestAreAnError) {
   EXPECT_GT(r.problem_count(), 0u) << text;
   EXPECT_NE(text.find(fmt::format("'backups/{}/files.000000'", kId)), std::string::npos) << text;
   EXPECT_EQ(text.find("verify: OK"), std::string::npos) << text;
+}
+
+// A killed backup's parts lie beside its incomplete marker: what it left, not a lost manifest.
+TEST_F(VerifyTest, ManifestPartsBesideTheirIncompleteMarkerAreAWarning) {
+  MakeBackup(kId, {"base/1/1"});
+  ASSERT_TRUE(mem_.Delete(repo::ManifestKey(kId)).ok());
+  ASSERT_TRUE(mem_.Put(repo::IncompleteMarkerKey(kId), AsBytes(std::string(kId)), {}).ok());
+  VerifyReport r = Run();
+  std::string text = FormatText(r);
+  EXPECT_EQ(r.problem_count(), 0u) << text;
+  ASSERT_EQ(r.warnings.size(), 2u) << text;  // the parts, and the pack only they reference
+  EXPECT_NE(text.find(fmt::format("a backup, expire or repo-sync of '{}' was interrupted", kId)),
+            std::string::npos)
+      << text;
+}
+
+// A read the repository fails for good (after the driver's retries) ends verify at once: each
+// file read on would cost the same retries, and what is left could not be judged anyway.
+TEST_F(VerifyTest, AReadTheRepositoryFailsForGoodEndsVerifyAtOnce) {
+  std::vector<std::string> paths;
+  for (int n = 0; n < 40; ++n) paths.push_back(fmt::format("base/1/{}", 100 + n));
+  MakeBackup(kId, paths);
+  storage::FaultStorage fault(mem_);
+  auto repo = repo::Repository::Open(std::make_unique<storage::BorrowedStorage>(fault), {});
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  fault.FailNth(storage::StorageOp::kGet, 1, Status::Unavailable("gateway gone"),
+                std::string(repo::kPacksPrefix), /*repeat=*/true);
+  uint64_t gets = fault.calls(storage::StorageOp::kGet);
+  auto report = Verify(**repo, {.jobs = 2, .wal = false});
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), Code::kUnavailable);
+  EXPECT_NE(report.status().message().find(fmt::format("verify of backup '{}' stopped", kId)),
+            std::string::npos)
+      << report.status().ToString();
+  EXPECT_NE(report.status().message().find("gateway gone"), std::string::npos);
+  // A read per worker at most (and its reread), not one per file.
+  EXPECT_LE(fault.calls(storage::StorageOp::kGet) - gets, 8u);
 }
 
 TEST_F(VerifyTest, AnEntryThatLeavesTheTargetIsAnError) {
