@@ -201,7 +201,7 @@ Status CmdBackup(Options& o) {
 }
 
 Status CmdRestore(Options& o) {
-  PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
+  // What the command line alone can tell is checked before the repository is opened.
   restore::RestoreOptions ro{.pgdata = o.pgdata, .backup_id = o.backup, .jobs = o.jobs};
   ro.delta = o.delta || o.delta_by_time;
   ro.delta_by_time = o.delta_by_time;
@@ -213,6 +213,7 @@ Status CmdRestore(Options& o) {
           .WithHint("use --tablespace-map OID=DIR");
     ro.tablespace_map[m.substr(0, eq)] = config::AbsolutePath(m.substr(eq + 1));
   }
+  PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
   // restore_command names the repository and how to unlock it, never the passphrase itself.
   ro.restore_command = config::RestoreCommand(SelfPath(), o);
   auto progress = MakeProgress("restore");
@@ -301,10 +302,10 @@ Status CmdVerify(Options& o) {
 }
 
 Status CmdDrill(Options& o) {
-  PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
-  PGV_ASSIGN_OR_RETURN(std::string backup_id, ResolveBackup(*repo, o.backup));
   restore::RestoreOptions ro;
   PGV_RETURN_IF_ERROR(FillRestoreTarget(o, ro));
+  PGV_ASSIGN_OR_RETURN(auto repo, OpenRepo(o));
+  PGV_ASSIGN_OR_RETURN(std::string backup_id, ResolveBackup(*repo, o.backup));
   drill::DrillOptions d{.backup_id = backup_id,
                         .target = ro.target,
                         .checks_file = o.checks_file,

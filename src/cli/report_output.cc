@@ -161,6 +161,7 @@ std::string TimelineText(const repo::TimelineRange& t) {
     gaps = fmt::format("GAP: {} segments missing:", t.missing);
     for (const auto& g : t.gaps) gaps += " " + g;
   }
+  if (!t.history_damage.empty()) branch = fmt::format(" (DAMAGED history: {})", t.history_damage);
   return fmt::format("wal timeline {}{}: {} segments, {} .. {}, {}\n", t.tli, branch, t.segments,
                      t.first.empty() ? "-" : t.first, t.last.empty() ? "-" : t.last, gaps);
 }
@@ -184,6 +185,7 @@ json InfoJson(const info::RepoInfo& info) {
            {"segments", r.segments},
            {"missing_segments", r.missing},
            {"gaps", r.gaps}};
+    if (!r.history_damage.empty()) t["history_damage"] = r.history_damage;
     if (r.parent) {
       t["parent_timeline"] = r.parent->tli;
       t["switch_lsn"] = pg::FormatLsn(r.parent->switch_lsn);

@@ -36,7 +36,10 @@ Status FillRestoreTarget(const Options& o, restore::RestoreOptions& ro) {
   ro.archive_mode_off =
       o.archive_mode == "off" || (o.archive_mode.empty() && o.start && !ro.standby);
   if (o.pg_port_given) ro.port = o.pg_port;
-  return Status::Ok();
+  // A malformed target is refused before the repository is even opened. Restore checks the
+  // copy it gets again (its own callers need not come through here).
+  restore::RecoveryTarget parsed = t;
+  return restore::ValidateTarget(parsed);
 }
 
 }  // namespace pgvault::cli

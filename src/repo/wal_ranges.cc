@@ -84,7 +84,9 @@ bool WalIndex::HasSegment(uint32_t tli, uint64_t segno) const {
   return Segments(tli).count(segno) > 0;
 }
 
-uint32_t WalIndex::LatestTimeline() const { return histories_.empty() ? 1 : *histories_.rbegin(); }
+uint32_t WalIndex::LatestTimeline() const {
+  return segments_.empty() ? 1 : segments_.rbegin()->first;
+}
 
 Result<std::vector<HistoryEntry>> WalIndex::History(Repository& repo, uint32_t tli) const {
   if (tli <= 1 || !HasHistory(tli)) return std::vector<HistoryEntry>{};
@@ -125,7 +127,13 @@ Result<std::vector<TimelineRange>> DescribeTimelines(Repository& repo, const Wal
   for (uint32_t tli : index.Timelines()) {
     TimelineRange range;
     range.tli = tli;
-    PGV_ASSIGN_OR_RETURN(auto history, index.History(repo, tli));
+    // A damaged history file is reported with its timeline (verify and restore name it too);
+    // the rest of the archive is still described.
+    auto read = index.History(repo, tli);
+    if (!read.ok() && read.status().code() != Code::kCorruption) return read.status();
+    if (!read.ok()) range.history_damage = read.status().message();
+    std::vector<HistoryEntry> history;
+    if (read.ok()) history = std::move(read).value();
     uint64_t begin = 0;
     if (!history.empty()) {
       range.parent = history.back();

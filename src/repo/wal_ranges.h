@@ -40,7 +40,8 @@ class WalIndex {
   const std::set<uint64_t>& Segments(uint32_t tli) const;
   bool HasSegment(uint32_t tli, uint64_t segno) const;
   bool HasHistory(uint32_t tli) const { return histories_.count(tli) > 0; }
-  // Highest timeline with a history file, or 1.
+  // Highest timeline with a segment or a history file, or 1 (a timeline whose history file is
+  // lost still counts: recovery to "latest" must not quietly end on an older one).
   uint32_t LatestTimeline() const;
   // The history of tli read from the repository; empty for timeline 1 or when missing.
   Result<std::vector<HistoryEntry>> History(Repository& repo, uint32_t tli) const;
@@ -70,6 +71,7 @@ struct TimelineRange {
   uint64_t segments = 0;
   uint64_t missing = 0;           // segments missing in the checked range
   std::vector<std::string> gaps;  // "A" or "A .. B" for each run of missing segments
+  std::string history_damage;     // why its history file cannot be read ("" when it can)
 };
 Result<std::vector<TimelineRange>> DescribeTimelines(Repository& repo, const WalIndex& index,
                                                      std::optional<uint64_t> from_segno);

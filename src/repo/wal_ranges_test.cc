@@ -149,6 +149,23 @@ TEST(WalIndexTest, ADamagedHistoryFileIsNamed) {
   EXPECT_EQ(history.status().code(), Code::kCorruption);
   EXPECT_EQ(history.status().message(),
             "reading '00000002.history': bad timeline history line 'garbage'");
+  // The archive is still described, the damage named with its timeline.
+  auto ranges = DescribeTimelines(*repo, *index, std::nullopt);
+  ASSERT_TRUE(ranges.ok()) << ranges.status().ToString();
+  ASSERT_EQ(ranges->size(), 1u);
+  EXPECT_EQ((*ranges)[0].history_damage, history.status().message());
+}
+
+// "latest" is the newest timeline with anything archived, also one whose history file is lost.
+TEST(WalIndexTest, TheLatestTimelineNeedsNoHistoryFileToCount) {
+  storage::MemStorage mem;
+  auto repo = testing::OpenMemRepo(mem);
+  for (const char* name : {"000000010000000000000001", "000000020000000000000002"})
+    ASSERT_TRUE(Push(*repo, name).ok());
+  auto index = WalIndex::Load(*repo, k16M);
+  ASSERT_TRUE(index.ok());
+  EXPECT_FALSE(index->HasHistory(2));
+  EXPECT_EQ(index->LatestTimeline(), 2u);
 }
 
 TEST(DescribeTimelinesTest, GapsPerTimelineFromWhereEachBegins) {

@@ -257,7 +257,9 @@ Status FollowTimeline(repo::Repository& repo, uint32_t tli, bool need_history, R
     return std::move(
                Status::NotFound(fmt::format(
                    "timeline {} has no history file '{:08X}.history' in the repository", tli, tli)))
-        .WithHint("check --target-timeline; 'pgvault info' lists the timelines");
+        .WithHint(
+            "check --target-timeline ('pgvault info' lists the timelines); a lost history file "
+            "can come back from a replica with repo-sync; nothing was written");
   plan.timeline = tli;
   plan.path = repo::TimelinePath(tli, history);
   return Status::Ok();
@@ -297,10 +299,16 @@ Result<RestorePlan> ChooseBackup(repo::Repository& repo, const RecoveryTarget& t
   std::string timeline_text;
   if (!follow_own) {
     PGV_ASSIGN_OR_RETURN(plan.wal, repo::WalIndex::Load(repo, all.back().segment_size));
-    uint32_t tli = target.timeline.empty() || target.timeline == "latest"
+    bool latest = target.timeline.empty() || target.timeline == "latest";
+    uint32_t tli = latest
                        ? plan.wal.LatestTimeline()
                        : static_cast<uint32_t>(std::strtoul(target.timeline.c_str(), nullptr, 10));
-    PGV_RETURN_IF_ERROR(FollowTimeline(repo, tli, true, plan));
+    // The latest timeline may lack its history file where the repository began on it (nothing
+    // older is here); where older timelines are, the lost file is where it branched: refused.
+    bool older = false;
+    for (uint32_t t : plan.wal.Timelines()) older |= t < tli;
+    for (uint32_t t : backup_timelines) older |= t < tli;
+    PGV_RETURN_IF_ERROR(FollowTimeline(repo, tli, !latest || older, plan));
     timeline_text = fmt::format(" on timeline {}", tli);
     if (target.timeline.empty())
       PGV_RETURN_IF_ERROR(CheckAmbiguousBranch(plan.wal, plan.path, backup_timelines));

@@ -226,6 +226,13 @@ void VerifyWal(repo::Repository& repo, VerifyReport& report) {
     return;
   }
   for (const auto& r : *ranges) {
+    // A timeline after the first without its history file, beside older timelines: where it
+    // branched is lost, and recovery along it cannot find its way from an older backup.
+    if (r.tli > 1 && !r.parent && r.history_damage.empty() && r.tli != ranges->front().tli)
+      report.wal_problems.push_back(fmt::format(
+          "timeline {}: its history file '{:08X}.history' is missing (recovery along timeline {} "
+          "cannot start from an older timeline)",
+          r.tli, r.tli, r.tli));
     report.wal_missing_segments += r.missing;
     for (const auto& gap : r.gaps)
       report.wal_problems.push_back(fmt::format(

@@ -47,6 +47,35 @@ TEST(OptionsCliTest, UnknownOptionAndOptionOfAnotherCommand) {
       "of backup\n");
 }
 
+// A malformed recovery target is refused from the command line alone: before the repository is
+// opened (here there is none), with the kind of value expected, for restore and drill alike.
+TEST(OptionsCliTest, MalformedRecoveryTargetsAreRefusedBeforeTheRepositoryIsOpened) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--target-time", "yesterday-ish"}, "error: bad --target-time 'yesterday-ish'\n"},
+      {{"--target-lsn", "0/ZZ"}, "error: bad --target-lsn '0/ZZ'\n"},
+      {{"--target-xid", "12a"}, "error: bad --target-xid '12a'\n"},
+      {{"--target-timeline", "two"}, "error: bad --target-timeline 'two'"},
+      {{"--target-name", "p", "--target-inclusive", "true"},
+       "error: --target-inclusive applies only to --target-time, --target-lsn and --target-xid\n"},
+      {{"--target-xid", "5", "--target-lsn", "0/1"},
+       "error: more than one recovery target given\n"},
+  };
+  for (const char* command : {"restore", "drill"}) {
+    for (const auto& [flags, error] : cases) {
+      std::vector<std::string> argv = {"--repo", "/nowhere", command, "--pgdata",
+                                       "/nowhere/pgdata"};
+      if (std::string(command) == "drill") argv = {"--repo", "/nowhere", command};
+      argv.insert(argv.end(), flags.begin(), flags.end());
+      ProcessResult r = RunPgvault(argv);
+      EXPECT_EQ(r.exit_code, kExitInvalidArgument) << command << " " << flags[0] << ": " << r.err;
+      EXPECT_TRUE(r.err.starts_with(error)) << command << " " << flags[0] << ": " << r.err;
+      EXPECT_NE(r.err.find("\nHINT: "), std::string::npos) << r.err;
+      EXPECT_EQ(r.err.find("no pgvault repository"), std::string::npos) << r.err;
+    }
+  }
+  EXPECT_FALSE(fs::exists("/nowhere"));
+}
+
 // The user guide's option reference is the table's own output, so a default or range written in
 // the guide cannot drift from the code (it said 64 KiB blocks when the code had 128).
 TEST(OptionsCliTest, UserGuideOptionReferenceMatchesTheTable) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -303,6 +304,40 @@ TEST_F(S3StorageTest, MultipartFailureAbortsTheUpload) {
   EXPECT_TRUE(requests.back().target.starts_with("/pgvault-test/multipart-abort/obj?uploadId="))
       << requests.back().target;
   EXPECT_EQ(s->Stat("obj").status().code(), Code::kNotFound);
+}
+
+// A multipart upload whose completion and abort both failed (as a writer killed between its
+// parts and its completion leaves it): invisible to List, found and aborted by
+// RemoveAbandonedWrites once older than the cutoff, and only then.
+TEST_F(S3StorageTest, AbandonedMultipartUploadsAreAbortedOnlyOnceOld) {
+  S3FaultProxy proxy(Env("S3_ENDPOINT"));
+  proxy.SetPlan(
+      {{.method = "POST", .target = "?uploadId=", .faults = {S3Fault::kAccessDenied403}},
+       {.method = "DELETE", .target = "?uploadId=", .faults = {S3Fault::kAccessDenied403}}});
+  S3Options o = Options("multipart-abandoned");
+  o.endpoint = proxy.endpoint();
+  o.multipart_threshold = 5 << 20;
+  o.part_size = 5 << 20;
+  auto s = Make(o);
+  ASSERT_TRUE(s);
+  ASSERT_FALSE(s->Put("packs/ab/abandoned", Pattern(7 << 20, 5)).ok());
+  proxy.SetPlan({});
+  EXPECT_TRUE(s->List("")->empty());
+  int64_t now = std::time(nullptr);
+  auto young = s->RemoveAbandonedWrites(now - 3600, false);
+  ASSERT_TRUE(young.ok()) << young.status().ToString();
+  EXPECT_EQ(young->count, 0u);
+  // Another prefix's uploads are not ours.
+  auto other = Make(Options("multipart-abandoned-other"));
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->RemoveAbandonedWrites(now + 60, false)->count, 0u);
+  auto dry = s->RemoveAbandonedWrites(now + 60, true);
+  ASSERT_TRUE(dry.ok()) << dry.status().ToString();
+  EXPECT_EQ(dry->count, 1u);
+  auto removed = s->RemoveAbandonedWrites(now + 60, false);
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  EXPECT_EQ(removed->count, 1u);
+  EXPECT_EQ(s->RemoveAbandonedWrites(now + 60, false)->count, 0u);  // aborted for good
 }
 
 TEST_F(S3StorageTest, ObjectLockRefusesDeletingALockedVersion) {

@@ -126,6 +126,44 @@ TEST_F(TimelineTest, NewTimelineArchivesAndBothTimelinesRestoreExactly) {
     EXPECT_EQ(db.Scalar(std::string("SELECT ") + kSumsSql), old_marks[2].sums);
     EXPECT_EQ(db.Scalar("SELECT string_agg(id::text, ',' ORDER BY id) FROM marks"), "1,2");
   }
+  // 4. The corruption matrix's history-file row: timeline 2's history object damaged in a copy
+  // of the repository. verify fails naming it; info still answers; a PITR along timeline 2 is
+  // refused before it writes anything (PostgreSQL would otherwise recover the wrong branch).
+  const std::string history_key = "wal/00000002/00000002.history";
+  ASSERT_TRUE(std::filesystem::exists(repo_ + "/" + history_key));
+  const std::string segment_key = "wal/00000002/" + tl2_last;
+  int damages = 0;
+  for (std::string damage : {"flip_first", "flip_middle", "flip_last", "truncate_half",
+                             "truncate_one", "delete", "swap"}) {
+    SCOPED_TRACE("history file: " + damage);
+    TempDir scratch("history-" + damage);
+    std::string copy = scratch.Sub("repo");
+    CopyTree(repo_, copy);
+    std::string path = copy + "/" + history_key;
+    uint64_t size = std::filesystem::file_size(path);
+    if (damage == "flip_first") FlipByte(path, 0);
+    if (damage == "flip_middle") FlipByte(path, size / 2);
+    if (damage == "flip_last") FlipByte(path, size - 1);
+    if (damage == "truncate_half") std::filesystem::resize_file(path, size / 2);
+    if (damage == "truncate_one") std::filesystem::resize_file(path, size - 1);
+    if (damage == "delete") std::filesystem::remove(path);
+    if (damage == "swap")
+      std::filesystem::copy_file(copy + "/" + segment_key, path,
+                                 std::filesystem::copy_options::overwrite_existing);
+    auto v = VaultAt(copy, {"verify"});
+    EXPECT_NE(v.exit_code, 0) << v.out << v.err;
+    EXPECT_NE((v.out + v.err).find("00000002.history"), std::string::npos) << v.out << v.err;
+    auto i = VaultAt(copy, {"info"});
+    EXPECT_EQ(i.exit_code, 0) << i.err;
+    std::string target = scratch.Sub("pgdata");
+    auto rr = VaultAt(copy, {"restore", "--pgdata", target, "--target-xid", new_mark.xid,
+                             "--target-inclusive", "true", "--target-timeline", "latest"});
+    EXPECT_NE(rr.exit_code, 0) << rr.out << rr.err;
+    EXPECT_NE(rr.err.find("00000002.history"), std::string::npos) << rr.err;
+    EXPECT_FALSE(std::filesystem::exists(target + "/global/pg_control")) << rr.out;
+    ++damages;
+  }
+  ReportFigure("history_file_damages_detected", std::to_string(damages));
 }
 
 TEST_F(TimelineTest, TestRestoreDoesNotArchiveAndItsBranchIsNotFollowedWithoutAsking) {

@@ -350,6 +350,44 @@ Result<std::vector<ObjectInfo>> S3Storage::List(std::string_view prefix) {
   return out;
 }
 
+Result<Storage::AbandonedWrites> S3Storage::RemoveAbandonedWrites(int64_t older_than_unix,
+                                                                  bool dry_run) {
+  // A writer killed during a multipart upload leaves it open: no listing of objects shows its
+  // parts, and they cost storage until aborted. ListMultipartUploads names them with their
+  // start; sizes would cost a ListParts request each, so bytes stays 0.
+  AbandonedWrites out;
+  std::string key_marker, upload_marker;
+  for (;;) {
+    Call call{.method = "GET",
+              .display = DisplayName(prefix_),
+              .query = {{"uploads", ""}, {"prefix", prefix_}}};
+    if (!key_marker.empty()) {
+      call.query.emplace_back("key-marker", key_marker);
+      call.query.emplace_back("upload-id-marker", upload_marker);
+    }
+    PGV_ASSIGN_OR_RETURN(Reply reply, Execute(call));
+    if (!reply.ok()) return ReplyError(call, reply);
+    std::string_view body = AsString(reply.http.body);
+    for (std::string_view upload : XmlElements(body, "Upload")) {
+      std::string object = XmlText(upload, "Key");
+      if (!object.starts_with(prefix_)) continue;  // never touch what is not ours
+      int64_t initiated = ParseIso8601(XmlText(upload, "Initiated"));
+      if (initiated == 0 || initiated >= older_than_unix) continue;
+      if (!dry_run)
+        PGV_RETURN_IF_ERROR(
+            AbortMultipart(object.substr(prefix_.size()), XmlText(upload, "UploadId")));
+      out.count++;
+    }
+    if (XmlText(body, "IsTruncated") != "true") break;
+    key_marker = XmlText(body, "NextKeyMarker");
+    upload_marker = XmlText(body, "NextUploadIdMarker");
+    if (key_marker.empty())
+      return Status::Io(fmt::format(
+          "s3 GET '{}': truncated list of multipart uploads without a marker", call.display));
+  }
+  return out;
+}
+
 Result<ObjectInfo> S3Storage::Stat(std::string_view key) {
   PGV_RETURN_IF_ERROR(ValidateKey(key));
   Call call{.method = "HEAD", .object = ObjectName(key)};

@@ -73,6 +73,8 @@ class S3Storage : public Storage {
   // The Date header of a HEAD of the bucket (any HTTP status carries one); nullopt when the
   // server sends none or an unparsable one.
   Result<std::optional<int64_t>> ServerTimeUnix() override;
+  // Aborts the multipart uploads under the prefix started before older_than_unix.
+  Result<AbandonedWrites> RemoveAbandonedWrites(int64_t older_than_unix, bool dry_run) override;
 
   // Deletes keys in batches of 1000 (DeleteObjects); missing keys are OK. On a versioned
   // bucket this adds delete markers, like Delete. With failed, the keys the server refused are

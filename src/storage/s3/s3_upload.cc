@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/crash_point.h"
 #include "common/log.h"
 #include "common/time.h"
 #include "common/work_queue.h"
@@ -108,6 +109,8 @@ Status S3Storage::PutMultipart(std::string_view key, ByteView data, const PutOpt
     return uploaded;
   }
 
+  CrashPoint(fmt::format("{} parts of {} uploaded, not yet completed", parts, key),
+             CrashKind::kMidWrite);
   std::string xml = "<CompleteMultipartUpload xmlns=\"" + std::string(kS3Namespace) + "\">";
   for (size_t part_idx = 0; part_idx < parts; ++part_idx)
     xml += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", part_idx + 1,
