@@ -661,6 +661,33 @@ void FlipByte(const std::string& path, uint64_t offset) {
   if (!ok) throw HarnessError(fmt::format("cannot flip byte {} of '{}'", offset, path));
 }
 
+void DamageFile(const std::string& path, const std::string& damage, const std::string& other) {
+  namespace fs = std::filesystem;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw HarnessError(Errno("cannot stat '" + path + "'"));
+  uint64_t size = fs::file_size(path);
+  if (damage == "flip_first")
+    FlipByte(path, 0);
+  else if (damage == "flip_middle")
+    FlipByte(path, size / 2);
+  else if (damage == "flip_last")
+    FlipByte(path, size - 1);
+  else if (damage == "truncate_half")
+    fs::resize_file(path, size / 2);
+  else if (damage == "truncate_one")
+    fs::resize_file(path, size - 1);
+  else if (damage == "delete")
+    fs::remove(path);
+  else if (damage == "swap")
+    fs::rename(other, path);
+  else if (damage == "older")
+    fs::copy_file(other, path, fs::copy_options::overwrite_existing);
+  else
+    throw HarnessError("unknown damage '" + damage + "'");
+  if (fs::exists(path) && ::chown(path.c_str(), st.st_uid, st.st_gid) != 0)
+    throw HarnessError(Errno("cannot chown '" + path + "'"));
+}
+
 void CopyTree(const std::string& src, const std::string& dst) {
   ProcessResult r = RunAsPostgres({"/bin/cp", "-a", src, dst});
   if (r.exit_code != 0)

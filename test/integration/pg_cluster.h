@@ -201,6 +201,11 @@ std::string ReadFile(const std::string& path);
 void WriteFile(const std::string& path, const std::string& content);
 // Inverts the lowest bit of the byte at offset, in place.
 void FlipByte(const std::string& path, uint64_t offset);
+// Damages the repository object file at path the way the corruption matrix names it:
+// "flip_first" / "flip_middle" / "flip_last" (one byte), "truncate_half" / "truncate_one",
+// "delete", "swap" (other is renamed onto path) or "older" (a copy of other replaces it). The
+// file keeps its owner.
+void DamageFile(const std::string& path, const std::string& damage, const std::string& other = "");
 // Recursively copies src to dst (which must not exist) keeping modes and postgres ownership.
 void CopyTree(const std::string& src, const std::string& dst);
 

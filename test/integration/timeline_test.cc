@@ -134,22 +134,13 @@ TEST_F(TimelineTest, NewTimelineArchivesAndBothTimelinesRestoreExactly) {
   const std::string segment_key = "wal/00000002/" + tl2_last;
   int damages = 0;
   for (std::string damage : {"flip_first", "flip_middle", "flip_last", "truncate_half",
-                             "truncate_one", "delete", "swap"}) {
+                             "truncate_one", "delete", "older"}) {
     SCOPED_TRACE("history file: " + damage);
     TempDir scratch("history-" + damage);
     std::string copy = scratch.Sub("repo");
     CopyTree(repo_, copy);
-    std::string path = copy + "/" + history_key;
-    uint64_t size = std::filesystem::file_size(path);
-    if (damage == "flip_first") FlipByte(path, 0);
-    if (damage == "flip_middle") FlipByte(path, size / 2);
-    if (damage == "flip_last") FlipByte(path, size - 1);
-    if (damage == "truncate_half") std::filesystem::resize_file(path, size / 2);
-    if (damage == "truncate_one") std::filesystem::resize_file(path, size - 1);
-    if (damage == "delete") std::filesystem::remove(path);
-    if (damage == "swap")
-      std::filesystem::copy_file(copy + "/" + segment_key, path,
-                                 std::filesystem::copy_options::overwrite_existing);
+    // "older": a WAL segment's object copied over it (the only other WAL kind here).
+    DamageFile(copy + "/" + history_key, damage, copy + "/" + segment_key);
     auto v = VaultAt(copy, {"verify"});
     EXPECT_NE(v.exit_code, 0) << v.out << v.err;
     EXPECT_NE((v.out + v.err).find("00000002.history"), std::string::npos) << v.out << v.err;
