@@ -47,6 +47,34 @@ TEST(OptionsCliTest, UnknownOptionAndOptionOfAnotherCommand) {
       "of backup\n");
 }
 
+// Out-of-range and malformed values, for the commands that take them: one error line naming the
+// option and the range, the command's help in the hint, exit 2, and nothing created.
+TEST(OptionsCliTest, ValuesOutOfRangeAreRefusedNamingTheRange) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"backup", "--pgdata", "/nowhere", "--jobs", "0"},
+       "error: invalid value '0' for --jobs: expected an integer from 1 to 256\n"},
+      {{"backup", "--pgdata", "/nowhere", "--jobs", "100000"},
+       "error: invalid value '100000' for --jobs: expected an integer from 1 to 256\n"},
+      {{"restore", "--pgdata", "/nowhere/pgdata", "--jobs", "abc"},
+       "error: invalid value 'abc' for --jobs: expected an integer from 1 to 256\n"},
+      {{"verify", "--sample", "0"},
+       "error: invalid value '0' for --sample: expected an integer from 1 to 100\n"},
+      {{"expire", "--gc-grace", "-5"},
+       "error: invalid value '-5' for --gc-grace: expected an integer from 0 to 864000\n"},
+      {{"restore", "--pgdata", "/nowhere/pgdata", "--target-action", "explode"},
+       "error: invalid value 'explode' for --target-action: expected one of: promote, pause, "
+       "shutdown\n"},
+  };
+  for (const auto& [args, error] : cases) {
+    std::vector<std::string> argv = {"--repo", "/nowhere"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ProcessResult r = RunPgvault(argv);
+    EXPECT_EQ(r.exit_code, kExitInvalidArgument) << args[0] << ": " << r.err;
+    EXPECT_EQ(r.err, error + "HINT: see 'pgvault " + args[0] + " --help'\n");
+  }
+  EXPECT_FALSE(fs::exists("/nowhere"));
+}
+
 // A malformed recovery target is refused from the command line alone: before the repository is
 // opened (here there is none), with the kind of value expected, for restore and drill alike.
 TEST(OptionsCliTest, MalformedRecoveryTargetsAreRefusedBeforeTheRepositoryIsOpened) {

@@ -155,11 +155,15 @@ TEST(RepackTest, RepackFreesTheDeadBytesOfMixedPacksAndEveryBackupRestores) {
     const std::string& key = redirects[0];
     std::string path = copy + "/" + key, other = copy + "/" + redirects[1 % redirects.size()];
     DamageFile(path, damage, other);
-    // The old pack the redirect stands for is named by its id (the key without ".moved.N").
-    std::string old_pack = std::filesystem::path(key).filename().string();
-    old_pack = old_pack.substr(0, old_pack.find('.'));
+    // The old pack a redirect stands for is named by its id (the key without ".moved.N"). A
+    // swap also takes the other redirect away: a read of its old pack may fail first.
+    auto old_pack_of = [](const std::string& redirect) {
+      std::string name = std::filesystem::path(redirect).filename().string();
+      return name.substr(0, name.find('.'));
+    };
+    const std::string& other_key = redirects[1 % redirects.size()];
     auto named = [&](const ProcessResult& r) {
-      for (const std::string& n : {key, old_pack, redirects[1 % redirects.size()]})
+      for (const std::string& n : {key, old_pack_of(key), other_key, old_pack_of(other_key)})
         if (r.out.find(n) != std::string::npos || r.err.find(n) != std::string::npos) return true;
       return false;
     };
