@@ -184,8 +184,15 @@ Result<std::vector<std::string>> RemoveInterruptedBackups(repo::Repository& repo
   std::map<std::string, std::vector<storage::ObjectInfo>> by_id;
   for (auto& obj : objects)
     if (auto dir = repo::BackupDirFromKey(obj.key)) by_id[*dir].push_back(std::move(obj));
+  // Listed after the objects: a backup claims its lock before it writes its marker, so one
+  // whose marker is listed above and that is still running (it started after this run checked
+  // for running backups) holds a lock here.
+  PGV_ASSIGN_OR_RETURN(auto locks, repo::ListBackupLocks(st, repo::SystemLockEnv()));
+  std::set<std::string> locked;
+  for (const auto& lock : locks) locked.insert(lock.backup_id);
   std::vector<std::string> removed;
   for (const auto& [id, objs] : by_id) {
+    if (locked.count(id)) continue;
     std::string marker = repo::IncompleteMarkerKey(id);
     bool marked = false, whole = false, recent = false;
     for (const auto& obj : objs) {
