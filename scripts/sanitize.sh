@@ -5,7 +5,7 @@
 #                the test binary's own build directory), also as PostgreSQL's archive_command.
 #   build-tsan/  TSan (-O1 -g): only the unit test binary, all of it by default (312 tests in 31 s
 #                here; the threaded ones alone, TSAN_FILTER=$TSAN_THREADED, 70 tests in 16 s).
-# Suites, chosen to fit about 25 minutes of CI (2 cores, no ccache) with both builds, and to
+# Suites, chosen to fit about 30 minutes of CI (2 cores, no ccache) with both builds, and to
 # reach every command that handles repository data once:
 #   BackupRestoreTest          backup (full, incremental, under pgbench), restore, archive-push
 #   PitrTest                   archive-get through restore_command, the five PITR target kinds
@@ -14,6 +14,10 @@
 #   Posix/GcTest, Posix/RetentionTest   expire and gc
 #   ReplicaTest                repo-sync and reads that fall back to a second repository
 #   ArchiveAsyncTest           the async archive pusher (threads, kill -9)
+#   ConcurrencyTest            two backups, backup + expire + gc, two pushes of one segment
+#   RepackTest                 gc --repack and reads through redirects
+#   DeltaRestoreTest           restore --delta, killed and resumed
+#   TimelineTest               timelines, history files and their damage
 # Left out: the S3 suites (a Ceph gateway each: minutes), the crash-point and corruption
 # matrices (hundreds of runs of the binary, several times slower under ASan) and the daemon,
 # WAL streaming and drill suites (long-running servers; their code paths are the commands above).
@@ -23,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="${SANITIZE_BUILD_JOBS:-2}"
 logs="${SANITIZE_LOGS:-/tmp/pgvault-sanitizer}"
-ASAN_SUITES="${ASAN_SUITES:-BackupRestoreTest|PitrTest|BadInputTest|DamageTest|Posix/GcTest|Posix/RetentionTest|ReplicaTest|ArchiveAsyncTest}"
+ASAN_SUITES="${ASAN_SUITES:-BackupRestoreTest|PitrTest|BadInputTest|DamageTest|Posix/GcTest|Posix/RetentionTest|ReplicaTest|ArchiveAsyncTest|ConcurrencyTest|RepackTest|DeltaRestoreTest|TimelineTest}"
 TSAN_THREADED="BoundedQueueTest.*:WorkerGroupTest.*:RunWorkersTest.*:ParallelForTest.*:OrderedSinkTest.*:FileJobsTest.*:BackupPhasesTest.*:FileRestorerTest.*:FileRestorerIdCheckTest.*:CodecTest.*:ReplicatedStorageTest.*:ReplicatedReadTest.*:RepoSyncTest.*:BackupLockTest.*:DaemonTest.*:AlertsTest.*:MetricsTest.*"
 TSAN_FILTER="${TSAN_FILTER:-*}"
 launcher=()

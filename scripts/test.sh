@@ -14,11 +14,13 @@ ninja -C build
 # libFuzzer targets of every parser of untrusted input, 20 s each (build-fuzz/, clang): a crash
 # fails the run and names its reproducer. About 5 minutes on two cores, build included.
 bash scripts/fuzz.sh 20
-# Sanitizers (scripts/sanitize.sh: ASan+UBSan and TSan builds) are not in this run yet: the
-# ASan half has not run end to end and its CI time is unmeasured (docs/design.md, Sanitizers).
 # clang-tidy with the checks of .clang-tidy over every non-test .cc of src/: a finding fails the run.
 bash scripts/tidy.sh build
 # Integration tests run as root and start PostgreSQL as the OS user postgres, who needs to
 # reach the binary under test.
 chmod o+rx build
 ctest --test-dir build --output-on-failure --timeout 900 "$@"
+# Sanitizers (scripts/sanitize.sh): an ASan+UBSan build running the unit tests and the
+# integration suites it names, a TSan build running the unit tests; a report fails the run.
+# Which suites run under which sanitizer, and its time: docs/design.md, "Sanitizers".
+bash scripts/sanitize.sh
