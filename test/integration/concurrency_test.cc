@@ -23,22 +23,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-const std::vector<std::string> kTables = {"pgbench_accounts", "pgbench_branches", "pgbench_tellers",
-                                          "pgbench_history"};
-
-// The lines of stderr that are not log lines: the error and its hint.
-std::vector<std::string> ErrorLines(const std::string& err) {
-  std::vector<std::string> lines;
-  std::string text = ErrorText(err);
-  for (size_t start = 0; start < text.size();) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    lines.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return lines;
-}
-
 class ConcurrencyTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -64,7 +48,7 @@ class ConcurrencyTest : public ::testing::Test {
   static std::map<std::string, std::string> QuietData() {
     source_->WaitForNoOtherSessions();
     source_->SwitchWalAndWaitArchived();
-    return TableChecksums(*source_, kTables);
+    return TableChecksums(*source_, kPgbenchTables);
   }
   // Restores backup_id to the end of the archive and returns its tables' checksums.
   static std::map<std::string, std::string> RestoredData(const std::string& backup_id) {
@@ -73,7 +57,7 @@ class ConcurrencyTest : public ::testing::Test {
     if (r.exit_code != 0) throw HarnessError("restore of " + backup_id + " failed: " + r.err);
     auto restored = PgCluster::Adopt(dir.Sub("pgdata"));
     restored->WaitForRecoveryEnd();
-    auto sums = TableChecksums(*restored, kTables);
+    auto sums = TableChecksums(*restored, kPgbenchTables);
     restored->Stop();
     return sums;
   }

@@ -321,38 +321,7 @@ class MatrixBase : public ::testing::TestWithParam<Case> {
 
   static void Damage(const std::string& repo, const std::string& key, const std::string& other,
                      Dmg d) {
-    std::string path = repo + "/" + key;
-    uint64_t size = fs::file_size(path);
-    switch (d) {
-      case Dmg::kFlipFirst:
-        FlipByte(path, 0);
-        break;
-      case Dmg::kFlipMiddle:
-        FlipByte(path, size / 2);
-        break;
-      case Dmg::kFlipLast:
-        FlipByte(path, size - 1);
-        break;
-      case Dmg::kTruncHalf:
-        fs::resize_file(path, size / 2);
-        break;
-      case Dmg::kTruncOne:
-        fs::resize_file(path, size - 1);
-        break;
-      case Dmg::kDelete:
-        fs::remove(path);
-        break;
-      case Dmg::kSwap:
-        fs::rename(repo + "/" + other, path);
-        break;
-      case Dmg::kOlder:
-        fs::remove(path);
-        fs::copy_file(repo + "/" + other, path);
-        break;
-    }
-    if (fs::exists(path)) {
-      ASSERT_EQ(std::system(fmt::format("chown postgres:postgres '{}'", path).c_str()), 0);
-    }
+    DamageFile(repo + "/" + key, DmgName(d), other.empty() ? "" : repo + "/" + other);
   }
 
   void RunCase() {

@@ -15,9 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kTables = {"pgbench_accounts", "pgbench_branches", "pgbench_tellers",
-                                          "pgbench_history"};
-
 TEST(CrashTest, KilledBackupLeavesAValidRepositoryAndTheNextBackupRestores) {
   // Small packs, so that the killed backup has already stored some when it dies.
   TestRepo repo(RepoCipher::kPassphrase, {"--pack-size", "1"});
@@ -63,14 +60,14 @@ TEST(CrashTest, KilledBackupLeavesAValidRepositoryAndTheNextBackupRestores) {
   ASSERT_EQ(info["backups"].size(), 1u);
   EXPECT_EQ(info["backups"][0]["id"], backup_id);
   source->SwitchWalAndWaitArchived();
-  auto expected = TableChecksums(*source, kTables);
+  auto expected = TableChecksums(*source, kPgbenchTables);
 
   TempDir target("crash-restore");
   ProcessResult restore = repo.Run({"restore", "--pgdata", target.Sub("pgdata")});
   ASSERT_EQ(restore.exit_code, 0) << restore.err;
   auto restored = PgCluster::Adopt(target.Sub("pgdata"), {.env = repo.env()});
   restored->WaitForRecoveryEnd();
-  EXPECT_EQ(TableChecksums(*restored, kTables), expected);
+  EXPECT_EQ(TableChecksums(*restored, kPgbenchTables), expected);
   EXPECT_EQ(restored->Scalar("SELECT bbalance FROM pgbench_branches WHERE bid = 1"), "7");
 }
 

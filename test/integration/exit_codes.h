@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace pgvault::test {
 
@@ -32,6 +33,19 @@ inline std::string ErrorText(const std::string& err) {
     start = end;
   }
   return out;
+}
+
+// The non-empty lines of ErrorText(err): the error, then its hints.
+inline std::vector<std::string> ErrorLines(const std::string& err) {
+  std::vector<std::string> lines;
+  std::string text = ErrorText(err);
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
 }
 
 }  // namespace pgvault::test

@@ -22,9 +22,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-const std::vector<std::string> kTables = {"pgbench_accounts", "pgbench_branches", "pgbench_tellers",
-                                          "pgbench_history"};
-
 class FullDiskTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -91,7 +88,7 @@ TEST_F(FullDiskTest, ArchivePushAndBackupFailCleanlyAndOlderBackupsRestore) {
   ASSERT_EQ(first.exit_code, 0) << first.err;
   std::string first_id = BackupIdFromSummary(first.out);
   source_->SwitchWalAndWaitArchived();
-  auto at_first = TableChecksums(*source_, kTables);
+  auto at_first = TableChecksums(*source_, kPgbenchTables);
 
   // ~24 MB of random bytes (no compression helps): more WAL than the tmpfs has room for.
   source_->Exec(
@@ -127,7 +124,7 @@ TEST_F(FullDiskTest, ArchivePushAndBackupFailCleanlyAndOlderBackupsRestore) {
   ProcessResult verified = Vault({"verify", "--backup", first_id});
   EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
   // The archive ends before the filler's commit: the pgbench tables as at the first backup.
-  ExpectRestores(first_id, at_first, kTables);
+  ExpectRestores(first_id, at_first, kPgbenchTables);
 
   // Space comes back: PostgreSQL's retries catch up (no segment lost, the archive verifies
   // whole), and the next backup restores to the source's data, filler included.
@@ -138,7 +135,7 @@ TEST_F(FullDiskTest, ArchivePushAndBackupFailCleanlyAndOlderBackupsRestore) {
   source_->SwitchWalAndWaitArchived();
   ProcessResult all = Vault({"verify"});
   EXPECT_EQ(all.exit_code, 0) << all.out << all.err;
-  std::vector<std::string> with_filler = kTables;
+  std::vector<std::string> with_filler = kPgbenchTables;
   with_filler.push_back("filler");
   ExpectRestores(BackupIdFromSummary(third.out), TableChecksums(*source_, with_filler),
                  with_filler);

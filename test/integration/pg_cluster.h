@@ -184,6 +184,10 @@ class PgCluster {
   std::string log_file_;
 };
 
+// The four tables pgbench -i creates, for TableChecksums.
+inline const std::vector<std::string> kPgbenchTables = {"pgbench_accounts", "pgbench_branches",
+                                                        "pgbench_tellers", "pgbench_history"};
+
 // Row count and an order-independent md5 of every row of each table, keyed by table name:
 // {"t": "rows=3 md5=..."}. Two clusters with equal maps hold the same data.
 std::map<std::string, std::string> TableChecksums(PgCluster& cluster,

@@ -27,9 +27,6 @@ namespace {
 constexpr int kS3TimeoutS = 2;
 constexpr int kDelayMs = 4000;
 
-const std::vector<std::string> kTables = {"pgbench_accounts", "pgbench_branches", "pgbench_tellers",
-                                          "pgbench_history"};
-
 // Every retryable kind, in turn.
 const std::vector<S3Fault> kRetryable = {S3Fault::kInternalError500, S3Fault::kResetResponse,
                                          S3Fault::kSlowDown503,      S3Fault::kTruncateBody,
@@ -44,19 +41,6 @@ size_t CountOf(const std::string& text, const std::string& needle) {
   for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
     ++count;
   return count;
-}
-
-// The lines of stderr that are not log lines: the error and its hint.
-std::vector<std::string> ErrorLines(const std::string& err) {
-  std::vector<std::string> lines;
-  std::string text = ErrorText(err);
-  for (size_t start = 0; start < text.size();) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    if (end > start) lines.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return lines;
 }
 
 class S3FaultTest : public ::testing::Test {
@@ -101,6 +85,17 @@ class S3FaultTest : public ::testing::Test {
     for (const auto& [key, size] : repo.Objects(prefix))
       if (key.find(part) != std::string::npos) keys.push_back(key);
     return keys;
+  }
+
+  // Around the proxy: the repository lists exactly the backup `id`, and it verifies.
+  static void ExpectOnlyBackupAndVerifies(const TestRepo& repo, const std::string& id) {
+    auto info = repo.Run({"info", "--json"}, Clean());
+    ASSERT_EQ(info.exit_code, 0) << info.err;
+    auto backups = nlohmann::json::parse(info.out)["backups"];
+    ASSERT_EQ(backups.size(), 1u) << info.out;
+    EXPECT_EQ(backups[0]["id"], id);
+    auto verify = repo.Run({"verify"}, Clean());
+    EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
   }
 
   // Asserts a failed command: non-zero exit, one "error: " line naming an object of the
@@ -151,7 +146,7 @@ TEST_F(S3FaultTest, EveryCommandSurvivesRetryableFaultsAndLosesNothing) {
   ASSERT_EQ(second.exit_code, 0) << second.err;
   pg->RunPgbench({"-c", "2", "-t", "300"});
   pg->SwitchWalAndWaitArchived();
-  auto source = TableChecksums(*pg, kTables);
+  auto source = TableChecksums(*pg, kPgbenchTables);
   std::string logs = first.err + second.err;
 
   auto expire =
@@ -169,18 +164,12 @@ TEST_F(S3FaultTest, EveryCommandSurvivesRetryableFaultsAndLosesNothing) {
   logs += restore.err;
   auto restored = PgCluster::Adopt(target.Sub("pgdata"), {.env = repo->env()});
   restored->WaitForRecoveryEnd();
-  EXPECT_EQ(TableChecksums(*restored, kTables), source);
+  EXPECT_EQ(TableChecksums(*restored, kPgbenchTables), source);
   proxy->SetPlan({});
   std::string server_logs = pg->ServerLog() + restored->ServerLog();
 
   // Around the proxy: the repository holds exactly the second backup, and it verifies.
-  auto info = repo->Run({"info", "--json"}, Clean());
-  ASSERT_EQ(info.exit_code, 0) << info.err;
-  auto backups = nlohmann::json::parse(info.out)["backups"];
-  ASSERT_EQ(backups.size(), 1u) << info.out;
-  EXPECT_EQ(backups[0]["id"], BackupIdFromSummary(second.out));
-  auto clean_verify = repo->Run({"verify"}, Clean());
-  EXPECT_EQ(clean_verify.exit_code, 0) << clean_verify.out << clean_verify.err;
+  ASSERT_NO_FATAL_FAILURE(ExpectOnlyBackupAndVerifies(*repo, BackupIdFromSummary(second.out)));
 
   // Every fault cost a retry; none was taken for an answer. Error answers and late answers are
   // retried by pgvault alone; a connection closed before a whole answer head arrived may also be
@@ -195,7 +184,7 @@ TEST_F(S3FaultTest, EveryCommandSurvivesRetryableFaultsAndLosesNothing) {
   ReportFaults("retryable faults, every 7th request", requests_before);
   ReportFigure("retries by pgvault (commands, archive_command, restore_command)",
                std::to_string(retries));
-  ReportFigure("data lost", TableChecksums(*restored, kTables) == source ? "0" : "some");
+  ReportFigure("data lost", TableChecksums(*restored, kPgbenchTables) == source ? "0" : "some");
   for (S3Fault fault : kRetryable) EXPECT_GT(counts[fault], 0u) << S3FaultName(fault);
   EXPECT_GE(retries, faults);
   EXPECT_EQ(CountOf(logs + server_logs, "failed after"), 0u);
@@ -221,13 +210,7 @@ TEST_F(S3FaultTest, FailedBackupNamesTheObjectAndStoresNoBackup) {
   ReportFaults("failed backup (403 on packs)", requests_before);
   proxy->SetPlan({});
 
-  auto info = repo->Run({"info", "--json"}, Clean());
-  ASSERT_EQ(info.exit_code, 0) << info.err;
-  auto backups = nlohmann::json::parse(info.out)["backups"];
-  ASSERT_EQ(backups.size(), 1u) << info.out;
-  EXPECT_EQ(backups[0]["id"], BackupIdFromSummary(base.out));
-  auto verify = repo->Run({"verify"}, Clean());
-  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  ASSERT_NO_FATAL_FAILURE(ExpectOnlyBackupAndVerifies(*repo, BackupIdFromSummary(base.out)));
   auto again = repo->Backup(*pg);
   EXPECT_EQ(again.exit_code, 0) << again.err;
 }
@@ -287,7 +270,7 @@ TEST_F(S3FaultTest, MissingPackFailsTheRestoreNamingThePack) {
   auto backup = repo->Backup(*pg);
   ASSERT_EQ(backup.exit_code, 0) << backup.err;
   pg->SwitchWalAndWaitArchived();
-  auto source = TableChecksums(*pg, kTables);
+  auto source = TableChecksums(*pg, kPgbenchTables);
   const size_t requests_before = proxy->RequestCount();
 
   TempDir missing("missing");
@@ -303,7 +286,7 @@ TEST_F(S3FaultTest, MissingPackFailsTheRestoreNamingThePack) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto restored = PgCluster::Adopt(target.Sub("pgdata"), {.env = repo->env()});
   restored->WaitForRecoveryEnd();
-  EXPECT_EQ(TableChecksums(*restored, kTables), source);
+  EXPECT_EQ(TableChecksums(*restored, kPgbenchTables), source);
 }
 
 // A backup whose manifest upload is reset on every attempt fails ("failed after 5 attempts",

@@ -25,8 +25,6 @@ namespace {
 
 const std::vector<std::string> kPolicy = {"--retention-daily", "2d", "--retention-monthly", "12m",
                                           "--retention-pitr",  "1d"};
-const std::vector<std::string> kTables = {"pgbench_accounts", "pgbench_branches", "pgbench_tellers",
-                                          "pgbench_history"};
 constexpr char kFirstNow[] = "2030-01-05T12:00:00Z";   // daily backups 2 and 3 go
 constexpr char kSecondNow[] = "2030-01-06T12:00:00Z";  // the window moves on (4 is pinned)
 
@@ -98,7 +96,7 @@ void DailyBackups(const TestRepo& repo, PgCluster& source, int days, int transac
         source, With({"--jobs", "1", "--now", fmt::format("2030-01-0{}T02:00:00Z", day)}, kPolicy));
     ASSERT_EQ(b.exit_code, 0) << b.err;
     ids.push_back(BackupIdFromSummary(b.out));
-    sums.push_back(TableChecksums(source, kTables));
+    sums.push_back(TableChecksums(source, kPgbenchTables));
   }
 }
 
@@ -207,7 +205,7 @@ TEST_P(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
   // A mark inside the window, after every backup.
   source->Exec("CREATE TABLE mark AS SELECT 1 AS i");
   source->Exec("SELECT pg_create_restore_point('inside_window')");
-  auto mark_sums = TableChecksums(*source, With(kTables, {"mark"}));
+  auto mark_sums = TableChecksums(*source, With(kPgbenchTables, {"mark"}));
   source->SwitchWalAndWaitArchived();
   ProcessResult final_expire = repo.Run(With(expire, {"--now", kSecondNow}));
   ASSERT_EQ(final_expire.exit_code, 0) << final_expire.err;
@@ -241,7 +239,7 @@ TEST_P(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
     ASSERT_EQ(r.exit_code, 0) << ids[i] << "\n" << r.err;
     auto restored = PgCluster::Adopt(pgdata, {.env = repo.env()});
     restored->WaitForRecoveryEnd();
-    EXPECT_EQ(TableChecksums(*restored, kTables), sums[i]) << "backup " << i + 1;
+    EXPECT_EQ(TableChecksums(*restored, kPgbenchTables), sums[i]) << "backup " << i + 1;
     restored->Stop();
   }
   // PITR from the window's oldest backup to the mark.
@@ -252,7 +250,7 @@ TEST_P(WalGcTest, ExpireTrimsWalWhileBackupAndArchiveRunAndSurvivesKills) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto restored = PgCluster::Adopt(pgdata, {.env = repo.env()});
   restored->WaitForRecoveryEnd();
-  EXPECT_EQ(TableChecksums(*restored, With(kTables, {"mark"})), mark_sums);
+  EXPECT_EQ(TableChecksums(*restored, With(kPgbenchTables, {"mark"})), mark_sums);
   restored->Stop();
   ReportFigure("wal_gc_test_seconds",
                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
@@ -292,7 +290,7 @@ TEST_P(WalGcTest, OlderBackupRestoresToItsEndAndUnreachableTargetsAreRefused) {
       << r.out;
   auto restored = PgCluster::Adopt(pgdata, {.env = repo.env()});
   restored->WaitForRecoveryEnd();
-  EXPECT_EQ(TableChecksums(*restored, kTables), sums[0]);
+  EXPECT_EQ(TableChecksums(*restored, kPgbenchTables), sums[0]);
   restored->Stop();
 
   // A time after backup 1 but before the window: no backup reaches it.
