@@ -34,6 +34,19 @@ Result<BackupObjects> ObjectsOfBackup(Repository& repo, const std::string& backu
   return out;
 }
 
+std::map<std::string, BackupDir> GroupBackupDirs(std::vector<storage::ObjectInfo> objects) {
+  std::map<std::string, BackupDir> dirs;
+  for (auto& obj : objects) {
+    auto id = BackupDirFromKey(obj.key);
+    if (!id) continue;
+    BackupDir& dir = dirs[*id];
+    dir.has_manifest |= obj.key == ManifestKey(*id);
+    dir.marked |= obj.key == IncompleteMarkerKey(*id);
+    dir.objects.push_back(std::move(obj));
+  }
+  return dirs;
+}
+
 Status ForEachKey(const BackupObjects& objects,
                   const std::function<Status(const std::string& key)>& fn) {
   for (const PackId& id : objects.packs) PGV_RETURN_IF_ERROR(fn(PackKey(id)));

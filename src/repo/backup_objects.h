@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -19,6 +20,14 @@ struct BackupObjects {
 
 // Streams the backup's manifest once. kNotFound when the backup does not exist.
 Result<BackupObjects> ObjectsOfBackup(Repository& repo, const std::string& backup_id);
+
+// What a listing of backups/ holds under each backup id (the path element after backups/).
+struct BackupDir {
+  std::vector<storage::ObjectInfo> objects;
+  bool has_manifest = false;  // the backup exists
+  bool marked = false;  // its incomplete marker: a backup, expire or repo-sync was interrupted
+};
+std::map<std::string, BackupDir> GroupBackupDirs(std::vector<storage::ObjectInfo> objects);
 
 // Applies fn to every object key of objects: packs, WAL, manifest parts, manifest (last).
 Status ForEachKey(const BackupObjects& objects,

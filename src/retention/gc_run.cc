@@ -14,12 +14,14 @@
 // points into it; a redirect is needed while it is the newest of a pack a backup names.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
 #include "common/time.h"
 #include "pipeline/crypto.h"
 #include "repo/backup_lock.h"
+#include "repo/backup_objects.h"
 #include "repo/catalog.h"
 #include "repo/layout.h"
 #include "retention/gc.h"
@@ -181,9 +183,6 @@ Result<std::vector<std::string>> RemoveInterruptedBackups(repo::Repository& repo
                                                           int64_t cutoff_unix, bool dry_run) {
   storage::Storage& st = repo.storage();
   PGV_ASSIGN_OR_RETURN(auto objects, st.List(repo::kBackupsPrefix));
-  std::map<std::string, std::vector<storage::ObjectInfo>> by_id;
-  for (auto& obj : objects)
-    if (auto dir = repo::BackupDirFromKey(obj.key)) by_id[*dir].push_back(std::move(obj));
   // Listed after the objects: a backup claims its lock before it writes its marker, so one
   // whose marker is listed above and that is still running (it started after this run checked
   // for running backups) holds a lock here.
@@ -191,19 +190,15 @@ Result<std::vector<std::string>> RemoveInterruptedBackups(repo::Repository& repo
   std::set<std::string> locked;
   for (const auto& lock : locks) locked.insert(lock.backup_id);
   std::vector<std::string> removed;
-  for (const auto& [id, objs] : by_id) {
-    if (locked.count(id)) continue;
+  for (const auto& [id, dir] : repo::GroupBackupDirs(std::move(objects))) {
+    if (locked.count(id) || !dir.marked || dir.has_manifest) continue;
+    if (std::ranges::any_of(dir.objects,
+                            [&](const auto& obj) { return obj.mtime_unix > cutoff_unix; }))
+      continue;
     std::string marker = repo::IncompleteMarkerKey(id);
-    bool marked = false, whole = false, recent = false;
-    for (const auto& obj : objs) {
-      marked |= obj.key == marker;
-      whole |= obj.key == repo::ManifestKey(id);
-      recent |= obj.mtime_unix > cutoff_unix;
-    }
-    if (!marked || whole || recent) continue;
     if (!dry_run) {
       Status s;
-      for (const auto& obj : objs)
+      for (const auto& obj : dir.objects)
         if (obj.key != marker && s.ok()) s = st.Delete(obj.key);
       if (s.ok()) s = repo::RemoveCatalogRecords(repo, id);
       if (s.ok()) s = st.Delete(marker);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "repo/backup_objects.h"
 #include "repo/catalog.h"
 #include "repo/layout.h"
 
@@ -165,22 +166,17 @@ Result<ManifestObjectFindings> CheckManifestObjects(repo::Repository& repo) {
   PGV_ASSIGN_OR_RETURN(auto locks, st.List(repo::kLocksPrefix));
   std::set<std::string> locked;
   for (const auto& lock : locks) locked.insert(lock.key);
-  // Keys by backup id (the path element after backups/).
-  std::map<std::string, std::vector<std::string>> by_id;
-  for (const auto& obj : objects)
-    if (auto dir = repo::BackupDirFromKey(obj.key)) by_id[*dir].push_back(obj.key);
   ManifestObjectFindings out;
-  for (const auto& [id, keys] : by_id) {
-    std::string manifest = repo::ManifestKey(id);
-    bool has_manifest = std::find(keys.begin(), keys.end(), manifest) != keys.end();
+  for (const auto& [id, dir] : repo::GroupBackupDirs(std::move(objects))) {
     std::string names;
-    for (const auto& key : keys) names += fmt::format("{}'{}'", names.empty() ? "" : ", ", key);
-    if (!has_manifest) {
+    for (const auto& obj : dir.objects)
+      names += fmt::format("{}'{}'", names.empty() ? "" : ", ", obj.key);
+    if (!dir.has_manifest) {
       if (locked.count(repo::BackupLockKey(id)))
         out.warnings.push_back(fmt::format(
             "unreferenced: {}: backup '{}' is being written or was interrupted (it holds a lock)",
             names, id));
-      else if (std::find(keys.begin(), keys.end(), repo::IncompleteMarkerKey(id)) != keys.end())
+      else if (dir.marked)
         out.warnings.push_back(fmt::format(
             "unreferenced: {}: a backup, expire or repo-sync of '{}' was interrupted (gc removes "
             "them after the grace period; now: pgvault expire --backup {}, or repo-sync again)",
@@ -197,13 +193,13 @@ Result<ManifestObjectFindings> CheckManifestObjects(repo::Repository& repo) {
     if (!header.ok()) continue;  // reported with the backup
     // A marker beside a manifest: an expire killed before the manifest went, or a sync after
     // it was copied.
-    std::set<std::string> named = {manifest, repo::IncompleteMarkerKey(id)};
+    std::set<std::string> named = {repo::ManifestKey(id), repo::IncompleteMarkerKey(id)};
     for (uint32_t part = 0; part < header->parts; ++part)
       named.insert(repo::ManifestPartKey(id, part));
-    for (const auto& key : keys)
-      if (!named.count(key))
+    for (const auto& obj : dir.objects)
+      if (!named.count(obj.key))
         out.warnings.push_back(fmt::format(
-            "unreferenced: '{}': the manifest of backup '{}' does not name it", key, id));
+            "unreferenced: '{}': the manifest of backup '{}' does not name it", obj.key, id));
   }
   Cap(out.problems, "backups");
   Cap(out.warnings, "objects");

@@ -150,7 +150,7 @@ BackupResult VerifyBackup(repo::Repository& repo, WalIndexCache& wal, PackTable&
   // Problems are collected, not returned: every worker runs to the end of the manifest. Unless
   // the repository fails a read for good (kUnavailable, after the driver's retries): then what
   // is left cannot be judged, and reading on would cost every file those retries again.
-  std::atomic<bool> stop{false};
+  bool stop = false;  // guarded by mu
   auto worker = [&](const std::stop_token&) {
     repo::BlockReader blocks_reader = repo.NewBlockReader(repo::IdCheck::kAlways);
     BlockSampler sampler(options.sample_percent);
