@@ -111,9 +111,8 @@ Result<std::vector<ExpireResult>> ExpireBackups(repo::Repository& repo,
   PGV_ASSIGN_OR_RETURN(auto gc_lock, repo::LockGc(st));
   for (const auto& id : backup_ids) {
     PGV_RETURN_IF_ERROR(DeleteManifestObjects(repo, id, now));
-    results.push_back({.backup_id = id});
+    results.push_back({.backup_id = id, .expired_together = 0});
   }
-  for (auto& r : results) r.expired_together = 0;
   ExpireResult& result = results.back();
   result.expired_together = results.size();
   // A backup that took its lock after the check above may have chosen blocks in these backups'
