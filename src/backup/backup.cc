@@ -357,7 +357,8 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
                      parent, points, pgdata, repo.config().params.block_size, options.full_scan),
                  .storage_class = placement.storage_class,
                  .on_read = [&](uint64_t n) { progress.Update(done_bytes += n, walk.total_bytes); },
-                 .page_check = page_check ? &*page_check : nullptr},
+                 .page_check = page_check ? &*page_check : nullptr,
+                 .direct_io = options.direct_io},
                 totals);
   progress.Finish();
   PGV_RETURN_IF_ERROR(copied);
@@ -386,7 +387,7 @@ Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& opti
   retention::StampTiers(options.tiers, stamp, header);
   PGV_RETURN_IF_ERROR(manifest.Finish(header));
   PGV_RETURN_IF_ERROR(lock.Release());
-  return BackupResult{backup_id, header, placement};
+  return BackupResult{backup_id, header, placement, totals.counters.bytes_read_direct.load()};
 }
 
 namespace {
@@ -437,9 +438,10 @@ std::string StatsLine(const BackupResult& r) {
   double gb = (s.bytes_read + s.bytes_unchanged) / 1e9;
   return fmt::format(
       "cpu seconds: read {:.2f}, hash {:.2f}, compress {:.2f}, encrypt {:.2f}, write {:.2f}\n"
-      "cpu per GB: {:.2f} s ({:.2f} s user + {:.2f} s system for {:.2f} GB of data)",
+      "cpu per GB: {:.2f} s ({:.2f} s user + {:.2f} s system for {:.2f} GB of data; {:.2f} GB "
+      "read around the page cache)",
       c.read, c.hash, c.compress, c.encrypt, c.write, gb > 0 ? (user + system) / gb : 0.0, user,
-      system, gb);
+      system, gb, r.bytes_read_direct / 1e9);
 }
 
 }  // namespace pgvault::backup

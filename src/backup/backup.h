@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "backup/source_reader.h"
 #include "common/progress.h"
 #include "pg/session.h"
 #include "repo/manifest.h"
@@ -23,6 +24,8 @@ struct BackupOptions {
   bool checksum_page = true;
   // Read every file, also those the unchanged-file rule would take from the parent (--full-scan).
   bool full_scan = false;
+  // Read cold ranges of PGDATA around the page cache (--direct-io, source_reader.h).
+  DirectIo direct_io = DirectIo::kAuto;
   // The retention tiers the backup joins (recorded in its header) and --now.
   retention::TierOptions tiers;
 };
@@ -33,6 +36,7 @@ struct BackupResult {
   // The storage class and lock of its new objects, from its tiers (header.retain_until_unix
   // holds the lock it used: the later of the tiers' and --retain-days').
   retention::Placement placement;
+  uint64_t bytes_read_direct = 0;  // of the bytes read, those read around the page cache
 };
 
 Result<BackupResult> RunBackup(repo::Repository& repo, const BackupOptions& options,

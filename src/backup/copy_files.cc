@@ -86,7 +86,8 @@ Status CopyFiles(repo::Repository& repo, const std::vector<WalkEntry>& entries,
                           [&](uint64_t n) {
                             if (options.on_read) options.on_read(n);
                           },
-                      .page_check = options.page_check};
+                      .page_check = options.page_check,
+                      .direct_io = options.direct_io};
     Status status = RunCopyWorker(jobs, sink, ctx, stop);
     std::lock_guard lock(stats_mu);
     totals.packs.packs_written += packs.stats().packs_written;

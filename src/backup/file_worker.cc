@@ -7,6 +7,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "backup/source_reader.h"
 #include "common/file.h"
 #include "common/work_unit.h"
 #include "pipeline/delta.h"
@@ -210,15 +211,13 @@ class JobWriter {
 // per file cost more CPU than reading the ~1000 small files of a cluster.
 std::span<uint8_t> SliceBuffer(const FileJob& job, uint32_t block_size, uint64_t file_size,
                                uint64_t start) {
-  thread_local Bytes slice_buffer;
   // Blocks read, hashed and stored together: a slice bounds a worker's memory and lets the
   // delta bases of a slice come in a few ranged reads.
   const size_t slice_blocks = std::max<size_t>(1, kWorkUnitBytes / block_size);
   uint64_t left = file_size > start ? file_size - start : 0;
   uint64_t job_blocks = job.block_count > 0 ? job.block_count : left / block_size + 1;
   size_t slice_len = std::min<uint64_t>(slice_blocks, job_blocks) * block_size;
-  if (slice_buffer.size() < slice_len) slice_buffer.resize(slice_len);
-  return {slice_buffer.data(), slice_len};
+  return ThreadSliceBuffer(slice_len);
 }
 
 }  // namespace
@@ -253,12 +252,14 @@ Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerCont
   JobWriter writer(job, ctx, out);
   std::span<uint8_t> slice =
       SliceBuffer(job, block_size, static_cast<uint64_t>(std::max<off_t>(st.st_size, 0)), start);
+  SourceReader source(fd, we.source_path, ctx.direct_io,
+                      static_cast<uint64_t>(std::max<off_t>(st.st_size, 0)));
   uint64_t offset = start;
   while (offset < end) {
     std::span<uint8_t> buf = slice.first(std::min<uint64_t>(slice.size(), end - offset));
     int64_t t0 = pipeline::ThreadCpuNanos();
     size_t filled;
-    PGV_ASSIGN_OR_RETURN(filled, PreadFull(fd, buf, offset, we.source_path));
+    PGV_ASSIGN_OR_RETURN(filled, source.Read(buf, offset));
     int64_t t1 = pipeline::ThreadCpuNanos();
     ctx.times.read_ns += t1 - t0;
     if (filled == 0) break;
@@ -273,6 +274,7 @@ Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerCont
     if (filled < buf.size()) break;
   }
   out.size = offset - start;
+  ctx.counters.bytes_read_direct += source.direct_bytes();
   return std::optional<repo::FileEntry>(std::move(out));
 }
 

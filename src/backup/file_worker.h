@@ -16,6 +16,7 @@
 
 #include "backup/page_check.h"
 #include "backup/pgdata_walk.h"
+#include "backup/source_reader.h"
 #include "pipeline/codec.h"
 #include "repo/block_reader.h"
 #include "repo/manifest.h"
@@ -25,6 +26,7 @@ namespace pgvault::backup {
 
 struct BlockCounters {
   std::atomic<uint64_t> bytes_read{0};
+  std::atomic<uint64_t> bytes_read_direct{0};  // of bytes_read, around the page cache
   std::atomic<uint64_t> blocks{0};
   std::atomic<uint64_t> zero_blocks{0};
   std::atomic<uint64_t> reused_blocks{0};  // found in the parent backup or earlier in the file
@@ -89,6 +91,7 @@ struct WorkerContext {
   // Set when the cluster has data checksums and the check is on: the pages of relation files
   // are checked as they are read (page_check.h).
   const PageCheckConfig* page_check = nullptr;
+  DirectIo direct_io = DirectIo::kAuto;  // source_reader.h
 };
 
 // The job's blocks as a FileEntry: blocks[0] is the job's first_block; size is the bytes read,

@@ -177,6 +177,8 @@ Status CmdBackup(Options& o) {
                            .checksum_page = o.checksum_page != "off",
                            .full_scan = o.full_scan,
                            .tiers = tiers};
+  // The option table allows only the three names.
+  backup::ParseDirectIo(o.direct_io, bo.direct_io);
   if (o.retain_days > 0)
     bo.retain_until_unix = NowUnixMicros() / 1000000 + static_cast<int64_t>(o.retain_days) * 86400;
   auto progress = MakeProgress("backup");

@@ -61,6 +61,14 @@ std::vector<OptionSpec> PostgresAndPerformanceOptions() {
        .help = "read every file, also those whose size and time say they are unchanged since the "
                "previous backup"},
       // Performance
+      {.name = "direct-io",
+       .field = &O::direct_io,
+       .default_value = "auto",
+       .commands = Bit(C::kBackup),
+       .group = "Performance",
+       .help = "read PGDATA with O_DIRECT: 'auto' where its pages are not in the page cache "
+               "(less CPU, PostgreSQL's cached pages stay), 'on' always, 'off' never",
+       .allowed = {"auto", "on", "off"}},
       {.name = "jobs",
        .field = &O::jobs,
        .default_value = "2",

@@ -40,6 +40,7 @@ struct Options {
   int retain_days = 0;        // backup: lock the backup for this many days
   std::string checksum_page;  // backup: on | off
   bool full_scan = false;     // backup: read unchanged files too
+  std::string direct_io;      // backup: auto | on | off
   int64_t gc_grace = 0;       // expire: unreferenced packs younger than this are kept
   bool repack = false;        // gc: repack packs whose live fraction is below the threshold
   int repack_threshold = 0;   // gc: that threshold, in percent of the pack's size

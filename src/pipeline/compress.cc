@@ -17,12 +17,20 @@ namespace {
 // with another match finder than the level's own, keeping the level's other parameters; both
 // still produce ordinary zstd frames (docs/benchmarks.md has the measurements):
 // - Blocks (128 KiB by default) are compressed one by one, so they lose the cross-block matches
-//   a whole-file stream finds and each pays a fixed framing cost. With level 3's "dfast" finder
-//   pgvault's repository came out ~4% bigger than pgBackRest's level-3 files; the lazy finder
-//   (what levels 6-7 use) makes blocks 8% smaller on pgbench data. zstd 1.5 runs it on its
-//   row-based tables by default, ~300 MB/s per core here; the classic hash chain gives the same
-//   output size at ~450 MB/s on these inputs, so we ask for that (an experimental parameter:
-//   a libzstd that rejects it just keeps its default). Level 3's own finder runs ~900 MB/s.
+//   a whole-file stream finds and each pays a fixed framing cost. On data made of many matches
+//   (pgbench's tables: 22x) the lazy finder (what levels 6-7 use) makes blocks 10% smaller
+//   than level 3's own dfast, at 1/3 of its speed; on data made mostly of literals (hashes,
+//   timestamps, text: 2.5-3x) it gains only 2.6-5% and halves the speed, entropy coding being
+//   most of the work. So a block takes the lazy finder when the previous block compressed on
+//   this thread came out at least kLazyFromRatio smaller (a worker reads a file's blocks in
+//   order, and files are of one kind), the level's own otherwise. On a pgbench cluster with
+//   such a table: 1.9% more bytes than lazy for every block, 1.39x faster; the same bytes as
+//   pgBackRest's whole-file streams.
+//   The lazy finder runs on the classic hash chain, which zstd 1.5 replaced by its row-based
+//   tables (same output, ~400 MB/s per core here against 711 MB/s; an experimental parameter: a
+//   libzstd that rejects it keeps its default), with a short chain (4096 entries, one probe)
+//   and 6-byte minimum matches (4-5 byte matches of tuple headers cost more to code than the
+//   literals they replace): faster and smaller than level 3's lazy defaults on every sample.
 // - WAL segments (16 MiB): "dfast" gains nothing over "fast" on WAL (0.5% bigger on pgbench
 //   WAL) and takes 35% longer; archive-push compresses one segment per process.
 // Levels 1-2 and 6+ are used as zstd defines them.
@@ -30,11 +38,16 @@ constexpr size_t kSmallInput = 256 << 10;
 constexpr size_t kLargeInput = 4 << 20;
 constexpr int kTunedFromLevel = 3;
 constexpr int kTunedUntilLevel = 5;
+constexpr size_t kLazyFromRatio = 3;
+constexpr int kBlockChainLog = 12;
+constexpr int kBlockSearchLog = 1;
+constexpr int kBlockMinMatch = 6;
 
-// 0 keeps the level's own match finder.
-int StrategyFor(int level, size_t input_size) {
+// 0 keeps the level's own match finder. previous_ratio_high: the last block compressed on this
+// thread came out at least kLazyFromRatio smaller.
+int StrategyFor(int level, size_t input_size, bool previous_ratio_high) {
   if (level < kTunedFromLevel || level > kTunedUntilLevel) return 0;
-  if (input_size <= kSmallInput) return ZSTD_lazy;
+  if (input_size <= kSmallInput) return previous_ratio_high ? ZSTD_lazy : 0;
   if (input_size >= kLargeInput && level == kTunedFromLevel) return ZSTD_fast;
   return 0;
 }
@@ -48,21 +61,48 @@ int WorkersFor(size_t input_size) {
   return std::clamp(cores, 0, 2) > 1 ? 2 : 0;
 }
 
+// A compression context and the parameters currently set on it.
+struct Compressor {
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  int level = 0;     // 0: none set yet
+  int strategy = 0;  // 0: the level's own
+  int workers = 0;   // ZSTD_c_nbWorkers: 0 compresses on the calling thread
+  ~Compressor() { ZSTD_freeCCtx(cctx); }
+
+  // cctx, set up for these parameters (only when they changed: setting them costs a reset).
+  ZSTD_CCtx* With(int new_level, int new_strategy, int new_workers) {
+    if (level == new_level && strategy == new_strategy && workers == new_workers) return cctx;
+    ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, new_level);
+    if (new_strategy) ZSTD_CCtx_setParameter(cctx, ZSTD_c_strategy, new_strategy);
+    if (new_strategy == ZSTD_lazy) {
+      ZSTD_CCtx_setParameter(cctx, ZSTD_c_useRowMatchFinder, ZSTD_ps_disable);
+      ZSTD_CCtx_setParameter(cctx, ZSTD_c_chainLog, kBlockChainLog);
+      ZSTD_CCtx_setParameter(cctx, ZSTD_c_searchLog, kBlockSearchLog);
+      ZSTD_CCtx_setParameter(cctx, ZSTD_c_minMatch, kBlockMinMatch);
+    }
+    // A libzstd built without threads refuses: the input is then compressed on this thread.
+    if (new_workers) ZSTD_CCtx_setParameter(cctx, ZSTD_c_nbWorkers, new_workers);
+    level = new_level;
+    strategy = new_strategy;
+    workers = new_workers;
+    return cctx;
+  }
+  // The next call sets every parameter again (after an error).
+  void Forget() { level = 0; }
+};
+
 // Per-thread compression state, reused for every call so that the hot path (one 128 KiB block
 // at a time) allocates nothing and never zero-fills an output buffer it is about to overwrite.
 struct ZstdContexts {
-  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  // Blocks switch between two finders (StrategyFor): one context each keeps both set up.
+  Compressor lazy_blocks;
+  Compressor other;
+  bool previous_ratio_high = true;  // of the last block compressed here
   ZSTD_DCtx* dctx = ZSTD_createDCtx();
-  // Parameters currently set on cctx.
-  int level = 0;
-  int strategy = 0;                    // 0: the level's own
-  int workers = 0;                     // ZSTD_c_nbWorkers: 0 compresses on the calling thread
   std::unique_ptr<uint8_t[]> scratch;  // compressed output before it is copied out
   size_t scratch_size = 0;
-  ~ZstdContexts() {
-    ZSTD_freeCCtx(cctx);
-    ZSTD_freeDCtx(dctx);
-  }
+  ~ZstdContexts() { ZSTD_freeDCtx(dctx); }
   uint8_t* Scratch(size_t n) {
     if (scratch_size < n) {
       scratch.reset(new uint8_t[n]);  // default-initialized: no memset
@@ -133,28 +173,17 @@ bool Compress(Compression type, int level, ByteView input, Bytes& out) {
       return false;
     case Compression::kZstd: {
       ZstdContexts& z = Zstd();
-      int strategy = StrategyFor(level, input.size());
-      int workers = WorkersFor(input.size());
-      if (z.level != level || z.strategy != strategy || z.workers != workers) {
-        ZSTD_CCtx_reset(z.cctx, ZSTD_reset_session_and_parameters);
-        ZSTD_CCtx_setParameter(z.cctx, ZSTD_c_compressionLevel, level);
-        if (strategy) ZSTD_CCtx_setParameter(z.cctx, ZSTD_c_strategy, strategy);
-        if (strategy == ZSTD_lazy)
-          ZSTD_CCtx_setParameter(z.cctx, ZSTD_c_useRowMatchFinder, ZSTD_ps_disable);
-        // A libzstd built without threads refuses: the input is then compressed on this thread.
-        if (workers) ZSTD_CCtx_setParameter(z.cctx, ZSTD_c_nbWorkers, workers);
-        z.level = level;
-        z.strategy = strategy;
-        z.workers = workers;
-      }
+      int strategy = StrategyFor(level, input.size(), z.previous_ratio_high);
+      Compressor& c = strategy == ZSTD_lazy ? z.lazy_blocks : z.other;
+      ZSTD_CCtx* cctx = c.With(level, strategy, WorkersFor(input.size()));
       size_t bound = ZSTD_compressBound(input.size());
       uint8_t* dst = z.Scratch(bound);
-      size_t n = ZSTD_compress2(z.cctx, dst, bound, input.data(), input.size());
+      size_t n = ZSTD_compress2(cctx, dst, bound, input.data(), input.size());
       if (ZSTD_isError(n)) {
-        // Leaves the context reusable: the next call sets every parameter again.
-        z.level = 0;
+        c.Forget();
         return false;
       }
+      if (input.size() <= kSmallInput) z.previous_ratio_high = n * kLazyFromRatio <= input.size();
       return AppendIfSmaller(dst, n, input.size(), out);
     }
     case Compression::kLz4: {
