@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "backup/source_reader.h"
+#include "common/direct_io.h"
 #include "common/progress.h"
 #include "pg/session.h"
 #include "repo/manifest.h"
@@ -24,7 +24,7 @@ struct BackupOptions {
   bool checksum_page = true;
   // Read every file, also those the unchanged-file rule would take from the parent (--full-scan).
   bool full_scan = false;
-  // Read cold ranges of PGDATA around the page cache (--direct-io, source_reader.h).
+  // Read cold ranges of PGDATA around the page cache (--direct-io, common/direct_io.h).
   DirectIo direct_io = DirectIo::kAuto;
   // The retention tiers the backup joins (recorded in its header) and --now.
   retention::TierOptions tiers;

@@ -36,7 +36,7 @@ struct CopyOptions {
   std::function<void(uint64_t)> on_read;
   // Data pages are checked against their checksums when set (page_check.h).
   const PageCheckConfig* page_check = nullptr;
-  DirectIo direct_io = DirectIo::kAuto;  // source_reader.h
+  DirectIo direct_io = DirectIo::kAuto;  // common/direct_io.h
 };
 
 // What the copy phase counted, for the manifest header's stats.

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <unordered_map>
 
-#include "backup/source_reader.h"
+#include "common/direct_io.h"
 #include "common/file.h"
 #include "common/work_unit.h"
 #include "pipeline/delta.h"
@@ -217,7 +217,8 @@ std::span<uint8_t> SliceBuffer(const FileJob& job, uint32_t block_size, uint64_t
   uint64_t left = file_size > start ? file_size - start : 0;
   uint64_t job_blocks = job.block_count > 0 ? job.block_count : left / block_size + 1;
   size_t slice_len = std::min<uint64_t>(slice_blocks, job_blocks) * block_size;
-  return ThreadSliceBuffer(slice_len);
+  thread_local AlignedBuffer slice_buffer;  // aligned for O_DIRECT (DirectReader)
+  return slice_buffer.Get(slice_len);
 }
 
 }  // namespace
@@ -252,7 +253,7 @@ Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerCont
   JobWriter writer(job, ctx, out);
   std::span<uint8_t> slice =
       SliceBuffer(job, block_size, static_cast<uint64_t>(std::max<off_t>(st.st_size, 0)), start);
-  SourceReader source(fd, we.source_path, ctx.direct_io,
+  DirectReader source(fd, we.source_path, ctx.direct_io,
                       static_cast<uint64_t>(std::max<off_t>(st.st_size, 0)));
   uint64_t offset = start;
   while (offset < end) {

@@ -16,7 +16,7 @@
 
 #include "backup/page_check.h"
 #include "backup/pgdata_walk.h"
-#include "backup/source_reader.h"
+#include "common/direct_io.h"
 #include "pipeline/codec.h"
 #include "repo/block_reader.h"
 #include "repo/manifest.h"
@@ -91,7 +91,7 @@ struct WorkerContext {
   // Set when the cluster has data checksums and the check is on: the pages of relation files
   // are checked as they are read (page_check.h).
   const PageCheckConfig* page_check = nullptr;
-  DirectIo direct_io = DirectIo::kAuto;  // source_reader.h
+  DirectIo direct_io = DirectIo::kAuto;  // common/direct_io.h
 };
 
 // The job's blocks as a FileEntry: blocks[0] is the job's first_block; size is the bytes read,

@@ -178,7 +178,7 @@ Status CmdBackup(Options& o) {
                            .full_scan = o.full_scan,
                            .tiers = tiers};
   // The option table allows only the three names.
-  backup::ParseDirectIo(o.direct_io, bo.direct_io);
+  ParseDirectIo(o.direct_io, bo.direct_io);
   if (o.retain_days > 0)
     bo.retain_until_unix = NowUnixMicros() / 1000000 + static_cast<int64_t>(o.retain_days) * 86400;
   auto progress = MakeProgress("backup");
@@ -207,6 +207,7 @@ Status CmdRestore(Options& o) {
   restore::RestoreOptions ro{.pgdata = o.pgdata, .backup_id = o.backup, .jobs = o.jobs};
   ro.delta = o.delta || o.delta_by_time;
   ro.delta_by_time = o.delta_by_time;
+  ro.direct_io = o.direct_io != "off";
   PGV_RETURN_IF_ERROR(FillRestoreTarget(o, ro));
   for (const auto& m : o.tablespace_map) {
     size_t eq = m.find('=');

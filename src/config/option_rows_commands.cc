@@ -64,10 +64,11 @@ std::vector<OptionSpec> PostgresAndPerformanceOptions() {
       {.name = "direct-io",
        .field = &O::direct_io,
        .default_value = "auto",
-       .commands = Bit(C::kBackup),
+       .commands = Bit(C::kBackup) | Bit(C::kRestore),
        .group = "Performance",
-       .help = "read PGDATA with O_DIRECT: 'auto' where its pages are not in the page cache "
-               "(less CPU, PostgreSQL's cached pages stay), 'on' always, 'off' never",
+       .help = "O_DIRECT, around the page cache: backup reads PGDATA so where its pages are not "
+               "cached ('auto') or always ('on'); restore writes large files so, and --delta "
+               "reads uncached ones so; 'off': never",
        .allowed = {"auto", "on", "off"}},
       {.name = "jobs",
        .field = &O::jobs,

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "common/crash_point.h"
+#include "common/direct_io.h"
 #include "common/file.h"
 
 namespace pgvault::restore {
@@ -91,7 +92,6 @@ Status FileRestorer::Finish() {
 Status FileRestorer::Work() {
   repo::BlockReader reader = repo_.NewBlockReader();
   std::optional<pipeline::Hmac> hmac;  // delta mode: the backup's block ids of what is there
-  Bytes buf;                           // delta mode: the existing bytes of one job
   if (options_.delta) hmac.emplace(repo_.id_key());
   while (std::optional<Job> job = queue_.Pop()) {
     Status s;
@@ -100,7 +100,7 @@ Status FileRestorer::Work() {
         s = (options_.delta ? OpenExisting(*range.file) : Create(*range.file))
                 .Context(Describe(range.file->entry.path));
     if (s.ok() && options_.delta)
-      s = DeltaJob(reader, *hmac, buf, *job);
+      s = DeltaJob(reader, *hmac, *job);
     else if (s.ok())
       s = job->size() == 1 ? WriteRange(reader, (*job)[0]) : WriteBatch(reader, *job);
     for (size_t idx = 0; s.ok() && idx < job->size(); ++idx) s = Finished((*job)[idx]);
@@ -147,14 +147,16 @@ Status FileRestorer::WriteBatch(repo::BlockReader& reader, const Job& job) {
       fmt::format("restoring {} small files of backup '{}'", job.size(), options_.backup_id));
 }
 
-Status FileRestorer::WriteBlock(Target& file, size_t idx, const Bytes& plain) {
+Status FileRestorer::WriteBlock(Target& file, size_t idx, const Bytes& plain,
+                                DirectWriter* direct) {
   const uint64_t block_size = options_.block_size;
   uint64_t offset = static_cast<uint64_t>(idx) * block_size;
   uint64_t want = std::min<uint64_t>(block_size, file.entry.size - offset);
   if (plain.size() != want)
     return Status::Corruption(
         fmt::format("block {} has {} bytes, expected {}", idx, plain.size(), want));
-  PGV_RETURN_IF_ERROR(PwriteFull(file.fd.get(), plain, offset, file.path));
+  PGV_RETURN_IF_ERROR(direct ? direct->Write(plain, offset)
+                             : PwriteFull(file.fd.get(), plain, offset, file.path));
   if (options_.delta) {  // progress counts the bytes compared (CompareRange)
     bytes_written_ += plain.size();
     file.changed = true;
@@ -164,20 +166,27 @@ Status FileRestorer::WriteBlock(Target& file, size_t idx, const Bytes& plain) {
   return Status::Ok();
 }
 
-// Errors name the file.
+// Errors name the file. Blocks go around the page cache (DirectWriter) unless --direct-io off
+// or in delta mode, whose files are mostly there already.
 Status FileRestorer::WriteRange(repo::BlockReader& reader, const Range& range) {
   const repo::FileEntry& e = range.file->entry;
   size_t end = std::min(e.blocks.size(), range.first_block + range.block_count);
+  thread_local AlignedBuffer chunk;
+  std::optional<DirectWriter> direct;
+  if (options_.direct_io && !options_.delta)
+    direct.emplace(range.file->fd.get(), range.file->path, chunk);
   // A slice of blocks per read bounds memory whatever the range size; BlockReader coalesces the
   // reads and resolves delta blocks. Zero blocks stay holes (Complete's ftruncate).
   const size_t slice = std::max<size_t>(1, kWorkUnitBytes / options_.block_size);
   for (size_t first = range.first_block; first < end; first += slice) {
     size_t count = std::min(slice, end - first);
     Status s = reader.Read(e.blocks, first, count, [&](size_t idx, Bytes& plain) {
-      return WriteBlock(*range.file, idx, plain);
+      return WriteBlock(*range.file, idx, plain, direct ? &*direct : nullptr);
     });
+    if (s.ok() && direct) s = direct->Flush();
     if (!s.ok()) return s.Context(Describe(e.path));
   }
+  if (direct) direct_bytes_ += direct->direct_bytes();
   return Status::Ok();
 }
 

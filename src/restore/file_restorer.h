@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "common/direct_io.h"
 #include "common/file.h"
 #include "common/progress.h"
 #include "common/work_queue.h"
@@ -46,6 +47,9 @@ struct FileRestorerOptions {
   bool sync_each_file = true;
   bool delta = false;          // the target may exist: compare and write only changed blocks
   bool delta_by_time = false;  // delta: trust a file whose size and mtime match the manifest
+  // Write the blocks of large files around the page cache, and delta mode reads files that are
+  // not cached around it (common/direct_io.h, --direct-io).
+  bool direct_io = true;
 };
 
 class FileRestorer {
@@ -75,6 +79,8 @@ class FileRestorer {
   uint64_t unchanged_files() const { return unchanged_; }
   uint64_t rewritten_files() const { return rewritten_; }
   uint64_t bytes_written() const { return bytes_written_; }
+  // Bytes written around the page cache.
+  uint64_t direct_bytes() const { return direct_bytes_; }
 
  private:
   // One file being restored. Ranges share the descriptor (pwrite needs no lock); ranges_left
@@ -103,16 +109,17 @@ class FileRestorer {
   // The files of a batch with one BlockReader call; on failure, file by file to name the file.
   Status WriteBatch(repo::BlockReader& reader, const Job& job);
   Status Finished(Range& range);
-  Status WriteBlock(Target& file, size_t idx, const Bytes& plain);
+  // Through direct when given (WriteRange), else pwrite.
+  Status WriteBlock(Target& file, size_t idx, const Bytes& plain, DirectWriter* direct = nullptr);
   Status Complete(Target& file);
   // Sets the entry's mtime, fsyncs (sync_each_file) and closes; counts the file.
   Status TimeSyncAndClose(Target& file);
   // Delta mode (file_restorer_delta.cc).
   struct Wanted;  // a changed block: which file, which block
   Status OpenExisting(Target& file);
-  Status DeltaJob(repo::BlockReader& reader, pipeline::Hmac& hmac, Bytes& buf, const Job& job);
-  Status CompareRange(pipeline::Hmac& hmac, Bytes& buf, const Range& range,
-                      std::vector<repo::BlockRef>& refs, std::vector<Wanted>& wanted);
+  Status DeltaJob(repo::BlockReader& reader, pipeline::Hmac& hmac, const Job& job);
+  Status CompareRange(pipeline::Hmac& hmac, const Range& range, std::vector<repo::BlockRef>& refs,
+                      std::vector<Wanted>& wanted);
   Status CompleteDelta(Target& file);
   std::string Describe(const std::string& path) const;
 
@@ -121,6 +128,7 @@ class FileRestorer {
   Progress& progress_;
   std::atomic<uint64_t> files_{0}, bytes_{0};
   std::atomic<uint64_t> unchanged_{0}, rewritten_{0}, bytes_written_{0};
+  std::atomic<uint64_t> direct_bytes_{0};
 
   BoundedQueue<Job> queue_;
   // The first error cancels queue_: the workers and a waiting Add return.

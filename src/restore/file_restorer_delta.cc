@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/direct_io.h"
 #include "common/file.h"
 #include "restore/file_restorer.h"
 
@@ -53,7 +54,7 @@ Status FileRestorer::OpenExisting(Target& file) {
 
 // Compares a range's blocks with what the file holds; a zero block that differs is written
 // here, every other differing block is appended to refs/wanted for one repository read.
-Status FileRestorer::CompareRange(pipeline::Hmac& hmac, Bytes& buf, const Range& range,
+Status FileRestorer::CompareRange(pipeline::Hmac& hmac, const Range& range,
                                   std::vector<repo::BlockRef>& refs, std::vector<Wanted>& wanted) {
   Target& file = *range.file;
   const repo::FileEntry& e = file.entry;
@@ -62,8 +63,13 @@ Status FileRestorer::CompareRange(pipeline::Hmac& hmac, Bytes& buf, const Range&
   if (range.first_block >= end) return Status::Ok();
   uint64_t begin_off = range.first_block * block_size;
   uint64_t end_off = std::min<uint64_t>(e.size, end * block_size);
-  buf.resize(end_off - begin_off);
-  PGV_ASSIGN_OR_RETURN(size_t got, PreadFull(file.fd.get(), buf, begin_off, file.path));
+  // Around the page cache when the range is not cached (DirectReader): a delta restore after
+  // a cold start reads the whole cluster once.
+  thread_local AlignedBuffer aligned;
+  std::span<uint8_t> buf = aligned.Get(end_off - begin_off);
+  DirectReader existing(file.fd.get(), file.path,
+                        options_.direct_io ? DirectIo::kAuto : DirectIo::kOff, end_off);
+  PGV_ASSIGN_OR_RETURN(size_t got, existing.Read(buf, begin_off));
   for (size_t block_idx = range.first_block; block_idx < end; ++block_idx) {
     uint64_t at = block_idx * block_size - begin_off;
     uint64_t len = std::min<uint64_t>(block_size, e.size - block_idx * block_size);
@@ -89,8 +95,7 @@ Status FileRestorer::CompareRange(pipeline::Hmac& hmac, Bytes& buf, const Range&
   return Status::Ok();
 }
 
-Status FileRestorer::DeltaJob(repo::BlockReader& reader, pipeline::Hmac& hmac, Bytes& buf,
-                              const Job& job) {
+Status FileRestorer::DeltaJob(repo::BlockReader& reader, pipeline::Hmac& hmac, const Job& job) {
   std::vector<repo::BlockRef> refs;
   std::vector<Wanted> wanted;
   for (const Range& range : job) {
@@ -102,7 +107,7 @@ Status FileRestorer::DeltaJob(repo::BlockReader& reader, pipeline::Hmac& hmac, B
       progress_.Update(bytes_ += last - first, options_.total_bytes);
       continue;
     }
-    Status s = CompareRange(hmac, buf, range, refs, wanted);
+    Status s = CompareRange(hmac, range, refs, wanted);
     if (!s.ok()) return s.Context(Describe(range.file->entry.path));
   }
   if (refs.empty()) return Status::Ok();

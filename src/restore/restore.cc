@@ -370,6 +370,8 @@ Result<RestoredFiles> RestoreEntries(repo::Repository& repo, const std::string& 
   PGV_RETURN_IF_ERROR(status);
   if (!pg_control)
     return Status::Corruption(fmt::format("backup '{}' has no global/pg_control", backup_id));
+  log::Info("restore wrote {:.1f} MB of {:.1f} MB around the page cache",
+            restorer.direct_bytes() / 1e6, restorer.bytes() / 1e6);
   return RestoredFiles{.pg_control = std::move(*pg_control),
                        .files = restorer.files(),
                        .bytes = restorer.bytes(),
@@ -480,7 +482,8 @@ Result<RestoreResult> RunRestore(repo::Repository& repo, const RestoreOptions& o
                                    .total_bytes = header.stats.bytes_read,
                                    .sync_each_file = false,  // SyncFileSystems below
                                    .delta = options.delta,
-                                   .delta_by_time = options.delta_by_time};
+                                   .delta_by_time = options.delta_by_time,
+                                   .direct_io = options.direct_io};
   PGV_ASSIGN_OR_RETURN(RestoredFiles restored, RestoreEntries(repo, backup_id, *reader, pgdata,
                                                               ts_targets, file_options, progress));
   // The files and the names that lead to them, before anything refers to them.

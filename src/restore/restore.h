@@ -53,6 +53,7 @@ struct RestoreOptions {
   // from the backup is written, what the backup lacks is removed (restore/delta.h).
   bool delta = false;
   bool delta_by_time = false;  // --delta-by-time: same size and mtime = unchanged, not read
+  bool direct_io = true;       // large files written around the page cache (--direct-io)
 };
 
 // Written into every target directory (the data directory and each tablespace location) before

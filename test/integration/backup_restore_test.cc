@@ -146,7 +146,7 @@ TEST_F(BackupRestoreTest, BackupWhilePgbenchWritesRestoresEveryRow) {
   while (source_->Scalar("SELECT count(*) FROM pgbench_history") == "0")
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   int64_t history_before = std::stoll(source_->Scalar("SELECT count(*) FROM pgbench_history"));
-  // Around the page cache (source_reader.h): O_DIRECT reads of pages pgbench is writing
+  // Around the page cache (common/direct_io.h): O_DIRECT reads of pages pgbench is writing
   // through the cache at that moment must still give a restorable backup.
   ProcessResult backup = repo.Backup(*source_, {"--jobs", "2", "--direct-io", "on", "--stats"});
   ASSERT_EQ(backup.exit_code, 0) << backup.err;

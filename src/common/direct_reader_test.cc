@@ -1,5 +1,3 @@
-#include "backup/source_reader.h"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -8,15 +6,16 @@
 #include <random>
 
 #include "common/bytes.h"
+#include "common/direct_io.h"
 #include "common/file.h"
 
-namespace pgvault::backup {
+namespace pgvault {
 namespace {
 
-class SourceReaderTest : public ::testing::Test {
+class DirectReaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/pgvault-source-reader-test.XXXXXX";
+    char tmpl[] = "/tmp/pgvault-direct-reader-test.XXXXXX";
     dir_ = mkdtemp(tmpl);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
@@ -37,8 +36,9 @@ class SourceReaderTest : public ::testing::Test {
   uint64_t ReadAll(const std::string& path, DirectIo mode, size_t slice = 2 << 20) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY));
     EXPECT_TRUE(fd);
-    SourceReader reader(fd.get(), path, mode, content_.size());
-    std::span<uint8_t> buf = ThreadSliceBuffer(slice);
+    DirectReader reader(fd.get(), path, mode, content_.size());
+    AlignedBuffer aligned;
+    std::span<uint8_t> buf = aligned.Get(slice);
     Bytes back;
     for (uint64_t offset = 0;;) {
       auto n = reader.Read(buf, offset);
@@ -46,7 +46,7 @@ class SourceReaderTest : public ::testing::Test {
       if (!n.ok() || *n == 0) break;
       back.insert(back.end(), buf.begin(), buf.begin() + static_cast<ptrdiff_t>(*n));
       offset += *n;
-      // Left buffered after every read: page_check.cc re-reads single pages through fd.
+      // The caller's descriptor never turns O_DIRECT (page_check.cc re-reads pages through it).
       EXPECT_EQ(::fcntl(fd.get(), F_GETFL) & O_DIRECT, 0);
       if (*n < buf.size()) break;
     }
@@ -62,14 +62,14 @@ class SourceReaderTest : public ::testing::Test {
 // returns the tail; a file system that does not is finished by the buffered read).
 constexpr size_t kOddSize = (5 << 20) + 1234;
 
-TEST_F(SourceReaderTest, OnReadsAroundTheCacheAndGetsEveryByte) {
+TEST_F(DirectReaderTest, OnReadsAroundTheCacheAndGetsEveryByte) {
   std::string path = Write(dir_, kOddSize);
   uint64_t direct = ReadAll(path, DirectIo::kOn);
   if (direct == 0) GTEST_SKIP() << dir_ << " does not support O_DIRECT";
   EXPECT_GE(direct, 5u << 20);
 }
 
-TEST_F(SourceReaderTest, AutoReadsCachedPagesThroughTheCacheAndColdOnesAround) {
+TEST_F(DirectReaderTest, AutoReadsCachedPagesThroughTheCacheAndColdOnesAround) {
   std::string path = Write(dir_, kOddSize);
   EXPECT_EQ(ReadAll(path, DirectIo::kAuto), 0u) << "just written: every page is cached";
   // Clean pages leave the cache on DONTNEED.
@@ -79,23 +79,23 @@ TEST_F(SourceReaderTest, AutoReadsCachedPagesThroughTheCacheAndColdOnesAround) {
   EXPECT_GE(ReadAll(path, DirectIo::kAuto), 5u << 20) << "dropped from the cache: read around it";
 }
 
-TEST_F(SourceReaderTest, OffAndSmallOrUnalignedReadsUseTheCache) {
+TEST_F(DirectReaderTest, OffAndSmallOrUnalignedReadsUseTheCache) {
   std::string path = Write(dir_, kOddSize);
   EXPECT_EQ(ReadAll(path, DirectIo::kOff), 0u);
-  EXPECT_EQ(ReadAll(path, DirectIo::kOn, SourceReader::kMinDirectRead / 2), 0u);
-  EXPECT_EQ(ReadAll(path, DirectIo::kOn, SourceReader::kMinDirectRead + 512), 0u);
+  EXPECT_EQ(ReadAll(path, DirectIo::kOn, DirectReader::kMinDirectRead / 2), 0u);
+  EXPECT_EQ(ReadAll(path, DirectIo::kOn, DirectReader::kMinDirectRead + 512), 0u);
 }
 
 // tmpfs refused O_DIRECT before Linux 6.6: whichever it does here, the bytes are right.
-TEST_F(SourceReaderTest, AFileSystemThatMayRefuseDirectIoStillReadsEveryByte) {
-  char tmpl[] = "/dev/shm/pgvault-source-reader-test.XXXXXX";
+TEST_F(DirectReaderTest, AFileSystemThatMayRefuseDirectIoStillReadsEveryByte) {
+  char tmpl[] = "/dev/shm/pgvault-direct-reader-test.XXXXXX";
   if (!mkdtemp(tmpl)) GTEST_SKIP() << "no /dev/shm";
   std::string shm = tmpl;
   ReadAll(Write(shm, kOddSize), DirectIo::kOn);
   std::filesystem::remove_all(shm);
 }
 
-TEST(SourceReaderParseTest, KnowsTheThreeModes) {
+TEST(DirectIoParseTest, KnowsTheThreeModes) {
   DirectIo mode = DirectIo::kOff;
   EXPECT_TRUE(ParseDirectIo("auto", mode));
   EXPECT_EQ(mode, DirectIo::kAuto);
@@ -105,4 +105,4 @@ TEST(SourceReaderParseTest, KnowsTheThreeModes) {
 }
 
 }  // namespace
-}  // namespace pgvault::backup
+}  // namespace pgvault
