@@ -220,6 +220,11 @@ pgvault_backup() {  # pgvault_backup PHASE RUN REPO: one timed backup into REPO;
   b=$(($(pgv_bytes "$3") - b0))
   record "$1" pgvault secs "$2" "$secs"; record "$1" pgvault bytes "$2" "$b"
   record "$1" pgvault rss_mib "$2" "$rss_mib"; stats_of "$work/log/$1-pgvault-$2.out" "$1" "$2"
+  record_cpu "$1" pgvault "$2"
+}
+record_cpu() {  # record_cpu PHASE TOOL RUN: the last measure's CPU seconds, and per GB of the cluster
+  record "$1" "$2" cpu_s "$3" "$cpu_s"
+  record "$1" "$2" cpu_per_gb "$3" "$(awk -v c="$cpu_s" -v b="$db_bytes" 'BEGIN{printf "%.3f", c/(b/1e9)}')"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -233,7 +238,7 @@ if has_phase full || has_phase incr || has_phase restore; then
     wait_archived
     prepare_caches "$pgdata"
     pgvault_backup full "$run" "$repo"
-    echo "  run $run pgvault       ${secs}s $(mb "$b") MB rss ${rss_mib} MiB"
+    echo "  run $run pgvault       ${secs}s $(mb "$b") MB rss ${rss_mib} MiB cpu ${cpu_s}s"
     last_pgv_full=$repo
 
     for i in "${!br_bins[@]}"; do
@@ -245,8 +250,8 @@ if has_phase full || has_phase incr || has_phase restore; then
       label=$(comm -13 <(echo "$before") <(br_labels) | tail -1)
       b=$(bytes "$br_repo/backup/bench/$label")
       record full "$br_tag" secs "$run" "$secs"; record full "$br_tag" bytes "$run" "$b"
-      record full "$br_tag" rss_mib "$run" "$rss_mib"
-      printf '  run %s %-17s %ss %s MB rss %s MiB (%s)\n' "$run" "$br_tag" "$secs" "$(mb "$b")" "$rss_mib" "$label"
+      record full "$br_tag" rss_mib "$run" "$rss_mib"; record_cpu full "$br_tag" "$run"
+      printf '  run %s %-17s %ss %s MB rss %s MiB cpu %ss (%s)\n' "$run" "$br_tag" "$secs" "$(mb "$b")" "$rss_mib" "$cpu_s" "$label"
       last_br_full[$i]=$label
     done
 
@@ -316,7 +321,8 @@ if has_phase restore; then
     timed "restore-pgvault-$run" "$PGVAULT" --repo "$last_pgv_full" --key-file "$key" restore \
       --pgdata "$dir" --jobs "$jobs"
     record restore pgvault secs "$run" "$secs"; record restore pgvault rss_mib "$run" "$rss_mib"
-    echo "  run $run pgvault    ${secs}s rss ${rss_mib} MiB"
+    record_cpu restore pgvault "$run"
+    echo "  run $run pgvault    ${secs}s rss ${rss_mib} MiB cpu ${cpu_s}s"
     # Delta restore onto the directory just restored: nothing differs, every file is compared.
     prepare_caches "$last_pgv_full" "$dir"
     timed "delta-pgvault-$run" "$PGVAULT" --repo "$last_pgv_full" --key-file "$key" restore \
@@ -332,7 +338,8 @@ if has_phase restore; then
       prepare_caches "$br_repo/backup/bench/${last_br_full[$i]}"
       timed "restore-$br_tag-$run" "${BR[@]}" --pg1-path="$dir" --set="${last_br_full[$i]}" restore
       record restore "$br_tag" secs "$run" "$secs"; record restore "$br_tag" rss_mib "$run" "$rss_mib"
-      printf '  run %s %-17s %ss rss %s MiB\n' "$run" "$br_tag" "$secs" "$rss_mib"
+      record_cpu restore "$br_tag" "$run"
+      printf '  run %s %-17s %ss rss %s MiB cpu %ss\n' "$run" "$br_tag" "$secs" "$rss_mib" "$cpu_s"
       prepare_caches "$br_repo/backup/bench/${last_br_full[$i]}" "$dir"
       timed "delta-$br_tag-$run" "${BR[@]}" --pg1-path="$dir" --set="${last_br_full[$i]}" \
         --delta restore
@@ -528,6 +535,8 @@ fmt_val() {  # fmt_val METRIC VALUE
     rss_mib) printf '%.0f MiB\n' "$2" ;;
     seg_per_s) printf '%.1f seg/s\n' "$2" ;;
     ms_per_seg) printf '%.0f ms/seg\n' "$2" ;;
+    cpu_s) printf '%.2f CPU-s\n' "$2" ;;
+    cpu_per_gb) printf '%.2f CPU-s/GB\n' "$2" ;;
     *) echo "$2" ;;
   esac
 }
@@ -560,6 +569,10 @@ if has_phase full; then
   row "1. full backup: time" full secs "${br_tags[@]}" pg_basebackup
   row "1. full backup: repository bytes" full bytes "${br_tags[@]}" pg_basebackup
   row "1. full backup: peak RSS" full rss_mib "${br_tags[@]}" pg_basebackup
+  # pg_basebackup compresses in the server: its client's CPU would say nothing.
+  header pgvault "${br_cols[@]}"
+  row "1. full backup: CPU (user + system)" full cpu_s "${br_tags[@]}"
+  row "1. full backup: CPU s per GB" full cpu_per_gb "${br_tags[@]}"
 fi
 if has_phase incr; then
   header pgvault "${br_cols[@]}"
@@ -575,6 +588,7 @@ if has_phase restore; then
   header pgvault "${br_cols[@]}"
   row "3. restore: time" restore secs "${br_tags[@]}"
   row "3. restore: peak RSS" restore rss_mib "${br_tags[@]}"
+  row "3. restore: CPU (user + system)" restore cpu_s "${br_tags[@]}"
   row "3. delta restore, nothing changed" delta secs "${br_tags[@]}"
 fi
 if has_phase recovery; then

@@ -86,8 +86,8 @@ wait_for_archiver() {  # wait_for_archiver PGDATA: until no segment waits for ar
 }
 
 measure() {  # measure OUT CMD...: CMD as postgres under /usr/bin/time -v (its report in
-  # OUT.time), its output in OUT; sets secs (wall) and rss_mib (peak RSS); a failure prints OUT
-  # and returns 1
+  # OUT.time), its output in OUT; sets secs (wall), cpu_s (user + system of CMD and the children
+  # it waited for) and rss_mib (peak RSS); a failure prints OUT and returns 1
   local out=$1 t0 t1
   shift
   t0=$(date +%s%N)
@@ -97,6 +97,7 @@ measure() {  # measure OUT CMD...: CMD as postgres under /usr/bin/time -v (its r
   t1=$(date +%s%N)
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}')
   rss_mib=$(awk -F': ' '/Maximum resident set size/{printf "%.1f", $2/1024}' "$out.time")
+  cpu_s=$(awk -F': ' '/User time/{u=$2} /System time/{s=$2} END{printf "%.2f", u+s}' "$out.time")
 }
 
 write_pgbackrest_conf() {  # write_pgbackrest_conf FILE [GLOBAL_LINE...]: the benchmarks'

@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <future>
 #include <mutex>
 #include <optional>
+#include <system_error>
 
 #include "common/work_queue.h"
 #include "common/work_unit.h"
@@ -25,18 +27,49 @@ repo::FileEntry EntryFor(const WalkEntry& we) {
 
 }  // namespace
 
+// The worker takes its next job before it processes the current one and, when that job reads a
+// slice worth it (WorthReadingAhead), opens it and reads its first slice on a helper thread
+// meanwhile (OpenJob), into the other of its two slice buffers: O_DIRECT reads have no kernel
+// readahead, and without this each worker idled through every slice's read (scale 100, 2 jobs:
+// 2.85 s, against 2.26 s with 4 jobs on the same 2 cores).
 Status RunCopyWorker(JobSource& jobs, OrderedSink& sink, WorkerContext& ctx,
                      const std::stop_token& stop) {
-  size_t seq;
-  FileJob job;
+  struct Taken {
+    size_t seq = 0;
+    FileJob job;
+    std::future<OpenedJob> opened;  // valid when read ahead
+  };
+  AlignedBuffer buffers[2];
+  size_t next_buffer = 0;
   Status status;
-  while (!stop.stop_requested() && jobs.Next(seq, job, status)) {
+  auto take = [&](Taken& t) {
+    if (stop.stop_requested() || !jobs.Next(t.seq, t.job, status) || !status.ok()) return false;
+    if (WorthReadingAhead(t.job, ctx.block_size)) {
+      AlignedBuffer& buffer = buffers[next_buffer];
+      try {
+        t.opened = std::async(std::launch::async,
+                              [&ctx, &buffer, job = t.job] { return OpenJob(job, ctx, buffer); });
+        next_buffer ^= 1;
+      } catch (const std::system_error&) {
+        // No thread to spare: the worker reads the job itself, as without read-ahead.
+      }
+    }
+    return true;
+  };
+  std::optional<Taken> next(std::in_place);
+  if (!take(*next)) next.reset();
+  while (next) {
+    Taken current = std::move(*next);
+    if (!take(*next)) next.reset();
     if (!status.ok()) break;
+    const FileJob& job = current.job;
+    const size_t seq = current.seq;
     std::optional<repo::FileEntry> entry;
     if (job.unchanged) {
       entry = ReuseUnchangedFile(job, ctx);
     } else if (job.entry->type == repo::EntryType::kFile) {
-      auto r = BackupFile(job, ctx);
+      auto r = current.opened.valid() ? BackupFile(job, ctx, current.opened.get())
+                                      : BackupFile(job, ctx);
       if (!r.ok()) {
         status = r.status().Context(fmt::format("backing up '{}'", job.entry->path));
         break;

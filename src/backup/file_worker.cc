@@ -205,20 +205,16 @@ class JobWriter {
   size_t first_idx_ = 0;  // index in out_.blocks of the slice's first block
 };
 
-// The slice buffer of this thread, at least one slice of the job long. Most files are far
-// smaller than a slice: the buffer is sized to the file (plus a block, so a file that grows
-// meanwhile still reads on) and kept for the thread's next file. A fresh, zero-filled 8 MiB
-// per file cost more CPU than reading the ~1000 small files of a cluster.
-std::span<uint8_t> SliceBuffer(const FileJob& job, uint32_t block_size, uint64_t file_size,
-                               uint64_t start) {
-  // Blocks read, hashed and stored together: a slice bounds a worker's memory and lets the
-  // delta bases of a slice come in a few ranged reads.
+// The length of the job's slices: at most kWorkUnitBytes. Most files are far smaller than a
+// slice: the slice is sized to the file (plus a block, so a file that grows meanwhile still
+// reads on). Blocks read, hashed and stored together: a slice bounds a worker's memory and lets
+// the delta bases of a slice come in a few ranged reads.
+size_t SliceLength(const FileJob& job, uint32_t block_size, uint64_t file_size) {
+  const uint64_t start = job.first_block * block_size;
   const size_t slice_blocks = std::max<size_t>(1, kWorkUnitBytes / block_size);
   uint64_t left = file_size > start ? file_size - start : 0;
   uint64_t job_blocks = job.block_count > 0 ? job.block_count : left / block_size + 1;
-  size_t slice_len = std::min<uint64_t>(slice_blocks, job_blocks) * block_size;
-  thread_local AlignedBuffer slice_buffer;  // aligned for O_DIRECT (DirectReader)
-  return slice_buffer.Get(slice_len);
+  return std::min<uint64_t>(slice_blocks, job_blocks) * block_size;
 }
 
 }  // namespace
@@ -231,36 +227,75 @@ const BlockIndex& ParentFile::ById() const {
   return by_id_;
 }
 
-Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerContext& ctx) {
+OpenedJob OpenJob(const FileJob& job, WorkerContext& ctx, AlignedBuffer& buffer) {
+  OpenedJob opened;
   const WalkEntry& we = *job.entry;
-  std::optional<UniqueFd> file;
-  PGV_ASSIGN_OR_RETURN(file, OpenSource(job, ctx.counters));
-  if (!file) return std::optional<repo::FileEntry>();
-  const int fd = file->get();
-  struct stat st;
-  ::fstat(fd, &st);
+  Result<std::optional<UniqueFd>> file = OpenSource(job, ctx.counters);
+  if (!file.ok()) {
+    opened.first = file.status();
+    return opened;
+  }
+  opened.file = std::move(file).value();
+  if (!opened.file) return opened;
+  const int fd = opened.file->get();
+  ::fstat(fd, &opened.st);
   const uint32_t block_size = ctx.block_size;
   const uint64_t start = job.first_block * block_size;
+  const uint64_t size = static_cast<uint64_t>(std::max<off_t>(opened.st.st_size, 0));
   // A bounded range stops at its last block; the last range of a file reads on to EOF.
-  const uint64_t end = job.block_count > 0 ? start + job.block_count * block_size : UINT64_MAX;
+  opened.end = job.block_count > 0 ? start + job.block_count * block_size : UINT64_MAX;
   ::posix_fadvise(fd, static_cast<off_t>(start),
-                  job.block_count > 0 ? static_cast<off_t>(end - start) : 0, POSIX_FADV_SEQUENTIAL);
+                  job.block_count > 0 ? static_cast<off_t>(opened.end - start) : 0,
+                  POSIX_FADV_SEQUENTIAL);
+  opened.slice = buffer.Get(SliceLength(job, block_size, size));
+  opened.reader.emplace(fd, we.source_path, ctx.direct_io, size);
+  int64_t t0 = pipeline::ThreadCpuNanos();
+  opened.first = opened.reader->Read(
+      opened.slice.first(std::min<uint64_t>(opened.slice.size(), opened.end - start)), start);
+  ctx.times.read_ns += pipeline::ThreadCpuNanos() - t0;
+  return opened;
+}
 
+bool WorthReadingAhead(const FileJob& job, uint32_t block_size) {
+  if (job.unchanged || job.entry->type != repo::EntryType::kFile) return false;
+  uint64_t start = job.first_block * block_size;
+  uint64_t size = job.entry->size > start ? job.entry->size - start : 0;
+  if (job.block_count > 0) size = std::min<uint64_t>(size, job.block_count * block_size);
+  return size >= DirectReader::kMinDirectRead;
+}
+
+Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerContext& ctx) {
+  thread_local AlignedBuffer slice_buffer;  // aligned for O_DIRECT (DirectReader)
+  return BackupFile(job, ctx, OpenJob(job, ctx, slice_buffer));
+}
+
+Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerContext& ctx,
+                                                  OpenedJob opened) {
+  const WalkEntry& we = *job.entry;
+  if (!opened.first.ok()) return opened.first.status();
+  if (!opened.file) return std::optional<repo::FileEntry>();
+  const int fd = opened.file->get();
+  const uint64_t start = job.first_block * ctx.block_size;
+  const uint64_t end = opened.end;
   repo::FileEntry out{.type = repo::EntryType::kFile,
                       .path = we.path,
-                      .mode = st.st_mode & 07777u,
-                      .mtime = st.st_mtim.tv_sec};
+                      .mode = opened.st.st_mode & 07777u,
+                      .mtime = opened.st.st_mtim.tv_sec};
   JobWriter writer(job, ctx, out);
-  std::span<uint8_t> slice =
-      SliceBuffer(job, block_size, static_cast<uint64_t>(std::max<off_t>(st.st_size, 0)), start);
-  DirectReader source(fd, we.source_path, ctx.direct_io,
-                      static_cast<uint64_t>(std::max<off_t>(st.st_size, 0)));
+  std::span<uint8_t> slice = opened.slice;
+  DirectReader& source = *opened.reader;
   uint64_t offset = start;
+  bool first = true;
   while (offset < end) {
     std::span<uint8_t> buf = slice.first(std::min<uint64_t>(slice.size(), end - offset));
     int64_t t0 = pipeline::ThreadCpuNanos();
     size_t filled;
-    PGV_ASSIGN_OR_RETURN(filled, source.Read(buf, offset));
+    if (first) {
+      filled = *opened.first;  // read by OpenJob
+      first = false;
+    } else {
+      PGV_ASSIGN_OR_RETURN(filled, source.Read(buf, offset));
+    }
     int64_t t1 = pipeline::ThreadCpuNanos();
     ctx.times.read_ns += t1 - t0;
     if (filled == 0) break;

@@ -6,17 +6,21 @@
 // PackWriter, Hmac and BlockReader; the ranges of one file may run on different workers at once.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <atomic>
 #include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <unordered_map>
 
 #include "backup/page_check.h"
 #include "backup/pgdata_walk.h"
 #include "common/direct_io.h"
+#include "common/file.h"
 #include "pipeline/codec.h"
 #include "repo/block_reader.h"
 #include "repo/manifest.h"
@@ -101,6 +105,27 @@ struct WorkerContext {
 // vanished before it could be opened (PostgreSQL dropped it meanwhile); files_vanished counts
 // that only for a file's first part.
 Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerContext& ctx);
+
+// A file job opened and its first slice read (OpenJob): by the worker itself, or ahead of time
+// on a helper thread while the worker still processes the job before (copy_files.cc). O_DIRECT
+// reads have no kernel readahead: without reading ahead, each worker idled for every slice's
+// read.
+struct OpenedJob {
+  std::optional<UniqueFd> file;  // nullopt: the file vanished (counted)
+  struct stat st {};
+  uint64_t end = 0;                    // where the job's reading stops
+  std::span<uint8_t> slice;            // the slice buffer, the first slice in it
+  Result<size_t> first = size_t{0};    // bytes of the first slice, or why opening or reading failed
+  std::optional<DirectReader> reader;  // reads the job's later slices
+};
+// Opens the job's file and reads its first slice into buffer (which must outlive the result).
+// Thread-safe with respect to ctx (counters and times are atomic); reads nothing else of it.
+OpenedJob OpenJob(const FileJob& job, WorkerContext& ctx, AlignedBuffer& buffer);
+// Whether a job reads enough (a slice that may go around the page cache) to open it ahead.
+bool WorthReadingAhead(const FileJob& job, uint32_t block_size);
+// BackupFile with the job already opened by OpenJob.
+Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerContext& ctx,
+                                                  OpenedJob opened);
 
 // The entry of an unchanged file job (FileJob::unchanged): the parent's, with the mode the walk
 // saw; counts its blocks as reused and the file as unchanged. Reads nothing.
