@@ -52,17 +52,17 @@ done
 psql_q "CHECKPOINT"
 files=$(find "$pgdata" -type f | wc -l)
 
-now() { date +%s.%N; }
-t0=$(now)
-as_pg "$PGVAULT" --repo "$repo" --key-file "$key" backup --pgdata "$pgdata" \
-  --pg-host "$work" --pg-port "$port" --jobs "$jobs" >"$work/backup.out"
-t1=$(now)
-as_pg "$PGVAULT" --repo "$repo" --key-file "$key" restore --pgdata "$work/restored" \
-  --jobs "$jobs" >"$work/restore.out"
-t2=$(now)
+measure "$work/backup.out" "$PGVAULT" --repo "$repo" --key-file "$key" backup --pgdata "$pgdata" \
+  --pg-host "$work" --pg-port "$port" --jobs "$jobs" || exit 1
+backup_secs=$secs backup_rss=$rss_mib
+measure "$work/restore.out" "$PGVAULT" --repo "$repo" --key-file "$key" restore \
+  --pgdata "$work/restored" --jobs "$jobs" || exit 1
+restore_secs=$secs restore_rss=$rss_mib
 restored=$(find "$work/restored" -type f | wc -l)
 
-awk -v t="$tables" -v f="$files" -v r="$restored" -v t0="$t0" -v t1="$t1" -v t2="$t2" \
-  -v j="$jobs" 'BEGIN { b = t1 - t0; s = t2 - t1
+awk -v t="$tables" -v f="$files" -v r="$restored" -v b="$backup_secs" -v s="$restore_secs" \
+  -v br="$backup_rss" -v rr="$restore_rss" -v j="$jobs" 'BEGIN {
   printf "tables %d, files in the cluster %d, files restored %d, --jobs %d\n", t, f, r, j
-  printf "backup  %.2f s\nrestore %.2f s\nratio   %.2f (restore / backup)\n", b, s, s / b }'
+  printf "backup  %.2f s (%.2f s per 100k files), peak RSS %.0f MiB\n", b, b / f * 1e5, br
+  printf "restore %.2f s (%.2f s per 100k files), peak RSS %.0f MiB\n", s, s / f * 1e5, rr
+  printf "ratio   %.2f (restore / backup)\n", s / b }'
