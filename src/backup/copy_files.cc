@@ -30,8 +30,8 @@ repo::FileEntry EntryFor(const WalkEntry& we) {
 // The worker takes its next job before it processes the current one and, when that job reads a
 // slice worth it (WorthReadingAhead), opens it and reads its first slice on a helper thread
 // meanwhile (OpenJob), into the other of its two slice buffers: O_DIRECT reads have no kernel
-// readahead, and without this each worker idled through every slice's read (scale 100, 2 jobs:
-// 2.85 s, against 2.26 s with 4 jobs on the same 2 cores).
+// readahead, and without this each worker idled through every slice's read (scale 100, 2 jobs,
+// interleaved runs: 3.64-3.83 s without, 2.61-2.84 s with; 4 jobs without it: 2.26 s).
 Status RunCopyWorker(JobSource& jobs, OrderedSink& sink, WorkerContext& ctx,
                      const std::stop_token& stop) {
   struct Taken {

@@ -50,6 +50,17 @@ size_t DirectLoop(Io io, size_t size, int& err) {
   return done;
 }
 
+// What a DirectLoop's err means: EINVAL is a file system that took O_DIRECT at open but not at
+// the transfer (the caller goes on through the page cache, refused from then on); anything else
+// is the error of the read or write.
+Status Settle(int err, const char* what, const std::string& path, bool& refused) {
+  if (err == EINVAL) {
+    refused = true;
+    return Status::Ok();
+  }
+  return err != 0 ? ErrnoStatus(what, path, err) : Status::Ok();
+}
+
 }  // namespace
 
 UniqueFd ReopenDirect(int fd, int flags) {
@@ -109,10 +120,7 @@ Result<size_t> DirectReader::Read(std::span<uint8_t> buf, uint64_t offset) {
         },
         buf.size(), err);
     direct_bytes_ += done;
-    if (err == EINVAL)  // took O_DIRECT at open, not at the read
-      refused_ = true;
-    else if (err != 0)
-      return ErrnoStatus("cannot read", path_, err);
+    PGV_RETURN_IF_ERROR(Settle(err, "cannot read", path_, refused_));
     if (done == buf.size()) return done;
   }
   // The rest through the cache; at the end of the file this returns 0.
@@ -157,10 +165,7 @@ Status DirectWriter::Flush() {
         },
         data.size(), err);
     direct_bytes_ += done;
-    if (err == EINVAL)  // took O_DIRECT at open, not at the write
-      refused_ = true;
-    else if (err != 0)
-      return ErrnoStatus("cannot write", path_, err);
+    PGV_RETURN_IF_ERROR(Settle(err, "cannot write", path_, refused_));
     data = data.subspan(done);
     offset += done;
   }
