@@ -285,19 +285,15 @@ Result<std::optional<repo::FileEntry>> BackupFile(const FileJob& job, WorkerCont
   std::span<uint8_t> slice = opened.slice;
   DirectReader& source = *opened.reader;
   uint64_t offset = start;
-  bool first = true;
   while (offset < end) {
     std::span<uint8_t> buf = slice.first(std::min<uint64_t>(slice.size(), end - offset));
-    int64_t t0 = pipeline::ThreadCpuNanos();
-    size_t filled;
-    if (first) {
-      filled = *opened.first;  // read by OpenJob
-      first = false;
-    } else {
+    size_t filled = *opened.first;  // the first slice: read by OpenJob (and timed there)
+    if (offset != start) {
+      int64_t t0 = pipeline::ThreadCpuNanos();
       PGV_ASSIGN_OR_RETURN(filled, source.Read(buf, offset));
+      ctx.times.read_ns += pipeline::ThreadCpuNanos() - t0;
     }
     int64_t t1 = pipeline::ThreadCpuNanos();
-    ctx.times.read_ns += t1 - t0;
     if (filled == 0) break;
     ctx.counters.bytes_read += filled;
     if (ctx.page_check) {
